@@ -1,0 +1,210 @@
+"""The one kernel interface the rest of pyracoon uses: a PF_KEY socket, whatever is behind it.
+
+Everything above this layer -- ``pysetkey``, the daemon -- talks to "the kernel" by sending and
+receiving PF_KEY v2 ``Message`` objects, exactly as racoon and setkey talk to a KAME kernel. What
+answers depends on the backend chosen by ``open_kernel``:
+
+``pfkey``
+    a real ``AF_KEY`` socket (BSD; Linux with ``af_key`` loaded).
+``unix:PATH``
+    a ``pyracoon-kernel`` process serving one simulated kernel on a Unix socket, so that several
+    processes share one simulated host kernel as they would share a real one.
+``auto``
+    whatever this machine has. Today that is ``pfkey`` where AF_KEY exists; a Linux XFRM (netlink)
+    backend will slot in here as ``xfrm`` and become the ``auto`` choice on Linux.
+
+A socket receives replies to its own requests *and* broadcasts caused by other sockets (an SA
+added by another process, an ACQUIRE, an EXPIRE); ``request`` waits for the reply that matches
+its own type, seq and pid and keeps anything else for the next ``recv``.
+"""
+
+from __future__ import annotations
+
+import errno as errno_mod
+import os
+import socket
+from abc import ABC, abstractmethod
+from collections import deque
+
+from .pfkey import LINUX, Message, PfkeyDecodeError, SockaddrLayout, decode, encode, native_layout
+
+KERNEL_ENV = "PYRACOON_KERNEL"
+AF_KEY = getattr(socket, "AF_KEY", 15)
+MAX_MESSAGE = 1 << 19  # sadb_msg_len is 16 bits of 64-bit words: 512 KiB
+
+
+class KernelError(Exception):
+    """A kernel backend could not be used or misbehaved; the message is meant for a person."""
+
+
+class KernelUnavailable(KernelError):
+    """The selected backend does not exist on this machine."""
+
+
+class KernelSocket(ABC):
+    """A PF_KEY socket: ``send`` a message, ``recv`` replies and broadcasts."""
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self._backlog: deque[Message] = deque()
+        self._seq = 0
+
+    def next_seq(self) -> int:
+        """A fresh ``sadb_msg_seq`` for a request from this socket."""
+        self._seq = (self._seq + 1) & 0xFFFFFFFF
+        return self._seq
+
+    @abstractmethod
+    def send(self, msg: Message) -> None:
+        """Hand one message to the kernel."""
+
+    @abstractmethod
+    def _recv(self, timeout: float | None) -> Message | None:
+        """The next message from the kernel, or None when ``timeout`` seconds pass first."""
+
+    def recv(self, timeout: float | None = None) -> Message | None:
+        if self._backlog:
+            return self._backlog.popleft()
+        return self._recv(timeout)
+
+    def request(self, msg: Message, timeout: float = 1.0) -> Message:
+        """Send ``msg`` and return the kernel's reply to it (errno set on failure).
+
+        setkey waits one second for each reply; so do we. Broadcasts that arrive meanwhile are
+        kept, in order, for ``recv``.
+        """
+        if not msg.pid:
+            msg.pid = self.pid
+        if not msg.seq:
+            msg.seq = self.next_seq()
+        self.send(msg)
+        kept: list[Message] = []
+        try:
+            while True:
+                reply = self._recv(timeout)
+                if reply is None:
+                    raise KernelError(
+                        f"the kernel did not answer SADB message type {msg.type} within "
+                        f"{timeout:g} s"
+                    )
+                if reply.type == msg.type and reply.seq == msg.seq and reply.pid == msg.pid:
+                    return reply
+                kept.append(reply)
+        finally:
+            self._backlog.extend(kept)
+
+    def fileno(self) -> int:
+        """A descriptor that becomes readable when a message waits (for event loops)."""
+        raise KernelError(f"{type(self).__name__} has no file descriptor")
+
+    def close(self) -> None:
+        """Release the socket."""
+
+    def __enter__(self) -> KernelSocket:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+class _DatagramKernelSocket(KernelSocket):
+    """A kernel reached through a socket that keeps message boundaries."""
+
+    def __init__(self, sock: socket.socket, layout: SockaddrLayout, where: str) -> None:
+        super().__init__()
+        self.sock = sock
+        self.layout = layout
+        self.where = where
+
+    def send(self, msg: Message) -> None:
+        try:
+            self.sock.send(encode(msg, self.layout))
+        except OSError as e:
+            raise KernelError(f"cannot send to the kernel at {self.where}: {e.strerror}") from e
+
+    def _recv(self, timeout: float | None) -> Message | None:
+        self.sock.settimeout(timeout)
+        try:
+            data = self.sock.recv(MAX_MESSAGE)
+        except TimeoutError:
+            return None
+        except OSError as e:
+            raise KernelError(f"cannot read from the kernel at {self.where}: {e.strerror}") from e
+        if not data:
+            raise KernelError(f"the kernel at {self.where} closed the connection")
+        try:
+            return decode(data, self.layout)
+        except PfkeyDecodeError as e:
+            raise KernelError(f"the kernel at {self.where} sent a malformed message: {e}") from e
+
+    def fileno(self) -> int:
+        return self.sock.fileno()
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+class PfkeySocket(_DatagramKernelSocket):
+    """A real ``PF_KEY_V2`` socket (RFC 2367 section 2.1)."""
+
+    def __init__(self) -> None:
+        try:
+            sock = socket.socket(AF_KEY, socket.SOCK_RAW, 2)
+        except OSError as e:
+            if e.errno in (errno_mod.EAFNOSUPPORT, errno_mod.EPROTONOSUPPORT, errno_mod.EINVAL):
+                raise KernelUnavailable(
+                    "this system has no PF_KEY socket (AF_KEY is not supported by this kernel; on "
+                    "Linux load the af_key module): start a simulated kernel with "
+                    "'pyracoon-kernel --listen PATH' and use '--kernel unix:PATH' instead"
+                ) from e
+            if e.errno in (errno_mod.EPERM, errno_mod.EACCES):
+                raise KernelUnavailable(
+                    "opening the PF_KEY socket needs root (or CAP_NET_ADMIN): run as root, or "
+                    "use '--kernel unix:PATH' with a pyracoon-kernel"
+                ) from e
+            raise KernelUnavailable(f"cannot open a PF_KEY socket: {e.strerror}") from e
+        super().__init__(sock, native_layout(), "PF_KEY")
+
+
+class UnixKernelSocket(_DatagramKernelSocket):
+    """A connection to ``pyracoon-kernel --listen PATH`` (SOCK_SEQPACKET keeps message bounds)."""
+
+    def __init__(self, path: str) -> None:
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            sock.connect(path)
+        except OSError as e:
+            sock.close()
+            raise KernelUnavailable(
+                f"no simulated kernel at {path} ({e.strerror}): start one with "
+                f"'pyracoon-kernel --listen {path}'"
+            ) from e
+        super().__init__(sock, LINUX, path)
+
+
+BACKENDS = ("auto", "pfkey", "xfrm", "unix:PATH")
+
+
+def open_kernel(spec: str | None = None) -> KernelSocket:
+    """Open the kernel named by ``spec``, else by ``$PYRACOON_KERNEL``, else ``auto``.
+
+    Raises ``KernelUnavailable`` with one sentence a person can act on.
+    """
+    spec = spec or os.environ.get(KERNEL_ENV) or "auto"
+    if spec.startswith("unix:"):
+        path = spec[len("unix:") :]
+        if not path:
+            raise KernelUnavailable("--kernel unix: needs the socket path, as in unix:/run/k.sock")
+        return UnixKernelSocket(path)
+    if spec == "pfkey":
+        return PfkeySocket()
+    if spec == "xfrm":
+        raise KernelUnavailable(
+            "the Linux XFRM backend is not in this version of pyracoon yet: use '--kernel pfkey' "
+            "where AF_KEY exists, or '--kernel unix:PATH' with a pyracoon-kernel"
+        )
+    if spec == "auto":
+        return PfkeySocket()
+    raise KernelUnavailable(
+        f"unknown kernel {spec!r}: choose one of {', '.join(BACKENDS)}"
+    )
