@@ -97,7 +97,7 @@ class KernelSocket(ABC):
         """A descriptor that becomes readable when a message waits (for event loops)."""
         raise KernelError(f"{type(self).__name__} has no file descriptor")
 
-    def close(self) -> None:
+    def close(self) -> None:  # noqa: B027 - a socket without resources has nothing to release
         """Release the socket."""
 
     def __enter__(self) -> KernelSocket:
@@ -205,6 +205,4 @@ def open_kernel(spec: str | None = None) -> KernelSocket:
         )
     if spec == "auto":
         return PfkeySocket()
-    raise KernelUnavailable(
-        f"unknown kernel {spec!r}: choose one of {', '.join(BACKENDS)}"
-    )
+    raise KernelUnavailable(f"unknown kernel {spec!r}: choose one of {', '.join(BACKENDS)}")

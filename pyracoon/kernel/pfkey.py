@@ -39,7 +39,9 @@ class PfkeyDecodeError(ValueError):
         self.field = field_name
         self.offset = offset
         self.reason = reason
-        super().__init__(f"malformed PF_KEY message: {where}.{field_name} at offset {offset}: {reason}")
+        super().__init__(
+            f"malformed PF_KEY message: {where}.{field_name} at offset {offset}: {reason}"
+        )
 
 
 def align8(n: int) -> int:
@@ -95,9 +97,13 @@ class SockaddrLayout:
             scope_id = r.u32(where, "sin6_scope_id")
             size = 28
         else:
-            raise PfkeyDecodeError(where, "sa_family", start, f"unsupported address family {family}")
+            raise PfkeyDecodeError(
+                where, "sa_family", start, f"unsupported address family {family}"
+            )
         if sa_len is not None and sa_len != size:
-            raise PfkeyDecodeError(where, "sa_len", start, f"{sa_len} does not match family size {size}")
+            raise PfkeyDecodeError(
+                where, "sa_len", start, f"{sa_len} does not match family size {size}"
+            )
         return addr, port, flowinfo, scope_id
 
 
@@ -197,9 +203,9 @@ class SA(Extension):
     MIN_BODY: ClassVar = 12
 
     def body(self, layout: SockaddrLayout) -> bytes:
-        return struct.pack(
-            "!I", self.spi
-        ) + struct.pack("=BBBBI", self.replay, self.state, self.auth, self.encrypt, self.flags)
+        return struct.pack("!I", self.spi) + struct.pack(
+            "=BBBBI", self.replay, self.state, self.auth, self.encrypt, self.flags
+        )
 
     @classmethod
     def decode_body(cls, ext_type: ExtType, r: _Reader, layout: SockaddrLayout) -> SA:
@@ -216,7 +222,7 @@ class SA(Extension):
 
 @dataclass
 class Lifetime(Extension):
-    """``sadb_lifetime``: CURRENT holds usage and the add/first-use timestamps; HARD/SOFT hold limits."""
+    """``sadb_lifetime``: CURRENT holds usage and add/first-use times; HARD/SOFT hold limits."""
 
     ext_type: ExtType = ExtType.LIFETIME_CURRENT
     allocations: int = 0
@@ -747,8 +753,21 @@ class RawExtension(Extension):
 _CLASS_OF: dict[int, type[Extension]] = {
     t: cls
     for cls in (
-        SA, Lifetime, Address, Key, Identity, Sensitivity, Proposal, Supported, SpiRange,
-        KmPrivate, Policy, SA2, NatTType, NatTPort, SecCtx,
+        SA,
+        Lifetime,
+        Address,
+        Key,
+        Identity,
+        Sensitivity,
+        Proposal,
+        Supported,
+        SpiRange,
+        KmPrivate,
+        Policy,
+        SA2,
+        NatTType,
+        NatTPort,
+        SecCtx,
     )
     for t in cls.TYPES
 }
@@ -847,7 +866,13 @@ def encode(msg: Message, layout: SockaddrLayout = LINUX) -> bytes:
     if length > 0xFFFF:
         raise ValueError("PF_KEY message longer than 512 KiB")
     head = HEADER.pack(
-        msg.version, int(msg.type), msg.errno, int(msg.satype), length, msg.reserved, msg.seq,
+        msg.version,
+        int(msg.type),
+        msg.errno,
+        int(msg.satype),
+        length,
+        msg.reserved,
+        msg.seq,
         msg.pid,
     )
     return head + body
