@@ -1,0 +1,363 @@
+"""``pyracoon-kernel``: one simulated kernel shared by several processes over a Unix socket.
+
+On a host without PF_KEY, ``pysetkey`` and ``pyracoon`` still need to share one SAD and SPD, the
+way setkey and racoon share the host kernel. This program keeps one ``InMemoryKernel`` and serves
+it on a ``SOCK_SEQPACKET`` Unix socket, one PF_KEY message per packet, in the same wire format as
+a Linux AF_KEY socket. Clients select it with ``--kernel unix:PATH`` or ``PYRACOON_KERNEL``.
+
+The socket also carries the two things a simulated host needs that PF_KEY has no words for,
+as JSON objects (a PF_KEY message always starts with the version byte 2, a JSON one with ``{``):
+
+* ``{"op": "output", "src": .., "dst": .., "proto": 17, "sport": 0, "dport": 0}`` passes a packet
+  through the SPD (``"op": "input"`` for an arriving one), which may send an ACQUIRE;
+* ``{"op": "advance", "seconds": N}`` moves a ``--manual-clock`` forward, firing lifetimes.
+
+The ``packet`` and ``advance`` sub-commands send those from the shell.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import fcntl
+import json
+import os
+import selectors
+import signal
+import socket
+import stat
+import sys
+import time
+from collections import deque
+
+from .base import KERNEL_ENV, KernelError
+from .memory import Endpoint, InMemoryKernel
+from .pfkey import PfkeyDecodeError, decode
+
+
+class ManualClock:
+    """A clock that moves only when told to (``advance``), for reproducible lifetimes."""
+
+    def __init__(self, start: float | None = None) -> None:
+        self.now = time.time() if start is None else start
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+class ServerError(Exception):
+    """The server cannot start; the message says why and what to do."""
+
+
+class KernelServer:
+    """The accept/read/write loop around one ``InMemoryKernel``."""
+
+    TICK = 0.25
+
+    def __init__(self, path: str, *, manual_clock: bool = False, verbose: bool = False) -> None:
+        self.path = path
+        self.clock = ManualClock() if manual_clock else None
+        self.kernel = InMemoryKernel(self.clock or time.time)
+        self.verbose = verbose
+        self.sel = selectors.DefaultSelector()
+        self.conns: dict[socket.socket, tuple[Endpoint, deque[bytes]]] = {}
+        self.stopping = False
+        self._lock_fd: int | None = None
+        self.listener: socket.socket | None = None
+
+    # -- start and stop -----------------------------------------------------------------------
+
+    def bind(self) -> None:
+        """Take the path, refusing it while another server holds it."""
+        lock_path = self.path + ".lock"
+        try:
+            fd = os.open(lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        except OSError as e:
+            raise ServerError(f"cannot create {lock_path}: {e.strerror}") from e
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise ServerError(
+                f"another pyracoon-kernel is already serving {self.path}; stop it first "
+                "or choose another path"
+            ) from None
+        self._lock_fd = fd
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            pass
+        else:
+            if not stat.S_ISSOCK(st.st_mode):
+                self.close()
+                raise ServerError(f"{self.path} exists and is not a socket; refusing to replace it")
+            os.unlink(self.path)  # left behind by a server that was killed
+        sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            old = os.umask(0o177)
+            try:
+                sock.bind(self.path)
+            finally:
+                os.umask(old)
+            sock.listen(16)
+        except OSError as e:
+            sock.close()
+            self.close()
+            raise ServerError(f"cannot listen on {self.path}: {e.strerror}") from e
+        sock.setblocking(False)
+        self.listener = sock
+        self.sel.register(sock, selectors.EVENT_READ)
+
+    def close(self) -> None:
+        for conn in list(self.conns):
+            self._drop(conn)
+        if self.listener is not None:
+            self.sel.unregister(self.listener)
+            self.listener.close()
+            self.listener = None
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path)
+        if self._lock_fd is not None:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.path + ".lock")
+            os.close(self._lock_fd)
+            self._lock_fd = None
+
+    # -- the loop -----------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        while not self.stopping:
+            for key, events in self.sel.select(self.TICK):
+                sock = key.fileobj
+                if sock is self.listener:
+                    self._accept()
+                    continue
+                if events & selectors.EVENT_READ:
+                    self._read(sock)  # type: ignore[arg-type]
+                if events & selectors.EVENT_WRITE and sock in self.conns:
+                    self._write(sock)  # type: ignore[arg-type]
+            self.kernel.tick()
+            self._flush_queues()
+
+    def _accept(self) -> None:
+        assert self.listener is not None
+        try:
+            conn, _ = self.listener.accept()
+        except BlockingIOError:
+            return
+        conn.setblocking(False)
+        self.conns[conn] = (self.kernel.attach(), deque())
+        self.sel.register(conn, selectors.EVENT_READ)
+
+    def _drop(self, conn: socket.socket) -> None:
+        ep, _ = self.conns.pop(conn)
+        self.kernel.detach(ep)
+        self.sel.unregister(conn)
+        conn.close()
+
+    def _read(self, conn: socket.socket) -> None:
+        try:
+            data = conn.recv(1 << 19)
+        except BlockingIOError:
+            return
+        except OSError:
+            data = b""
+        if not data:
+            self._drop(conn)
+            return
+        ep, out = self.conns[conn]
+        if data[:1] == b"{":
+            out.append(json.dumps(self._control(data)).encode())
+        else:
+            if self.verbose:
+                self._log(">", data)
+            self.kernel.handle(ep, data)
+        self._flush_queues()
+
+    def _control(self, data: bytes) -> dict:
+        """Answer a JSON control request (packets and the manual clock)."""
+        try:
+            req = json.loads(data)
+            op = req["op"]
+            if op == "advance":
+                if self.clock is None:
+                    return {"error": "this kernel runs on the real clock; start it --manual-clock"}
+                self.clock.advance(float(req["seconds"]))
+                self.kernel.tick()
+                return {"now": self.clock.now}
+            if op in ("output", "input"):
+                fn = self.kernel.output if op == "output" else self.kernel.input
+                kw = {k: int(req[k]) for k in ("proto", "sport", "dport", "size") if k in req}
+                if op == "input" and req.get("spi") is not None:
+                    kw["spi"] = int(req["spi"])
+                res = fn(req["src"], req["dst"], **kw)
+                return {
+                    "verdict": res.verdict.name.lower(),
+                    "policy_id": res.policy_id,
+                    "spis": res.spis,
+                    "acquired": res.acquired,
+                    "reason": res.reason,
+                }
+            return {"error": f"unknown op {op!r}"}
+        except (ValueError, KeyError, TypeError) as e:
+            return {"error": f"bad control request: {e}"}
+
+    def _flush_queues(self) -> None:
+        for conn, (ep, out) in list(self.conns.items()):
+            while ep.queue:
+                data = ep.queue.popleft()
+                if self.verbose:
+                    self._log("<", data)
+                out.append(data)
+            if out:
+                self._write(conn)
+
+    def _write(self, conn: socket.socket) -> None:
+        _, out = self.conns[conn]
+        try:
+            while out:
+                conn.send(out[0])
+                out.popleft()
+        except BlockingIOError:
+            pass
+        except OSError:
+            self._drop(conn)
+            return
+        self.sel.modify(conn, selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0))
+
+    def _log(self, arrow: str, data: bytes) -> None:
+        try:
+            text = decode(data).describe()
+        except PfkeyDecodeError as e:
+            text = str(e)
+        print(f"pyracoon-kernel: {arrow} {text}", file=sys.stderr, flush=True)
+
+
+# ---------------------------------------------------------------------------------------------
+# command line
+
+
+def _control_request(spec: str | None, req: dict) -> dict:
+    spec = spec or os.environ.get(KERNEL_ENV) or ""
+    if not spec.startswith("unix:"):
+        raise KernelError("packet and advance need a simulated kernel: --kernel unix:PATH")
+    path = spec[5:]
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        try:
+            s.connect(path)
+        except OSError as e:
+            raise KernelError(f"no simulated kernel at {path} ({e.strerror})") from e
+        s.settimeout(5)
+        s.send(json.dumps(req).encode())
+        while True:
+            data = s.recv(1 << 19)
+            if not data:
+                raise KernelError(f"the kernel at {path} closed the connection")
+            if data[:1] == b"{":
+                return json.loads(data)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyracoon-kernel",
+        description="Serve a simulated PF_KEY kernel on a Unix socket, or drive one.",
+        epilog="examples:\n"
+        "  pyracoon-kernel --listen /tmp/k.sock &\n"
+        "  pyracoon-kernel --kernel unix:/tmp/k.sock packet 10.0.0.1 10.0.0.2 udp 5000 53\n"
+        "  pyracoon-kernel --kernel unix:/tmp/k.sock advance 180",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--listen", metavar="PATH", help="serve a new simulated kernel at PATH")
+    p.add_argument("--manual-clock", action="store_true", help="time moves only by 'advance'")
+    p.add_argument("-v", "--verbose", action="store_true", help="log every PF_KEY message")
+    p.add_argument(
+        "--kernel", metavar="unix:PATH", help=f"the kernel to drive (default ${KERNEL_ENV})"
+    )
+    sub = p.add_subparsers(dest="command")
+    pk = sub.add_parser("packet", help="pass one packet through the SPD")
+    pk.add_argument("src")
+    pk.add_argument("dst")
+    pk.add_argument("proto", nargs="?", default="udp", help="tcp, udp, icmp, icmp6 or a number")
+    pk.add_argument("sport", nargs="?", type=int, default=0)
+    pk.add_argument("dport", nargs="?", type=int, default=0)
+    pk.add_argument("--in", dest="inbound", action="store_true", help="an arriving packet")
+    pk.add_argument("--spi", type=lambda s: int(s, 0), help="arrived inside ESP with this SPI")
+    pk.add_argument("--size", type=int, default=64)
+    adv = sub.add_parser("advance", help="move a --manual-clock kernel forward")
+    adv.add_argument("seconds", type=float)
+    return p
+
+
+PROTOCOLS = {"icmp": 1, "tcp": 6, "udp": 17, "gre": 47, "icmp6": 58, "ipv6-icmp": 58, "any": 255}
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        if args.listen:
+            return _serve(args)
+        if args.command == "packet":
+            proto = PROTOCOLS.get(args.proto) if not args.proto.isdigit() else int(args.proto)
+            if proto is None:
+                raise KernelError(f"unknown protocol {args.proto!r}")
+            req = {
+                "op": "input" if args.inbound else "output",
+                "src": args.src,
+                "dst": args.dst,
+                "proto": proto,
+                "sport": args.sport,
+                "dport": args.dport,
+                "size": args.size,
+                "spi": args.spi,
+            }
+            res = _control_request(args.kernel, req)
+            if "error" in res:
+                raise KernelError(res["error"])
+            line = f"{res['verdict']}"
+            if res["spis"]:
+                line += " spi=" + ",".join(f"{s:#x}" for s in res["spis"])
+            if res["acquired"]:
+                line += " (ACQUIRE sent)"
+            if res["reason"]:
+                line += f" ({res['reason']})"
+            print(line)
+            return 0
+        if args.command == "advance":
+            res = _control_request(args.kernel, {"op": "advance", "seconds": args.seconds})
+            if "error" in res:
+                raise KernelError(res["error"])
+            return 0
+        build_parser().print_usage(sys.stderr)
+        print("pyracoon-kernel: give --listen PATH, or a packet/advance command", file=sys.stderr)
+        return 2
+    except (KernelError, ServerError) as e:
+        print(f"pyracoon-kernel: {e}", file=sys.stderr)
+        return 1
+
+
+def _serve(args: argparse.Namespace) -> int:
+    server = KernelServer(args.listen, manual_clock=args.manual_clock, verbose=args.verbose)
+    server.bind()
+
+    def stop(signum: int, frame: object) -> None:
+        server.stopping = True
+
+    signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGINT, stop)
+    signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    print(
+        f"pyracoon-kernel: serving a simulated kernel on {args.listen}", file=sys.stderr, flush=True
+    )
+    try:
+        server.serve()
+    finally:
+        server.close()
+    print("pyracoon-kernel: stopped", file=sys.stderr, flush=True)
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
