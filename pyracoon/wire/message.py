@@ -41,6 +41,8 @@ from .errors import (
 from .payloads import Payload, decode_chain, encode_chain, first_type
 
 _HEADER = struct.Struct("!8s8sBBBBII")
+# A plain int: ~ on an IntFlag complements within the flag's own bits, which would be 0.
+_FLAG_MASK = int(ALL_FLAGS)
 
 
 @dataclass(frozen=True)
@@ -193,9 +195,9 @@ def decode_message(data: bytes) -> Message:
             field="exchange type",
             offset=18,
         )
-    if flags & ~ALL_FLAGS:
+    if flags & ~_FLAG_MASK:
         raise InvalidFlags(
-            f"flags 0x{flags:02x} set undefined bits 0x{flags & ~ALL_FLAGS & 0xFF:02x}",
+            f"flags 0x{flags:02x} set undefined bits 0x{flags & ~_FLAG_MASK & 0xFF:02x}",
             payload="ISAKMP header",
             field="flags",
             offset=19,

@@ -403,19 +403,19 @@ def _decode_proposal(data: bytes, pos: int, end: int, reserved: int, base: int) 
             Transform(t_number, t_id, attrs, reserved2=reserved2, reserved=t_reserved)
         )
         tpos += length
-    if np != PayloadType.NONE:
-        raise BadProposalSyntax(
-            "last transform announces another transform",
-            payload=name,
-            field="next payload",
-            offset=base + tpos,
-        )
     if len(transforms) != num_transforms or not transforms:
         raise BadProposalSyntax(
             f"header says {num_transforms} transform(s), {len(transforms)} present",
             payload=name,
             field="number of transforms",
             offset=base + pos + 7,
+        )
+    if np != PayloadType.NONE:
+        raise BadProposalSyntax(
+            "last transform announces another transform",
+            payload=name,
+            field="next payload",
+            offset=base + tpos,
         )
     return Proposal(number, protocol_id, spi, tuple(transforms), reserved=reserved)
 
@@ -766,13 +766,13 @@ class Delete(Payload):
     doi: int = DOI.IPSEC
     spi_size: int | None = None
 
+    def __post_init__(self) -> None:
+        # Normalise so that a built Delete equals its decoded copy.
+        if self.spi_size is None:
+            object.__setattr__(self, "spi_size", len(self.spis[0]) if self.spis else 0)
+
     def _size(self) -> int:
-        if self.spi_size is not None:
-            size = self.spi_size
-        elif self.spis:
-            size = len(self.spis[0])
-        else:
-            size = 0
+        size = self.spi_size or 0
         for spi in self.spis:
             if len(spi) != size:
                 raise EncodeError("SPIs of different sizes", payload="D", field="SPI size")
