@@ -1,0 +1,154 @@
+"""Reading certificates and private keys from files, and the permission check on secrets.
+
+racoon.conf names them with ``certificate_type x509 "host_cert.pem" "host_priv.pem"``,
+``ca_type x509 "cacert.pem"`` and ``peers_certfile x509 "peer.pem"``; relative names are taken
+under ``path certificate``. Files may be PEM or DER. The memo's operator reused Apache's
+``server.key`` and had to strip its passphrase first: racoon has nobody to ask for one, so an
+encrypted key is refused with the command that fixes it, instead of a bare decode error. A key file
+that group or others can read is refused the way racoon refuses such a psk.txt ("... has weak
+file permission"), with the mode and the fix in the message.
+
+This is the only module of :mod:`pyracoon.pki` that reads files (plus the CA directory lookup in
+:mod:`pyracoon.pki.cadir`); everything else works on bytes and objects.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.exceptions import UnsupportedAlgorithm
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes
+
+from .der import DerError, tbs_issuer_and_subject
+from .errors import (
+    CertificateLoadError,
+    EncryptedPrivateKeyError,
+    PrivateKeyLoadError,
+    WeakFilePermissionError,
+)
+from .name import DistinguishedName
+
+#: Permission bits a secret file must not have: any access by group or others (as racoon).
+WEAK_PERMISSION_BITS = stat.S_IRWXG | stat.S_IRWXO
+
+
+def resolve_path(name: str | os.PathLike[str], base_dir: str | os.PathLike[str] | None) -> Path:
+    """A racoon.conf file name: absolute as written, else under ``path certificate``."""
+    path = Path(name)
+    if base_dir is not None and not path.is_absolute():
+        return Path(base_dir) / path
+    return path
+
+
+def check_file_permission(path: str | os.PathLike[str], *, what: str = "file") -> None:
+    """Refuse a secret file that group or others may access.
+
+    Used for private keys here and meant for psk.txt too. Raises
+    :class:`~pyracoon.pki.errors.WeakFilePermissionError` naming the file and its mode; an
+    unreadable file raises ``OSError`` as usual.
+    """
+    path = Path(path)
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if mode & WEAK_PERMISSION_BITS:
+        who = []
+        if mode & stat.S_IRWXG:
+            who.append("group")
+        if mode & stat.S_IRWXO:
+            who.append("others")
+        raise WeakFilePermissionError(
+            path,
+            mode,
+            f"{path} has weak file permission: mode {mode:04o} lets {' and '.join(who)} access "
+            f"this {what}; run 'chmod 600 {path}'",
+        )
+
+
+def _read(path: Path, what: str, error: type[CertificateLoadError | PrivateKeyLoadError]) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise error(path, f"cannot read {what} {path}: {exc.strerror or exc}") from exc
+
+
+def parse_certificates(data: bytes, *, source: str = "<data>") -> list[x509.Certificate]:
+    """All certificates in ``data``: every PEM block, or one DER certificate."""
+    if b"-----BEGIN" in data:
+        try:
+            certs = x509.load_pem_x509_certificates(data)
+        except ValueError as exc:
+            raise CertificateLoadError(source, f"{source}: bad PEM certificate: {exc}") from exc
+        return certs
+    try:
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise CertificateLoadError(
+            source, f"{source} is neither a PEM nor a DER certificate: {exc}"
+        ) from exc
+
+
+def load_certificates(path: str | os.PathLike[str]) -> list[x509.Certificate]:
+    """Every certificate in a file (a PEM bundle may hold several)."""
+    path = Path(path)
+    return parse_certificates(_read(path, "certificate", CertificateLoadError), source=str(path))
+
+
+def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
+    """The first certificate in a PEM or DER file."""
+    return load_certificates(path)[0]
+
+
+def load_private_key(
+    path: str | os.PathLike[str], *, check_permissions: bool = True
+) -> PrivateKeyTypes:
+    """Load an unencrypted PEM or DER private key (PKCS#1, SEC1 or PKCS#8).
+
+    With ``check_permissions`` (the default) a key readable by group or others is refused first.
+    """
+    path = Path(path)
+    if check_permissions:
+        check_file_permission(path, what="private key")
+    data = _read(path, "private key", PrivateKeyLoadError)
+    is_pem = b"-----BEGIN" in data
+    if is_pem and (b"ENCRYPTED" in data):
+        raise _encrypted(path)
+    loader = serialization.load_pem_private_key if is_pem else serialization.load_der_private_key
+    try:
+        return loader(data, password=None)
+    except TypeError as exc:  # cryptography: "Password was not given but private key is encrypted"
+        raise _encrypted(path) from exc
+    except (ValueError, UnsupportedAlgorithm) as exc:
+        raise PrivateKeyLoadError(path, f"{path} holds no private key we can read: {exc}") from exc
+
+
+def _encrypted(path: Path) -> EncryptedPrivateKeyError:
+    return EncryptedPrivateKeyError(
+        path,
+        f"private key {path} is protected by a passphrase, which racoon cannot ask for; remove "
+        f"the passphrase, e.g. 'openssl rsa -in {path} -out {path}' (or 'openssl pkey' for "
+        f"non-RSA keys), then 'chmod 600 {path}'",
+    )
+
+
+def certificate_subject(cert: x509.Certificate) -> DistinguishedName:
+    """The Subject exactly as encoded in the certificate (ID payloads carry these bytes)."""
+    try:
+        return DistinguishedName.from_der(tbs_issuer_and_subject(cert.tbs_certificate_bytes)[1])
+    except DerError:
+        return DistinguishedName.from_der(cert.subject.public_bytes())
+
+
+def certificate_issuer(cert: x509.Certificate) -> DistinguishedName:
+    """The Issuer exactly as encoded in the certificate (CERT-REQUEST payloads carry these)."""
+    try:
+        return DistinguishedName.from_der(tbs_issuer_and_subject(cert.tbs_certificate_bytes)[0])
+    except DerError:
+        return DistinguishedName.from_der(cert.issuer.public_bytes())
+
+
+def describe(cert: x509.Certificate) -> str:
+    """A short label for messages: the subject in racoon.conf text form, quoted."""
+    return f"'{certificate_subject(cert).rfc2253()}'"
