@@ -1,0 +1,390 @@
+"""The in-memory kernel acts as a PF_KEY kernel: replies, broadcasts, errno, lifetimes, ACQUIRE."""
+
+from __future__ import annotations
+
+import errno
+import ipaddress
+
+import pytest
+
+from pyracoon.kernel.memory import LARVAL_LIFETIME, InMemoryKernel, Verdict
+from pyracoon.kernel.pfkey import (
+    SA,
+    SA2,
+    Address,
+    IpsecRequest,
+    Key,
+    Lifetime,
+    Message,
+    Policy,
+    SpiRange,
+)
+from pyracoon.kernel.sadb import (
+    AuthAlg,
+    Direction,
+    EncAlg,
+    ExtType,
+    Level,
+    Mode,
+    MsgType,
+    PolicyType,
+    SaState,
+    SaType,
+)
+
+ip = ipaddress.ip_address
+A, B = "2001:240:7:101:260:1dff:fef2:7648", "2001:240:7:100::1:6"
+
+
+class FakeClock:
+    def __init__(self) -> None:
+        self.now = 1_000_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def kernel(clock: FakeClock) -> InMemoryKernel:
+    return InMemoryKernel(clock)
+
+
+def addrs(msg: Message, src: str, dst: str, proto: int = 255, plen=None, sport=0, dport=0):
+    msg.add(Address(ExtType.ADDRESS_SRC, ip(src), sport, plen, proto))
+    msg.add(Address(ExtType.ADDRESS_DST, ip(dst), dport, plen, proto))
+    return msg
+
+
+def esp_add(src=A, dst=B, spi=0x111, *, mtype=MsgType.ADD, hard=None, soft=None, ekey=24):
+    msg = Message(mtype, SaType.ESP)
+    msg.add(Key(ExtType.KEY_ENCRYPT, b"k" * ekey)).add(Key(ExtType.KEY_AUTH, b"a" * 20))
+    if hard:
+        msg.add(Lifetime(ExtType.LIFETIME_HARD, **hard))
+    if soft:
+        msg.add(Lifetime(ExtType.LIFETIME_SOFT, **soft))
+    msg.add(SA(spi, 4, 0, AuthAlg.SHA1HMAC, EncAlg.THREEDESCBC, 0x40)).add(
+        SA2(Mode.TRANSPORT, 0, 0)
+    )
+    return addrs(msg, src, dst)
+
+
+def spdadd(sel_src, sel_dst, direction, level=Level.REQUIRE, mode=Mode.TRANSPORT, plen=None, **kw):
+    req = IpsecRequest(50, mode, level, 0, **kw)
+    msg = Message(MsgType.X_SPDADD).add(Policy(PolicyType.IPSEC, direction, 0, 0x80000000, [req]))
+    return addrs(msg, sel_src, sel_dst, plen=plen)
+
+
+# ---- SAD -------------------------------------------------------------------------------------
+
+
+def test_register_lists_algorithms_and_registers_the_socket(kernel):
+    s = kernel.open()
+    r = s.request(Message(MsgType.REGISTER, SaType.ESP))
+    assert r.errno == 0
+    enc = {a.id: (a.minbits, a.maxbits) for a in r.get(ExtType.SUPPORTED_ENCRYPT).algs}
+    auth = {a.id: (a.minbits, a.maxbits) for a in r.get(ExtType.SUPPORTED_AUTH).algs}
+    assert enc[EncAlg.THREEDESCBC] == (192, 192) and enc[EncAlg.BLOWFISHCBC] == (40, 448)
+    assert auth[AuthAlg.MD5] == (128, 128) and auth[AuthAlg.SHA] == (160, 160)
+    assert SaType.ESP in s.endpoint.registered
+    ah = s.request(Message(MsgType.REGISTER, SaType.AH))
+    assert ah.get(ExtType.SUPPORTED_ENCRYPT) is None
+
+
+def test_getspi_then_update_makes_a_mature_sa(kernel):
+    racoon, other = kernel.open(), kernel.open()
+    msg = addrs(Message(MsgType.GETSPI, SaType.ESP), B, A)
+    msg.add(SpiRange(0x1000, 0x1FFF)).add(SA2(Mode.TRANSPORT, 0, 7))
+    reply = racoon.request(msg)
+    assert reply.errno == 0
+    spi = reply.sa.spi
+    assert 0x1000 <= spi <= 0x1FFF
+    assert kernel.sad[(SaType.ESP, ip(A), spi)].state == SaState.LARVAL
+    assert other.pending() == []  # GETSPI answers the sender only
+
+    upd = esp_add(B, A, spi, mtype=MsgType.UPDATE, hard={"addtime": 180})
+    r = racoon.request(upd)
+    assert r.errno == 0
+    assert r.key(ExtType.KEY_ENCRYPT) is None  # no keys in broadcasts
+    entry = kernel.sad[(SaType.ESP, ip(A), spi)]
+    assert entry.state == SaState.MATURE and entry.reqid == 0 and entry.hard.addtime == 180
+    seen = other.pending()
+    assert [m.type for m in seen] == [MsgType.UPDATE]
+
+    got = other.request(addrs(Message(MsgType.GET, SaType.ESP).add(SA(spi)), B, A))
+    assert got.key(ExtType.KEY_ENCRYPT).key == b"k" * 24
+    assert got.lifetime(ExtType.LIFETIME_CURRENT).addtime == int(kernel.clock())
+
+
+def test_getspi_allocates_unique_spis(kernel):
+    s = kernel.open()
+    spis = set()
+    for _ in range(16):
+        m = addrs(Message(MsgType.GETSPI, SaType.ESP), B, A).add(SpiRange(0x100, 0x10F))
+        spis.add(s.request(m).sa.spi)
+    assert spis == set(range(0x100, 0x110))
+    m = addrs(Message(MsgType.GETSPI, SaType.ESP), B, A).add(SpiRange(0x100, 0x10F))
+    assert s.request(m).errno == errno.EEXIST
+
+
+def test_errno_values(kernel):
+    s = kernel.open()
+    assert s.request(esp_add(mtype=MsgType.UPDATE)).errno == errno.ESRCH
+    assert s.request(esp_add()).errno == 0
+    assert s.request(esp_add()).errno == errno.EEXIST
+    assert s.request(esp_add(spi=0x999, ekey=16)).errno == errno.EINVAL  # 3des needs 192 bits
+    no_sa = addrs(Message(MsgType.ADD, SaType.ESP), A, B)
+    assert s.request(no_sa).errno == errno.EINVAL
+    mixed = esp_add(spi=0x333)
+    mixed.add(Address(ExtType.ADDRESS_DST, ip("192.0.2.1")))
+    assert s.request(mixed).errno == errno.EINVAL
+    delete = addrs(Message(MsgType.DELETE, SaType.ESP).add(SA(0x4444)), A, B)
+    assert s.request(delete).errno == errno.ESRCH
+    assert s.request(Message(MsgType.GETSPI, SaType.RSVP)).errno == errno.EINVAL
+    assert s.request(Message(MsgType.EXPIRE, SaType.ESP)).errno == errno.EOPNOTSUPP
+    assert s.request(Message(MsgType.X_SPDDUMP)).errno == errno.ENOENT
+
+
+def test_malformed_request_gets_einval(kernel):
+    s = kernel.open()
+    bad = bytearray(16)
+    bad[0], bad[1], bad[4] = 2, MsgType.ADD, 9  # length says 72 bytes, only 16 arrive
+    bad[8] = 5
+    kernel.handle(s.endpoint, bytes(bad))
+    (reply,) = s.pending()
+    assert reply.errno == errno.EINVAL and reply.seq == 5
+
+
+def test_dump_counts_seq_down_and_flush_empties(kernel):
+    s = kernel.open()
+    for spi in (0x111, 0x112, 0x113):
+        s.request(esp_add(spi=spi))
+    s.send(Message(MsgType.DUMP, seq=1, pid=s.pid))
+    dumped = s.pending()
+    assert [m.seq for m in dumped] == [2, 1, 0]
+    assert [m.sa.spi for m in dumped] == [0x111, 0x112, 0x113]
+    assert all(m.key(ExtType.KEY_AUTH).key == b"a" * 20 for m in dumped)
+    assert s.request(Message(MsgType.FLUSH)).errno == 0
+    assert s.request(Message(MsgType.DUMP)).errno == errno.ENOENT
+
+
+def test_delete_broadcasts_to_every_socket(kernel):
+    a, b = kernel.open(), kernel.open()
+    a.request(esp_add())
+    b.pending()
+    r = a.request(addrs(Message(MsgType.DELETE, SaType.ESP).add(SA(0x111)), A, B))
+    assert r.errno == 0
+    assert [m.type for m in b.pending()] == [MsgType.DELETE]
+    assert not kernel.sad
+
+
+def test_delete_without_spi_removes_all_between_the_addresses(kernel):
+    s = kernel.open()
+    for spi in (0x111, 0x222):
+        s.request(esp_add(spi=spi))
+    s.request(esp_add(B, A, 0x333))
+    assert s.request(addrs(Message(MsgType.DELETE, SaType.ESP), A, B)).errno == 0
+    assert [e.spi for e in kernel.sad.values()] == [0x333]
+
+
+# ---- lifetimes ---------------------------------------------------------------------------------
+
+
+def test_soft_then_hard_addtime_expire(kernel, clock):
+    racoon, setkey = kernel.open(), kernel.open()
+    racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+    setkey.request(esp_add(hard={"addtime": 180}, soft={"addtime": 144}))
+    racoon.pending()
+    clock.now += 143
+    kernel.tick()
+    assert racoon.pending() == []
+    clock.now += 1
+    kernel.tick()
+    (soft,) = racoon.pending()
+    assert soft.type == MsgType.EXPIRE and soft.get(ExtType.LIFETIME_SOFT).addtime == 144
+    assert soft.sa.state == SaState.DYING
+    assert setkey.pending() == []  # EXPIRE goes to registered sockets only
+    clock.now += 36
+    kernel.tick()
+    (hard,) = racoon.pending()
+    assert hard.get(ExtType.LIFETIME_HARD) is not None and not kernel.sad
+
+
+def test_usetime_and_byte_lifetimes_count_from_traffic(kernel, clock):
+    racoon = kernel.open()
+    racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+    racoon.request(spdadd(A, B, Direction.OUTBOUND))
+    racoon.request(esp_add(hard={"usetime": 60}, soft={"bytes": 1000}))
+    racoon.pending()
+    clock.now += 1000
+    kernel.tick()
+    assert racoon.pending() == []  # usetime runs from first use only
+    assert kernel.output(A, B, size=600).verdict == Verdict.PROTECTED
+    assert racoon.pending() == []
+    assert kernel.output(A, B, size=600).verdict == Verdict.PROTECTED
+    (soft,) = racoon.pending()
+    assert soft.get(ExtType.LIFETIME_SOFT).bytes == 1000
+    assert soft.lifetime(ExtType.LIFETIME_CURRENT).bytes == 1200
+    clock.now += 60
+    kernel.tick()
+    (hard,) = racoon.pending()
+    assert hard.get(ExtType.LIFETIME_HARD).usetime == 60
+
+
+def test_larval_sa_dies_with_a_hard_expire(kernel, clock):
+    racoon = kernel.open()
+    racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+    racoon.request(addrs(Message(MsgType.GETSPI, SaType.ESP), B, A))
+    clock.now += LARVAL_LIFETIME
+    kernel.tick()
+    (exp,) = racoon.pending()
+    assert exp.type == MsgType.EXPIRE and exp.sa.state == SaState.DEAD and not kernel.sad
+
+
+# ---- SPD -------------------------------------------------------------------------------------
+
+
+def test_spd_add_update_get_delete(kernel):
+    s, other = kernel.open(), kernel.open()
+    r = s.request(spdadd("::", "::", Direction.OUTBOUND, Level.USE, plen=0))
+    assert r.errno == 0
+    pid_out = r.policy.id
+    assert pid_out % 8 == 1  # Linux: (index << 3) | XFRM_POLICY_OUT
+    r_in = s.request(spdadd("::", "::", Direction.INBOUND, Level.USE, plen=0))
+    assert r_in.policy.id % 8 == 0
+    assert [m.type for m in other.pending()] == [MsgType.X_SPDADD, MsgType.X_SPDADD]
+    assert s.request(spdadd("::", "::", Direction.OUTBOUND, plen=0)).errno == errno.EEXIST
+    upd = spdadd("::", "::", Direction.OUTBOUND, Level.REQUIRE, plen=0)
+    upd.type = MsgType.X_SPDUPDATE
+    assert s.request(upd).policy.id == pid_out
+    got = s.request(Message(MsgType.X_SPDGET).add(Policy(id=pid_out)))
+    assert got.policy.requests[0].level == Level.REQUIRE
+    s.send(Message(MsgType.X_SPDDUMP, seq=9, pid=s.pid))
+    assert [m.seq for m in s.pending()] == [1, 0]
+    gone = Message(MsgType.X_SPDDELETE).add(Policy(dir=Direction.OUTBOUND))
+    addrs(gone, "::", "::", plen=0)
+    assert s.request(gone).errno == 0
+    assert s.request(gone).errno == errno.ENOENT
+    assert s.request(Message(MsgType.X_SPDDELETE2).add(Policy(id=r_in.policy.id))).errno == 0
+    assert s.request(Message(MsgType.X_SPDGET).add(Policy(id=pid_out))).errno == errno.ENOENT
+    assert not kernel.spd
+
+
+def test_spd_rejects_inconsistent_policies(kernel):
+    s = kernel.open()
+    tunnel_without_ends = spdadd(A, B, Direction.OUTBOUND, mode=Mode.TUNNEL)
+    assert s.request(tunnel_without_ends).errno == errno.EINVAL
+    empty = addrs(Message(MsgType.X_SPDADD).add(Policy(PolicyType.IPSEC, 2, 0, 0, [])), A, B)
+    assert s.request(empty).errno == errno.EINVAL
+    bad_dir = spdadd(A, B, Direction.ANY)
+    assert s.request(bad_dir).errno == errno.EINVAL
+
+
+def test_unique_level_gets_an_automatic_reqid(kernel):
+    s = kernel.open()
+    r = s.request(spdadd(A, B, Direction.OUTBOUND, Level.UNIQUE))
+    assert r.policy.requests[0].reqid > 0x3FFF
+
+
+def test_policy_hard_lifetime_sends_spdexpire(kernel, clock):
+    s = kernel.open()
+    m = spdadd(A, B, Direction.OUTBOUND)
+    m.add(Lifetime(ExtType.LIFETIME_HARD, addtime=30))
+    s.request(m)
+    clock.now += 30
+    kernel.tick()
+    assert [x.type for x in s.pending()] == [MsgType.X_SPDEXPIRE]
+    assert not kernel.spd
+
+
+# ---- the packet path -------------------------------------------------------------------------
+
+
+def test_use_policy_sends_clear_and_acquires_once(kernel, clock):
+    racoon = kernel.open()
+    racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+    pol = racoon.request(spdadd("::", "::", Direction.OUTBOUND, Level.USE, plen=0)).policy
+    res = kernel.output(A, B, 17, 1000, 53)
+    assert res.verdict == Verdict.CLEAR and res.acquired
+    (acq,) = racoon.pending()
+    assert acq.type == MsgType.ACQUIRE and acq.satype == SaType.ESP
+    assert acq.src.addr == ip(A) and acq.dst.addr == ip(B)
+    assert acq.policy.id == pol.id and acq.seq > 0
+    assert acq.get(ExtType.PROPOSAL).combs
+    assert not kernel.output(A, B).acquired  # blocked for a while
+    assert racoon.pending() == []
+    clock.now += 30
+    assert kernel.output(A, B).acquired
+
+
+def test_require_policy_drops_until_the_sa_exists(kernel):
+    racoon = kernel.open()
+    racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+    racoon.request(spdadd(A, B, Direction.OUTBOUND, Level.REQUIRE))
+    assert kernel.output(A, B).verdict == Verdict.DROPPED
+    racoon.request(esp_add())
+    res = kernel.output(A, B)
+    assert res.verdict == Verdict.PROTECTED and res.spis == [0x111]
+    assert kernel.output(B, A).verdict == Verdict.CLEAR  # no policy that way
+
+
+def test_inbound_require_drops_clear_packets(kernel):
+    s = kernel.open()
+    s.request(spdadd(B, A, Direction.INBOUND, Level.REQUIRE))
+    assert kernel.input(B, A).verdict == Verdict.DROPPED
+    s.request(esp_add(B, A, 0x112))
+    assert kernel.input(B, A, spi=0x112).verdict == Verdict.PROTECTED
+    assert kernel.input(B, A, spi=0x999).verdict == Verdict.DROPPED
+
+
+def test_tunnel_policy_acquires_for_the_endpoints(kernel):
+    racoon = kernel.open()
+    racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+    m = spdadd(
+        "198.51.100.0",
+        "203.0.113.0",
+        Direction.OUTBOUND,
+        mode=Mode.TUNNEL,
+        plen=24,
+        src=ip("192.0.2.1"),
+        dst=ip("192.0.2.2"),
+    )
+    assert racoon.request(m).errno == 0
+    assert kernel.output("198.51.100.5", "203.0.113.9").verdict == Verdict.DROPPED
+    (acq,) = racoon.pending()
+    assert (acq.src.addr, acq.dst.addr) == (ip("192.0.2.1"), ip("192.0.2.2"))
+    assert kernel.output("198.18.3.5", "203.0.113.9").reason == "no policy"
+
+
+def test_acquire_error_from_key_manager_unblocks(kernel):
+    racoon = kernel.open()
+    racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+    racoon.request(spdadd(A, B, Direction.OUTBOUND))
+    kernel.output(A, B)
+    (acq,) = racoon.pending()
+    racoon.send(Message(MsgType.ACQUIRE, SaType.ESP, errno.EINVAL, acq.seq, racoon.pid))
+    assert kernel.output(A, B).acquired
+
+
+def test_promiscuous_socket_sees_requests_and_replies(kernel):
+    spy, s = kernel.open(), kernel.open()
+    assert spy.request(Message(MsgType.X_PROMISC, 1)).errno == 0
+    s.request(Message(MsgType.REGISTER, SaType.ESP))
+    seen = spy.pending()
+    assert [m.type for m in seen] == [MsgType.REGISTER, MsgType.REGISTER]
+    assert seen[0].get(ExtType.SUPPORTED_AUTH) is None  # the request
+    assert seen[1].get(ExtType.SUPPORTED_AUTH) is not None  # the reply
+
+
+def test_request_keeps_broadcasts_for_recv(kernel):
+    a, b = kernel.open(), kernel.open()
+    b.request(Message(MsgType.REGISTER, SaType.ESP))
+    a.request(esp_add())
+    reply = b.request(Message(MsgType.X_SPDFLUSH))
+    assert reply.type == MsgType.X_SPDFLUSH
+    kept = b.recv(0)
+    assert kept.type == MsgType.ADD  # the broadcast that arrived first
