@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import os
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -46,6 +46,15 @@ class KernelProcess:
         return self.proc.returncode
 
 
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+        return True
+
+
 def start_kernel(path: str, *extra: str) -> KernelProcess:
     proc = subprocess.Popen(
         [tool("pyracoon-kernel"), "--listen", path, *extra],
@@ -54,7 +63,7 @@ def start_kernel(path: str, *extra: str) -> KernelProcess:
         text=True,
     )
     deadline = time.monotonic() + 15
-    while not os.path.exists(path):
+    while not _accepts(path):
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
             out, err = proc.communicate()

@@ -1,0 +1,173 @@
+"""pyracoon-kernel as a real process: shared state across clients, signals, refusals, backends."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import signal
+import socket
+import subprocess
+
+import pytest
+from conftest import start_kernel, tool
+
+from pyracoon.kernel.base import KernelUnavailable, open_kernel
+from pyracoon.kernel.pfkey import (
+    SA,
+    SA2,
+    Address,
+    IpsecRequest,
+    Key,
+    Lifetime,
+    Message,
+    Policy,
+)
+from pyracoon.kernel.sadb import AuthAlg, EncAlg, ExtType, Mode, MsgType, SaType
+
+ip = ipaddress.ip_address
+
+
+def esp_add(spi: int, hard: int = 0, soft: int = 0) -> Message:
+    m = Message(MsgType.ADD, SaType.ESP)
+    m.add(Key(ExtType.KEY_ENCRYPT, b"This is a Secret Key !!!"))
+    m.add(Key(ExtType.KEY_AUTH, b"This is a Secret Key"))
+    if hard:
+        m.add(Lifetime(ExtType.LIFETIME_HARD, addtime=hard))
+    if soft:
+        m.add(Lifetime(ExtType.LIFETIME_SOFT, addtime=soft))
+    m.add(SA(spi, 0, 0, AuthAlg.SHA1HMAC, EncAlg.THREEDESCBC, 0x40)).add(SA2(Mode.ANY, 0, 0))
+    m.add(Address(ExtType.ADDRESS_SRC, ip("::1"))).add(Address(ExtType.ADDRESS_DST, ip("::2")))
+    return m
+
+
+def run(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [tool("pyracoon-kernel"), *args], capture_output=True, text=True, timeout=30, env=env
+    )
+
+
+def test_two_processes_share_one_kernel(kernel_server):
+    with open_kernel(kernel_server.spec) as a, open_kernel(kernel_server.spec) as b:
+        b.request(Message(MsgType.REGISTER, SaType.ESP))
+        assert a.request(esp_add(0x111)).errno == 0
+        broadcast = b.recv(2)
+        assert broadcast.type == MsgType.ADD and broadcast.sa.spi == 0x111
+        assert broadcast.key(ExtType.KEY_ENCRYPT) is None
+        b.send(Message(MsgType.DUMP, seq=1, pid=b.pid))
+        dumped = b.recv(2)
+        assert dumped.type == MsgType.DUMP and dumped.seq == 0
+        assert dumped.key(ExtType.KEY_ENCRYPT).key == b"This is a Secret Key !!!"
+
+
+def test_environment_variable_selects_the_kernel(kernel_server, monkeypatch):
+    monkeypatch.setenv("PYRACOON_KERNEL", kernel_server.spec)
+    with open_kernel() as k:
+        assert k.request(Message(MsgType.X_SPDFLUSH)).errno == 0
+
+
+def test_packet_command_provokes_an_acquire(kernel_server):
+    with open_kernel(kernel_server.spec) as racoon:
+        racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+        req = IpsecRequest(50, Mode.TRANSPORT, 1, 0)
+        pol = Message(MsgType.X_SPDADD).add(Policy(2, 2, 0, 0x80000000, [req]))
+        pol.add(Address(ExtType.ADDRESS_SRC, ip("::"), 0, 0, 255))
+        pol.add(Address(ExtType.ADDRESS_DST, ip("::"), 0, 0, 255))
+        assert racoon.request(pol).errno == 0
+        out = run("--kernel", kernel_server.spec, "packet", "::1", "::2", "udp", "1000", "53")
+        assert out.returncode == 0, out.stderr
+        assert out.stdout.strip() == "clear (ACQUIRE sent) (no SA yet, level use)"
+        acq = racoon.recv(2)
+        assert acq.type == MsgType.ACQUIRE and acq.dst.addr == ip("::2")
+
+
+def test_manual_clock_fires_lifetimes(manual_kernel_server):
+    spec = manual_kernel_server.spec
+    with open_kernel(spec) as racoon:
+        racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+        assert racoon.request(esp_add(0x200, hard=180, soft=144)).errno == 0
+        assert run("--kernel", spec, "advance", "150").returncode == 0
+        soft = racoon.recv(2)
+        assert soft.type == MsgType.EXPIRE and soft.get(ExtType.LIFETIME_SOFT) is not None
+        run("--kernel", spec, "advance", "30")
+        hard = racoon.recv(2)
+        assert hard.type == MsgType.EXPIRE and hard.get(ExtType.LIFETIME_HARD) is not None
+
+
+def test_advance_on_the_real_clock_is_refused(kernel_server):
+    out = run("--kernel", kernel_server.spec, "advance", "5")
+    assert out.returncode == 1
+    assert "--manual-clock" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_second_server_on_the_same_path_is_refused(kernel_server):
+    out = run("--listen", kernel_server.path)
+    assert out.returncode == 1
+    assert out.stderr.strip() == (
+        f"pyracoon-kernel: another pyracoon-kernel is already serving {kernel_server.path}; "
+        "stop it first or choose another path"
+    )
+    with open_kernel(kernel_server.spec) as k:  # the first one is unharmed
+        assert k.request(Message(MsgType.X_SPDFLUSH)).errno == 0
+
+
+def test_sigterm_stops_cleanly_and_removes_the_socket(short_tmp):
+    k = start_kernel(str(short_tmp / "k.sock"))
+    with open_kernel(k.spec) as c:
+        c.request(Message(MsgType.FLUSH))
+        assert k.stop() == 0
+    assert not os.path.exists(k.path)
+    assert "Traceback" not in k.proc.stderr.read()
+
+
+def test_stale_socket_of_a_killed_server_is_replaced(short_tmp):
+    path = str(short_tmp / "k.sock")
+    first = start_kernel(path)
+    first.proc.send_signal(signal.SIGKILL)
+    first.proc.wait()
+    assert os.path.exists(path)
+    second = start_kernel(path)
+    try:
+        with open_kernel(second.spec) as c:
+            assert c.request(Message(MsgType.FLUSH)).errno == 0
+    finally:
+        second.stop()
+
+
+def test_refuses_to_replace_a_regular_file(short_tmp):
+    path = short_tmp / "not-a-socket"
+    path.write_text("keep me")
+    out = run("--listen", str(path))
+    assert out.returncode == 1 and "is not a socket" in out.stderr
+    assert path.read_text() == "keep me"
+
+
+def test_malformed_bytes_on_the_socket_get_einval(kernel_server):
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.connect(kernel_server.path)
+        s.settimeout(5)
+        s.send(bytes([2, 3, 0, 3, 9, 0, 0, 0, 7, 0, 0, 0, 1, 0, 0, 0]))
+        reply = s.recv(4096)
+    assert reply[2] == 22 and reply[8] == 7  # errno EINVAL, seq echoed
+
+
+def test_pfkey_backend_missing_is_one_sentence():
+    try:
+        s = socket.socket(15, socket.SOCK_RAW, 2)
+    except OSError:
+        pass
+    else:
+        s.close()
+        pytest.skip("this machine has AF_KEY")
+    with pytest.raises(KernelUnavailable) as exc:
+        open_kernel("pfkey")
+    text = str(exc.value)
+    assert "no PF_KEY socket" in text and "--kernel unix:PATH" in text and "\n" not in text
+
+
+def test_unknown_and_missing_kernels_are_explained(short_tmp):
+    with pytest.raises(KernelUnavailable, match="unknown kernel 'bogus'"):
+        open_kernel("bogus")
+    with pytest.raises(KernelUnavailable, match="no simulated kernel at"):
+        open_kernel(f"unix:{short_tmp}/nothing.sock")
+    with pytest.raises(KernelUnavailable, match="XFRM backend is not in this version"):
+        open_kernel("xfrm")
