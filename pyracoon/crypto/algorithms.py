@@ -218,7 +218,7 @@ CIPHERS: Table[Cipher] = Table(
                "cryptography.hazmat.primitives.ciphers.algorithms:AES"),
         Cipher("camellia", 8, 22, 22, ("camellia",), ("camellia-cbc",), "cbc(camellia)",
                128, 256, 128, (128, 192, 256), True, 16,
-               "cryptography.hazmat.primitives.ciphers.algorithms:Camellia"),
+               "cryptography.hazmat.decrepit.ciphers.algorithms:Camellia"),
         Cipher("idea", 2, 5, None, ("idea",), (), None,
                128, 128, 128, None, False, 8, None),
         Cipher("rc5", 4, 4, None, ("rc5",), (), None,

@@ -5,10 +5,11 @@ resolves it lazily and checks key lengths against the table.
 
 Implementation notes (``cryptography`` 50):
 
-* TripleDES, Blowfish and CAST5 live in ``cryptography.hazmat.decrepit.ciphers.algorithms``.
+* TripleDES, Blowfish, CAST5 and Camellia live in
+  ``cryptography.hazmat.decrepit.ciphers.algorithms`` (the ``primitives`` aliases warn).
 * Single DES is run as TripleDES with K1 = K2 = K3 (EDE with equal keys is single DES):
   ``cryptography`` has no DES class and its 8-byte TripleDES form is deprecated.
-* AES and Camellia are in ``cryptography.hazmat.primitives.ciphers.algorithms``.
+* AES is in ``cryptography.hazmat.primitives.ciphers.algorithms``.
 * IDEA and RC5 have Oakley ids but no implementation here (racoon builds them only when
   OpenSSL has them); they raise :class:`UnsupportedAlgorithm`.
 """
