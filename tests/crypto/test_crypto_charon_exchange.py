@@ -6,7 +6,8 @@ pre-shared key in the initiator's swanctl.conf and the Diffie-Hellman secrets ch
 test recomputes everything else with pyracoon.crypto and compares with charon's own log lines:
 SKEYID, SKEYID_d/a/e, Ka, the IVs, HASH_I/HASH_R (also against the HASH payloads decrypted from
 MM5/MM6), quick-mode HASH(1)/HASH(2), the informational HASH(1) and the ESP KEYMAT of both
-directions.
+directions.  A third recording uses RSA signatures: SIG_I / SIG_R are verified with the
+certificates' public keys.
 
 The ISAKMP parsing here is deliberately minimal (fixed header offsets and a generic-payload
 walker): the real codec lives in pyracoon.wire, which this test must not depend on.
@@ -20,11 +21,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from pyracoon.crypto.algorithms import AUTH_ALGORITHMS, CIPHERS
 from pyracoon.crypto.cbc import CbcState
 from pyracoon.crypto.ciphers import BlockCipher, ike_key_length
-from pyracoon.crypto.errors import HashMismatch
+from pyracoon.crypto.errors import HashMismatch, InvalidSignature
 from pyracoon.crypto.hashes import (
     hash_i,
     hash_r,
@@ -33,8 +35,15 @@ from pyracoon.crypto.hashes import (
     quick_mode_hash2,
     verify_hash,
 )
-from pyracoon.crypto.keys import derive_phase1_keys, derive_sa_keys, encryption_key, skeyid_psk
+from pyracoon.crypto.keys import (
+    derive_phase1_keys,
+    derive_sa_keys,
+    encryption_key,
+    skeyid_psk,
+    skeyid_sig,
+)
 from pyracoon.crypto.prf import prf_for
+from pyracoon.crypto.signature import rsa_verify
 
 DATA = Path(__file__).resolve().parent.parent / "data" / "charon-exchange"
 
@@ -303,3 +312,72 @@ def test_tampered_mm5_fails_hash_and_keeps_iv(exchange) -> None:
         verify_hash("HASH_I", body_of(p5, HASH), computed)
     assert excinfo.value.field == "HASH_I"
     assert phase1.iv == iv_before  # a message that does not check out is never committed
+
+
+# ---------------------------------------------------------------- RSA signatures -----------
+
+FRAGMENT = 132  # Cisco-style IKEv1 fragmentation payload (strongSwan "fragmentation = yes")
+CERT, SIG = 6, 9
+
+
+def reassemble(messages: list[Message]) -> list[Message]:
+    """Replace runs of FRAG payloads by the whole message they carry (id 2, num 1, flags 1)."""
+    out: list[Message] = []
+    pending: list[bytes] = []
+    for message in messages:
+        if message.next_payload != FRAGMENT:
+            out.append(message)
+            continue
+        fragment = message.body
+        length = int.from_bytes(fragment[2:4], "big")
+        pending.append(fragment[8:length])
+        if fragment[7] & 0x01:  # last fragment
+            out.append(parse_header(b"".join(pending)))
+            pending = []
+    return out
+
+
+def test_rsa_signature_exchange_matches_charon() -> None:
+    """Main mode with X.509 RSA signatures: SKEYID = prf(Ni_b | Nr_b, g^xy), and SIG_I / SIG_R
+    are PKCS#1 v1.5 over HASH_I / HASH_R without DigestInfo (RFC 2409 section 5.1), checked
+    with the certificates' public keys.  Recorded like the PSK runs with AUTH=rsasig (see
+    README.md); MM5 was sent as two IKE fragments."""
+    directory = DATA / "rsasig-3des-sha1-modp1024"
+    raw = [parse_header(p) for p in udp_payloads((directory / "ike.pcap").read_bytes())]
+    messages = reassemble(raw)
+    mm1, mm2, mm3, mm4, mm5, mm6 = messages[:6]
+    dumps = charon_dumps((directory / "initiator-charon.log").read_text())
+    prf = prf_for(2)
+    cky_i, cky_r = mm2.cky_i, mm2.cky_r
+    sai_b = body_of(walk(mm1.next_payload, mm1.body), SA)
+    p3, p4 = walk(mm3.next_payload, mm3.body), walk(mm4.next_payload, mm4.body)
+    g_xi, ni_b = body_of(p3, KE), body_of(p3, NONCE)
+    g_xr, nr_b = body_of(p4, KE), body_of(p4, NONCE)
+    g_xy = logged(dumps, "shared Diffie Hellman secret")
+
+    skeyid = skeyid_sig(prf, ni_b, nr_b, g_xy)
+    assert skeyid == logged(dumps, "SKEYID")
+    keys = derive_phase1_keys(prf, skeyid, g_xy, cky_i, cky_r)
+    row = CIPHERS.by("name", "3des")
+    ka = encryption_key(prf, keys.skeyid_e, ike_key_length(row, None))
+    phase1 = CbcState.for_phase1(BlockCipher(row, ka), prf, g_xi, g_xr)
+
+    def public_key(name: str):
+        return x509.load_pem_x509_certificate((directory / name).read_bytes()).public_key()
+
+    decrypted5 = phase1.decrypt(mm5.body)
+    p5 = walk(mm5.next_payload, decrypted5.plaintext)
+    assert [t for t, _, _ in p5][:3] == [ID, CERT, SIG]
+    computed_hash_i = hash_i(prf, skeyid, g_xi, g_xr, cky_i, cky_r, sai_b, body_of(p5, ID))
+    assert computed_hash_i == logged(dumps, "HASH_I")
+    rsa_verify(public_key("hostA.crt"), computed_hash_i, body_of(p5, SIG))
+    phase1.commit(decrypted5)
+
+    decrypted6 = phase1.decrypt(mm6.body)
+    p6 = walk(mm6.next_payload, decrypted6.plaintext)
+    computed_hash_r = hash_r(prf, skeyid, g_xr, g_xi, cky_r, cky_i, sai_b, body_of(p6, ID))
+    assert computed_hash_r == logged(dumps, "HASH_R")
+    rsa_verify(public_key("hostB.crt"), computed_hash_r, body_of(p6, SIG))
+    # the initiator's key does not verify the responder's signature
+    with pytest.raises(InvalidSignature):
+        rsa_verify(public_key("hostA.crt"), computed_hash_r, body_of(p6, SIG))
