@@ -229,7 +229,7 @@ def build_my_identity(
     if certificate is None:
         raise IdentifierConfigError(
             "my_identifier asn1dn without a DN takes the Subject of our certificate, but no "
-            "certificate is configured (certificate_type x509 \"cert\" \"key\")"
+            'certificate is configured (certificate_type x509 "cert" "key")'
         )
     return Identity.der_asn1_dn(certificate_subject(certificate))
 

@@ -111,8 +111,12 @@ _KINDS: tuple[AttributeKind, ...] = (
     AttributeKind("0.9.2342.19200300.100.1.25", "DC", "domainComponent", TAG_IA5_STRING, 1),
     AttributeKind("0.9.2342.19200300.100.1.1", "UID", "userId"),
     AttributeKind(
-        "1.3.6.1.4.1.311.60.2.1.3", "jurisdictionC", "jurisdictionCountryName",
-        TAG_PRINTABLE_STRING, 2, 2,
+        "1.3.6.1.4.1.311.60.2.1.3",
+        "jurisdictionC",
+        "jurisdictionCountryName",
+        TAG_PRINTABLE_STRING,
+        2,
+        2,
     ),
 )
 _KIND_BY_OID = {k.oid: k for k in _KINDS}
@@ -252,6 +256,10 @@ def _openssl_der_order(a: bytes, b: bytes) -> int:
     return len(a) - len(b)
 
 
+def _attribute_order(a: Attribute, b: Attribute) -> int:
+    return _openssl_der_order(a.to_der(), b.to_der())
+
+
 def _encode_set(members: Iterable[bytes]) -> bytes:
     ordered = sorted(members, key=functools.cmp_to_key(_openssl_der_order))
     return encode_tlv(0x31, b"".join(ordered))
@@ -302,8 +310,11 @@ class DistinguishedName:
     @classmethod
     def from_rdns(cls, rdns: Iterable[Iterable[Attribute]]) -> DistinguishedName:
         """Build a name (and its DER) from attributes, one inner iterable per RDN."""
-        frozen = tuple(tuple(rdn) for rdn in rdns)
-        body = b"".join(_encode_set(a.to_der() for a in rdn) for rdn in frozen)
+        # members of a SET are kept in their DER order, so ``rdns`` describes ``der`` exactly
+        frozen = tuple(
+            tuple(sorted(rdn, key=functools.cmp_to_key(_attribute_order))) for rdn in rdns
+        )
+        body = b"".join(encode_tlv(0x31, b"".join(a.to_der() for a in rdn)) for rdn in frozen)
         return cls(frozen, encode_tlv(0x30, body))
 
     @classmethod
@@ -352,11 +363,12 @@ class DistinguishedName:
     def oneline(self) -> str:
         """OpenSSL's ``X509_NAME_oneline`` form, as racoon logs it: ``/C=JP/O=Example/CN=h``.
 
-        Bytes outside printable ASCII appear as ``\\xHH`` (upper-case hex) and ``/`` or ``+``
-        inside a value get a backslash, as OpenSSL 3 does.
+        Bytes outside printable ASCII appear as ``\\xHH`` (upper-case hex), ``/`` or ``+``
+        inside a value get a backslash, and the members of a multi-valued RDN are joined by
+        ``+``, as OpenSSL 3 does.
         """
         parts = []
-        for attr in self.attributes:
+        for attr, first in ((a, i == 0) for rdn in self.rdns for i, a in enumerate(rdn)):
             raw = attr.content if attr.tag != 0x30 else attr.value_der
             chars = []
             for byte in raw:
@@ -366,7 +378,8 @@ class DistinguishedName:
                     chars.append("\\" + chr(byte))
                 else:
                     chars.append(chr(byte))
-            parts.append(f"/{attr.kind.short_name}={''.join(chars)}")
+            separator = "/" if first else "+"
+            parts.append(f"{separator}{attr.kind.short_name}={''.join(chars)}")
         return "".join(parts)
 
     def rfc2253(self) -> str:
@@ -421,8 +434,10 @@ def _attribute_text(attr: Attribute) -> str:
     name = attr.kind.short_name
     if text is None:
         return f"{name}=#{attr.value_der.hex()}"
-    if attr.is_wildcard:
-        return f"{name}=*"
+    if attr.is_wildcard and attr.tag == TAG_PRINTABLE_STRING:
+        return f"{name}=*"  # how parse_dn encodes a wildcard
+    if text == "*":
+        return f"{name}=\\2A"  # a literal star
     return f"{name}={_escape_value(text)}"
 
 
@@ -436,6 +451,7 @@ class _Entry:
     value: bytearray | None = None
     value_offset: int = 0
     hex_form: bool = False  # value started with an unescaped '#'
+    escaped: bool = False  # the value used a backslash escape
 
 
 def parse_dn(text: str) -> DistinguishedName:
@@ -445,8 +461,9 @@ def parse_dn(text: str) -> DistinguishedName:
     separator are skipped; the first ``=`` of an entry ends the field name; a backslash escapes one
     of ``\\,=+<>#;`` or introduces two hex digits (an RFC 2253 hexpair, one byte). A value of
     exactly ``*`` is a wildcard for :func:`dn_matches`, encoded as a PrintableString as racoon
-    does. Value types follow OpenSSL's table (countryName PrintableString of 2 characters,
-    emailAddress and domainComponent IA5String, most others UTF8String).
+    does (``\\2A`` is a literal star, which racoon cannot express). Value types follow OpenSSL's
+    table (countryName PrintableString of 2 characters, emailAddress and domainComponent
+    IA5String, most others UTF8String).
 
     Differences from racoon, on purpose: the text is read as UTF-8 (racoon passes the bytes as
     Latin-1 and so double-encodes non-ASCII names); a leading ``/`` is allowed so the one-line
@@ -458,22 +475,23 @@ def parse_dn(text: str) -> DistinguishedName:
     current = _Entry("", pos)
     length = len(text)
 
-    def add(data: bytes) -> None:
+    def add(data: bytes, escaped: bool = False) -> None:
         if current.value is None:
             current.field += data.decode("latin-1")
         else:
             current.value += data
+            current.escaped |= escaped
 
     while pos < length:
         ch = text[pos]
         if ch == "\\":
             if pos + 1 < length and text[pos + 1] in RACOON_ESCAPABLE:
-                add(text[pos + 1].encode("utf-8"))
+                add(text[pos + 1].encode("utf-8"), True)
                 pos += 2
                 continue
             pair = text[pos + 1 : pos + 3]
             if len(pair) == 2 and all(c in string.hexdigits for c in pair):
-                add(bytes([int(pair, 16)]))
+                add(bytes([int(pair, 16)]), True)
                 pos += 3
                 continue
             raise NameSyntaxError(
@@ -507,7 +525,7 @@ def _entry_to_attribute(text: str, entry: _Entry) -> Attribute:
     if kind is None:
         raise NameSyntaxError(text, entry.field_offset, f"unknown attribute type {name!r}")
     raw = bytes(entry.value)
-    if raw == b"*":
+    if raw == b"*" and not entry.escaped:
         return Attribute(kind.oid, encode_tlv(TAG_PRINTABLE_STRING, b"*"))
     if entry.hex_form:
         try:
