@@ -155,7 +155,9 @@ class Table(Generic[T]):
 
     name: str
     rows: tuple[T, ...]
-    _index: dict[str, dict[object, T]] = field(default_factory=dict, repr=False, compare=False)
+    _index: dict[str, dict[object, T]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __iter__(self) -> Iterator[T]:
         return iter(self.rows)

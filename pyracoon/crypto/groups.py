@@ -6,6 +6,9 @@ generator 2 and a prime of the form ``2^n - 2^(n-64) - 1 + 2^64 * (floor(2^(n-13
 over the NIST curves.  Groups 3 and 4 (EC2N, RFC 2409 sections 6.3/6.4) are listed so that a
 proposal naming them can be parsed and refused with a precise error, as racoon does.
 
+racoon 0.8.2 itself knows only the MODP groups; the ECP groups are an extension here, named
+``ecp256``/``ecp384``/``ecp521`` as strongSwan spells them.
+
 Pure data, no ``cryptography`` import: :mod:`pyracoon.crypto.dh` does the arithmetic.
 """
 

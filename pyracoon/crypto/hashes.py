@@ -12,6 +12,9 @@ racoon-facts 8.5, 8.6, 8.8.  Conventions, as racoon uses them:
   bytes; the next-payload field of the last one is part of them);
 * M-ID enters as 4 bytes in network order.
 
+NAT-D (RFC 3947 section 3.2, racoon-facts 8.15) is here too: it is the plain hash of the
+cookies, an address and a port.
+
 Comparison of a received HASH with the computed one is constant-time (:func:`verify_hash`).
 """
 
@@ -27,6 +30,7 @@ __all__ = [
     "hash_r",
     "informational_hash",
     "message_id_bytes",
+    "nat_d",
     "quick_mode_hash1",
     "quick_mode_hash2",
     "quick_mode_hash3",
@@ -106,6 +110,12 @@ def informational_hash(prf: Prf, skeyid_a: bytes, m_id: int | bytes, payloads: b
     """HASH(1) of an informational exchange protected by an IKE SA."""
     # RFC 2409 s.5.7: HASH(1) = prf(SKEYID_a, M-ID | N/D)
     return prf(skeyid_a, message_id_bytes(m_id), payloads)
+
+
+def nat_d(prf: Prf, cky_i: bytes, cky_r: bytes, address: bytes, port: int) -> bytes:
+    """NAT-D payload data for one address (4 or 16 bytes, network order) and UDP port."""
+    # RFC 3947 s.3.2: HASH = HASH(CKY-I | CKY-R | IP | Port), the plain negotiated hash
+    return prf.hash(cky_i, cky_r, address, port.to_bytes(2, "big"))
 
 
 def verify_hash(which: str, received: bytes, computed: bytes) -> None:

@@ -31,6 +31,7 @@ from pyracoon.crypto.hashes import (
     hash_i,
     hash_r,
     informational_hash,
+    nat_d,
     quick_mode_hash1,
     quick_mode_hash2,
     verify_hash,
@@ -48,7 +49,7 @@ from pyracoon.crypto.signature import rsa_verify
 DATA = Path(__file__).resolve().parent.parent / "data" / "charon-exchange"
 
 # ISAKMP payload types (RFC 2408 section 3.1)
-SA, KE, ID, HASH, NONCE, NOTIFY = 1, 4, 5, 8, 10, 11
+SA, KE, ID, HASH, NONCE, NOTIFY, NAT_D = 1, 4, 5, 8, 10, 11, 20
 PROTO_IPSEC_ESP = 3
 
 
@@ -189,6 +190,13 @@ def test_whole_exchange_matches_charon(exchange) -> None:
     g_xr, nr_b = body_of(p4, KE), body_of(p4, NONCE)
     g_xy = logged(dumps, "shared Diffie Hellman secret")
     assert len(g_xy) == len(g_xi) == len(g_xr)
+
+    # ---- NAT-D (RFC 3947 section 3.2): first the peer's address/port, then our own ----
+    initiator, responder = bytes([10, 77, 0, 1]), bytes([10, 77, 0, 2])
+    assert [body for t, _, body in p3 if t == NAT_D] == [
+        nat_d(prf, cky_i, cky_r, responder, 500),
+        nat_d(prf, cky_i, cky_r, initiator, 500),
+    ]
 
     skeyid = skeyid_psk(prf, psk, ni_b, nr_b)
     keys = derive_phase1_keys(prf, skeyid, g_xy, cky_i, cky_r)
