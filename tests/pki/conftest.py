@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import ipaddress
-import os
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from pki_factory import Issued, issue, key, name
+from pki_factory import Issued, install, issue, key, name
 
 from pyracoon.pki import CaDirectory, TrustStore
 
@@ -50,20 +49,7 @@ def cert_dir(tmp_path: Path) -> Path:
     return path
 
 
-def install(directory: Path, filename: str, issued: Issued) -> Path:
-    """Write a CA certificate and link it under its hash (with our own link helper)."""
-    path = directory / filename
-    path.write_bytes(issued.pem)
-    CaDirectory(directory).link(filename)
-    return path
-
-
 @pytest.fixture
 def trust_root(cert_dir: Path, root: Issued) -> TrustStore:
     install(cert_dir, "cacert.pem", root)
     return TrustStore(CaDirectory(cert_dir))
-
-
-def chmod(path: Path, mode: int) -> Path:
-    os.chmod(path, mode)
-    return path

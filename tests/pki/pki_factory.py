@@ -8,6 +8,7 @@ unsorted multi-valued RDN, and the hash tests need exactly those.
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 from collections.abc import Sequence
@@ -194,3 +195,18 @@ def openssl_link(ca_dir: Path, filename: str) -> Path:
     link = ca_dir / f"{digest}.{index}"
     link.symlink_to(filename)
     return link
+
+
+def install(directory: Path, filename: str, issued: Issued) -> Path:
+    """Write a CA certificate into a CA directory and link it under its hash (our helper)."""
+    from pyracoon.pki import CaDirectory
+
+    path = directory / filename
+    path.write_bytes(issued.pem)
+    CaDirectory(directory).link(filename)
+    return path
+
+
+def chmod(path: Path, mode: int) -> Path:
+    os.chmod(path, mode)
+    return path
