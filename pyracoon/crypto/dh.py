@@ -111,7 +111,11 @@ class DHKeyPair(ABC):
     def compute_shared_secret(
         self, peer_public_value: bytes, *, allow_short: bool = False
     ) -> bytes:
-        """g^xy from the peer's KE data, padded to the group's shared-secret length."""
+        """g^xy from the peer's KE data, padded to the group's shared-secret length.
+
+        ``allow_short`` (MODP only; ECP values always need their exact length) accepts a value
+        shorter than the group and left-pads it, as racoon's ``oakley_check_dh_pub`` does.
+        """
 
 
 class ModpKeyPair(DHKeyPair):
