@@ -255,9 +255,7 @@ class OakleyAttribute(_Named):
 
 
 #: RFC 2409 App. A classes marked "B": they MUST NOT be sent in TLV form.
-OAKLEY_BASIC_ONLY: frozenset[int] = frozenset(
-    {1, 2, 3, 4, 5, 11, 13, 14, 15}
-)
+OAKLEY_BASIC_ONLY: frozenset[int] = frozenset({1, 2, 3, 4, 5, 11, 13, 14, 15})
 
 
 class EncryptionAlgorithm(_Named):

@@ -58,9 +58,7 @@ class WireError(ValueError):
         if self.offset is not None:
             text = f"{text} at offset {self.offset}" if text else f"at offset {self.offset}"
         if self.notify is not None:
-            text = f"{text} ({display_name(NotifyType, self.notify)})" if text else str(
-                self.notify
-            )
+            text = f"{text} ({display_name(NotifyType, self.notify)})" if text else str(self.notify)
         return f"{text}: {self.reason}" if text else self.reason
 
 

@@ -127,8 +127,9 @@ def _check_header_fields(msg: Message) -> None:
         ("message id", msg.message_id, 32),
     ):
         if not 0 <= value < (1 << bits):
-            raise EncodeError(f"{value} does not fit {bits} bits", payload="ISAKMP header",
-                              field=name)
+            raise EncodeError(
+                f"{value} does not fit {bits} bits", payload="ISAKMP header", field=name
+            )
 
 
 def encode_message(msg: Message) -> bytes:
@@ -137,21 +138,29 @@ def encode_message(msg: Message) -> bytes:
     enc = msg.encrypted
     if enc is not None:
         if len(msg.payloads) != 1:
-            raise EncodeError("an encrypted body must be the only payload",
-                              payload="ISAKMP header", field="payloads")
+            raise EncodeError(
+                "an encrypted body must be the only payload",
+                payload="ISAKMP header",
+                field="payloads",
+            )
         if not msg.flags & Flag.ENCRYPTION:
-            raise EncodeError("an encrypted body needs the E flag",
-                              payload="ISAKMP header", field="flags")
+            raise EncodeError(
+                "an encrypted body needs the E flag", payload="ISAKMP header", field="flags"
+            )
         np, body = enc.next_payload, bytes(enc.ciphertext)
     else:
         if msg.flags & Flag.ENCRYPTION:
-            raise EncodeError("E flag set but the body is not ciphertext (encrypt it first)",
-                              payload="ISAKMP header", field="flags")
+            raise EncodeError(
+                "E flag set but the body is not ciphertext (encrypt it first)",
+                payload="ISAKMP header",
+                field="flags",
+            )
         plain: list[Payload] = [p for p in msg.payloads if isinstance(p, Payload)]
         np, body = first_type(plain), encode_chain(plain)
     if not 0 <= np <= 0xFF:
-        raise EncodeError(f"{np} does not fit 8 bits", payload="ISAKMP header",
-                          field="next payload")
+        raise EncodeError(
+            f"{np} does not fit 8 bits", payload="ISAKMP header", field="next payload"
+        )
     header = _HEADER.pack(
         bytes(msg.initiator_cookie),
         bytes(msg.responder_cookie),

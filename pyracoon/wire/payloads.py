@@ -179,15 +179,12 @@ class Transform:
 
     def body_bytes(self) -> bytes:
         name = f"Transform #{self.number}"
-        return (
-            struct.pack(
-                "!BBH",
-                _u8(self.number, "transform number", name),
-                _u8(self.transform_id, "transform id", name),
-                _u16(self.reserved2, "reserved2", name),
-            )
-            + encode_attributes(self.attributes)
-        )
+        return struct.pack(
+            "!BBH",
+            _u8(self.number, "transform number", name),
+            _u8(self.transform_id, "transform id", name),
+            _u16(self.reserved2, "reserved2", name),
+        ) + encode_attributes(self.attributes)
 
     def encode(self, next_payload: int) -> bytes:
         body = self.body_bytes()
@@ -665,15 +662,12 @@ class Identification(Payload):
 
     # ---------------------------------------------------------------- wire
     def body_bytes(self) -> bytes:
-        return (
-            struct.pack(
-                "!BBH",
-                _u8(self.id_type, "ID type", "ID"),
-                _u8(self.protocol_id, "protocol id", "ID"),
-                _u16(self.port, "port", "ID"),
-            )
-            + bytes(self.data)
-        )
+        return struct.pack(
+            "!BBH",
+            _u8(self.id_type, "ID type", "ID"),
+            _u8(self.protocol_id, "protocol id", "ID"),
+            _u16(self.port, "port", "ID"),
+        ) + bytes(self.data)
 
     @classmethod
     def decode_body(
@@ -779,16 +773,13 @@ class Delete(Payload):
         return size
 
     def body_bytes(self) -> bytes:
-        return (
-            struct.pack(
-                "!IBBH",
-                _u32(self.doi, "DOI", "D"),
-                _u8(self.protocol_id, "protocol id", "D"),
-                _u8(self._size(), "SPI size", "D"),
-                _u16(len(self.spis), "number of SPIs", "D"),
-            )
-            + b"".join(bytes(s) for s in self.spis)
-        )
+        return struct.pack(
+            "!IBBH",
+            _u32(self.doi, "DOI", "D"),
+            _u8(self.protocol_id, "protocol id", "D"),
+            _u8(self._size(), "SPI size", "D"),
+            _u16(len(self.spis), "number of SPIs", "D"),
+        ) + b"".join(bytes(s) for s in self.spis)
 
     @classmethod
     def decode_body(
@@ -932,15 +923,12 @@ class Fragment(Payload):
         return bool(self.flags & FRAGMENT_LAST)
 
     def body_bytes(self) -> bytes:
-        return (
-            struct.pack(
-                "!HBB",
-                _u16(self.fragment_id, "fragment id", "FRAG"),
-                _u8(self.number, "fragment number", "FRAG"),
-                _u8(self.flags, "flags", "FRAG"),
-            )
-            + bytes(self.data)
-        )
+        return struct.pack(
+            "!HBB",
+            _u16(self.fragment_id, "fragment id", "FRAG"),
+            _u8(self.number, "fragment number", "FRAG"),
+            _u8(self.flags, "flags", "FRAG"),
+        ) + bytes(self.data)
 
     @classmethod
     def decode_body(

@@ -50,8 +50,13 @@ def test_header_and_vendor_id_layout() -> None:
         00 00 0014 afcad71368a1f1c96b8696fc77570100
         """
     )
-    msg = Message(ICKY, bytes(8), ExchangeType.IDENTITY_PROTECTION, 0,
-                  (VendorID(h("afcad71368a1f1c96b8696fc77570100")),))
+    msg = Message(
+        ICKY,
+        bytes(8),
+        ExchangeType.IDENTITY_PROTECTION,
+        0,
+        (VendorID(h("afcad71368a1f1c96b8696fc77570100")),),
+    )
     assert encode_message(msg) == raw
     assert decode_message(raw) == msg
 
@@ -69,8 +74,16 @@ SA_BYTES = h(
 
 
 def test_sa_proposal_transform_layout() -> None:
-    sa = SA((Proposal(1, ProtocolID.ISAKMP, b"", (
-        Transform(1, 1, (Attribute(11, 1), Attribute.number(12, 86400))),)),))
+    sa = SA(
+        (
+            Proposal(
+                1,
+                ProtocolID.ISAKMP,
+                b"",
+                (Transform(1, 1, (Attribute(11, 1), Attribute.number(12, 86400))),),
+            ),
+        )
+    )
     assert sa.encode(PayloadType.NONE) == SA_BYTES
     assert sa.body_bytes() == SA_BYTES[4:]
     body = decode_payloads(PayloadType.SA, SA_BYTES, strict=True)
@@ -86,8 +99,9 @@ def test_esp_proposal_with_spi_layout() -> None:
         """
     )
     # Transform ESP_AES with Encapsulation Mode = Tunnel; proposal length 8+4+12 = 24
-    sa = SA((Proposal(1, ProtocolID.IPSEC_ESP, h("c0010203"),
-                      (Transform(1, 12, (Attribute(4, 1),)),)),))
+    sa = SA(
+        (Proposal(1, ProtocolID.IPSEC_ESP, h("c0010203"), (Transform(1, 12, (Attribute(4, 1),)),)),)
+    )
     assert sa.encode() == raw
     assert decode_payloads(PayloadType.SA, raw).payloads == (sa,)
 
@@ -100,12 +114,15 @@ def test_esp_proposal_with_spi_layout() -> None:
         (Identification.from_text(IDType.USER_FQDN, "u@b"), "03 00 0000 754062"),
         (Identification.from_network("10.0.0.0/24", 17, 500), "04 11 01f4 0a000000 ffffff00"),
         (Identification.from_address("::1"), "05 00 0000" + "00" * 15 + "01"),
-        (Identification.from_network("2001:db8::/32"),
-         "06 00 0000 20010db8" + "00" * 12 + "ffffffff" + "00" * 12),
-        (Identification.from_range("10.0.0.1", "10.0.0.2", 6, 80),
-         "07 06 0050 0a000001 0a000002"),
-        (Identification.from_range("::1", "::2"),
-         "08 00 0000" + "00" * 15 + "01" + "00" * 15 + "02"),
+        (
+            Identification.from_network("2001:db8::/32"),
+            "06 00 0000 20010db8" + "00" * 12 + "ffffffff" + "00" * 12,
+        ),
+        (Identification.from_range("10.0.0.1", "10.0.0.2", 6, 80), "07 06 0050 0a000001 0a000002"),
+        (
+            Identification.from_range("::1", "::2"),
+            "08 00 0000" + "00" * 15 + "01" + "00" * 15 + "02",
+        ),
         (Identification(IDType.DER_ASN1_DN, h("3000")), "09 00 0000 3000"),
         (Identification(IDType.DER_ASN1_GN, h("8201 61")), "0a 00 0000 820161"),
         (Identification(IDType.KEY_ID, b"k"), "0b 00 0000 6b"),
@@ -169,8 +186,10 @@ def test_reserved_bytes_round_trip() -> None:
     (oa,) = decode_payloads(PayloadType.NAT_OA, raw).payloads
     assert (oa.reserved, oa.reserved3) == (0x7F, 0xFFFFFF)
     assert oa.encode() == raw
-    t = h("00 00 0028 00000001 00000001 00 01 001c 01 01 00 01 00 02 0014 01 01 abcd"
-          "800b0001 000c000400015180")
+    t = h(
+        "00 00 0028 00000001 00000001 00 01 001c 01 01 00 01 00 02 0014 01 01 abcd"
+        "800b0001 000c000400015180"
+    )
     (sa,) = decode_payloads(PayloadType.SA, t).payloads
     assert sa.proposals[0].reserved == 1
     assert sa.proposals[0].transforms[0].reserved == 2

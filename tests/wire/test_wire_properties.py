@@ -132,12 +132,15 @@ attributes = st.lists(
 transforms = st.lists(
     st.builds(Transform, u8, u8, attributes, reserved2=u16, reserved=u8), min_size=1, max_size=3
 ).map(tuple)
-spi_for = {1: st.sampled_from([b"", bytes(8), bytes(16)]), 2: st.binary(min_size=4, max_size=4),
-           3: st.binary(min_size=4, max_size=4), 4: st.sampled_from([b"ab", b"abcd"]),
-           9: blob}
+spi_for = {
+    1: st.sampled_from([b"", bytes(8), bytes(16)]),
+    2: st.binary(min_size=4, max_size=4),
+    3: st.binary(min_size=4, max_size=4),
+    4: st.sampled_from([b"ab", b"abcd"]),
+    9: blob,
+}
 proposals = st.sampled_from(sorted(spi_for)).flatmap(
-    lambda proto: st.builds(Proposal, u8, st.just(proto), spi_for[proto], transforms,
-                            reserved=u8)
+    lambda proto: st.builds(Proposal, u8, st.just(proto), spi_for[proto], transforms, reserved=u8)
 )
 
 
@@ -148,18 +151,34 @@ def ident(id_type: int) -> st.SearchStrategy[Identification]:
 
 
 payloads = st.one_of(
-    st.builds(SA, st.lists(proposals, min_size=1, max_size=3).map(tuple), st.just(1),
-              st.sampled_from([0, 1]), reserved=u8),
+    st.builds(
+        SA,
+        st.lists(proposals, min_size=1, max_size=3).map(tuple),
+        st.just(1),
+        st.sampled_from([0, 1]),
+        reserved=u8,
+    ),
     st.sampled_from(list(IDType)).flatmap(ident),
     *(st.builds(c, blob, reserved=u8) for c in (KE, Hash, Signature, Nonce, VendorID)),
     st.builds(NatD, blob, payload_type=st.sampled_from([15, 20, 130])),
-    st.builds(NatOA.from_address, st.ip_addresses(), payload_type=st.sampled_from([16, 21, 131]),
-              reserved3=st.integers(0, 0xFFFFFF)),
-    st.builds(Cert, u8, blob), st.builds(CertRequest, u8, blob),
+    st.builds(
+        NatOA.from_address,
+        st.ip_addresses(),
+        payload_type=st.sampled_from([16, 21, 131]),
+        reserved3=st.integers(0, 0xFFFFFF),
+    ),
+    st.builds(Cert, u8, blob),
+    st.builds(CertRequest, u8, blob),
     st.builds(Notification, u16, u8, st.binary(max_size=16), blob, u32),
-    st.integers(0, 8).flatmap(lambda n: st.builds(
-        Delete, u8, st.lists(st.binary(min_size=n, max_size=n), max_size=4).map(tuple), u32,
-        st.just(n))),
+    st.integers(0, 8).flatmap(
+        lambda n: st.builds(
+            Delete,
+            u8,
+            st.lists(st.binary(min_size=n, max_size=n), max_size=4).map(tuple),
+            u32,
+            st.just(n),
+        )
+    ),
     st.builds(ModeConfig, u8, u16, attributes, reserved2=u8),
     st.builds(Fragment, u16, u8, u8, blob),
 )
@@ -191,11 +210,18 @@ def random_transform_chain(draw: st.DrawFn) -> bytes:
     out = b""
     for i in range(n):
         np = draw(st.sampled_from([0, 3, 3 if i < n - 1 else 0, 4]))
-        attrs = draw(st.lists(st.one_of(
-            u16.map(lambda t: struct.pack("!HH", 0x8000 | t, 1)),
-            st.tuples(st.integers(0, 0x7FFF), blob).map(
-                lambda tv: struct.pack("!HH", tv[0], len(tv[1])) + tv[1]),
-            st.binary(max_size=3)), max_size=4))
+        attrs = draw(
+            st.lists(
+                st.one_of(
+                    u16.map(lambda t: struct.pack("!HH", 0x8000 | t, 1)),
+                    st.tuples(st.integers(0, 0x7FFF), blob).map(
+                        lambda tv: struct.pack("!HH", tv[0], len(tv[1])) + tv[1]
+                    ),
+                    st.binary(max_size=3),
+                ),
+                max_size=4,
+            )
+        )
         out += framed(np, draw(st.binary(min_size=4, max_size=4)) + b"".join(attrs))
     return out
 
@@ -207,9 +233,13 @@ def random_sa_body(draw: st.DrawFn) -> bytes:
     for i in range(n):
         np = draw(st.sampled_from([0, 2, 2 if i < n - 1 else 0, 3]))
         spi = draw(st.binary(max_size=17))
-        head = struct.pack("!BBBB", draw(u8), draw(st.integers(0, 5)),
-                           draw(st.sampled_from([len(spi), len(spi), draw(u8)])), draw(
-                               st.integers(0, 4)))
+        head = struct.pack(
+            "!BBBB",
+            draw(u8),
+            draw(st.integers(0, 5)),
+            draw(st.sampled_from([len(spi), len(spi), draw(u8)])),
+            draw(st.integers(0, 4)),
+        )
         body += framed(np, head + spi + draw(random_transform_chain()))
     return body
 

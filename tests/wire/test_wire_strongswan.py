@@ -118,8 +118,11 @@ def test_phase1_sa_contents(name: str) -> None:
     (prop,) = sa.proposals
     assert prop.protocol_id == ProtocolID.ISAKMP and prop.spi == b""
     (t,) = prop.transforms
-    auth = (AuthenticationMethod.PRE_SHARED_KEY if name.endswith("psk")
-            else AuthenticationMethod.RSA_SIGNATURES)
+    auth = (
+        AuthenticationMethod.PRE_SHARED_KEY
+        if name.endswith("psk")
+        else AuthenticationMethod.RSA_SIGNATURES
+    )
     want = {
         OakleyAttribute.ENCRYPTION_ALGORITHM: EncryptionAlgorithm.AES_CBC,
         OakleyAttribute.KEY_LENGTH: 128,
@@ -163,8 +166,10 @@ def decrypt_all(name: str) -> list[tuple[Message, tuple]]:
             this_iv = iv
             iv = phase1_last = ct[-16:]
         else:
-            this_iv = per_msgid.get(m.message_id) or hashlib.sha1(
-                phase1_last + m.message_id.to_bytes(4, "big")).digest()[:16]
+            this_iv = (
+                per_msgid.get(m.message_id)
+                or hashlib.sha1(phase1_last + m.message_id.to_bytes(4, "big")).digest()[:16]
+            )
             per_msgid[m.message_id] = ct[-16:]
         body = decode_payloads(m.encrypted.next_payload, aes_cbc_decrypt(key, this_iv, ct))
         assert body.encode() == aes_cbc_decrypt(key, this_iv, ct)
@@ -201,9 +206,11 @@ def test_encrypted_bodies_decode(name: str) -> None:
         assert t.transform_id == ESPTransformID.ESP_AES
         assert t.attribute(IPsecAttribute.KEY_LENGTH).as_int == 128
         assert t.attribute(IPsecAttribute.AUTHENTICATION_ALGORITHM).as_int == (
-            AuthenticationAlgorithm.HMAC_SHA)
+            AuthenticationAlgorithm.HMAC_SHA
+        )
         assert t.attribute(IPsecAttribute.ENCAPSULATION_MODE).as_int == (
-            EncapsulationMode.TRANSPORT)
+            EncapsulationMode.TRANSPORT
+        )
         ids = [p for p in ps if isinstance(p, Identification)]
         assert {str(i.address) for i in ids} == {"10.77.0.1", "10.77.0.2"}
         assert all(i.id_type == IDType.IPV4_ADDR for i in ids)
@@ -213,8 +220,7 @@ def test_encrypted_bodies_decode(name: str) -> None:
 @pytest.mark.parametrize("name", ["main-rsasig", "aggressive-rsasig"])
 def test_rsasig_identities_and_certificates(name: str) -> None:
     payloads = [p for _, ps in decrypt_all(name) for p in ps]
-    dns = [p for p in payloads if isinstance(p, Identification)
-           and p.id_type == IDType.DER_ASN1_DN]
+    dns = [p for p in payloads if isinstance(p, Identification) and p.id_type == IDType.DER_ASN1_DN]
     # "C=JP, O=Test, CN=hostA" / "...hostB" in DER
     assert {d.data[-5:] for d in dns} == {b"hostA", b"hostB"}
     certs = [p for p in payloads if isinstance(p, Cert)]
@@ -260,8 +266,9 @@ def test_initial_contact_in_main_mode_5() -> None:
 
 
 def test_fragment_payloads() -> None:
-    frames = [decode_message(bytes.fromhex(p["datagram"]))
-              for p in CAPTURES["main-rsasig"]["packets"]]
+    frames = [
+        decode_message(bytes.fromhex(p["datagram"])) for p in CAPTURES["main-rsasig"]["packets"]
+    ]
     frags = [m.find(Fragment) for m in frames if m.find(Fragment) is not None]
     assert [(f.number, f.last) for f in frags] == [(1, False), (2, True)]
     assert frames[4].payloads[0].type == PayloadType.FRAGMENT

@@ -34,8 +34,19 @@ def _ip_checksum(header: bytes) -> int:
 def udp_frame(payload: bytes, ident: int) -> bytes:
     """Ethernet + IPv4 + UDP (checksum 0 = none, legal over IPv4) around one datagram."""
     udp = struct.pack("!HHHH", 500, 500, 8 + len(payload), 0) + payload
-    ip = struct.pack("!BBHHHBBH4s4s", 0x45, 0, 20 + len(udp), ident, 0x4000, 64, 17, 0,
-                     bytes([127, 0, 0, 1]), bytes([127, 0, 0, 2]))
+    ip = struct.pack(
+        "!BBHHHBBH4s4s",
+        0x45,
+        0,
+        20 + len(udp),
+        ident,
+        0x4000,
+        64,
+        17,
+        0,
+        bytes([127, 0, 0, 1]),
+        bytes([127, 0, 0, 2]),
+    )
     ip = ip[:10] + struct.pack("!H", _ip_checksum(ip)) + ip[12:]
     ethernet = bytes([0, 0, 0, 0, 0, 2, 0, 0, 0, 0, 0, 1]) + b"\x08\x00"
     return ethernet + ip + udp
@@ -69,10 +80,32 @@ def test_tshark_dissects_our_messages_cleanly(tmp_path: Path) -> None:
     pcap = tmp_path / "ours.pcap"
     write_pcap(pcap, [encode_message(m) for m in msgs])
     result = subprocess.run(
-        [TSHARK, "-n", "-r", str(pcap), "-T", "fields", "-E", "occurrence=a",
-         "-E", "aggregator=|", "-e", "frame.number", "-e", "isakmp.exchangetype",
-         "-e", "isakmp.typepayload", "-e", "_ws.expert.severity", "-e", "_ws.malformed"],
-        capture_output=True, text=True, timeout=120, check=True,
+        [
+            TSHARK,
+            "-n",
+            "-r",
+            str(pcap),
+            "-T",
+            "fields",
+            "-E",
+            "occurrence=a",
+            "-E",
+            "aggregator=|",
+            "-e",
+            "frame.number",
+            "-e",
+            "isakmp.exchangetype",
+            "-e",
+            "isakmp.typepayload",
+            "-e",
+            "_ws.expert.severity",
+            "-e",
+            "_ws.malformed",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
     )
     rows = [line.split("\t") for line in result.stdout.splitlines()]
     assert len(rows) == len(msgs)
@@ -87,17 +120,38 @@ def test_tshark_dissects_our_messages_cleanly(tmp_path: Path) -> None:
 def test_tshark_verbose_names_our_payloads(tmp_path: Path) -> None:
     pcap = tmp_path / "ours.pcap"
     write_pcap(pcap, [encode_message(m) for m in sample_messages()])
-    text = subprocess.run([TSHARK, "-n", "-r", str(pcap), "-V"], capture_output=True,
-                          text=True, timeout=120, check=True).stdout
+    text = subprocess.run(
+        [TSHARK, "-n", "-r", str(pcap), "-V"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    ).stdout
     assert "Malformed" not in text
-    for name in ("Security Association (1)", "Key Exchange (4)", "Identification (5)",
-                 "Certificate (6)", "Certificate Request (7)", "Hash (8)", "Signature (9)",
-                 "Nonce (10)", "Notification (11)", "Delete (12)", "Vendor ID (13)",
-                 "NAT-D (RFC 3947) (20)", "NAT-OA (RFC 3947) (21)", "Attributes (14)"):
+    for name in (
+        "Security Association (1)",
+        "Key Exchange (4)",
+        "Identification (5)",
+        "Certificate (6)",
+        "Certificate Request (7)",
+        "Hash (8)",
+        "Signature (9)",
+        "Nonce (10)",
+        "Notification (11)",
+        "Delete (12)",
+        "Vendor ID (13)",
+        "NAT-D (RFC 3947) (20)",
+        "NAT-OA (RFC 3947) (21)",
+        "Attributes (14)",
+    ):
         assert f"Payload: {name}" in text, name
     # Wireshark's names for our numbers agree with ours (it drops the ID_ prefix)
-    for notify in (NotifyType.R_U_THERE, NotifyType.INITIAL_CONTACT,
-                   NotifyType.RESPONDER_LIFETIME, NotifyType.NO_PROPOSAL_CHOSEN):
+    for notify in (
+        NotifyType.R_U_THERE,
+        NotifyType.INITIAL_CONTACT,
+        NotifyType.RESPONDER_LIFETIME,
+        NotifyType.NO_PROPOSAL_CHOSEN,
+    ):
         assert f"Notify Message Type: {notify} ({int(notify)})" in text
     for id_type in IDType:
         assert f"ID type: {str(id_type).removeprefix('ID_')} ({int(id_type)})" in text

@@ -102,8 +102,9 @@ def phase2_sa() -> SA:
         Attribute(IPsecAttribute.GROUP_DESCRIPTION, GroupDescription.MODP2048),
     )
     draft_attrs = (
-        Attribute(IPsecAttribute.ENCAPSULATION_MODE,
-                  EncapsulationMode.UDP_ENCAPSULATED_TRANSPORT_DRAFT),
+        Attribute(
+            IPsecAttribute.ENCAPSULATION_MODE, EncapsulationMode.UDP_ENCAPSULATED_TRANSPORT_DRAFT
+        ),
         Attribute(IPsecAttribute.AUTHENTICATION_ALGORITHM, AuthenticationAlgorithm.HMAC_SHA2_256),
     )
     return SA(
@@ -154,48 +155,116 @@ def sample_messages() -> list[Message]:
     """A message per IKEv1 message shape, together using every payload class."""
     sa1, sa2 = phase1_sa(), phase2_sa()
     ids = all_ids()
-    mm1 = Message(ICKY, ZERO_CKY, ExchangeType.IDENTITY_PROTECTION, 0,
-                  (sa1, VendorID(DPD_VID), VendorID(RFC3947_VID)))
-    mm3 = Message(ICKY, RCKY, ExchangeType.IDENTITY_PROTECTION, 0,
-                  (KE(bytes(range(256)) * 1), Nonce(b"\x5a" * 16),
-                   CertRequest(CertEncoding.X509_SIGNATURE, b""),
-                   CertRequest(CertEncoding.X509_SIGNATURE, bytes.fromhex("3000")),
-                   NatD(b"\x11" * 20), NatD(b"\x22" * 20, payload_type=PayloadType.NAT_D_DRAFT)))
-    am1 = Message(ICKY, ZERO_CKY, ExchangeType.AGGRESSIVE, 0,
-                  (sa1, KE(b"\x01" * 128), Nonce(b"\x02" * 20), ids[1], VendorID(DPD_VID)))
-    am2 = Message(ICKY, RCKY, ExchangeType.AGGRESSIVE, 0,
-                  (sa1, KE(b"\x03" * 128), Nonce(b"\x04" * 20), ids[8],
-                   Cert(CertEncoding.X509_SIGNATURE, b"\x30\x82\x01\x00" + b"\x00" * 256),
-                   Signature(b"\x05" * 256), NatD(b"\x33" * 20), NatD(b"\x44" * 20)))
+    mm1 = Message(
+        ICKY,
+        ZERO_CKY,
+        ExchangeType.IDENTITY_PROTECTION,
+        0,
+        (sa1, VendorID(DPD_VID), VendorID(RFC3947_VID)),
+    )
+    mm3 = Message(
+        ICKY,
+        RCKY,
+        ExchangeType.IDENTITY_PROTECTION,
+        0,
+        (
+            KE(bytes(range(256)) * 1),
+            Nonce(b"\x5a" * 16),
+            CertRequest(CertEncoding.X509_SIGNATURE, b""),
+            CertRequest(CertEncoding.X509_SIGNATURE, bytes.fromhex("3000")),
+            NatD(b"\x11" * 20),
+            NatD(b"\x22" * 20, payload_type=PayloadType.NAT_D_DRAFT),
+        ),
+    )
+    am1 = Message(
+        ICKY,
+        ZERO_CKY,
+        ExchangeType.AGGRESSIVE,
+        0,
+        (sa1, KE(b"\x01" * 128), Nonce(b"\x02" * 20), ids[1], VendorID(DPD_VID)),
+    )
+    am2 = Message(
+        ICKY,
+        RCKY,
+        ExchangeType.AGGRESSIVE,
+        0,
+        (
+            sa1,
+            KE(b"\x03" * 128),
+            Nonce(b"\x04" * 20),
+            ids[8],
+            Cert(CertEncoding.X509_SIGNATURE, b"\x30\x82\x01\x00" + b"\x00" * 256),
+            Signature(b"\x05" * 256),
+            NatD(b"\x33" * 20),
+            NatD(b"\x44" * 20),
+        ),
+    )
     am3 = Message(ICKY, RCKY, ExchangeType.AGGRESSIVE, 0, (Hash(b"\x06" * 20),))
     # Quick mode plaintext (racoon would encrypt it; the codec does not care).
-    qm1 = Message(ICKY, RCKY, ExchangeType.QUICK, 0x01020304,
-                  (Hash(b"\x07" * 20), sa2, Nonce(b"\x08" * 16), KE(b"\x09" * 256),
-                   ids[3], ids[5],
-                   NatOA.from_address("192.168.1.10"),
-                   NatOA.from_address("2001:db8::2", payload_type=PayloadType.NAT_OA_DRAFT)))
-    info = Message(ICKY, RCKY, ExchangeType.INFORMATIONAL, 0xA0B0C0D0,
-                   (Hash(b"\x0a" * 20),
-                    Notification(NotifyType.R_U_THERE, ProtocolID.ISAKMP, ICKY + RCKY,
-                                 (1234).to_bytes(4, "big")),
-                    Notification(NotifyType.INITIAL_CONTACT, ProtocolID.ISAKMP, ICKY + RCKY),
-                    Notification(NotifyType.RESPONDER_LIFETIME, ProtocolID.IPSEC_ESP,
-                                 b"\xc0\x01\x02\x03",
-                                 Attribute(IPsecAttribute.SA_LIFE_TYPE, 1).encode()
-                                 + Attribute.number(IPsecAttribute.SA_LIFE_DURATION, 100000)
-                                 .encode()),
-                    Notification(NotifyType.NO_PROPOSAL_CHOSEN, ProtocolID.IPSEC_ESP, b""),
-                    Delete(ProtocolID.IPSEC_ESP, (b"\xc0\x01\x02\x03", b"\xc0\x01\x02\x05")),
-                    Delete(ProtocolID.ISAKMP, (ICKY + RCKY,)),
-                    Delete(ProtocolID.IPSEC_AH, (), spi_size=4)))
-    cfg = Message(ICKY, RCKY, ExchangeType.TRANSACTION, 0x11111111,
-                  (Hash(b"\x0b" * 20),
-                   ModeConfig(ConfigType.ISAKMP_CFG_REQUEST, 7,
-                              (Attribute(1, b""), Attribute(16520, 0),
-                               Attribute(16521, b"user")))))
-    frag = Message(ICKY, RCKY, ExchangeType.IDENTITY_PROTECTION, 0,
-                   (Fragment(1, 2, 1, b"\xee" * 100),))
-    encrypted = Message(ICKY, RCKY, ExchangeType.IDENTITY_PROTECTION, 0,
-                        (Encrypted(PayloadType.ID, b"\xab" * 64),), Flag.ENCRYPTION)
+    qm1 = Message(
+        ICKY,
+        RCKY,
+        ExchangeType.QUICK,
+        0x01020304,
+        (
+            Hash(b"\x07" * 20),
+            sa2,
+            Nonce(b"\x08" * 16),
+            KE(b"\x09" * 256),
+            ids[3],
+            ids[5],
+            NatOA.from_address("192.168.1.10"),
+            NatOA.from_address("2001:db8::2", payload_type=PayloadType.NAT_OA_DRAFT),
+        ),
+    )
+    info = Message(
+        ICKY,
+        RCKY,
+        ExchangeType.INFORMATIONAL,
+        0xA0B0C0D0,
+        (
+            Hash(b"\x0a" * 20),
+            Notification(
+                NotifyType.R_U_THERE, ProtocolID.ISAKMP, ICKY + RCKY, (1234).to_bytes(4, "big")
+            ),
+            Notification(NotifyType.INITIAL_CONTACT, ProtocolID.ISAKMP, ICKY + RCKY),
+            Notification(
+                NotifyType.RESPONDER_LIFETIME,
+                ProtocolID.IPSEC_ESP,
+                b"\xc0\x01\x02\x03",
+                Attribute(IPsecAttribute.SA_LIFE_TYPE, 1).encode()
+                + Attribute.number(IPsecAttribute.SA_LIFE_DURATION, 100000).encode(),
+            ),
+            Notification(NotifyType.NO_PROPOSAL_CHOSEN, ProtocolID.IPSEC_ESP, b""),
+            Delete(ProtocolID.IPSEC_ESP, (b"\xc0\x01\x02\x03", b"\xc0\x01\x02\x05")),
+            Delete(ProtocolID.ISAKMP, (ICKY + RCKY,)),
+            Delete(ProtocolID.IPSEC_AH, (), spi_size=4),
+        ),
+    )
+    cfg = Message(
+        ICKY,
+        RCKY,
+        ExchangeType.TRANSACTION,
+        0x11111111,
+        (
+            Hash(b"\x0b" * 20),
+            ModeConfig(
+                ConfigType.ISAKMP_CFG_REQUEST,
+                7,
+                (Attribute(1, b""), Attribute(16520, 0), Attribute(16521, b"user")),
+            ),
+        ),
+    )
+    frag = Message(
+        ICKY, RCKY, ExchangeType.IDENTITY_PROTECTION, 0, (Fragment(1, 2, 1, b"\xee" * 100),)
+    )
+    encrypted = Message(
+        ICKY,
+        RCKY,
+        ExchangeType.IDENTITY_PROTECTION,
+        0,
+        (Encrypted(PayloadType.ID, b"\xab" * 64),),
+        Flag.ENCRYPTION,
+    )
     plain_ids = Message(ICKY, RCKY, ExchangeType.QUICK, 7, tuple(ids))
     return [mm1, mm3, am1, am2, am3, qm1, info, cfg, frag, encrypted, plain_ids]
