@@ -51,9 +51,10 @@ def ike_cipher(ike_id: int) -> Cipher:
 def ike_key_length(cipher: Cipher, key_length_attribute: int | None) -> int:
     """Key length in **bytes** from the optional Key-Length attribute (bits).
 
-    Fixed-key ciphers ignore an absent attribute and reject a different one; variable-key
-    ciphers default to ``default_bits`` (racoon sends 128 explicitly, RFC 2409 appendix A says
-    the attribute MUST NOT be absent for them but racoon accepts its absence with the default).
+    RFC 2409 appendix A forbids the attribute for fixed-key ciphers and RFC 3602 section 5.3
+    requires it for AES; racoon always sends it for variable-key ciphers but, receiving, falls
+    back to the cipher's default length when it is absent.  This function does the same and,
+    leniently, accepts a Key-Length on a fixed-key cipher when it states the fixed length.
     """
     bits = cipher.default_bits if key_length_attribute is None else key_length_attribute
     if not cipher.accepts_key_bits(bits):
