@@ -42,8 +42,13 @@ Names: the enums in :mod:`pyracoon.wire.constants` print as racoon/RFC
 spell them (``NO-PROPOSAL-CHOSEN``, ``ID_DER_ASN1_DN``); ``display_name(Enum,
 n)`` renders any number, unknown ones as ``UNKNOWN(n)``.
 
+Logs: ``describe_message(msg)`` / ``describe_payload(p)`` render every field by
+name; ``classify_natt(datagram)`` tells IKE (non-ESP marker), keepalive and ESP
+apart on UDP 4500.
+
 Modules: ``constants`` (numbers and names), ``errors``, ``attributes`` (RFC 2408
-3.3), ``payloads`` (RFC 2408 3.2-3.16 and friends), ``message`` (RFC 2408 3.1).
+3.3), ``payloads`` (RFC 2408 3.2-3.16 and friends), ``message`` (RFC 2408 3.1),
+``describe`` (log rendering), ``natt`` (RFC 3948 2 non-ESP marker).
 """
 
 from .attributes import (
@@ -82,6 +87,7 @@ from .constants import (
     display_name,
     transform_name,
 )
+from .describe import describe_message, describe_payload, describe_proposal
 from .errors import (
     BadProposalSyntax,
     DoiNotSupported,
@@ -106,6 +112,7 @@ from .message import (
     encode_message,
     encode_payloads,
 )
+from .natt import NattKind, add_non_esp_marker, classify_natt
 from .payloads import (
     KE,
     SA,
@@ -142,5 +149,6 @@ __all__ = [
     "SituationNotSupported", "Transform", "UnequalPayloadLengths", "VendorID", "WireError",
     "attribute_name", "attribute_value_name", "decode_attributes", "decode_message",
     "decode_payloads", "describe_attribute", "display_name", "encode_attributes",
-    "encode_message", "encode_payloads", "transform_name",
+    "encode_message", "encode_payloads", "transform_name", "describe_message",
+    "describe_payload", "describe_proposal", "NattKind", "add_non_esp_marker", "classify_natt",
 ]  # fmt: skip
