@@ -24,6 +24,7 @@ critical nameConstraints extension is refused as unhandled rather than ignored),
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -32,7 +33,7 @@ from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import dsa, ec, ed448, ed25519, padding, rsa
-from cryptography.x509.oid import ExtensionOID
+from cryptography.x509.oid import ExtensionOID, SignatureAlgorithmOID
 
 from .cadir import TrustStore
 from .certs import certificate_issuer, certificate_subject
@@ -178,12 +179,118 @@ def _is_valid_at(cert: x509.Certificate, now: datetime) -> bool:
     return cert.not_valid_before_utc <= now <= cert.not_valid_after_utc
 
 
+_RSA_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.RSA_WITH_MD5,
+        SignatureAlgorithmOID.RSA_WITH_SHA1,
+        SignatureAlgorithmOID.RSA_WITH_SHA224,
+        SignatureAlgorithmOID.RSA_WITH_SHA256,
+        SignatureAlgorithmOID.RSA_WITH_SHA384,
+        SignatureAlgorithmOID.RSA_WITH_SHA512,
+        SignatureAlgorithmOID.RSA_WITH_SHA3_224,
+        SignatureAlgorithmOID.RSA_WITH_SHA3_256,
+        SignatureAlgorithmOID.RSA_WITH_SHA3_384,
+        SignatureAlgorithmOID.RSA_WITH_SHA3_512,
+        SignatureAlgorithmOID.RSASSA_PSS,
+    }
+)
+_EC_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.ECDSA_WITH_SHA1,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA224,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA256,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA384,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA512,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA3_224,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA3_256,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA3_384,
+        SignatureAlgorithmOID.ECDSA_WITH_SHA3_512,
+    }
+)
+_DSA_SIGNATURES = frozenset(
+    {
+        SignatureAlgorithmOID.DSA_WITH_SHA1,
+        SignatureAlgorithmOID.DSA_WITH_SHA224,
+        SignatureAlgorithmOID.DSA_WITH_SHA256,
+    }
+)
+
+
+def _key_fits_signature(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    """Could ``issuer``'s kind of key have made ``cert``'s kind of signature? OpenSSL skips a
+    same-named CA whose key type cannot match (so the error is "issuer not found", code 20)."""
+    oid = cert.signature_algorithm_oid
+    try:
+        key = issuer.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return False
+    if oid in _RSA_SIGNATURES:
+        return isinstance(key, rsa.RSAPublicKey)
+    if oid in _EC_SIGNATURES:
+        return isinstance(key, ec.EllipticCurvePublicKey)
+    if oid in _DSA_SIGNATURES:
+        return isinstance(key, dsa.DSAPublicKey)
+    if oid == SignatureAlgorithmOID.ED25519:
+        return isinstance(key, ed25519.Ed25519PublicKey)
+    if oid == SignatureAlgorithmOID.ED448:
+        return isinstance(key, ed448.Ed448PublicKey)
+    return True
+
+
+def _issuer_candidates(
+    cert: x509.Certificate, candidates: Sequence[x509.Certificate]
+) -> tuple[list[x509.Certificate], list[str]]:
+    """Same-named certificates that may have issued ``cert``, and why the others may not."""
+    usable, rejected = [], []
+    for candidate in candidates:
+        if not _key_fits_signature(cert, candidate):
+            rejected.append(
+                f"'{certificate_subject(candidate)}' has a {_key_kind(candidate)} key, which "
+                f"cannot have made the {_signature_kind(cert)} signature of {_label(cert)}"
+            )
+        elif not _key_ids_compatible(cert, candidate):
+            rejected.append(
+                f"'{certificate_subject(candidate)}' has another subjectKeyIdentifier than the "
+                f"authorityKeyIdentifier of {_label(cert)}"
+            )
+        else:
+            usable.append(candidate)
+    return usable, rejected
+
+
+def _key_kind(cert: x509.Certificate) -> str:
+    try:
+        key = cert.public_key()
+    except (ValueError, UnsupportedAlgorithm):
+        return "unsupported"
+    for kind, name in (
+        (rsa.RSAPublicKey, "RSA"),
+        (ec.EllipticCurvePublicKey, "EC"),
+        (ed25519.Ed25519PublicKey, "Ed25519"),
+        (ed448.Ed448PublicKey, "Ed448"),
+        (dsa.DSAPublicKey, "DSA"),
+    ):
+        if isinstance(key, kind):
+            return name
+    return type(key).__name__
+
+
+def _signature_kind(cert: x509.Certificate) -> str:
+    oid = cert.signature_algorithm_oid
+    if oid in _RSA_SIGNATURES:
+        return "RSA"
+    if oid in _EC_SIGNATURES:
+        return "ECDSA"
+    if oid in _DSA_SIGNATURES:
+        return "DSA"
+    return oid.dotted_string
+
+
 def _pick_issuer(
-    cert: x509.Certificate, candidates: Sequence[x509.Certificate], now: datetime
+    cert: x509.Certificate, usable: Sequence[x509.Certificate], now: datetime
 ) -> x509.Certificate | None:
-    """Among same-named candidates prefer one whose key verifies and that is valid now
-    (several CAs may share a name across a re-key, and hash links may collide)."""
-    usable = [c for c in candidates if _key_ids_compatible(cert, c)] or list(candidates)
+    """Among possible issuers prefer one whose key verifies and that is valid now (several CAs
+    may share a name across a re-key, and hash links may collide)."""
     if not usable:
         return None
 
@@ -274,17 +381,22 @@ def _build_chain(
             )
         issuer_name = certificate_issuer(current)
         lookup = trust.lookup(issuer_name)
-        trusted = [c for c in lookup.certificates if _fingerprint(c) not in seen]
+        trusted, rejected = _issuer_candidates(
+            current, [c for c in lookup.certificates if _fingerprint(c) not in seen]
+        )
         chosen = _pick_issuer(current, trusted, now)
         if chosen is not None:
             trusted_from = len(chain) if trusted_from is None else trusted_from
         elif trusted_from is None:
             # The peer-supplied certificates are only consulted while outside the trusted part,
             # as OpenSSL does: a trusted CA's issuer must itself be trusted.
-            chosen = _pick_issuer(
-                current, [c for c in pool if certificate_subject(c) == issuer_name], now
+            supplied, _ = _issuer_candidates(
+                current, [c for c in pool if certificate_subject(c) == issuer_name]
             )
+            chosen = _pick_issuer(current, supplied, now)
         if chosen is None:
+            if rejected:
+                lookup = dataclasses.replace(lookup, notes=(*lookup.notes, *rejected))
             if trusted_from is not None:
                 if allow_partial_chain:
                     return chain
@@ -308,12 +420,16 @@ def _build_chain(
 
 
 def _is_ca(cert: x509.Certificate) -> bool:
+    """OpenSSL's non-strict ``X509_check_ca``: basicConstraints decides when present; without it,
+    a self-signed version 1 certificate (old CA.pl roots of the memo's era) or a keyUsage with
+    keyCertSign still marks a CA."""
     bc = _extension(cert, x509.BasicConstraints)
     if isinstance(bc, x509.BasicConstraints):
         return bc.ca
-    # OpenSSL treats a self-signed version 1 certificate (no extensions at all) as a CA; old
-    # CA.pl roots of the memo's era look like that.
-    return cert.version == x509.Version.v1 and _self_issued(cert)
+    if cert.version == x509.Version.v1 and _self_issued(cert):
+        return True
+    ku = _extension(cert, x509.KeyUsage)
+    return isinstance(ku, x509.KeyUsage) and ku.key_cert_sign
 
 
 def _check_extensions(chain: list[x509.Certificate], require_digital_signature: bool) -> None:
