@@ -744,6 +744,16 @@ class Notification(Payload):
         )
 
 
+#: RFC 2408 3.15: an ISAKMP SA is deleted by its cookie pair; racoon's isakmp_info_recv_d
+#: drops other sizes, as it does for AH/ESP SPIs that are not 4 bytes.
+DELETE_SPI_SIZES: dict[int, tuple[int, ...]] = {
+    ProtocolID.ISAKMP: (16,),
+    ProtocolID.IPSEC_AH: (4,),
+    ProtocolID.IPSEC_ESP: (4,),
+    ProtocolID.IPCOMP: (2, 4),
+}
+
+
 @dataclass(frozen=True)
 class Delete(Payload):
     """RFC 2408 3.15 Delete payload: SPIs of one protocol, all of one size.
@@ -786,6 +796,15 @@ class Delete(Payload):
         cls, payload_type: int, data: bytes, start: int, end: int, reserved: int, base: int
     ) -> Payload:
         doi, protocol_id, spi_size, count = struct.unpack_from("!IBBH", data, start)
+        allowed = DELETE_SPI_SIZES.get(protocol_id)
+        if allowed is not None and spi_size not in allowed:
+            raise InvalidSpi(
+                f"SPI size {spi_size} for {display_name(ProtocolID, protocol_id)} "
+                f"(allowed: {', '.join(map(str, allowed))})",
+                payload="D",
+                field="SPI size",
+                offset=base + start + 5,
+            )
         rest = end - (start + 8)
         if spi_size * count != rest:
             raise MalformedPayload(

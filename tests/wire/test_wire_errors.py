@@ -378,6 +378,13 @@ def test_notification_and_delete_sizes() -> None:
     )
 
 
+def test_delete_spi_size_per_protocol() -> None:
+    d = bytes([0, 0, 0, 16]) + struct.pack("!IBBH", 1, 1, 4, 1) + bytes(4)
+    expect(InvalidSpi, message(12, d), field="SPI size", offset=37, notify=NotifyType.INVALID_SPI)
+    d = bytes([0, 0, 0, 20]) + struct.pack("!IBBH", 1, 3, 8, 1) + bytes(8)
+    expect(InvalidSpi, message(12, d), field="SPI size", offset=37, notify=NotifyType.INVALID_SPI)
+
+
 def test_nat_oa_type_and_size() -> None:
     expect(
         InvalidIdInformation,
