@@ -12,11 +12,13 @@ Modules: :mod:`.certs` (files), :mod:`.name` (DNs, canonical form, subject hash)
 
 from .cadir import CaDirectory, IssuerLookup, TrustStore
 from .certs import (
+    LocalCredentials,
     certificate_issuer,
     certificate_subject,
     check_file_permission,
     load_certificate,
     load_certificates,
+    load_credentials,
     load_private_key,
     parse_certificates,
     resolve_path,
@@ -53,6 +55,7 @@ __all__ = [
     "IdentityError",
     "IdentityMismatchError",
     "IssuerLookup",
+    "LocalCredentials",
     "PkiError",
     "TrustStore",
     "VerifiedChain",
@@ -67,6 +70,7 @@ __all__ = [
     "identifier_matches",
     "load_certificate",
     "load_certificates",
+    "load_credentials",
     "load_private_key",
     "parse_certificates",
     "parse_dn",

@@ -14,8 +14,10 @@ This is the only module of :mod:`pyracoon.pki` that reads files (plus the CA dir
 
 from __future__ import annotations
 
+import functools
 import os
 import stat
+from dataclasses import dataclass
 from pathlib import Path
 
 from cryptography import x509
@@ -133,6 +135,46 @@ def _encrypted(path: Path) -> EncryptedPrivateKeyError:
     )
 
 
+@dataclass(frozen=True)
+class LocalCredentials:
+    """Our side of ``certificate_type x509 "cert" "key"``: the certificate and its private key."""
+
+    certificate: x509.Certificate
+    private_key: PrivateKeyTypes
+    certificate_path: Path
+    key_path: Path
+
+
+def _public_der(key: object) -> bytes:
+    return key.public_bytes(  # type: ignore[attr-defined]
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+
+
+def load_credentials(
+    certificate_file: str | os.PathLike[str],
+    key_file: str | os.PathLike[str],
+    *,
+    base_dir: str | os.PathLike[str] | None = None,
+    check_permissions: bool = True,
+) -> LocalCredentials:
+    """Load ``certificate_type x509`` files (relative names under ``path certificate``) and make
+    sure the key belongs to the certificate: a swapped key file would otherwise only show up as
+    the peer's "signature does not verify", far from the cause."""
+    cert_path = resolve_path(certificate_file, base_dir)
+    key_path = resolve_path(key_file, base_dir)
+    cert = load_certificate(cert_path)
+    key = load_private_key(key_path, check_permissions=check_permissions)
+    if _public_der(key.public_key()) != _public_der(cert.public_key()):
+        raise PrivateKeyLoadError(
+            key_path,
+            f"private key {key_path} does not belong to certificate {cert_path} "
+            f"({describe(cert)}); check the two names in certificate_type",
+        )
+    return LocalCredentials(cert, key, cert_path, key_path)
+
+
+@functools.lru_cache(maxsize=512)
 def certificate_subject(cert: x509.Certificate) -> DistinguishedName:
     """The Subject exactly as encoded in the certificate (ID payloads carry these bytes)."""
     try:
@@ -141,6 +183,7 @@ def certificate_subject(cert: x509.Certificate) -> DistinguishedName:
         return DistinguishedName.from_der(cert.subject.public_bytes())
 
 
+@functools.lru_cache(maxsize=512)
 def certificate_issuer(cert: x509.Certificate) -> DistinguishedName:
     """The Issuer exactly as encoded in the certificate (CERT-REQUEST payloads carry these)."""
     try:

@@ -16,6 +16,7 @@ from pyracoon.pki import (
     check_file_permission,
     load_certificate,
     load_certificates,
+    load_credentials,
     load_private_key,
     resolve_path,
 )
@@ -146,3 +147,23 @@ def test_resolve_path_uses_path_certificate_for_relative_names(tmp_path: Path) -
 def test_issue_helper_makes_what_it_says() -> None:
     ca = issue(name(("CN", "self")), ca=True)
     assert certificate_subject(ca.cert) == certificate_issuer(ca.cert)
+
+
+def test_credentials_load_and_key_must_match_certificate(
+    tmp_path: Path, root: Issued, host: Issued
+) -> None:
+    (tmp_path / "host_cert.pem").write_bytes(host.pem)
+    (tmp_path / "host_priv.pem").write_bytes(host.key_pem())
+    (tmp_path / "other_priv.pem").write_bytes(root.key_pem())
+    chmod(tmp_path / "host_priv.pem", 0o600)
+    chmod(tmp_path / "other_priv.pem", 0o600)
+    creds = load_credentials("host_cert.pem", "host_priv.pem", base_dir=tmp_path)
+    assert creds.certificate == host.cert
+    assert creds.key_path == tmp_path / "host_priv.pem"
+    with pytest.raises(PrivateKeyLoadError) as info:
+        load_credentials("host_cert.pem", "other_priv.pem", base_dir=tmp_path)
+    assert str(info.value) == (
+        f"private key {tmp_path / 'other_priv.pem'} does not belong to certificate "
+        f"{tmp_path / 'host_cert.pem'} ('C=JP, O=Example, CN=host1.example'); check the two "
+        "names in certificate_type"
+    )
