@@ -160,6 +160,13 @@ def signature_verifies(cert: x509.Certificate, issuer: x509.Certificate) -> bool
     return True
 
 
+def _verifies_quietly(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    try:
+        return signature_verifies(cert, issuer)
+    except UnsupportedAlgorithm:
+        return False
+
+
 def _self_issued(cert: x509.Certificate) -> bool:
     return certificate_subject(cert) == certificate_issuer(cert)
 
@@ -245,7 +252,8 @@ def _issuer_candidates(
     for candidate in candidates:
         if not _key_fits_signature(cert, candidate):
             rejected.append(
-                f"'{certificate_subject(candidate)}' has a {_key_kind(candidate)} key, which "
+                f"'{certificate_subject(candidate)}' has {_with_article(_key_kind(candidate))} "
+                f"key, which "
                 f"cannot have made the {_signature_kind(cert)} signature of {_label(cert)}"
             )
         elif not _key_ids_compatible(cert, candidate):
@@ -275,6 +283,11 @@ def _key_kind(cert: x509.Certificate) -> str:
     return type(key).__name__
 
 
+def _with_article(word: str) -> str:
+    # as spoken: "an RSA", "an EC", "an Ed25519", "a DSA"
+    return f"{'an' if word in ('RSA', 'EC', 'Ed25519', 'Ed448') else 'a'} {word}"
+
+
 def _signature_kind(cert: x509.Certificate) -> str:
     oid = cert.signature_algorithm_oid
     if oid in _RSA_SIGNATURES:
@@ -295,10 +308,7 @@ def _pick_issuer(
         return None
 
     def score(candidate: x509.Certificate) -> tuple[int, int]:
-        try:
-            verifies = signature_verifies(cert, candidate)
-        except UnsupportedAlgorithm:
-            verifies = False
+        verifies = _verifies_quietly(cert, candidate)
         return (int(verifies), int(_is_valid_at(candidate, now)))
 
     return max(usable, key=score)
@@ -348,7 +358,7 @@ def _build_chain(
         current = chain[-1]
         depth = len(chain) - 1
         if _self_issued(current) and (
-            trusted_from is not None or signature_verifies(current, current)
+            trusted_from is not None or _verifies_quietly(current, current)
         ):
             if trusted_from is not None:
                 return chain

@@ -193,7 +193,7 @@ def test_same_named_ca_with_another_key_type_is_not_an_issuer(
     exc = fails(
         forged, trust_root, IssuerNotFoundError, VerifyCode.UNABLE_TO_GET_ISSUER_CERT_LOCALLY, 0
     )
-    assert "'C=JP, O=Example CA' has a RSA key, which cannot have made the ECDSA signature" in str(
+    assert "'C=JP, O=Example CA' has an RSA key, which cannot have made the ECDSA signature" in str(
         exc
     )
 
