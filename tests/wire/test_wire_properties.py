@@ -6,7 +6,7 @@ import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wire_samples import real_captures, sample_messages
+from wire_samples import real_captures, real_ike_datagrams, sample_messages
 
 from pyracoon.wire import (
     KE,
@@ -37,7 +37,7 @@ from pyracoon.wire import (
 from pyracoon.wire.payloads import ID_DATA_SIZES, PAYLOAD_CLASSES
 
 SEEDS = [encode_message(m) for m in sample_messages()] + [
-    bytes.fromhex(p["datagram"]) for doc in real_captures() for p in doc["packets"]
+    raw for doc in real_captures() for _, raw in real_ike_datagrams(doc)
 ]
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 

@@ -16,7 +16,7 @@ import hmac
 
 import pytest
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-from wire_samples import real_captures
+from wire_samples import real_captures, real_ike_datagrams
 
 from pyracoon.wire import (
     KE,
@@ -38,6 +38,7 @@ from pyracoon.wire import (
     IPsecAttribute,
     Message,
     NatD,
+    NattKind,
     Nonce,
     Notification,
     NotifyType,
@@ -46,6 +47,7 @@ from pyracoon.wire import (
     ProtocolID,
     Signature,
     VendorID,
+    classify_natt,
     decode_message,
     decode_payloads,
     encode_message,
@@ -53,16 +55,22 @@ from pyracoon.wire import (
 
 CAPTURES = {doc["scenario"]: doc for doc in real_captures()}
 PACKETS = [
-    pytest.param(bytes.fromhex(p["datagram"]), id=f"{name}-frame{p['frame']}")
+    pytest.param(raw, id=f"{name}-frame{frame}")
     for name, doc in CAPTURES.items()
-    for p in doc["packets"]
+    for frame, raw in real_ike_datagrams(doc)
 ]
 RFC3947_VID = bytes.fromhex("4a131c81070358455c5728f20e95452f")
 DPD_VID = bytes.fromhex("afcad71368a1f1c96b8696fc77570100")
 
 
-def test_all_four_scenarios_are_present() -> None:
-    assert set(CAPTURES) == {"main-psk", "main-rsasig", "aggressive-psk", "aggressive-rsasig"}
+def test_all_scenarios_are_present() -> None:
+    assert set(CAPTURES) == {
+        "main-psk",
+        "main-rsasig",
+        "aggressive-psk",
+        "aggressive-rsasig",
+        "main-psk-natt",
+    }
 
 
 @pytest.mark.parametrize("raw", PACKETS)
@@ -75,8 +83,8 @@ def messages(name: str) -> list[Message]:
     """The scenario's datagrams, with IKE fragments (type 132) reassembled in place."""
     out: list[Message] = []
     pieces: list[Fragment] = []
-    for p in CAPTURES[name]["packets"]:
-        msg = decode_message(bytes.fromhex(p["datagram"]))
+    for _, raw in real_ike_datagrams(CAPTURES[name]):
+        msg = decode_message(raw)
         frag = msg.find(Fragment)
         if frag is None:
             out.append(msg)
@@ -120,7 +128,7 @@ def test_phase1_sa_contents(name: str) -> None:
     (t,) = prop.transforms
     auth = (
         AuthenticationMethod.PRE_SHARED_KEY
-        if name.endswith("psk")
+        if "-psk" in name
         else AuthenticationMethod.RSA_SIGNATURES
     )
     want = {
@@ -183,6 +191,7 @@ EXPECTED = {
     "main-rsasig": [["ID", "CERT", "SIG", "CR", "N"], ["ID", "CERT", "SIG"]],
     "aggressive-psk": [["HASH", "NAT-D", "NAT-D"]],
     "aggressive-rsasig": [["CERT", "NAT-D", "NAT-D", "SIG"]],
+    "main-psk-natt": [["ID", "HASH", "N"], ["ID", "HASH"]],
 }
 
 
@@ -192,11 +201,18 @@ def test_encrypted_bodies_decode(name: str) -> None:
     phase1 = [names(ps) for m, ps in decrypted if m.message_id == 0]
     assert phase1 == EXPECTED[name]
     quick = [ps for m, ps in decrypted if m.exchange_type == ExchangeType.QUICK]
-    assert [names(ps) for ps in quick] == [["HASH", "SA", "NONCE", "ID", "ID"]] * 2
     info = [ps for m, ps in decrypted if m.exchange_type == ExchangeType.INFORMATIONAL]
-    assert [names(ps) for ps in info] == [["HASH", "N"]]
-    # charon's initiator fails to install SAs on this kernel and says so (see the pair script)
-    assert info[0][1].notify_type == NotifyType.NO_PROPOSAL_CHOSEN
+    natt = CAPTURES[name]["nat_traversal"]
+    if natt:
+        # libipsec installs the SAs: QM3 (HASH(3)) follows, no Informational
+        assert [names(ps) for ps in quick] == [["HASH", "SA", "NONCE", "ID", "ID"]] * 2 + [["HASH"]]
+        assert info == []
+        quick = quick[:2]
+    else:
+        assert [names(ps) for ps in quick] == [["HASH", "SA", "NONCE", "ID", "ID"]] * 2
+        assert [names(ps) for ps in info] == [["HASH", "N"]]
+        # charon's initiator fails to install SAs on this kernel and says so (pair script)
+        assert info[0][1].notify_type == NotifyType.NO_PROPOSAL_CHOSEN
 
     for ps in quick:
         sa = ps[1]
@@ -208,11 +224,14 @@ def test_encrypted_bodies_decode(name: str) -> None:
         assert t.attribute(IPsecAttribute.AUTHENTICATION_ALGORITHM).as_int == (
             AuthenticationAlgorithm.HMAC_SHA
         )
-        assert t.attribute(IPsecAttribute.ENCAPSULATION_MODE).as_int == (
-            EncapsulationMode.TRANSPORT
-        )
+        mode = t.attribute(IPsecAttribute.ENCAPSULATION_MODE).as_int
         ids = [p for p in ps if isinstance(p, Identification)]
-        assert {str(i.address) for i in ids} == {"10.77.0.1", "10.77.0.2"}
+        if natt:  # RFC 3947 5.2 encapsulation mode; the tunnel's inner /32 addresses
+            assert mode == EncapsulationMode.UDP_ENCAPSULATED_TUNNEL
+            assert {str(i.address) for i in ids} == {"10.77.1.1", "10.77.2.1"}
+        else:
+            assert mode == EncapsulationMode.TRANSPORT
+            assert {str(i.address) for i in ids} == {"10.77.0.1", "10.77.0.2"}
         assert all(i.id_type == IDType.IPV4_ADDR for i in ids)
     assert quick[0][1].proposals[0].spi != quick[1][1].proposals[0].spi
 
@@ -233,7 +252,7 @@ def prf(key: bytes, data: bytes) -> bytes:
     return hmac.new(key, data, hashlib.sha1).digest()
 
 
-@pytest.mark.parametrize("name", ["main-psk", "aggressive-psk"])
+@pytest.mark.parametrize("name", ["main-psk", "aggressive-psk", "main-psk-natt"])
 def test_psk_hashes_cover_body_bytes(name: str) -> None:
     """RFC 2409 5: HASH_I/R = prf(SKEYID, g^xi|g^xr|CKY-I|CKY-R|SAi_b|IDii_b), PSK SKEYID."""
     doc = CAPTURES[name]
@@ -250,7 +269,7 @@ def test_psk_hashes_cover_body_bytes(name: str) -> None:
     g_xi, g_xr = ke[0].data, ke[1].data
     hash_i = prf(skeyid, g_xi + g_xr + cky_i + cky_r + sai_b + ids[0].body_bytes())
     hash_r = prf(skeyid, g_xr + g_xi + cky_r + cky_i + sai_b + ids[1].body_bytes())
-    if name == "main-psk":  # MM5 carries HASH_I, MM6 HASH_R
+    if name.startswith("main"):  # MM5 carries HASH_I, MM6 HASH_R
         assert [h.data for h in hashes] == [hash_i, hash_r]
     else:  # AM2 carries HASH_R, AM3 HASH_I
         assert [h.data for h in hashes] == [hash_r, hash_i]
@@ -272,3 +291,14 @@ def test_fragment_payloads() -> None:
     frags = [m.find(Fragment) for m in frames if m.find(Fragment) is not None]
     assert [(f.number, f.last) for f in frags] == [(1, False), (2, True)]
     assert frames[4].payloads[0].type == PayloadType.FRAGMENT
+
+
+def test_natt_capture_floats_to_4500_with_marker() -> None:
+    """RFC 3947 4 / RFC 3948 2.2: after MM4 everything runs on 4500, IKE behind a zero marker."""
+    packets = CAPTURES["main-psk-natt"]["packets"]
+    ports = [p["port"] for p in packets]
+    assert ports[:4] == [500] * 4 and set(ports[4:]) == {4500}
+    kinds = [classify_natt(bytes.fromhex(p["datagram"]))[0] for p in packets[4:]]
+    assert NattKind.IKE in kinds and NattKind.ESP in kinds
+    mm3 = messages("main-psk-natt")[2]
+    assert len(mm3.find_all(NatD)) == 2

@@ -47,6 +47,7 @@ from pyracoon.wire import (
     Transform,
     VendorID,
 )
+from pyracoon.wire.natt import NattKind, classify_natt
 
 DATA_DIR = Path(__file__).resolve().parent.parent / "data" / "isakmp"
 ICKY = bytes.fromhex("0123456789abcdef")
@@ -59,6 +60,20 @@ RFC3947_VID = bytes.fromhex("4a131c81070358455c5728f20e95452f")
 def real_captures() -> list[dict]:
     """The strongSwan capture documents of tests/data/isakmp (see its README)."""
     return [json.loads(p.read_text()) for p in sorted(DATA_DIR.glob("strongswan-*.json"))]
+
+
+def real_ike_datagrams(doc: dict) -> list[tuple[int, bytes]]:
+    """(frame, ISAKMP message) of a capture: port-4500 ones without their non-ESP marker,
+    UDP-encapsulated ESP left out."""
+    out = []
+    for p in doc["packets"]:
+        raw = bytes.fromhex(p["datagram"])
+        if p["port"] == 4500:
+            kind, raw = classify_natt(raw)
+            if kind is not NattKind.IKE:
+                continue
+        out.append((p["frame"], raw))
+    return out
 
 
 def phase1_sa() -> SA:
