@@ -85,7 +85,9 @@ class CaDirectory:
                 else:
                     notes.append(f"{candidate} holds '{subject}' (same hash, other name)")
             index += 1
-        if not found:
+        if not self.path.is_dir():
+            notes.append(f"{self.path} is not a directory (check 'path certificate')")
+        elif not found:
             old = self.path / f"{name.subject_hash_old_hex()}.0"
             if old.exists():
                 notes.append(

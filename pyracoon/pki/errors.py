@@ -99,7 +99,12 @@ class NameSyntaxError(DistinguishedNameError):
 
 
 class VerifyCode(IntEnum):
-    """OpenSSL ``X509_V_ERR_*`` numbers, which racoon prints in its verify log line."""
+    """OpenSSL ``X509_V_ERR_*`` numbers, which racoon prints in its verify log line.
+
+    The numbers are those of the OpenSSL 1.x that racoon 0.8.2 was built with. OpenSSL 3 moved
+    "invalid CA certificate" from 24 to 79 (24 now means "issuer certificate lacks a public
+    key"); we keep 24 so log lines read as racoon's did.
+    """
 
     UNABLE_TO_GET_ISSUER_CERT = 2
     UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY = 6

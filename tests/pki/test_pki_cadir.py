@@ -187,3 +187,8 @@ def test_der_ca_files_work(cert_dir: Path, own_ca: Issued) -> None:
     CaDirectory(cert_dir).link("cacert.der")
     found = CaDirectory(cert_dir).lookup(certificate_subject(own_ca.cert)).certificates
     assert found == (own_ca.cert,) and isinstance(found[0], x509.Certificate)
+
+
+def test_missing_directory_is_named(tmp_path: Path, own_ca: Issued) -> None:
+    lookup = CaDirectory(tmp_path / "nope").lookup(certificate_subject(own_ca.cert))
+    assert lookup.notes == (f"{tmp_path / 'nope'} is not a directory (check 'path certificate')",)
