@@ -84,6 +84,10 @@ class Message:
     #: Original datagram length, kept for logs (not used when encoding).
     length: int | None = field(default=None, compare=False)
 
+    def __post_init__(self) -> None:
+        if not isinstance(self.payloads, tuple):
+            object.__setattr__(self, "payloads", tuple(self.payloads))
+
     @property
     def encrypted(self) -> Encrypted | None:
         """The ciphertext body when the E flag is set, else None."""
@@ -240,6 +244,10 @@ class DecryptedBody:
 
     payloads: tuple[Payload, ...]
     trailing: bytes = b""
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.payloads, tuple):
+            object.__setattr__(self, "payloads", tuple(self.payloads))
 
     def encode(self) -> bytes:
         """Payload chain followed by the trailing bytes: the plaintext again."""

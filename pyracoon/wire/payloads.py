@@ -91,6 +91,14 @@ def _u32(value: int, what: str, payload: str) -> int:
     return value
 
 
+def _freeze(obj: object, *names: str) -> None:
+    """Turn list arguments into tuples, so built objects compare equal to decoded ones."""
+    for name in names:
+        value = getattr(obj, name)
+        if not isinstance(value, tuple):
+            object.__setattr__(obj, name, tuple(value))
+
+
 def _generic_header(next_payload: int, reserved: int, body_len: int, name: str) -> bytes:
     total = GENERIC_HEADER_SIZE + body_len
     if total > 0xFFFF:
@@ -170,6 +178,9 @@ class Transform:
     reserved2: int = field(default=0, kw_only=True)
     reserved: int = field(default=0, kw_only=True)
 
+    def __post_init__(self) -> None:
+        _freeze(self, "attributes")
+
     def attribute(self, attr_type: int) -> Attribute | None:
         """The first attribute of class ``attr_type``, if any."""
         for attr in self.attributes:
@@ -214,6 +225,9 @@ class Proposal:
     transforms: tuple[Transform, ...] = ()
     reserved: int = field(default=0, kw_only=True)
 
+    def __post_init__(self) -> None:
+        _freeze(self, "transforms")
+
     def body_bytes(self) -> bytes:
         name = f"Proposal #{self.number}"
         if not self.transforms:
@@ -248,6 +262,9 @@ class SA(Payload):
     proposals: tuple[Proposal, ...] = ()
     doi: int = DOI.IPSEC
     situation: int = Situation.SIT_IDENTITY_ONLY
+
+    def __post_init__(self) -> None:
+        _freeze(self, "proposals")
 
     def proposal_groups(self) -> list[tuple[Proposal, ...]]:
         """Proposals grouped by number (RFC 2408 4.2): each group is one AND-ed offer."""
@@ -772,6 +789,7 @@ class Delete(Payload):
 
     def __post_init__(self) -> None:
         # Normalise so that a built Delete equals its decoded copy.
+        _freeze(self, "spis")
         if self.spi_size is None:
             object.__setattr__(self, "spi_size", len(self.spis[0]) if self.spis else 0)
 
@@ -900,6 +918,9 @@ class ModeConfig(Payload):
     identifier: int = 0
     attributes: tuple[Attribute, ...] = ()
     reserved2: int = field(default=0, kw_only=True)
+
+    def __post_init__(self) -> None:
+        _freeze(self, "attributes")
 
     def body_bytes(self) -> bytes:
         return struct.pack(

@@ -16,6 +16,8 @@ from pyracoon.wire import (
     Message,
     Nonce,
     PayloadType,
+    Proposal,
+    Transform,
     decode_message,
     decode_payloads,
     encode_message,
@@ -118,3 +120,15 @@ def test_message_helpers() -> None:
     assert msg.summary() == "Identity Protection msgid=0x00000000 flags=0x00 [SA VID VID]"
     assert decode_message(encode_message(msg)).find_all(SA) == [msg.find(SA)]
     assert RCKY != ICKY
+
+
+def test_lists_are_accepted_and_frozen_to_tuples() -> None:
+    built = Message(
+        ICKY,
+        RCKY,
+        2,
+        0,
+        [SA([Proposal(1, 1, b"", [Transform(1, 1, [Attribute(1, 7)])])]), Hash(b"x")],
+    )
+    assert isinstance(built.payloads, tuple)
+    assert decode_message(encode_message(built)) == built
