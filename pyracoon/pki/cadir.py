@@ -20,9 +20,19 @@ from pathlib import Path
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
-from .certs import certificate_subject, load_certificates
+from .certs import certificate_subject, crl_issuer, load_certificates, load_crls
 from .errors import PkiError
 from .name import DistinguishedName
+
+
+@dataclass(frozen=True)
+class CrlLookup:
+    """CRLs issued under a name, and the file names tried."""
+
+    name: DistinguishedName
+    crls: tuple[x509.CertificateRevocationList, ...]
+    looked_for: tuple[str, ...] = ()
+    notes: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -45,6 +55,8 @@ class CaDirectory:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._cache: dict[Path, tuple[tuple[int, int], list[x509.Certificate]]] = {}
+        self._crl_cache: dict[Path, tuple[tuple[int, int], list[x509.CertificateRevocationList]]]
+        self._crl_cache = {}
 
     def __repr__(self) -> str:
         return f"CaDirectory({str(self.path)!r})"
@@ -96,6 +108,34 @@ class CaDirectory:
                 )
         return IssuerLookup(name, tuple(found), tuple(looked), tuple(notes))
 
+    def lookup_crls(self, issuer: DistinguishedName) -> CrlLookup:
+        """CRLs of ``issuer`` from ``<hash>.r0``, ``.r1``, ... (OpenSSL's hash-dir CRL names)."""
+        digest = issuer.subject_hash_hex()
+        found: list[x509.CertificateRevocationList] = []
+        looked: list[str] = []
+        notes: list[str] = []
+        index = 0
+        while True:
+            candidate = self.path / f"{digest}.r{index}"
+            looked.append(candidate.name)
+            if not candidate.exists():
+                break
+            try:
+                st = candidate.stat()
+                key = (st.st_mtime_ns, st.st_size)
+                cached = self._crl_cache.get(candidate)
+                if cached and cached[0] == key:
+                    crls = cached[1]
+                else:
+                    crls = load_crls(candidate)
+                    self._crl_cache[candidate] = (key, crls)
+            except (PkiError, OSError) as exc:
+                notes.append(f"{candidate}: {exc}")
+                crls = []
+            found.extend(c for c in crls if crl_issuer(c) == issuer)
+            index += 1
+        return CrlLookup(issuer, tuple(found), tuple(looked), tuple(notes))
+
     def link(self, cert_file: str | os.PathLike[str]) -> Path:
         """Make ``<hash>.<n>`` point at ``cert_file``, as the memo's ``ln -s`` does.
 
@@ -131,15 +171,20 @@ class TrustStore:
 
     ca_directory: CaDirectory | None = None
     ca_certificates: list[x509.Certificate] = field(default_factory=list)
+    crls: list[x509.CertificateRevocationList] = field(default_factory=list)
 
     @classmethod
     def from_paths(
         cls,
         ca_directory: str | os.PathLike[str] | None = None,
         ca_files: Iterable[str | os.PathLike[str]] = (),
+        crl_files: Iterable[str | os.PathLike[str]] = (),
     ) -> TrustStore:
+        """A CA directory (``path certificate``), ``ca_type`` files and optional CRL files."""
         certs = [c for f in ca_files for c in load_certificates(f)]
-        return cls(CaDirectory(ca_directory) if ca_directory is not None else None, certs)
+        crls = [c for f in crl_files for c in load_crls(f)]
+        directory = CaDirectory(ca_directory) if ca_directory is not None else None
+        return cls(directory, certs, crls)
 
     def lookup(self, name: DistinguishedName) -> IssuerLookup:
         explicit = tuple(c for c in self.ca_certificates if certificate_subject(c) == name)
@@ -151,6 +196,13 @@ class TrustStore:
             c for c in found.certificates if c.fingerprint(hashes.SHA256()) not in seen
         )
         return IssuerLookup(name, merged, found.looked_for, found.notes)
+
+    def lookup_crls(self, issuer: DistinguishedName) -> CrlLookup:
+        explicit = tuple(c for c in self.crls if crl_issuer(c) == issuer)
+        if self.ca_directory is None:
+            return CrlLookup(issuer, explicit)
+        found = self.ca_directory.lookup_crls(issuer)
+        return CrlLookup(issuer, explicit + found.crls, found.looked_for, found.notes)
 
     def contains(self, cert: x509.Certificate) -> bool:
         """Is this very certificate (byte for byte) trusted?"""

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import functools
 import os
+import re
 import stat
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +97,25 @@ def load_certificates(path: str | os.PathLike[str]) -> list[x509.Certificate]:
     """Every certificate in a file (a PEM bundle may hold several)."""
     path = Path(path)
     return parse_certificates(_read(path, "certificate", CertificateLoadError), source=str(path))
+
+
+_PEM_CRL = re.compile(rb"-----BEGIN X509 CRL-----.+?-----END X509 CRL-----", re.DOTALL)
+
+
+def parse_crls(data: bytes, *, source: str = "<data>") -> list[x509.CertificateRevocationList]:
+    """All CRLs in ``data``: every PEM ``X509 CRL`` block, or one DER CRL."""
+    try:
+        if b"-----BEGIN" in data:
+            return [x509.load_pem_x509_crl(block) for block in _PEM_CRL.findall(data)]
+        return [x509.load_der_x509_crl(data)]
+    except ValueError as exc:
+        raise CertificateLoadError(source, f"{source}: bad CRL: {exc}") from exc
+
+
+def load_crls(path: str | os.PathLike[str]) -> list[x509.CertificateRevocationList]:
+    """Every CRL in a file (the CA directory names them ``<issuer hash>.r0``, ``.r1``, ...)."""
+    path = Path(path)
+    return parse_crls(_read(path, "CRL", CertificateLoadError), source=str(path))
 
 
 def load_certificate(path: str | os.PathLike[str]) -> x509.Certificate:
@@ -190,6 +210,11 @@ def certificate_issuer(cert: x509.Certificate) -> DistinguishedName:
         return DistinguishedName.from_der(tbs_issuer_and_subject(cert.tbs_certificate_bytes)[0])
     except DerError:
         return DistinguishedName.from_der(cert.issuer.public_bytes())
+
+
+def crl_issuer(crl: x509.CertificateRevocationList) -> DistinguishedName:
+    """The issuer of a CRL, as a comparable name."""
+    return DistinguishedName.from_der(crl.issuer.public_bytes())
 
 
 def describe(cert: x509.Certificate) -> str:

@@ -107,19 +107,25 @@ class VerifyCode(IntEnum):
     """
 
     UNABLE_TO_GET_ISSUER_CERT = 2
+    UNABLE_TO_GET_CRL = 3
     UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY = 6
     CERT_SIGNATURE_FAILURE = 7
+    CRL_SIGNATURE_FAILURE = 8
     CERT_NOT_YET_VALID = 9
     CERT_HAS_EXPIRED = 10
+    CRL_NOT_YET_VALID = 11
+    CRL_HAS_EXPIRED = 12
     DEPTH_ZERO_SELF_SIGNED_CERT = 18
     SELF_SIGNED_CERT_IN_CHAIN = 19
     UNABLE_TO_GET_ISSUER_CERT_LOCALLY = 20
     CERT_CHAIN_TOO_LONG = 22
+    CERT_REVOKED = 23
     INVALID_CA = 24
     PATH_LENGTH_EXCEEDED = 25
     INVALID_PURPOSE = 26
     KEYUSAGE_NO_CERTSIGN = 32
     UNHANDLED_CRITICAL_EXTENSION = 34
+    KEYUSAGE_NO_CRL_SIGN = 35
 
     @property
     def openssl_text(self) -> str:
@@ -129,19 +135,25 @@ class VerifyCode(IntEnum):
 
 _VERIFY_TEXT: dict[VerifyCode, str] = {
     VerifyCode.UNABLE_TO_GET_ISSUER_CERT: "unable to get issuer certificate",
+    VerifyCode.UNABLE_TO_GET_CRL: "unable to get certificate CRL",
     VerifyCode.UNABLE_TO_DECODE_ISSUER_PUBLIC_KEY: "unable to decode issuer public key",
     VerifyCode.CERT_SIGNATURE_FAILURE: "certificate signature failure",
+    VerifyCode.CRL_SIGNATURE_FAILURE: "CRL signature failure",
     VerifyCode.CERT_NOT_YET_VALID: "certificate is not yet valid",
     VerifyCode.CERT_HAS_EXPIRED: "certificate has expired",
+    VerifyCode.CRL_NOT_YET_VALID: "CRL is not yet valid",
+    VerifyCode.CRL_HAS_EXPIRED: "CRL has expired",
     VerifyCode.DEPTH_ZERO_SELF_SIGNED_CERT: "self-signed certificate",
     VerifyCode.SELF_SIGNED_CERT_IN_CHAIN: "self-signed certificate in certificate chain",
     VerifyCode.UNABLE_TO_GET_ISSUER_CERT_LOCALLY: "unable to get local issuer certificate",
     VerifyCode.CERT_CHAIN_TOO_LONG: "certificate chain too long",
+    VerifyCode.CERT_REVOKED: "certificate revoked",
     VerifyCode.INVALID_CA: "invalid CA certificate",
     VerifyCode.PATH_LENGTH_EXCEEDED: "path length constraint exceeded",
     VerifyCode.INVALID_PURPOSE: "unsupported certificate purpose",
     VerifyCode.KEYUSAGE_NO_CERTSIGN: "key usage does not include certificate signing",
     VerifyCode.UNHANDLED_CRITICAL_EXTENSION: "unhandled critical extension",
+    VerifyCode.KEYUSAGE_NO_CRL_SIGN: "key usage does not include CRL signing",
 }
 
 
@@ -215,6 +227,15 @@ class KeyUsageError(CertificateVerifyError):
 
 class UnhandledCriticalExtensionError(CertificateVerifyError):
     """A critical extension we do not implement (code 34): RFC 5280 says reject."""
+
+
+class CertificateRevokedError(CertificateVerifyError):
+    """The issuer's CRL lists the certificate (code 23)."""
+
+
+class CrlError(CertificateVerifyError):
+    """A CRL that applies cannot be used: bad signature, out of date, or its issuer may not sign
+    CRLs (codes 8, 11, 12, 35). racoon fails verification for these too."""
 
 
 class ChainTooLongError(CertificateVerifyError):

@@ -18,8 +18,14 @@ The order of checks follows OpenSSL's so the first error reported is the one rac
 3. from the trust anchor down: each signature with the issuer's key (7; the anchor's own
    signature is not checked, it is trusted by configuration) and each validity period (9, 10).
 
-Not done (racoon does not either, or only with CRL files): revocation, name constraints (a
-critical nameConstraints extension is refused as unhandled rather than ignored), policies.
+Between 2 and 3, as racoon asks OpenSSL to (``X509_V_FLAG_CRL_CHECK_ALL``): revocation, from
+CRLs named ``<issuer hash>.r0``, ``.r1``, ... in the CA directory (or given to the trust store).
+A certificate whose issuer has no CRL passes with racoon's warning "unable to get certificate
+CRL(3)"; a revoked certificate (23), a CRL with a bad signature (8), out of date (11, 12) or from
+a CA without cRLSign (35) fails. Delta CRLs and indirect CRLs are not supported.
+
+Not done: name constraints (a critical nameConstraints extension is refused as unhandled rather
+than ignored) and certificate policies.
 """
 
 from __future__ import annotations
@@ -40,9 +46,11 @@ from .certs import certificate_issuer, certificate_subject
 from .errors import (
     CertificateExpiredError,
     CertificateNotYetValidError,
+    CertificateRevokedError,
     CertificateSignatureError,
     CertificateVerifyError,
     ChainTooLongError,
+    CrlError,
     InvalidCaError,
     IssuerNotFoundError,
     KeyUsageError,
@@ -78,9 +86,14 @@ DEFAULT_MAX_DEPTH = 100  # OpenSSL's default verify depth
 
 @dataclass(frozen=True)
 class VerifiedChain:
-    """A chain that passed: ``certificates[0]`` is the peer's, the last one the trust anchor."""
+    """A chain that passed: ``certificates[0]`` is the peer's, the last one the trust anchor.
+
+    ``warnings`` are racoon's WARNING lines for problems it tolerates — today only "unable to get
+    certificate CRL(3) at depth:N SubjectName:..." for each certificate without a CRL.
+    """
 
     certificates: tuple[x509.Certificate, ...]
+    warnings: tuple[str, ...] = ()
 
     @property
     def end_entity(self) -> x509.Certificate:
@@ -323,13 +336,16 @@ def verify_certificate_chain(
     require_digital_signature: bool = True,
     allow_partial_chain: bool = False,
     max_depth: int = DEFAULT_MAX_DEPTH,
+    check_crls: bool = True,
 ) -> VerifiedChain:
     """Verify ``certificate`` (the peer's) up to a CA in ``trust``.
 
     ``untrusted`` are other certificates the peer sent (intermediates, in any order; the peer's
     own may be among them). ``now`` defaults to the current time (timezone-aware, UTC).
     ``allow_partial_chain`` accepts a trusted intermediate as the anchor (OpenSSL's
-    ``X509_V_FLAG_PARTIAL_CHAIN``; racoon does not set it). Returns the chain or raises a
+    ``X509_V_FLAG_PARTIAL_CHAIN``; racoon does not set it). ``check_crls`` consults the CRLs of
+    every issuer in the chain (racoon sets ``X509_V_FLAG_CRL_CHECK_ALL``); a missing CRL is only
+    a warning, as in racoon. Returns the chain or raises a
     :class:`~pyracoon.pki.errors.CertificateVerifyError` subclass.
     """
     if now is None:
@@ -338,8 +354,9 @@ def verify_certificate_chain(
         now = now.replace(tzinfo=UTC)
     chain = _build_chain(certificate, trust, untrusted, now, allow_partial_chain, max_depth)
     _check_extensions(chain, require_digital_signature)
+    warnings = _check_revocation(chain, trust, now) if check_crls else []
     _check_signatures_and_times(chain, now)
-    return VerifiedChain(tuple(chain))
+    return VerifiedChain(tuple(chain), tuple(warnings))
 
 
 def _build_chain(
@@ -501,6 +518,104 @@ def _check_extensions(chain: list[x509.Certificate], require_digital_signature: 
                     f"CA {_label(cert)} allows {bc.path_length} intermediate CA(s) below it "
                     f"(pathLenConstraint) but the chain has {below}",
                 )
+
+
+def _check_revocation(chain: list[x509.Certificate], trust: TrustStore, now: datetime) -> list[str]:
+    """CRL checks for every certificate whose issuer is in the chain (the anchor included when it
+    is self-signed). Runs before the signature and time checks, as in OpenSSL."""
+    warnings: list[str] = []
+    for depth, cert in enumerate(chain):
+        if depth + 1 < len(chain):
+            issuer = chain[depth + 1]
+        elif _self_issued(cert):
+            issuer = cert
+        else:
+            continue  # partial chain: the anchor's issuer is unknown
+        crls = trust.lookup_crls(certificate_issuer(cert)).crls
+        if not crls:
+            code = VerifyCode.UNABLE_TO_GET_CRL
+            warnings.append(
+                f"{code.openssl_text}({int(code)}) at depth:{depth} "
+                f"SubjectName:{certificate_subject(cert).oneline()}"
+            )
+            continue
+        crl = max(crls, key=lambda c: (_crl_signature_ok(c, issuer), _crl_current(c, now)))
+        _check_crl(crl, cert, issuer, depth, now)
+    return warnings
+
+
+def _crl_signature_ok(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
+    try:
+        return crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+    except (TypeError, ValueError, UnsupportedAlgorithm):
+        return False
+
+
+def _crl_current(crl: x509.CertificateRevocationList, now: datetime) -> bool:
+    next_update = crl.next_update_utc
+    return crl.last_update_utc <= now and (next_update is None or now <= next_update)
+
+
+def _check_crl(
+    crl: x509.CertificateRevocationList,
+    cert: x509.Certificate,
+    issuer: x509.Certificate,
+    depth: int,
+    now: datetime,
+) -> None:
+    ku = _extension(issuer, x509.KeyUsage)
+    if isinstance(ku, x509.KeyUsage) and not ku.crl_sign:
+        raise _fail(
+            CrlError,
+            VerifyCode.KEYUSAGE_NO_CRL_SIGN,
+            depth,
+            cert,
+            f"the CRL for {_label(cert)} is issued by {_label(issuer)}, whose keyUsage does not "
+            f"include cRLSign",
+        )
+    if not _crl_signature_ok(crl, issuer):
+        raise _fail(
+            CrlError,
+            VerifyCode.CRL_SIGNATURE_FAILURE,
+            depth,
+            cert,
+            f"the CRL of {_label(issuer)} does not verify with that CA's key; replace the CRL "
+            f"file in the CA directory",
+        )
+    if now < crl.last_update_utc:
+        raise _fail(
+            CrlError,
+            VerifyCode.CRL_NOT_YET_VALID,
+            depth,
+            cert,
+            f"the CRL of {_label(issuer)} is dated {_format_time(crl.last_update_utc)}, after "
+            f"now ({_format_time(now)}); check the clock",
+        )
+    if crl.next_update_utc is not None and now > crl.next_update_utc:
+        raise _fail(
+            CrlError,
+            VerifyCode.CRL_HAS_EXPIRED,
+            depth,
+            cert,
+            f"the CRL of {_label(issuer)} expired on {_format_time(crl.next_update_utc)}; fetch "
+            f"a fresh one into the CA directory",
+        )
+    revoked = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+    if revoked is not None:
+        reason = ""
+        try:
+            value = revoked.extensions.get_extension_for_class(x509.CRLReason).value
+            reason = f" (reason: {value.reason.value})"
+        except x509.ExtensionNotFound:
+            pass
+        raise _fail(
+            CertificateRevokedError,
+            VerifyCode.CERT_REVOKED,
+            depth,
+            cert,
+            f"certificate {_label(cert)} (serial {cert.serial_number:#x}) was revoked on "
+            f"{_format_time(revoked.revocation_date_utc)}{reason} by {_label(issuer)}",
+        )
 
 
 def _format_time(moment: datetime) -> str:
