@@ -14,6 +14,7 @@ from .cadir import CaDirectory, IssuerLookup, TrustStore
 from .certs import (
     LocalCredentials,
     certificate_issuer,
+    certificate_request_authority,
     certificate_subject,
     check_file_permission,
     load_certificate,
@@ -62,6 +63,7 @@ __all__ = [
     "VerifyCode",
     "build_my_identity",
     "certificate_issuer",
+    "certificate_request_authority",
     "certificate_subject",
     "check_file_permission",
     "check_id_against_certificate",

@@ -217,6 +217,21 @@ def crl_issuer(crl: x509.CertificateRevocationList) -> DistinguishedName:
     return DistinguishedName.from_der(crl.issuer.public_bytes())
 
 
+def certificate_request_authority(
+    *,
+    peers_certificate: x509.Certificate | None = None,
+    ca_certificate: x509.Certificate | None = None,
+) -> DistinguishedName | None:
+    """The Certification Authority name racoon puts in its CERT-REQUEST (racoon-facts 8.12):
+    the issuer of ``peers_certfile`` if configured, else the subject of ``ca_type``, else none
+    (the engine then sends a CR without an authority, or none at all)."""
+    if peers_certificate is not None:
+        return certificate_issuer(peers_certificate)
+    if ca_certificate is not None:
+        return certificate_subject(ca_certificate)
+    return None
+
+
 def describe(cert: x509.Certificate) -> str:
     """A short label for messages: the subject in racoon.conf text form, quoted."""
     return f"'{certificate_subject(cert).rfc2253()}'"

@@ -484,6 +484,8 @@ def parse_dn(text: str) -> DistinguishedName:
 
     while pos < length:
         ch = text[pos]
+        if "\ud800" <= ch <= "\udfff":
+            raise NameSyntaxError(text, pos, "lone surrogate: the text is not valid Unicode")
         if ch == "\\":
             if pos + 1 < length and text[pos + 1] in RACOON_ESCAPABLE:
                 add(text[pos + 1].encode("utf-8"), True)

@@ -12,6 +12,7 @@ from pki_factory import Issued, chmod, issue, key, name, with_raw_subject
 
 from pyracoon.pki import (
     certificate_issuer,
+    certificate_request_authority,
     certificate_subject,
     check_file_permission,
     load_certificate,
@@ -167,3 +168,13 @@ def test_credentials_load_and_key_must_match_certificate(
         f"{tmp_path / 'host_cert.pem'} ('C=JP, O=Example, CN=host1.example'); check the two "
         "names in certificate_type"
     )
+
+
+def test_certificate_request_authority_follows_racoon(root: Issued, intermediate: Issued, host):
+    assert certificate_request_authority(
+        peers_certificate=host.cert, ca_certificate=root.cert
+    ) == certificate_subject(intermediate.cert)
+    assert certificate_request_authority(ca_certificate=root.cert).der == (
+        root.cert.subject.public_bytes()
+    )
+    assert certificate_request_authority() is None

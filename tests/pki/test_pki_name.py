@@ -358,6 +358,7 @@ def test_parse_dn_racoon_syntax() -> None:
         ("CN=\\ff", 3, "UTF-8"),
         ("emailAddress=é@x", 13, "IA5String"),
         ("CN=" + "x" * 65, 3, "1..64"),
+        ("CN=a\udcff", 4, "lone surrogate"),
     ],
 )
 def test_parse_dn_errors_say_where(text: str, offset: int, words: str) -> None:
