@@ -269,7 +269,9 @@ def identifier_matches(
         text = value or remote_address
         if text is None:
             raise IdentifierConfigError("peers_identifier address: no address given and none known")
-        return peer.address() is not None and peer == Identity.from_address(text)
+        expected = Identity.from_address(text)
+        # protocol and port are not part of the identity (some peers send UDP/500)
+        return (peer.id_type, peer.data) == (expected.id_type, expected.data)
     if kind is IdentifierKind.ASN1DN:
         name = peer.distinguished_name()
         if name is None:

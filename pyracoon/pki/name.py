@@ -226,8 +226,10 @@ class Attribute:
 
     @property
     def is_wildcard(self) -> bool:
-        """racoon treats a value of exactly ``*`` (any string type) as "anything" when matching."""
-        return self.content == b"*"
+        """A ``*`` value as :func:`parse_dn` encodes the wildcard (a PrintableString, as racoon
+        does). racoon accepts ``*`` of any string type; we do not, so that ``\\2A`` in
+        racoon.conf can mean a literal star."""
+        return self.tag == TAG_PRINTABLE_STRING and self.content == b"*"
 
     def text(self) -> str | None:
         """The value as text, or None if it is not a decodable character string."""
@@ -434,8 +436,8 @@ def _attribute_text(attr: Attribute) -> str:
     name = attr.kind.short_name
     if text is None:
         return f"{name}=#{attr.value_der.hex()}"
-    if attr.is_wildcard and attr.tag == TAG_PRINTABLE_STRING:
-        return f"{name}=*"  # how parse_dn encodes a wildcard
+    if attr.is_wildcard:
+        return f"{name}=*"
     if text == "*":
         return f"{name}=\\2A"  # a literal star
     return f"{name}={_escape_value(text)}"

@@ -137,6 +137,7 @@ def test_peers_identifier_matching(tmp_path: Path, peer: Issued) -> None:
     (tmp_path / "kid").write_bytes(b"secret-id")
     dn = Identity.der_asn1_dn(certificate_subject(peer.cert))
     mail = Identity.user_fqdn("ipsec@kame.net")
+    udp500 = bytes([192, 0, 2, 6])
     cases = [
         (IdentifierSpec(K.ASN1DN, "C=JP, O=KAME, CN=*"), dn, True),
         (IdentifierSpec(K.ASN1DN, "C=JP, O=KAME, CN=host9.kame.net"), dn, False),
@@ -145,6 +146,11 @@ def test_peers_identifier_matching(tmp_path: Path, peer: Issued) -> None:
         (IdentifierSpec(K.ADDRESS, "192.0.2.6"), Identity.from_address("192.0.2.6"), True),
         (IdentifierSpec(K.ADDRESS), Identity.from_address("192.0.2.99"), True),  # remote address
         (IdentifierSpec(K.ADDRESS), Identity.from_address("192.0.2.6"), False),
+        (
+            IdentifierSpec(K.ADDRESS, "192.0.2.6"),
+            Identity(IdType.ID_IPV4_ADDR, udp500, 17, 500),
+            True,
+        ),
         (IdentifierSpec(K.FQDN, "Host2.Kame.Net"), Identity.fqdn("host2.kame.net."), True),
         (IdentifierSpec(K.FQDN, "host2.kame.net"), Identity.user_fqdn("host2.kame.net"), False),
         (IdentifierSpec(K.USER_FQDN, "ipsec@KAME.net"), mail, True),

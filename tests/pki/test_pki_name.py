@@ -402,6 +402,13 @@ def test_dn_matches_with_wildcards() -> None:
     assert peer.matches(parse_dn("C=JP, O=Example, CN=*"))
 
 
+def test_an_escaped_star_is_a_literal_star() -> None:
+    literal = parse_dn("C=JP, CN=\\2A")
+    assert not literal.attributes[1].is_wildcard
+    assert dn_matches(literal, parse_dn("C=JP, CN=\\2A"))
+    assert not dn_matches(literal, parse_dn("C=JP, CN=alice"))
+
+
 def test_a_star_in_the_peers_name_is_not_a_wildcard() -> None:
     # racoon's eay_cmp_asn1dn honours '*' on both sides; a peer could claim CN=* and match any CN
     assert not dn_matches(parse_dn("C=JP, CN=alice"), parse_dn("C=JP, CN=*"))
