@@ -1,0 +1,518 @@
+"""pysetkey's command line, run in-process against an ``InMemoryKernel`` on a fixed clock.
+
+Each test reads like a shell session: load a file, dump, compare with what setkey prints.
+"""
+
+from __future__ import annotations
+
+import calendar
+import errno
+import io
+import os
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyracoon.kernel.base import KernelSocket, KernelUnavailable
+from pyracoon.kernel.memory import InMemoryKernel
+from pyracoon.kernel.pfkey import SA, SA2, Address, Message, encode
+from pyracoon.kernel.sadb import ExtType, MsgType, SaState, SaType
+from pyracoon.setkey.cli import Options, Session, parse_args, run, supported_from
+
+CONF = Path(__file__).resolve().parents[2] / "conf"
+T0 = calendar.timegm((2003, 1, 25, 7, 24, 59))  # Jan 25 16:24:59 2003 in Japan
+H1 = "2001:240:7:101:260:1dff:fef2:7648"
+H2 = "2001:240:7:100::1:6"
+A = "2001:240:7:101:290:99ff:fe2a:1139"
+B = "2001:240:7:101:280:4cff:fe20:5450"
+
+
+@pytest.fixture(autouse=True)
+def japan(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    monkeypatch.setenv("TZ", "JST-9")
+    time.tzset()
+    yield
+    monkeypatch.undo()
+    time.tzset()
+
+
+class Host:
+    """One simulated host kernel and a way to run pysetkey against it."""
+
+    def __init__(self) -> None:
+        self.now = float(T0)
+        self.kernel = InMemoryKernel(clock=lambda: self.now)
+
+    def setkey(self, *args: str, stdin: str | None = None) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        rc = run(
+            list(args),
+            stdout=out,
+            stderr=err,
+            stdin=io.StringIO(stdin) if stdin is not None else None,
+            kernel_opener=lambda spec: self.kernel.open(),
+            clock=lambda: self.now,
+        )
+        return rc, out.getvalue(), err.getvalue()
+
+    def load(self, text: str, tmp: Path, *flags: str) -> tuple[int, str, str]:
+        path = tmp / "ipsec.conf"
+        path.write_text(text, encoding="latin-1")
+        return self.setkey(*flags, "-f", str(path))
+
+
+@pytest.fixture
+def host() -> Host:
+    return Host()
+
+
+def strip_pid(text: str) -> str:
+    return "\n".join(
+        line.split(" pid=")[0] if line.startswith(("\tsadb_seq=", "\tspid=")) else line
+        for line in text.split("\n")
+    )
+
+
+def test_seed_host1_file_loads_and_dumps(host: Host) -> None:
+    assert host.setkey("-f", str(CONF / "ipsec.conf.host1")) == (0, "", "")
+    host.now += 93
+    rc, out, err = host.setkey("-D")
+    assert (rc, err) == (0, "")
+    assert strip_pid(out) == (
+        f"{H1} {H2} \n"
+        "\tesp mode=any spi=273(0x00000111) reqid=0(0x00000000)\n"
+        "\tE: 3des-cbc  54686973 20697320 61205365 63726574 204b6579 20212121\n"
+        "\tA: hmac-sha1  54686973 20697320 61205365 63726574 204b6579\n"
+        "\tseq=0x00000000 replay=0 flags=0x00000040 state=mature \n"
+        "\tcreated: Jan 25 16:24:59 2003\tcurrent: Jan 25 16:26:32 2003\n"
+        "\tdiff: 93(s)\thard: 0(s)\tsoft: 0(s)\n"
+        "\tlast:                     \thard: 0(s)\tsoft: 0(s)\n"
+        "\tcurrent: 0(bytes)\thard: 0(bytes)\tsoft: 0(bytes)\n"
+        "\tallocated: 0\thard: 0\tsoft: 0\n"
+        "\tsadb_seq=1\n"
+        f"{H2} {H1} \n"
+        "\tesp mode=any spi=274(0x00000112) reqid=0(0x00000000)\n"
+        "\tE: 3des-cbc  54686973 20697320 61205365 63726574 204b6579 20212121\n"
+        "\tA: hmac-sha1  54686973 20697320 61205365 63726574 204b6579\n"
+        "\tseq=0x00000000 replay=0 flags=0x00000040 state=mature \n"
+        "\tcreated: Jan 25 16:24:59 2003\tcurrent: Jan 25 16:26:32 2003\n"
+        "\tdiff: 93(s)\thard: 0(s)\tsoft: 0(s)\n"
+        "\tlast:                     \thard: 0(s)\tsoft: 0(s)\n"
+        "\tcurrent: 0(bytes)\thard: 0(bytes)\tsoft: 0(bytes)\n"
+        "\tallocated: 0\thard: 0\tsoft: 0\n"
+        "\tsadb_seq=0\n"
+    )
+    rc, out, err = host.setkey("-DP")
+    assert (rc, err) == (0, "")
+    blocks = out.split(f"{H2}[any] {H1}[any] 255\n")
+    assert out.startswith(
+        f"{H1}[any] {H2}[any] 255\n\tout prio def ipsec\n\tesp/transport//require\n"
+        "\tcreated: Jan 25 16:24:59 2003  lastused:                     \n\tspid="
+    )
+    assert len(blocks) == 3  # in, then its fwd twin (setkey -r, the default)
+    assert blocks[1].startswith("\tin prio def ipsec\n\tesp/transport//require\n")
+    assert blocks[2].startswith("\tfwd prio def ipsec\n\tesp/transport//require\n")
+    assert out.endswith("\trefcnt=0\n")
+
+
+def test_host2_is_the_mirror_of_host1(host: Host) -> None:
+    assert host.setkey("-f", str(CONF / "ipsec.conf.host2"))[0] == 0
+    out = host.setkey("-DP")[1]
+    assert out.startswith(f"{H2}[any] {H1}[any] 255\n\tout prio def ipsec\n")
+    assert f"{H1}[any] {H2}[any] 255\n\tin prio def ipsec\n" in out
+
+
+@pytest.mark.parametrize(
+    "name,e_line,a_line",
+    [
+        (
+            "des-md5",
+            "\tE: des-cbc  6b772c73 2e716c33",
+            "\tA: hmac-md5  6b732c64 6c77336b 35323961 30636b73",
+        ),
+        (
+            "null-keyedmd5",
+            "\tE: null  6173613b 33327169 716a3571 32703938 3373646b 666a7863 6a76",
+            "\tA: md5  6b732c64 6c77336b 35323961 30636b73",
+        ),
+        (
+            "blowfish-keyedsha1",
+            "\tE: blowfish-cbc  2e772c65 6d736c6b 3369",
+            "\tA: sha  6b732c64 6c77336b 35323961 30636b73 326b336a",
+        ),
+    ],
+)
+def test_section_10_examples(host: Host, name: str, e_line: str, a_line: str) -> None:
+    rc, out, err = host.setkey("-f", str(CONF / f"ipsec.conf.{name}"))
+    assert (rc, err) == (0, "")
+    if name == "null-keyedmd5":
+        assert out == (
+            "line 5: WARNING: obsolete algorithm at [simple]\n"
+            "line 6: WARNING: obsolete algorithm at [simple]\n"
+        )
+    dump = host.setkey("-D")[1].split("\n")
+    assert dump[0:6] == [
+        f"{A} {B} ",
+        "\tesp mode=any spi=273(0x00000111) reqid=0(0x00000000)",
+        e_line,
+        a_line,
+        "\tseq=0x00000000 replay=0 flags=0x00000040 state=mature ",
+        "\tcreated: Jan 25 16:24:59 2003\tcurrent: Jan 25 16:24:59 2003",
+    ]
+    assert dump[11:13] == [f"{B} {A} ", "\tesp mode=any spi=274(0x00000112) reqid=0(0x00000000)"]
+
+
+def test_section_7_spd_only_file(host: Host) -> None:
+    assert host.setkey("-f", str(CONF / "ipsec.conf"))[0] == 0
+    out = host.setkey("-DP")[1]
+    heads = [line for line in out.split("\n") if line and not line.startswith("\t")]
+    assert heads == ["::/0[any] ::/0[any] 255"] * 3
+    dirs = [line for line in out.split("\n") if line.endswith(" prio def ipsec")]
+    assert dirs == ["\tout prio def ipsec", "\tin prio def ipsec", "\tfwd prio def ipsec"]
+    assert out.count("\tesp/transport//use\n") == 3
+    assert host.setkey("-D") == (0, "No SAD entries.\n", "")
+
+
+def test_flush_commands(host: Host) -> None:
+    host.setkey("-f", str(CONF / "ipsec.conf.host1"))
+    assert host.setkey("-F") == (0, "", "")
+    assert host.setkey("-D") == (0, "No SAD entries.\n", "")
+    assert "spid=" in host.setkey("-DP")[1]
+    assert host.setkey("-FP") == (0, "", "")
+    assert host.setkey("-D", "-P") == (0, "No SPD entries.\n", "")
+
+
+def test_a_file_with_a_syntax_error_changes_nothing(host: Host, tmp_path: Path) -> None:
+    host.setkey("-f", str(CONF / "ipsec.conf.host1"))
+    before = (host.setkey("-D")[1], host.setkey("-DP")[1])
+    rc, out, err = host.load(
+        "flush;\nspdflush;\nadd 10.0.0.1 10.0.0.2 esp 0x200 -E null;\nadd 10.0.0.1\n"
+        "  10.0.0.2 esp 0x201 -E rot13-cbc 0x00;\n",
+        tmp_path,
+    )
+    assert rc == 1 and err == ""
+    assert out == "line 5: syntax error at [rot13-cbc]\nparse failed, line 5.\n"
+    assert (host.setkey("-D")[1], host.setkey("-DP")[1]) == before
+
+
+def test_a_bad_key_length_changes_nothing(host: Host, tmp_path: Path) -> None:
+    rc, out, err = host.load(
+        'flush;\nadd 10.0.0.1 10.0.0.2 esp 0x200 -E 3des-cbc "too short";\n', tmp_path
+    )
+    assert rc == 1
+    assert err == "72 192 192\n"
+    assert out == "line 2: Invalid key length at [too short]\nparse failed, line 2.\n"
+
+
+def test_kernel_refusals_set_the_exit_status(host: Host, tmp_path: Path) -> None:
+    rc, out, err = host.load(
+        "add 10.0.0.1 10.0.0.2 esp 0x200 -E null;\n"
+        "# again\n"
+        "add 10.0.0.1 10.0.0.2 esp 0x200 -E null;\n"
+        "delete 10.0.0.1 10.0.0.2 esp 0x999;\n"
+        "spddelete 10.0.0.1 10.0.0.2 any -P out;\n"
+        "get 10.0.0.1 10.0.0.2 ah 0x200;\n"
+        "add 10.0.0.1 10.0.0.2 esp 0x201 -A hmac-md5 0x00112233445566778899aabbccddeeff;\n",
+        tmp_path,
+    )
+    assert rc == 1 and err == ""
+    assert out == (
+        f"The result of line 3: {os.strerror(errno.EEXIST)}.\n"
+        f"The result of line 4: {os.strerror(errno.ESRCH)}.\n"
+        "The result of line 5: No entry.\n"
+        f"The result of line 6: {os.strerror(errno.ESRCH)}.\n"
+        f"The result of line 7: {os.strerror(errno.EINVAL)}.\n"
+    )
+    assert "File exists" in out
+    # the first add did happen: refusals do not undo earlier lines
+    assert "spi=512(0x00000200)" in host.setkey("-D")[1]
+
+
+def test_get_dump_and_spddump_inside_a_file(host: Host, tmp_path: Path) -> None:
+    rc, out, err = host.load(
+        "dump;\nspddump;\n"
+        'add 10.0.0.1 10.0.0.2 ah 0x300 -m transport -u 4 -A hmac-md5 "1234567890123456";\n'
+        "get 10.0.0.1 10.0.0.2 ah 0x300;\n"
+        "spdadd 10.0.0.0/8 10.1.0.0/16 icmp 8,0 -P out prio high + 10 discard;\n"
+        "spddump;\ndump ah;\n",
+        tmp_path,
+    )
+    assert (rc, err) == (0, "")
+    lines = out.split("\n")
+    assert lines[0:3] == [
+        "The result of line 1: No SAD entries.",
+        "The result of line 2: No SPD entries.",
+        "10.0.0.1 10.0.0.2 ",
+    ]
+    assert lines[3] == "\tah mode=transport spi=768(0x00000300) reqid=4(0x00000004)"
+    assert lines[4] == "\tA: hmac-md5  31323334 35363738 39303132 33343536"
+    assert "10.0.0.0/8 10.1.0.0/16 icmp 8,0\n\tout prio high + 10 discard\n" in out
+    assert out.count("\tah mode=transport spi=768") == 2
+
+
+def test_deleteall(host: Host, tmp_path: Path) -> None:
+    host.load(
+        "add 10.0.0.1 10.0.0.2 esp 0x300 -E null;\nadd 10.0.0.1 10.0.0.2 esp 0x301 -E null;\n"
+        "add 10.0.0.2 10.0.0.1 esp 0x302 -E null;\n"
+        'add 10.0.0.1 10.0.0.2 ah 0x303 -A hmac-md5 "1234567890123456";\n',
+        tmp_path,
+    )
+    rc, out, err = host.load("deleteall 10.0.0.1 10.0.0.2 esp;\n", tmp_path)
+    assert (rc, out, err) == (0, "", "")
+    dump = host.setkey("-D")[1]
+    assert "spi=768(" not in dump and "spi=769(" not in dump
+    assert "spi=770(" in dump and "spi=771(" in dump
+    assert host.load("deleteall 10.0.0.9 10.0.0.2 esp;\n", tmp_path) == (0, "", "")
+
+
+def test_rfc_and_kernel_modes(host: Host, tmp_path: Path) -> None:
+    text = "spdadd 10.0.0.2 10.0.0.1 any -P in ipsec esp/transport//unique:3;\n"
+    host.load(text, tmp_path)
+    out = host.setkey("-DP")[1]
+    assert "\tin prio def ipsec\n\tesp/transport//unique:3\n" in out
+    assert "\tfwd prio def ipsec\n\tesp/transport//require\n" in out
+    host.setkey("-FP")
+    host.load(text, tmp_path, "-k")
+    assert "fwd" not in host.setkey("-DP")[1]
+    # spddelete in RFC mode removes the fwd twin too
+    host.setkey("-FP")
+    host.load(text, tmp_path)
+    host.load("spddelete 10.0.0.2 10.0.0.1 any -P in;\n", tmp_path)
+    assert host.setkey("-DP")[1] == "No SPD entries.\n"
+
+
+def test_exit_stops_a_file(host: Host, tmp_path: Path) -> None:
+    rc, out, _ = host.load(
+        "add 10.0.0.1 10.0.0.2 esp 0x300 -E null;\nquit;\nthis is not even parsed", tmp_path
+    )
+    assert (rc, out) == (0, "")
+    assert "spi=768(" in host.setkey("-D")[1]
+
+
+def test_stdin_mode_runs_each_command_as_it_completes(host: Host) -> None:
+    rc, out, err = host.setkey(
+        "-c",
+        stdin=(
+            "add 10.0.0.1 10.0.0.2 esp 0x300 -E null; add 10.0.0.1\n"
+            "  10.0.0.2 esp 0x301 -E null;\n"
+            "add 10.0.0.1 10.0.0.2 esp 0x302 -E des-cbc 0x01;  # bad key\n"
+            "dump esp;\n"
+            "bye;\n"
+            "add 10.0.0.1 10.0.0.2 esp 0x303 -E null;\n"
+        ),
+    )
+    assert rc == 1 and err == "8 64 64\n"
+    assert out.startswith("line 3: Invalid key length at [0x01]\n10.0.0.1 10.0.0.2 \n")
+    assert out.count("\tesp mode=any") == 2
+    dump = host.setkey("-D")[1]
+    assert "spi=770(" not in dump and "spi=771(" not in dump
+
+
+def test_stdin_mode_reports_an_unfinished_command(host: Host) -> None:
+    rc, out, _ = host.setkey("-c", stdin="flush;\nadd 10.0.0.1 10.0.0.2\n")
+    assert rc == 1 and out == "line 2: syntax error at []\n"
+    assert host.setkey("-c", stdin="spdflush;\n") == (0, "", "")
+
+
+def test_file_from_stdin_with_dash(host: Host) -> None:
+    rc, _, _ = host.setkey("-f", "-", stdin="add 10.0.0.1 10.0.0.2 esp 0x300 -E null;\n")
+    assert rc == 0 and "spi=768(" in host.setkey("-D")[1]
+
+
+def test_no_action_mode_never_opens_the_kernel(tmp_path: Path) -> None:
+    def refuse(spec: str | None) -> KernelSocket:
+        raise AssertionError("-n must not open the kernel")
+
+    path = tmp_path / "f.conf"
+    path.write_text('add 10.0.0.1 10.0.0.2 esp 0x300 -E des-cbc "12345678";\nspddump;\n')
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["-n", "-f", str(path)], stdout=out, stderr=err, kernel_opener=refuse) == 0
+    assert out.getvalue() == ""
+    path.write_text('add 10.0.0.1 10.0.0.2 esp 0x300 -E des-cbc "1234567";\n')
+    assert run(["-nf", str(path)], stdout=out, stderr=err, kernel_opener=refuse) == 1
+    assert "Invalid key length" in out.getvalue() and err.getvalue() == "56 64 64\n"
+
+
+def test_dump_hides_dead_sas_unless_all() -> None:
+    opts = Options(mode="dump")
+    out = io.StringIO()
+    session = Session(None, opts, out, io.StringIO(), clock=lambda: T0)
+    dead = Message(MsgType.DUMP, SaType.ESP).add(SA(0x400, 0, SaState.DEAD, 0, 11, 0x40))
+    dead.add(SA2()).add(Address(ExtType.ADDRESS_SRC)).add(Address(ExtType.ADDRESS_DST))
+    session.show(dead)
+    assert out.getvalue() == ""
+    opts.all_states = True
+    session.show(dead)
+    assert "state=dead \n" in out.getvalue()
+
+
+def test_verbose_prints_every_message(host: Host) -> None:
+    rc, out, _ = host.setkey("-v", "-D")
+    assert rc == 0
+    assert out.startswith("sadb_msg{ version=2 type=10 errno=0 satype=0\n")
+    assert "sadb_msg{ version=2 type=10 errno=2 satype=0\n" in out
+    assert out.endswith("No SAD entries.\n")
+
+
+def test_with_ports(host: Host, tmp_path: Path) -> None:
+    host.load("add 10.0.0.1[500] 10.0.0.2[4500] esp 0x300 -E null;\n", tmp_path)
+    assert host.setkey("-Dp")[1].startswith("10.0.0.1[500] 10.0.0.2[4500] \n")
+    assert host.setkey("-D")[1].startswith("10.0.0.1 10.0.0.2 \n")
+
+
+def test_register_ranges_are_used(host: Host, tmp_path: Path) -> None:
+    sock = host.kernel.open()
+    sock.send(Message(MsgType.REGISTER, SaType.UNSPEC, pid=sock.pid, seq=1))
+    reply = sock.recv(1)
+    sup = supported_from(reply)
+    assert sup.encryption is not None and sup.encryption[3].minbits == 192
+    assert sup.authentication is not None and sup.authentication[249].maxbits == 128
+    sock.close()
+
+
+# --------------------------------------------------------------------------------------------
+# the command line itself
+
+
+def test_getopt_style_arguments() -> None:
+    o = parse_args(["-DPp", "--kernel", "unix:/x", "-a"])
+    assert (o.mode, o.policy, o.with_ports, o.all_states, o.kernel) == (
+        "dump",
+        True,
+        True,
+        True,
+        "unix:/x",
+    )
+    o = parse_args(["-ffile.conf", "-k"])
+    assert (o.mode, o.script_file, o.rfc_mode) == ("script", "file.conf", False)
+    o = parse_args(["-nvf", "x", "--kernel=pfkey"])
+    assert (o.no_action, o.verbose, o.script_file, o.kernel) == (True, True, "x", "pfkey")
+    assert parse_args(["-xx", "-H"]).tflag == 2
+    assert parse_args(["a.bin", "-v", "b.bin"]).files == ["a.bin", "b.bin"]
+    assert parse_args(["--", "-D"]).files == ["-D"]
+
+
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (["-z"], "pysetkey: invalid option -- 'z'\n"),
+        (["-f"], "pysetkey: option requires an argument -- 'f'\n"),
+        (["--colour"], "pysetkey: unrecognized option '--colour'\n"),
+        (["--kernel"], "pysetkey: option '--kernel' requires an argument\n"),
+    ],
+)
+def test_bad_options(args: list[str], message: str) -> None:
+    out, err = io.StringIO(), io.StringIO()
+    assert run(args, stdout=out, stderr=err) == 1
+    assert err.getvalue() == message
+    assert out.getvalue().startswith("pysetkey @(#) pyracoon ")
+
+
+def test_usage_and_version() -> None:
+    for args in ([], ["-h"], ["-?"], ["-n"]):
+        out = io.StringIO()
+        assert run(args, stdout=out, stderr=io.StringIO()) == 1
+        assert "usage: pysetkey [-vrk] file ...\n" in out.getvalue()
+    out = io.StringIO()
+    assert run(["-V"], stdout=out) == 0
+    assert out.getvalue().startswith("pysetkey @(#) pyracoon ") and out.getvalue().count("\n") == 1
+
+
+def test_kernel_unavailable_is_one_line() -> None:
+    def unavailable(spec: str | None) -> KernelSocket:
+        raise KernelUnavailable("no simulated kernel at /nowhere (No such file or directory)")
+
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["-D"], stdout=out, stderr=err, kernel_opener=unavailable) == 1
+    assert err.getvalue() == (
+        "pysetkey: no simulated kernel at /nowhere (No such file or directory)\n"
+    )
+    assert out.getvalue() == ""
+    err = io.StringIO()
+    assert run(["-D", "--kernel", "unix:/nonexistent/k.sock"], stderr=err) == 1
+    assert err.getvalue().startswith("pysetkey: no simulated kernel at /nonexistent/k.sock")
+    assert err.getvalue().count("\n") == 1
+
+
+def test_unreadable_script() -> None:
+    err = io.StringIO()
+    assert run(["-f", "/nonexistent/ipsec.conf"], stdout=io.StringIO(), stderr=err) == 1
+    assert err.getvalue() == (
+        "pysetkey: Can't open `/nonexistent/ipsec.conf': No such file or directory\n"
+    )
+
+
+def test_bare_files_decode_raw_messages(tmp_path: Path) -> None:
+    entry = Message(MsgType.DUMP, SaType.ESP, 0, 0, 7)
+    entry.add(SA(0x500, 0, SaState.MATURE, 0, 11, 0x40)).add(SA2())
+    entry.add(Address(ExtType.ADDRESS_SRC)).add(Address(ExtType.ADDRESS_DST))
+    error = Message(MsgType.X_SPDDUMP, 0, errno.ENOENT, 0, 7)
+    path = tmp_path / "msgs.bin"
+    path.write_bytes(encode(entry) + encode(error))
+    out, err = io.StringIO(), io.StringIO()
+    assert run([str(path)], stdout=out, stderr=err) == 0
+    assert out.getvalue() == (
+        "0.0.0.0 0.0.0.0 \n\tesp mode=any spi=1280(0x00000500) reqid=0(0x00000000)\n"
+        "\tseq=0x00000000 replay=0 flags=0x00000040 state=mature \n"
+        "\tsadb_seq=0 pid=7 refcnt=0\nNo SPD entries.\n"
+    )
+    (tmp_path / "short.bin").write_bytes(b"\x02\x0a")
+    err = io.StringIO()
+    assert run([str(tmp_path / "short.bin")], stdout=io.StringIO(), stderr=err) == 1
+    assert err.getvalue() == f"pysetkey: {tmp_path / 'short.bin'}: Invalid argument\n"
+    (tmp_path / "bad.bin").write_bytes(b"\x03\x00\x00\x00\x02" + bytes(11))
+    out = io.StringIO()
+    assert run([str(tmp_path / "bad.bin")], stdout=out, stderr=io.StringIO()) == 0
+    assert out.getvalue().startswith("malformed PF_KEY message: sadb_msg.sadb_msg_version")
+
+
+class ScriptedSocket(KernelSocket):
+    """A kernel socket that hands out given messages, then interrupts like Ctrl-C."""
+
+    def __init__(self, messages: list[Message]) -> None:
+        super().__init__()
+        self.messages = list(messages)
+        self.sent: list[Message] = []
+
+    def send(self, msg: Message) -> None:
+        self.sent.append(msg)
+
+    def _recv(self, timeout: float | None) -> Message | None:
+        if not self.messages:
+            raise KeyboardInterrupt
+        return self.messages.pop(0)
+
+
+def test_promiscuous_monitor(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "UTC")
+    time.tzset()
+    add = Message(MsgType.ADD, SaType.ESP, 0, 1, 99).add(SA(0x111, 0, 0, 0, 11, 0x40))
+    sock = ScriptedSocket([Message(MsgType.X_PROMISC, 1, 0, 0, 5), add])
+    out = io.StringIO()
+    assert run(["-x"], stdout=out, kernel_opener=lambda spec: sock) == 0
+    assert sock.sent[0].type == MsgType.X_PROMISC and sock.sent[0].satype == 1
+    lines = out.getvalue().split("\n")
+    # a timestamp line per message; the bare X_PROMISC acknowledgement has no body
+    assert len(lines[0]) == len("HH:MM:SS.uuuuuu ") and lines[0][2] == ":"
+    assert lines[1][2] == ":" and lines[2] == "sadb_msg{ version=2 type=3 errno=0 satype=3"
+    sock = ScriptedSocket([add])
+    out = io.StringIO()
+    assert run(["-xxH"], stdout=out, kernel_opener=lambda spec: sock) == 0
+    first, second = out.getvalue().split("\n")[:2]
+    assert first.split(".")[0].isdigit() and first.endswith(" ")
+    assert second == "00000000: 02 03 00 03 04 00 00 00 01 00 00 00 63 00 00 00 "
+
+
+def test_loop_mode_prints_short_lines(host: Host, monkeypatch: pytest.MonkeyPatch) -> None:
+    host.setkey("-f", str(CONF / "ipsec.conf.des-md5"))
+
+    def interrupt(seconds: float) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(time, "sleep", interrupt)
+    rc, out, _ = host.setkey("-D", "-l")
+    assert rc == 0
+    assert out.split("\n")[0] == "time p   s spi      ltime   src -> dst"
+    assert out.split("\n")[1] == f"2459 esp M 00000111 ???/??? #255 {A} -> #255 {B}"
