@@ -214,8 +214,9 @@ def build_my_identity(
             return Identity.from_address(text)
         except ValueError as exc:
             raise IdentifierConfigError(f"my_identifier address: {exc}") from exc
-    if value is None and kind is not IdentifierKind.ASN1DN:
-        raise IdentifierConfigError(f"my_identifier {kind.value} needs a value")
+    if not value and kind is not IdentifierKind.ASN1DN:
+        # racoon: "No fqdn" / "Empty fqdn"; an empty key ID is as useless
+        raise IdentifierConfigError(f"my_identifier {kind.value} needs a non-empty value")
     if kind is IdentifierKind.FQDN:
         return Identity.fqdn(value or "")
     if kind is IdentifierKind.USER_FQDN:
