@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import os
 import re
+import select
+import signal
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -240,3 +243,37 @@ def test_environment_selects_the_kernel(kernel_server: KernelProcess) -> None:
         [tool("pysetkey"), "-D"], capture_output=True, text=True, env=env, timeout=30
     )
     assert (result.returncode, result.stdout) == (0, "No SAD entries.\n")
+
+
+def test_promiscuous_monitor_sees_another_process_at_work(kernel_server: KernelProcess) -> None:
+    env = dict(os.environ, TZ="UTC")
+    env.pop("PYRACOON_KERNEL", None)
+    monitor = subprocess.Popen(
+        [tool("pysetkey"), "--kernel", kernel_server.spec, "-x"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=env,
+    )
+    try:
+        seen = b""
+        deadline = time.monotonic() + 15
+        # the first line is the timestamp of the kernel's X_PROMISC acknowledgement
+        while b"\n" not in seen and time.monotonic() < deadline:
+            if select.select([monitor.stdout], [], [], 0.1)[0]:
+                seen += os.read(monitor.stdout.fileno(), 65536)
+        assert re.fullmatch(rb"\d\d:\d\d:\d\d\.\d{6} \n", seen), seen
+        loaded = setkey(kernel_server, "-f", str(CONF / "ipsec.conf.des-md5"))
+        assert loaded.returncode == 0
+        while seen.count(b"type=3 ") < 4 and time.monotonic() < deadline:
+            if select.select([monitor.stdout], [], [], 0.1)[0]:
+                seen += os.read(monitor.stdout.fileno(), 65536)
+    finally:
+        monitor.send_signal(signal.SIGINT)
+        rest, err = monitor.communicate(timeout=15)
+    text = (seen + rest).decode()
+    assert monitor.returncode == 0 and err == b""
+    # each ADD twice: the request as sent, then the kernel's broadcast reply
+    assert text.count("sadb_msg{ version=2 type=3 errno=0 satype=3\n") == 4
+    assert "sadb_sa{ spi=273 replay=0 state=0\n" in text
+    assert "sadb_x_policy{ type=2 dir=2 " in text  # the spdadd of the out policy
+    assert re.search(r"^\d\d:\d\d:\d\d\.\d{6} $", text, re.M)
