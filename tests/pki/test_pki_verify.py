@@ -379,7 +379,9 @@ def test_sha1_chain_made_by_openssl_verifies(tmp_path: Path) -> None:
     openssl command makes the certificates)."""
 
     def run(*args: str) -> None:
-        subprocess.run([OPENSSL, *args], check=True, capture_output=True, cwd=tmp_path)
+        result = subprocess.run([OPENSSL, *args], capture_output=True, cwd=tmp_path)
+        if result.returncode != 0:  # e.g. a crypto policy that forbids SHA-1 signatures
+            pytest.skip(f"openssl {args[0]} cannot make SHA-1 certificates here: {result.stderr!r}")
 
     run(
         "req",
