@@ -42,7 +42,12 @@ from .identity import (
     identifier_matches,
 )
 from .name import Attribute, DistinguishedName, dn_matches, parse_dn
-from .verify import VerifiedChain, signature_verifies, verify_certificate_chain
+from .verify import (
+    VerifiedChain,
+    signature_verifies,
+    split_peer_certificates,
+    verify_certificate_chain,
+)
 
 __all__ = [
     "Attribute",
@@ -78,5 +83,6 @@ __all__ = [
     "parse_dn",
     "resolve_path",
     "signature_verifies",
+    "split_peer_certificates",
     "verify_certificate_chain",
 ]

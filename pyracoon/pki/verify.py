@@ -31,7 +31,7 @@ than ignored) and certificate policies.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -325,6 +325,27 @@ def _pick_issuer(
         return (int(verifies), int(_is_valid_at(candidate, now)))
 
     return max(usable, key=score)
+
+
+def split_peer_certificates(
+    certificates: Sequence[x509.Certificate],
+    accepts: Callable[[x509.Certificate], bool] | None = None,
+) -> tuple[x509.Certificate, list[x509.Certificate]]:
+    """Pick the peer's own certificate out of the CERT payloads it sent; the rest are
+    intermediates for :func:`verify_certificate_chain`.
+
+    racoon simply takes the first CERT payload. A peer that sends its chain may put the CA first,
+    so we take the first certificate ``accepts`` (e.g. one that backs the peer's ID), else the
+    first that is not a CA, else the first.
+    """
+    if not certificates:
+        raise ValueError("the peer sent no certificate")
+    choice = None
+    if accepts is not None:
+        choice = next((c for c in certificates if accepts(c)), None)
+    if choice is None:
+        choice = next((c for c in certificates if not _is_ca(c)), certificates[0])
+    return choice, [c for c in certificates if c is not choice]
 
 
 def verify_certificate_chain(

@@ -12,13 +12,21 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from pki_factory import NOW, OPENSSL, Issued, install, issue, key, name
 
-from pyracoon.pki import CaDirectory, TrustStore, verify_certificate_chain
+from pyracoon.pki import (
+    CaDirectory,
+    Identity,
+    TrustStore,
+    check_id_against_certificate,
+    split_peer_certificates,
+    verify_certificate_chain,
+)
 from pyracoon.pki.errors import (
     NOTIFY_INVALID_CERT_AUTHORITY,
     CertificateExpiredError,
     CertificateNotYetValidError,
     CertificateSignatureError,
     CertificateVerifyError,
+    IdentityError,
     InvalidCaError,
     IssuerNotFoundError,
     KeyUsageError,
@@ -436,3 +444,26 @@ def test_sha1_chain_made_by_openssl_verifies(tmp_path: Path) -> None:
     assert isinstance(peer.signature_hash_algorithm, hashes.SHA1)
     chain = verify_certificate_chain(peer, trust=TrustStore(CaDirectory(cert_dir)))
     assert len(chain.certificates) == 2
+
+
+def test_split_peer_certificates(root: Issued, intermediate: Issued, host: Issued) -> None:
+    sent = [intermediate.cert, root.cert, host.cert]
+    end_entity, others = split_peer_certificates(sent)
+    assert end_entity == host.cert and others == [intermediate.cert, root.cert]
+
+    def backs(ident: Identity):
+        def accepts(cert: x509.Certificate) -> bool:
+            try:
+                check_id_against_certificate(ident, cert)
+            except IdentityError:
+                return False
+            return True
+
+        return accepts
+
+    ca_id = Identity.der_asn1_dn(intermediate.cert.subject.public_bytes())
+    assert split_peer_certificates(sent, backs(ca_id))[0] == intermediate.cert
+    assert split_peer_certificates(sent, backs(Identity.fqdn("host1.example")))[0] == host.cert
+    assert split_peer_certificates([root.cert])[0] == root.cert
+    with pytest.raises(ValueError, match="no certificate"):
+        split_peer_certificates([])
