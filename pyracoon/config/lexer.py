@@ -151,6 +151,9 @@ def tokenize(text: str, filename: str) -> list[Token]:
             if match and (best is None or match.end() > best[0]):
                 best = (match.end(), kind)
         if best is None:
+            if char == "." and tokens and tokens[-1].kind is Kind.WORD:
+                raise fail("host names are not accepted; write a numeric IPv4 or IPv6 address",
+                           tokens[-1].text + text[pos:pos + 20].split()[0])
             raise fail("unexpected character", char)
         end, kind = best
         word = text[pos:end]

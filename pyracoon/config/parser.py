@@ -858,6 +858,8 @@ class _Parser:
                 alg_token = s.next()
                 alg_name = str(alg_token.value)
                 row = HASHES.get("conf_names", alg_name) if alg_token.kind is Kind.WORD else None
+                if alg_name == "tiger":
+                    raise alg_token.error("algorithm tiger not supported")
                 if row is None:
                     raise self.bad_algorithm(alg_token, "a hash algorithm")
                 found["hash"] = row
