@@ -9,7 +9,10 @@ import ipaddress
 import socket
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
+from pyracoon.kernel.pfkey import decode, encode
 from pyracoon.kernel.sadb import (
     AuthAlg,
     CompAlg,
@@ -26,6 +29,7 @@ from pyracoon.kernel.sadb import (
 )
 from pyracoon.setkey.algorithms import KeyRange, SupportedAlgorithms
 from pyracoon.setkey.errors import SetkeySyntaxError
+from pyracoon.setkey.messages import sa_messages, spd_messages
 from pyracoon.setkey.parser import (
     DeleteAllCommand,
     DumpCommand,
@@ -577,3 +581,45 @@ def test_an_error_anywhere_means_no_commands() -> None:
 def test_quoted_keys_keep_raw_bytes() -> None:
     text = 'add 10.0.0.1 10.0.0.2 esp 300 -E des-cbc "\xe9t\xe9 abcd";'
     assert one(text).enc_key == b"\xe9t\xe9 abcd"
+
+
+# --------------------------------------------------------------------------------------------
+# robustness: any input gives commands or a SetkeySyntaxError, nothing else
+
+_WORDS = [
+    "add", "get", "delete", "deleteall", "getspi", "flush", "dump", "spdadd", "spdupdate",
+    "spddelete", "spdflush", "spddump", "exit", "tagged", "esp", "ah", "esp-old", "esp-udp",
+    "ipcomp", "tcp", "any", "transport", "tunnel", "-E", "-A", "-C", "-R", "-m", "-u", "-f",
+    "-r", "-lh", "-bs", "-ctx", "-4", "-n", "-P", "des-cbc", "null", "simple", "hmac-md5",
+    "keyed-sha1", "deflate", "zero-pad", "nocyclic-seq", "10.0.0.1", "::1", "10.0.0.0/8",
+    "[any]", "[500]", "/", "[", "]", "0x1234", "0xabc", "300", "65536", "99999999999",
+    '"key"', '"12345678"', "icmp", "8,0", "gre", "1.2.3.4", ";", ";", ";", "\n", "#c\n",
+    "out", "in", "fwd", "ipsec", "discard", "prio", "def", "+", "-", "esp/transport//require",
+    "esp/tunnel/1.2.3.4-5.6.7.8/unique:3", "host.example", "@", '"unterminated',
+]  # fmt: skip
+
+
+def numeric_only(host: str, port: int, family: int, numeric: bool) -> list[Endpoint]:
+    ep = numeric_endpoint(host, port, family)
+    if ep is None:
+        raise LookupError("Name or service not known")
+    return [ep]
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(_WORDS), max_size=25))
+def test_parser_is_total(words: list[str]) -> None:
+    text = " ".join(words)
+    options = ParseOptions(resolver=numeric_only, keylen_diagnostic=lambda s: None)
+    try:
+        script = parse_script(text, options)
+    except SetkeySyntaxError as e:
+        assert e.line >= 1 and isinstance(e.message, str) and e.message
+        return
+    for cmd in script.commands:
+        if isinstance(cmd, SaCommand):
+            for msg in sa_messages(cmd):
+                assert decode(encode(msg)) == msg
+        elif isinstance(cmd, SpdCommand):
+            for msg in spd_messages(cmd):
+                assert decode(encode(msg)) == msg
