@@ -9,7 +9,7 @@ import socket
 import subprocess
 
 import pytest
-from conftest import start_kernel, tool
+from pyracoon_testing import start_kernel, tool
 
 from pyracoon.kernel.base import KernelUnavailable, open_kernel
 from pyracoon.kernel.pfkey import (

@@ -1,0 +1,72 @@
+"""Helpers shared by every test package; conftest.py holds the fixtures that use them.
+
+Not in conftest.py because several packages have a conftest.py and only one module can be
+called ``conftest``.
+"""
+
+from __future__ import annotations
+
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+BIN = Path(sys.executable).parent
+
+
+def tool(name: str) -> str:
+    """The path of one of our console scripts in the venv running the tests."""
+    path = BIN / name
+    return str(path) if path.exists() else shutil.which(name) or name
+
+
+@dataclass
+class KernelProcess:
+    """A running ``pyracoon-kernel --listen``; ``spec`` is what clients pass to ``--kernel``."""
+
+    path: str
+    proc: subprocess.Popen
+
+    @property
+    def spec(self) -> str:
+        return f"unix:{self.path}"
+
+    def stop(self) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+        return self.proc.returncode
+
+
+def _accepts(path: str) -> bool:
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+        return True
+
+
+def start_kernel(path: str, *extra: str) -> KernelProcess:
+    proc = subprocess.Popen(
+        [tool("pyracoon-kernel"), "--listen", path, *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 15
+    while not _accepts(path):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            proc.kill()
+            out, err = proc.communicate()
+            raise RuntimeError(f"pyracoon-kernel did not start: {err}")
+        time.sleep(0.02)
+    return KernelProcess(path, proc)
