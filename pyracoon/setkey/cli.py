@@ -557,7 +557,13 @@ def run_promisc(kernel: KernelSocket, opts: Options, out: TextIO) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """The ``pysetkey`` console script."""
-    return run(sys.argv[1:] if argv is None else argv)
+    try:
+        return run(sys.argv[1:] if argv is None else argv)
+    except BrokenPipeError:
+        # "pysetkey -D | head": the reader left; say nothing more, as setkey would die quietly
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 1
 
 
 def run(
@@ -599,8 +605,6 @@ def run(
         return 1
     except KeyboardInterrupt:
         return 0
-    except BrokenPipeError:
-        return 1
 
 
 def _read_script(opts: Options, stdin: TextIO | None) -> str:

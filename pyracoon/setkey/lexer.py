@@ -165,7 +165,8 @@ def tokenize(text: str, first_line: int = 1) -> list[Token]:
         if c == '"':
             close = text.find('"', pos + 1)
             if close < 0:
-                raise IncompleteInput(line, "unterminated quoted string", text[pos:])
+                # flex finds no closing quote and falls to its catch-all rule, as here
+                raise IncompleteInput(line, "Syntax error", '"')
             body = text[pos + 1 : close]
             tokens.append(Token(T.QUOTED, body, start_line, pos, close + 1, body))
             line += body.count("\n")
