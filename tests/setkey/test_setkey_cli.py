@@ -9,6 +9,7 @@ import calendar
 import errno
 import io
 import os
+import struct
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -516,3 +517,20 @@ def test_loop_mode_prints_short_lines(host: Host, monkeypatch: pytest.MonkeyPatc
     assert rc == 0
     assert out.split("\n")[0] == "time p   s spi      ltime   src -> dst"
     assert out.split("\n")[1] == f"2459 esp M 00000111 ???/??? #255 {A} -> #255 {B}"
+
+
+def test_unterminated_quote_in_a_file(host: Host, tmp_path: Path) -> None:
+    rc, out, _ = host.load('flush;\nadd 10.0.0.1 10.0.0.2 esp 0x1 -E des-cbc "abc', tmp_path)
+    assert (rc, out) == (1, 'line 2: Syntax error at ["]\nparse failed, line 2.\n')
+
+
+def test_hexdump_of_sent_messages(host: Host, tmp_path: Path) -> None:
+    rc, out, _ = host.load("spdflush;\n", tmp_path, "-H")
+    assert rc == 0
+
+    # REGISTER(UNSPEC) first, then X_SPDFLUSH: 16 bytes each, one line each
+    def line(msg_type: int, seq: int) -> str:
+        raw = struct.pack("=BBBBHHII", 2, msg_type, 0, 0, 2, 0, seq, os.getpid())
+        return "00000000: " + "".join(f"{b:02x} " for b in raw) + "\n"
+
+    assert out == line(7, 1) + line(19, 2)

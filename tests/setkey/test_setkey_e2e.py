@@ -17,7 +17,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import KernelProcess, tool
+from pyracoon_testing import KernelProcess, tool
 
 CONF = Path(__file__).resolve().parents[2] / "conf"
 H1 = "2001:240:7:101:260:1dff:fef2:7648"
