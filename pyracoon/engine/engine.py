@@ -1,0 +1,1063 @@
+"""The dispatcher: every phase-1 and phase-2 SA of one host, sans I/O.
+
+Theory of operation
+-------------------
+Three things come in -- :meth:`Engine.receive_datagram` (an ISAKMP datagram with its local and
+remote endpoints), :meth:`Engine.receive_kernel` (a PF_KEY message: ACQUIRE, GETSPI/UPDATE/ADD
+replies, EXPIRE, DELETE, SPD dumps and changes) and :meth:`Engine.handle_timer` -- each with the
+current time ``now`` (seconds; the engine never reads a clock).  What the engine decided comes
+out of :meth:`Engine.events` as :mod:`~pyracoon.engine.events` values, and
+:meth:`Engine.next_timer` says when it wants to be called again.
+
+The engine owns what crosses SAs (the OCaml isakmp "Dispatcher" split): finding the SA a
+datagram belongs to, the SPD cache that ACQUIREs and responders need (filled by X_SPDDUMP and
+kept current by SPD broadcasts, as racoon does), routing kernel replies by ``(seq, type,
+satype)``, queueing phase-2 requests until their phase 1 is up, INITIAL-CONTACT, Delete and the
+notify that answers each failure.  The per-SA protocol lives in :mod:`.phase1` and :mod:`.quick`.
+
+Failures are :mod:`~pyracoon.engine.errors` exceptions named after the notify to send; this
+module turns them into the notify, the log lines and the end of the SA.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pyracoon.config.model import Config, GeneratePolicy, Remote
+from pyracoon.crypto.cbc import CbcState
+from pyracoon.crypto.hashes import informational_hash
+from pyracoon.crypto.padding import PaddingPolicy
+from pyracoon.kernel import pfkey
+from pyracoon.kernel.sadb import Direction, ExtType, Mode, MsgType, SaType
+from pyracoon.kernel.sadb import Level as SpLevel
+from pyracoon.pki import (
+    TrustStore,
+    build_my_identity,
+    certificate_issuer,
+    certificate_subject,
+    load_certificate,
+    load_private_key,
+)
+from pyracoon.wire import (
+    SA,
+    Delete,
+    Encrypted,
+    Hash,
+    Identification,
+    Message,
+    Notification,
+    Payload,
+    WireError,
+    decode_message,
+    decode_payloads,
+    encode_message,
+    encode_payloads,
+)
+from pyracoon.wire.constants import (
+    EncapsulationMode,
+    ExchangeType,
+    Flag,
+    NotifyType,
+    ProtocolID,
+    display_name,
+    is_error_notify,
+)
+
+from . import events as ev
+from .errors import (
+    EngineError,
+    InvalidIdInformation,
+    InvalidPayloadType,
+    LocalError,
+    NoPolicy,
+    NoProposalChosen,
+    PayloadMalformed,
+    PeerError,
+    UnexpectedMessage,
+)
+from .events import Endpoint, Level, fmt_endpoint
+from .phase1 import AGGRESSIVE, MAIN, P1State, Phase1, Role, random_message_id
+from .proposals import PROTOCOL_NAMES, ProtocolOffer, sainfo_transforms, select_phase2
+from .psk import PskFile
+from .quick import SATYPE_OF, QState, Quick, Request, Selector
+
+PROTOCOL_OF_IPPROTO = {50: ProtocolID.IPSEC_ESP, 51: ProtocolID.IPSEC_AH, 108: ProtocolID.IPCOMP}
+IPPROTO_OF_PROTOCOL = {v: k for k, v in PROTOCOL_OF_IPPROTO.items()}
+ENCAP_OF_SADB_MODE = {
+    Mode.TUNNEL: EncapsulationMode.TUNNEL,
+    Mode.TRANSPORT: EncapsulationMode.TRANSPORT,
+}
+
+
+@dataclass
+class SpdEntry:
+    """One cached SPD entry (racoon's SPD cache, racoon-facts 5.2)."""
+
+    policy_id: int
+    direction: int
+    src: Selector
+    dst: Selector
+    requests: list[pfkey.IpsecRequest]
+    policy_type: int = 2
+
+
+@dataclass
+class Waiting:
+    """A phase-2 request queued until its phase 1 is up (timer phase1)."""
+
+    remote: Remote
+    local: Endpoint
+    peer: Endpoint
+    request: Request
+    deadline: float
+
+
+@dataclass
+class Engine:
+    """All negotiations of one host.  ``pid`` is what our PF_KEY messages carry."""
+
+    config: Config
+    pid: int = field(default_factory=os.getpid)
+    #: Overrides ``path pre_shared_key`` (tests, or a daemon that reads the file itself).
+    psk: Any = None
+    #: How to turn ``now`` into a date for certificate validity; default: ``now`` is Unix time.
+    wall_clock: Callable[[float], datetime] | None = None
+
+    def __post_init__(self) -> None:
+        self._events: list[ev.Event] = []
+        self.ph1s: dict[bytes, Phase1] = {}
+        self.quicks: dict[tuple[bytes, int], Quick] = {}
+        self.spd: dict[int, SpdEntry] = {}
+        self.waiting: list[Waiting] = []
+        self.pending: dict[tuple[int, int, int], Quick] = {}
+        self.contacted: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+        self.established: list[Quick] = []
+        self._seq = 0
+        self.now = 0.0
+        self._certs: dict[str, Any] = {}
+        pad = self.config.padding
+        self.padding = PaddingPolicy(
+            pad.randomize,
+            pad.randomize_length,
+            pad.maximum_length,
+            pad.strict_check,
+            pad.exclusive_tail,
+        )
+
+    # ================================================================== outputs
+    def events(self) -> list[ev.Event]:
+        """Everything decided since the last call, in order."""
+        out, self._events = self._events, []
+        return out
+
+    def log(self, level: Level, text: str, peer: Any = None) -> None:
+        self._events.append(ev.LogEvent(level, text, peer))
+
+    def send(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
+        self._events.append(ev.DatagramOut(data, local, remote))
+
+    def next_seq(self) -> int:
+        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        return self._seq
+
+    def kernel_request(self, msg: pfkey.Message, owner: Quick | None = None) -> None:
+        if owner is not None:
+            self.pending[(msg.seq, msg.type, msg.satype)] = owner
+        self._events.append(ev.KernelRequest(msg))
+
+    # ================================================================== start
+    def start(self, now: float) -> None:
+        """REGISTER for AH/ESP/IPComp, then X_SPDDUMP to fill the SPD cache (5.2)."""
+        self.now = now
+        for satype in (SaType.AH, SaType.ESP, SaType.IPCOMP):
+            self.kernel_request(
+                pfkey.Message(MsgType.REGISTER, satype, seq=self.next_seq(), pid=self.pid)
+            )
+        self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
+
+    # ================================================================== timers
+    def next_timer(self) -> float | None:
+        times = [t for t in (sa.next_timer() for sa in self.ph1s.values()) if t is not None]
+        times += [t for t in (q.next_timer() for q in self.quicks.values()) if t is not None]
+        times += [w.deadline for w in self.waiting]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        self.now = now
+        for ph1 in list(self.ph1s.values()):
+            t = ph1.next_timer()
+            if t is not None and now >= t:
+                ph1.handle_timer(now)
+        for q in list(self.quicks.values()):
+            t = q.next_timer()
+            if t is not None and now >= t:
+                q.handle_timer(now)
+        for w in list(self.waiting):
+            if now >= w.deadline:
+                self.waiting.remove(w)
+                offer = w.request.offers[-1] if w.request.offers else None
+                proto = PROTOCOL_NAMES.get(offer.protocol, "?") if offer else "?"
+                self.log(
+                    Level.ERROR,
+                    "phase2 negotiation failed due to time up waiting for phase1. "
+                    f"{proto} {fmt_endpoint(w.peer)}->{fmt_endpoint(w.local)}",
+                    w.peer[0],
+                )
+                self.log(
+                    Level.INFO,
+                    f"{w.peer[0]} give up to get IPsec-SA due to time up to wait.",
+                    w.peer[0],
+                )
+                self._acquire_error(w.request)
+
+    # ================================================================== config helpers
+    def psk_source(self) -> Any:
+        if self.psk is not None:
+            return self.psk
+        if self.config.paths.pre_shared_key:
+            return PskFile(self.config.paths.pre_shared_key)
+        return None
+
+    def _cert_path(self, name: str) -> str:
+        return self.config.paths.resolve("certificate", name)
+
+    def my_certificate(self, remote: Remote) -> tuple[Any, Any]:
+        ct = remote.certificate_type
+        if ct is None or ct.kind != "x509" or ct.certificate is None:
+            raise LocalError(
+                "no certificate configured: rsasig needs "
+                'certificate_type x509 "cert" "key" in the remote block'
+            )
+        key = (ct.certificate, ct.private_key)
+        if key not in self._certs:
+            try:
+                cert = load_certificate(self._cert_path(ct.certificate))
+                priv = load_private_key(self._cert_path(ct.private_key))
+            except Exception as exc:  # PkiError and OSError: both mean the same to a person
+                raise LocalError(f"failed to load our certificate or key: {exc}") from None
+            self._certs[key] = (cert, priv)
+        return self._certs[key]  # type: ignore[no-any-return]
+
+    def my_identity(self, remote: Remote, local: Endpoint) -> Any:
+        cert = None
+        if remote.certificate_type is not None and remote.certificate_type.kind == "x509":
+            cert = self.my_certificate(remote)[0]
+        try:
+            return build_my_identity(
+                remote.my_identifier,
+                certificate=cert,
+                local_address=str(local[0]),
+                base_dir=self.config.paths.certificate,
+            )
+        except Exception as exc:
+            raise LocalError(f"failed to set my identifier: {exc}") from None
+
+    def trust_store(self, remote: Remote) -> TrustStore:
+        ca_files = [self._cert_path(remote.ca_type)] if remote.ca_type else []
+        return TrustStore.from_paths(self.config.paths.certificate, ca_files)
+
+    def peers_certfile(self, remote: Remote) -> Any:
+        pc = remote.peers_certfile
+        assert pc is not None
+        if pc.kind != "x509" or pc.path is None:
+            raise LocalError(f"peers_certfile {pc.kind} is not supported")
+        return load_certificate(self._cert_path(pc.path))
+
+    def cr_authority(self, remote: Remote) -> bytes:
+        """CR data: issuer of peers_certfile, else subject of ca_type, else empty (8.12)."""
+        try:
+            if remote.peers_certfile is not None and remote.peers_certfile.path:
+                return certificate_issuer(self.peers_certfile(remote)).der
+            if remote.ca_type:
+                return certificate_subject(load_certificate(self._cert_path(remote.ca_type))).der
+        except Exception:
+            return b""
+        return b""
+
+    def wall_clock_datetime(self) -> datetime:
+        if self.wall_clock is not None:
+            return self.wall_clock(self.now)
+        return datetime.fromtimestamp(self.now, UTC)
+
+    # ================================================================== datagrams
+    def receive_datagram(self, data: bytes, local: Endpoint, remote: Endpoint, now: float) -> None:
+        """One ISAKMP datagram (without NAT-T marker) from ``remote`` to ``local``."""
+        self.now = now
+        local, remote = ev.endpoint(*local), ev.endpoint(*remote)
+        try:
+            msg = decode_message(data)
+        except WireError as exc:
+            self.log(Level.ERROR, f"invalid packet from {fmt_endpoint(remote)}: {exc}", remote[0])
+            return
+        ph1 = self.ph1s.get(bytes(msg.initiator_cookie))
+        if (
+            ph1 is not None
+            and any(ph1.rcky)
+            and any(msg.responder_cookie)
+            and bytes(msg.responder_cookie) != ph1.rcky
+        ):
+            self.log(Level.DEBUG, "responder cookie mismatch: dropped", remote[0])
+            return
+        try:
+            if msg.exchange_type in (MAIN, AGGRESSIVE):
+                if ph1 is None:
+                    if any(msg.responder_cookie):
+                        self.log(Level.DEBUG, "unknown ISAKMP-SA: dropped", remote[0])
+                        return
+                    ph1 = self._new_responder(msg, local, remote, now)
+                    if ph1 is None:
+                        return
+                if msg.exchange_type != ph1.exchange:
+                    raise UnexpectedMessage("exchange type changed in the middle of phase 1")
+                ph1.receive(msg, data, now)
+            elif msg.exchange_type == ExchangeType.QUICK:
+                if ph1 is None or not ph1.established:
+                    self.log(
+                        Level.DEBUG,
+                        "quick mode for an unknown or unestablished ISAKMP-SA: dropped",
+                        remote[0],
+                    )
+                    return
+                self._receive_quick(ph1, msg, data, now)
+            elif msg.exchange_type == ExchangeType.INFORMATIONAL:
+                self._receive_info(ph1, msg, remote, now)
+            else:
+                self.log(
+                    Level.WARNING,
+                    "unsupported exchange "
+                    f"{display_name(ExchangeType, msg.exchange_type)} from "
+                    f"{fmt_endpoint(remote)}: dropped",
+                    remote[0],
+                )
+        except UnexpectedMessage as exc:
+            self.log(Level.DEBUG, f"{exc}: dropped", remote[0])
+        except EngineError as exc:
+            self._fail(exc, ph1, msg, now)
+
+    def _fail(self, exc: EngineError, ph1: Phase1 | None, msg: Message, now: float) -> None:
+        peer = ph1.peer[0] if ph1 is not None else None
+        self.log(Level.ERROR, exc.log_text, peer)
+        for line in exc.details:
+            if line:
+                self.log(Level.ERROR, line, peer)
+        if ph1 is None:
+            return
+        if msg.exchange_type in (MAIN, AGGRESSIVE):
+            if exc.notify is not None:
+                self.send_notify(ph1, exc.notify, now, data=exc.data)
+            if not ph1.established:
+                if isinstance(exc, NoProposalChosen):
+                    self.log(Level.ERROR, "failed to get valid proposal.", peer)
+                self.phase1_failed(ph1, f"phase1 negotiation failed. {ph1.index()}", now)
+        elif msg.exchange_type == ExchangeType.QUICK:
+            if exc.notify is not None:
+                self.send_notify(ph1, exc.notify, now, data=exc.data)
+            q = self.quicks.get((ph1.icky, msg.message_id))
+            if q is not None and q.state is not QState.ESTABLISHED:
+                self.phase2_failed(q, f"phase2 negotiation failed. {q.index()}", now)
+
+    def _new_responder(
+        self, msg: Message, local: Endpoint, remote: Endpoint, now: float
+    ) -> Phase1 | None:
+        rmconf = self.config.remote_for(remote[0], remote[1])
+        if rmconf is None:
+            self.log(
+                Level.ERROR,
+                f"couldn't find configuration for {fmt_endpoint(remote)}: "
+                "add a 'remote' block for this address (or 'remote anonymous')",
+                remote[0],
+            )
+            return None
+        if msg.exchange_type not in [int(m) for m in rmconf.exchange_modes]:
+            self.log(
+                Level.ERROR,
+                f"not acceptable {display_name(ExchangeType, msg.exchange_type)} mode: "
+                f"remote {rmconf.describe()} allows exchange_mode "
+                + ", ".join(str(m) for m in rmconf.exchange_modes),
+                remote[0],
+            )
+            return None
+        ph1 = Phase1(
+            self,
+            rmconf,
+            local,
+            remote,
+            Role.RESPONDER,
+            msg.exchange_type,
+            now,
+            initiator_cookie=bytes(msg.initiator_cookie),
+        )
+        self.ph1s[ph1.icky] = ph1
+        self.log(Level.INFO, f"respond new phase 1 negotiation: {ph1.describe()}", remote[0])
+        self.log(
+            Level.INFO,
+            "begin Identity Protection mode." if ph1.exchange == MAIN else "begin Aggressive mode.",
+            remote[0],
+        )
+        return ph1
+
+    # ------------------------------------------------------------------ informational
+    def send_notify(self, ph1: Phase1, notify: int, now: float, *, data: bytes = b"") -> None:
+        n = Notification(notify, ProtocolID.ISAKMP, ph1.cookies, data)
+        self.send_info(ph1, [n])
+        self.log(Level.DEBUG, f"sending notify {display_name(NotifyType, notify)}", ph1.peer[0])
+
+    def send_info(self, ph1: Phase1, payloads: list[Payload]) -> None:
+        """An informational exchange: HASH(1)-protected once the ISAKMP SA has keys (8.6)."""
+        if ph1.keys is None or ph1.cbc is None or ph1.prf is None:
+            msg = Message(ph1.icky, ph1.rcky, ExchangeType.INFORMATIONAL, 0, tuple(payloads))
+            self.send(encode_message(msg), ph1.local, ph1.peer)
+            return
+        mid = random_message_id()
+        _, rest = encode_payloads(payloads)
+        h = informational_hash(ph1.prf, ph1.keys.skeyid_a, mid, rest)
+        np, body = encode_payloads([Hash(h), *payloads])
+        cbc = ph1.cbc.for_message_id(ph1.prf, mid)
+        ciphertext = cbc.encrypt(body, self.padding)
+        msg = Message(
+            ph1.icky,
+            ph1.rcky,
+            ExchangeType.INFORMATIONAL,
+            mid,
+            (Encrypted(np, ciphertext),),
+            Flag.ENCRYPTION,
+        )
+        self.send(encode_message(msg), ph1.local, ph1.peer)
+
+    def _receive_info(self, ph1: Phase1 | None, msg: Message, remote: Endpoint, now: float) -> None:
+        if msg.encrypted is not None:
+            if ph1 is None or ph1.keys is None or ph1.cbc is None or ph1.prf is None:
+                self.log(Level.DEBUG, "encrypted informational for an unknown ISAKMP-SA", remote[0])
+                return
+            cbc: CbcState = ph1.cbc.for_message_id(ph1.prf, msg.message_id)
+            try:
+                dec = cbc.decrypt(bytes(msg.encrypted.ciphertext), self.padding)
+                payloads = list(decode_payloads(msg.encrypted.next_payload, dec.plaintext).payloads)
+            except Exception as exc:
+                self.log(
+                    Level.ERROR, f"failed to decrypt the informational message: {exc}", remote[0]
+                )
+                return
+            if not payloads or not isinstance(payloads[0], Hash):
+                self.log(
+                    Level.ERROR,
+                    "ignore information because the message has no hash payload.",
+                    remote[0],
+                )
+                return
+            _, rest = encode_payloads(payloads[1:])
+            expected = informational_hash(ph1.prf, ph1.keys.skeyid_a, msg.message_id, rest)
+            if bytes(payloads[0].data) != expected:
+                self.log(Level.ERROR, "ignore information because the hash mismatched.", remote[0])
+                return
+            payloads = payloads[1:]
+            protected = True
+        else:
+            payloads = [p for p in msg.payloads if isinstance(p, Payload)]
+            protected = False
+        for p in payloads:
+            if isinstance(p, Notification):
+                self._receive_notify(ph1, p, protected, remote, now)
+            elif isinstance(p, Delete) and protected and ph1 is not None:
+                self._receive_delete(ph1, p, now)
+            elif isinstance(p, Delete):
+                self.log(Level.WARNING, "unprotected Delete ignored", remote[0])
+
+    def _receive_notify(
+        self, ph1: Phase1 | None, n: Notification, protected: bool, remote: Endpoint, now: float
+    ) -> None:
+        name = display_name(NotifyType, n.notify_type)
+        if n.notify_type == NotifyType.INITIAL_CONTACT and protected and ph1 is not None:
+            self.log(Level.INFO, "received INITIAL-CONTACT", remote[0])
+            self._initial_contact(ph1, now)
+            return
+        if is_error_notify(n.notify_type):
+            self.log(
+                Level.ERROR, f"notification {name} received from {fmt_endpoint(remote)}", remote[0]
+            )
+            if ph1 is not None and not ph1.established:
+                self.phase1_failed(
+                    ph1, f"phase1 negotiation failed: the peer sent {name}. {ph1.index()}", now
+                )
+            elif ph1 is not None:
+                for q in [
+                    q
+                    for (ck, _), q in self.quicks.items()
+                    if ck == ph1.icky and q.state is not QState.ESTABLISHED
+                ]:
+                    self.phase2_failed(
+                        q, f"phase2 negotiation failed: the peer sent {name}. {q.index()}", now
+                    )
+        else:
+            self.log(
+                Level.INFO, f"notification {name} received from {fmt_endpoint(remote)}", remote[0]
+            )
+
+    def _receive_delete(self, ph1: Phase1, d: Delete, now: float) -> None:
+        if d.protocol_id == ProtocolID.ISAKMP:
+            for spi in d.spis:
+                target = self.ph1s.get(bytes(spi[:8]))
+                if target is not None and target.peer[0] == ph1.peer[0]:
+                    self.log(Level.INFO, f"purging ISAKMP-SA spi={target.index()}.", ph1.peer[0])
+                    self._remove_phase1(target, announce=False)
+            return
+        for spi in d.spis:
+            value = int.from_bytes(spi, "big")
+            for q in list(self.established):
+                for rec in q.installed:
+                    if (
+                        rec.protocol == d.protocol_id
+                        and rec.outbound_spi == value
+                        and q.peer[0] == ph1.peer[0]
+                    ):
+                        self.log(
+                            Level.INFO,
+                            f"purged IPsec-SA proto_id="
+                            f"{PROTOCOL_NAMES.get(rec.protocol)} spi={value}.",
+                            q.peer[0],
+                        )
+                        self._delete_kernel_sas(q, rec)
+                        q.installed.remove(rec)
+                if not q.installed:
+                    self.established.remove(q)
+
+    def _initial_contact(self, ph1: Phase1, now: float) -> None:
+        """Delete every SA with this peer that this ISAKMP SA did not make (8.10)."""
+        for q in list(self.established):
+            if q.peer[0] == ph1.peer[0] and q.ph1 is not ph1:
+                for rec in q.installed:
+                    self.log(
+                        Level.INFO,
+                        f"purged IPsec-SA proto_id="
+                        f"{PROTOCOL_NAMES.get(rec.protocol)} spi={rec.inbound_spi}.",
+                        q.peer[0],
+                    )
+                    self._delete_kernel_sas(q, rec)
+                self.established.remove(q)
+
+    def _delete_kernel_sas(self, q: Quick, rec: Any) -> None:
+        satype = SATYPE_OF[rec.protocol]
+        for src, dst, spi in (
+            (q.peer[0], q.local[0], rec.inbound_spi),
+            (q.local[0], q.peer[0], rec.outbound_spi),
+        ):
+            msg = pfkey.Message(MsgType.DELETE, satype, seq=self.next_seq(), pid=self.pid)
+            msg.add(pfkey.SA(spi=spi))
+            msg.add(pfkey.Address(ExtType.ADDRESS_SRC, src))
+            msg.add(pfkey.Address(ExtType.ADDRESS_DST, dst))
+            self.kernel_request(msg)
+
+    # ------------------------------------------------------------------ quick mode
+    def _receive_quick(self, ph1: Phase1, msg: Message, data: bytes, now: float) -> None:
+        key = (ph1.icky, msg.message_id)
+        q = self.quicks.get(key)
+        if q is not None:
+            q.receive(msg, data, now)
+            return
+        placeholder = Request(
+            Selector(ipaddress.ip_network(ph1.local[0])),
+            Selector(ipaddress.ip_network(ph1.peer[0])),
+            [],
+        )
+        q = Quick(self, ph1, False, msg.message_id, placeholder, now)
+        self.quicks[key] = q
+        try:
+            dec, payloads = q.decrypt(msg)
+            _, rest = encode_payloads(payloads[1:])
+            from pyracoon.crypto.hashes import quick_mode_hash1
+
+            assert ph1.prf is not None and ph1.keys is not None
+            q._check_hash(
+                "HASH(1)",
+                payloads[0],
+                quick_mode_hash1(ph1.prf, ph1.keys.skeyid_a, msg.message_id, rest),
+            )
+            self._accept_qm1(q, payloads, now)
+            q.cbc.commit(dec)
+            q.last_received_digest = __import__("hashlib").md5(data, usedforsecurity=False).digest()
+        except EngineError:
+            if q.state is QState.GETSPI_SENT and not q.spis_wanted:
+                self.quicks.pop(key, None)
+            raise
+
+    def _accept_qm1(self, q: Quick, payloads: list[Payload], now: float) -> None:
+        ph1 = q.ph1
+        sa = next((p for p in payloads if isinstance(p, SA)), None)
+        if sa is None or not any(p.__class__.__name__ == "Nonce" for p in payloads):
+            raise PayloadMalformed("QM1 lacks SA or Nonce")
+        ids = [p for p in payloads if isinstance(p, Identification)]
+        if len(ids) not in (0, 2):
+            raise InvalidIdInformation(f"QM1 carries {len(ids)} ID payloads (0 or 2 allowed)")
+        if ids:
+            idci, idcr = ids
+            remote_sel, local_sel = Selector.from_id(idci), Selector.from_id(idcr)
+        else:
+            idci = Selector(ipaddress.ip_network(ph1.peer[0])).id_payload()
+            idcr = Selector(ipaddress.ip_network(ph1.local[0])).id_payload()
+            remote_sel, local_sel = Selector.from_id(idci), Selector.from_id(idcr)
+        candidates = self.config.sainfo_candidates(idcr, idci, ph1.peer_id, ph1.remote.ph1id)
+        sainfo = next((c.sainfo for c in candidates if c.matched), None)
+        if sainfo is None:
+            raise InvalidIdInformation(
+                "failed to get sainfo.",
+                details=(f"looked for sainfo {local_sel} {remote_sel}", *map(str, candidates))
+                if candidates
+                else (
+                    f"no sainfo at all matches local {local_sel} remote "
+                    f"{remote_sel}: add a sainfo block",
+                ),
+            )
+        offers = self._responder_offers(q, sa, local_sel, remote_sel, sainfo)
+        choices = select_phase2(ph1.remote.proposal_check, sa, offers)
+        q.request = Request(local_sel, remote_sel, offers)
+        q.responder_qm1(payloads, (idci, idcr) if ids else None, choices, sainfo, now)
+
+    def _find_policy(self, direction: int, src: Selector, dst: Selector) -> SpdEntry | None:
+        for sp in self.spd.values():
+            if sp.direction == direction and sp.src == src and sp.dst == dst:
+                return sp
+        return None
+
+    def _responder_offers(
+        self, q: Quick, sa: SA, local: Selector, remote: Selector, sainfo: Any
+    ) -> list[ProtocolOffer]:
+        sp_in = self._find_policy(Direction.INBOUND, remote, local)
+        sp_out = self._find_policy(Direction.OUTBOUND, local, remote)
+        if sp_in is None:
+            if q.ph1.remote.generate_policy is GeneratePolicy.OFF:
+                raise NoProposalChosen(
+                    f"no policy found: {remote} -> {local} (in)",
+                    details=(
+                        "add an SPD entry for this traffic (setkey spdadd ... -P in "
+                        "ipsec ...) or set generate_policy on in the remote block",
+                    ),
+                )
+            return self._generated_offers(q, sa, local, remote, sainfo)
+        offers = []
+        for req in reversed(sp_in.requests):
+            protocol = PROTOCOL_OF_IPPROTO.get(req.proto)
+            if protocol is None:
+                continue
+            reqid_out = req.reqid
+            if sp_out is not None:
+                for r in sp_out.requests:
+                    if r.proto == req.proto:
+                        reqid_out = r.reqid
+            mode = ENCAP_OF_SADB_MODE.get(Mode(req.mode), EncapsulationMode.TRANSPORT)
+            offer = ProtocolOffer(protocol, mode, req.reqid, reqid_out)
+            offer.transforms = sainfo_transforms(sainfo, protocol, mode, sainfo.pfs_group)
+            offers.append(offer)
+        return offers
+
+    def _generated_offers(
+        self, q: Quick, sa: SA, local: Selector, remote: Selector, sainfo: Any
+    ) -> list[ProtocolOffer]:
+        """generate_policy: take the protocols and mode of the peer's first proposal."""
+        group = sa.proposal_groups()[0]
+        offers = []
+        for p in group:
+            if p.protocol_id not in IPPROTO_OF_PROTOCOL or not p.transforms:
+                continue
+            from .proposals import parse_phase2_transform
+
+            mode = parse_phase2_transform(p.protocol_id, p.transforms[0]).mode
+            offer = ProtocolOffer(p.protocol_id, mode)
+            offer.transforms = sainfo_transforms(sainfo, p.protocol_id, mode, sainfo.pfs_group)
+            offers.append(offer)
+        self.log(Level.INFO, f"generate policy: {remote} <-> {local}", q.peer[0])
+        tunnel = any(o.mode == EncapsulationMode.TUNNEL for o in offers)
+        for direction, src, dst in (
+            (Direction.INBOUND, remote, local),
+            (Direction.OUTBOUND, local, remote),
+        ):
+            reqs = []
+            for o in reversed(offers):
+                a, b = (
+                    (
+                        (q.peer[0], q.local[0])
+                        if direction == Direction.INBOUND
+                        else (q.local[0], q.peer[0])
+                    )
+                    if tunnel
+                    else (None, None)
+                )
+                reqs.append(
+                    pfkey.IpsecRequest(
+                        IPPROTO_OF_PROTOCOL[o.protocol],
+                        Mode.TUNNEL if tunnel else Mode.TRANSPORT,
+                        SpLevel.REQUIRE,
+                        0,
+                        a,
+                        b,
+                    )
+                )
+            msg = pfkey.Message(MsgType.X_SPDUPDATE, 0, seq=self.next_seq(), pid=self.pid)
+            msg.add(pfkey.Policy(2, direction, 0, 0, reqs))
+            msg.add(
+                pfkey.Address(
+                    ExtType.ADDRESS_SRC,
+                    src.network.network_address,
+                    src.port,
+                    src.network.prefixlen,
+                    src.proto,
+                )
+            )
+            msg.add(
+                pfkey.Address(
+                    ExtType.ADDRESS_DST,
+                    dst.network.network_address,
+                    dst.port,
+                    dst.network.prefixlen,
+                    dst.proto,
+                )
+            )
+            self.kernel_request(msg)
+        return offers
+
+    # ================================================================== kernel
+    def receive_kernel(self, msg: pfkey.Message, now: float) -> None:
+        """One PF_KEY message from the kernel (reply, broadcast, ACQUIRE, EXPIRE)."""
+        self.now = now
+        mtype = msg.type
+        if mtype in (MsgType.GETSPI, MsgType.UPDATE, MsgType.ADD):
+            if msg.pid != self.pid:
+                return
+            owner = self.pending.pop((msg.seq, mtype, msg.satype), None)
+            if mtype != MsgType.GETSPI and owner is not None:
+                # UPDATE and ADD replies share a key per protocol: keep it for the twin.
+                if any(r.pending for r in owner.installed):
+                    self.pending[(msg.seq, mtype, msg.satype)] = owner
+            if owner is not None:
+                owner.kernel_reply(msg, now)
+                if owner.state in (QState.ESTABLISHED, QState.FAILED):
+                    self._forget_pending(owner)
+            return
+        if mtype in (MsgType.X_SPDDUMP, MsgType.X_SPDADD, MsgType.X_SPDUPDATE):
+            if msg.errno == 0:
+                self._cache_policy(msg)
+            return
+        if mtype in (MsgType.X_SPDDELETE, MsgType.X_SPDDELETE2, MsgType.X_SPDEXPIRE):
+            pol = msg.policy
+            if pol is not None:
+                self.spd.pop(pol.id, None)
+            return
+        if mtype == MsgType.X_SPDFLUSH:
+            self.spd.clear()
+            return
+        if mtype == MsgType.ACQUIRE:
+            if msg.errno == 0 and msg.pid == 0:
+                self._acquire(msg, now)
+            return
+        if mtype == MsgType.EXPIRE:
+            self._expire(msg, now)
+            return
+        if mtype == MsgType.DELETE and msg.pid != self.pid and msg.errno == 0:
+            self._kernel_delete(msg, now)
+            return
+        if mtype == MsgType.FLUSH and msg.pid != self.pid:
+            self.established.clear()
+
+    def _forget_pending(self, q: Quick) -> None:
+        for key in [k for k, v in self.pending.items() if v is q]:
+            del self.pending[key]
+
+    def _cache_policy(self, msg: pfkey.Message) -> None:
+        pol, src, dst = msg.policy, msg.src, msg.dst
+        if pol is None or src is None or dst is None:
+            return
+        self.spd[pol.id] = SpdEntry(
+            pol.id,
+            pol.dir,
+            Selector(
+                ipaddress.ip_network(f"{src.addr}/{src.prefixlen}", strict=False),
+                src.proto,
+                src.port,
+            ),
+            Selector(
+                ipaddress.ip_network(f"{dst.addr}/{dst.prefixlen}", strict=False),
+                dst.proto,
+                dst.port,
+            ),
+            list(pol.requests),
+            pol.policy_type,
+        )
+
+    def _acquire(self, msg: pfkey.Message, now: float) -> None:
+        pol = msg.policy
+        if pol is None or msg.src is None or msg.dst is None:
+            self.log(Level.ERROR, "ACQUIRE without X_POLICY or addresses: ignored")
+            return
+        sp = self.spd.get(pol.id)
+        if sp is None:
+            self.log(Level.ERROR, f"no policy found: id:{pol.id}")
+            return
+        if sp.policy_type != 2:
+            return
+        if any(
+            q.request.policy_id == pol.id and q.state not in (QState.ESTABLISHED, QState.FAILED)
+            for q in self.quicks.values()
+        ) or any(w.request.policy_id == pol.id for w in self.waiting):
+            self.log(Level.DEBUG, f"ignore the acquire because ph2 found for policy {pol.id}")
+            return
+        tunnel = next((r for r in sp.requests if r.mode == Mode.TUNNEL and r.dst), None)
+        me = tunnel.src if tunnel is not None else msg.src.addr
+        peer_addr = tunnel.dst if tunnel is not None else msg.dst.addr
+        assert me is not None and peer_addr is not None
+        sp_in = self._find_policy(Direction.INBOUND, sp.dst, sp.src)
+        offers = []
+        for req in reversed(sp.requests):
+            protocol = PROTOCOL_OF_IPPROTO.get(req.proto)
+            if protocol is None:
+                continue
+            reqid_in = req.reqid
+            if sp_in is not None:
+                for r in sp_in.requests:
+                    if r.proto == req.proto:
+                        reqid_in = r.reqid
+            mode = ENCAP_OF_SADB_MODE.get(Mode(req.mode), EncapsulationMode.TRANSPORT)
+            offers.append(ProtocolOffer(protocol, mode, reqid_in, req.reqid))
+        request = Request(sp.src, sp.dst, offers, pol.id, msg.seq, tunnel is not None)
+        remote = self.config.remote_for(peer_addr)
+        if remote is None:
+            self.log(
+                Level.ERROR,
+                f"no configuration found for {peer_addr}: add a 'remote {peer_addr}' block",
+                peer_addr,
+            )
+            self._acquire_error(request)
+            return
+        local = (me, self.config.isakmp_port)
+        peer = (peer_addr, remote.port or self.config.isakmp_port)
+        self._request_phase2(remote, local, peer, request, now)
+
+    def _request_phase2(
+        self, remote: Remote, local: Endpoint, peer: Endpoint, request: Request, now: float
+    ) -> None:
+        ph1 = self._phase1_for(peer)
+        if ph1 is not None and ph1.established:
+            self._start_quick(ph1, request, now)
+            return
+        self.waiting.append(Waiting(remote, local, peer, request, now + self.config.timer.phase1))
+        if ph1 is None:
+            self.log(
+                Level.INFO,
+                f"IPsec-SA request for {peer[0]} queued due to no phase1 found.",
+                peer[0],
+            )
+            self.initiate(remote, local, peer, now)
+
+    def initiate(self, remote: Remote, local: Endpoint, peer: Endpoint, now: float) -> Phase1:
+        """Start a phase 1 with ``peer`` (ACQUIRE, or racoonctl establish-sa isakmp)."""
+        ph1 = Phase1(self, remote, local, peer, Role.INITIATOR, int(remote.initiator_exchange), now)
+        self.ph1s[ph1.icky] = ph1
+        self.log(Level.INFO, f"initiate new phase 1 negotiation: {ph1.describe()}", peer[0])
+        ph1.start(now)
+        return ph1
+
+    def _phase1_for(self, peer: Endpoint) -> Phase1 | None:
+        best = None
+        for ph1 in self.ph1s.values():
+            if ph1.peer[0] == peer[0] and ph1.state not in (P1State.FAILED, P1State.EXPIRED):
+                if ph1.established:
+                    return ph1
+                best = best or ph1
+        return best
+
+    def _start_quick(self, ph1: Phase1, request: Request, now: float) -> None:
+        mid = random_message_id()
+        q = Quick(self, ph1, True, mid, request, now)
+        sainfo = self.config.sainfo_for(
+            request.local.id_payload(), request.remote.id_payload(), ph1.peer_id, ph1.remote.ph1id
+        )
+        if sainfo is None:
+            cands = self.config.sainfo_candidates(
+                request.local.id_payload(),
+                request.remote.id_payload(),
+                ph1.peer_id,
+                ph1.remote.ph1id,
+            )
+            self.log(Level.ERROR, "failed to get sainfo.", ph1.peer[0])
+            for c in cands:
+                self.log(Level.ERROR, str(c), ph1.peer[0])
+            if not cands:
+                self.log(
+                    Level.ERROR,
+                    f"no sainfo for {request.local} {request.remote}: add a sainfo block",
+                    ph1.peer[0],
+                )
+            self._acquire_error(request)
+            return
+        self.quicks[(ph1.icky, mid)] = q
+        q.start(sainfo, self._send_ids(ph1, request))
+
+    def _send_ids(self, ph1: Phase1, request: Request) -> bool:
+        """IDs are omitted when nothing they say is new (racoon-facts 8.11)."""
+        if request.tunnel or ph1.remote.support_proxy:
+            return True
+        if any(o.mode != EncapsulationMode.TRANSPORT for o in request.offers):
+            return True
+        if request.local.proto != 255 or request.remote.proto != 255:
+            return True
+        if request.local.port or request.remote.port:
+            return True
+        return not (
+            request.local.network == ipaddress.ip_network(ph1.local[0])
+            and request.remote.network == ipaddress.ip_network(ph1.peer[0])
+        )
+
+    def _acquire_error(self, request: Request) -> None:
+        """Tell the kernel the negotiation failed: ACQUIRE with errno EINVAL (5.2)."""
+        if not request.acquire_seq or not request.offers:
+            return
+        satype = SATYPE_OF[request.offers[-1].protocol]
+        self.kernel_request(
+            pfkey.Message(MsgType.ACQUIRE, satype, errno=22, seq=request.acquire_seq, pid=self.pid)
+        )
+
+    def _expire(self, msg: pfkey.Message, now: float) -> None:
+        sa, src, dst = msg.sa, msg.src, msg.dst
+        if sa is None or src is None or dst is None:
+            return
+        hard = ExtType.LIFETIME_HARD in msg
+        for q in list(self.established):
+            for rec in q.installed:
+                inbound = rec.inbound_spi == sa.spi and dst.addr == q.local[0]
+                outbound = rec.outbound_spi == sa.spi and dst.addr == q.peer[0]
+                if SATYPE_OF[rec.protocol] != msg.satype or not (inbound or outbound):
+                    continue
+                text = q.sa_text(rec, "in" if inbound else "out")
+                self.log(Level.INFO, f"IPsec-SA expired: {text}", q.peer[0])
+                if not hard and q.initiator and q in self.established and q.ph1.established:
+                    self.established.remove(q)
+                    fresh = Request(
+                        q.request.local,
+                        q.request.remote,
+                        [
+                            ProtocolOffer(o.protocol, o.mode, o.reqid_in, o.reqid_out)
+                            for o in q.request.offers
+                        ],
+                        q.request.policy_id,
+                        0,
+                        q.request.tunnel,
+                    )
+                    self._start_quick(q.ph1, fresh, now)
+                    return
+                if hard and q in self.established:
+                    self.established.remove(q)
+                return
+
+    def _kernel_delete(self, msg: pfkey.Message, now: float) -> None:
+        sa, src, dst = msg.sa, msg.src, msg.dst
+        if sa is None or src is None or dst is None:
+            return
+        for q in list(self.established):
+            for rec in q.installed:
+                if rec.inbound_spi == sa.spi and dst.addr == q.local[0]:
+                    self.log(
+                        Level.ERROR, f"pfkey DELETE received: {q.sa_text(rec, 'in')}", q.peer[0]
+                    )
+                    if q.ph1.established:
+                        spi = rec.inbound_spi.to_bytes(
+                            2 if rec.protocol == ProtocolID.IPCOMP else 4, "big"
+                        )
+                        self.send_info(q.ph1, [Delete(rec.protocol, (spi,))])
+                    q.installed.remove(rec)
+                    if not q.installed:
+                        self.established.remove(q)
+                    return
+
+    # ================================================================== SA life
+    def phase1_established(self, ph1: Phase1, now: float) -> None:
+        self._events.append(
+            ev.Phase1Established(ph1.local, ph1.peer, ph1.cookies, ph1.role is Role.INITIATOR)
+        )
+        if ph1.remote.initial_contact and ph1.peer[0] not in self.contacted:
+            self.send_info(
+                ph1, [Notification(NotifyType.INITIAL_CONTACT, ProtocolID.ISAKMP, ph1.cookies)]
+            )
+            self.log(Level.DEBUG, "sendto Information notify INITIAL-CONTACT", ph1.peer[0])
+        self.contacted.add(ph1.peer[0])
+        for w in [w for w in self.waiting if w.peer[0] == ph1.peer[0]]:
+            self.waiting.remove(w)
+            self._start_quick(ph1, w.request, now)
+
+    def phase1_failed(self, ph1: Phase1, text: str, now: float) -> None:
+        self.log(Level.ERROR, text, ph1.peer[0])
+        ph1.state = P1State.FAILED
+        self.ph1s.pop(ph1.icky, None)
+        self._events.append(ev.NegotiationFailed(1, ph1.peer, text))
+
+    def phase1_expired(self, ph1: Phase1, now: float) -> None:
+        self.log(
+            Level.INFO,
+            f"ISAKMP-SA expired {fmt_endpoint(ph1.local)}-"
+            f"{fmt_endpoint(ph1.peer)} spi:{ph1.index()}",
+            ph1.peer[0],
+        )
+        self._remove_phase1(ph1, announce=True)
+
+    def _remove_phase1(self, ph1: Phase1, *, announce: bool) -> None:
+        if announce and ph1.established:
+            self.send_info(ph1, [Delete(ProtocolID.ISAKMP, (ph1.cookies,))])
+        ph1.state = P1State.EXPIRED
+        self.ph1s.pop(ph1.icky, None)
+        for key in [k for k in self.quicks if k[0] == ph1.icky]:
+            q = self.quicks.pop(key)
+            self._forget_pending(q)
+        self.log(
+            Level.INFO,
+            f"ISAKMP-SA deleted {fmt_endpoint(ph1.local)}-"
+            f"{fmt_endpoint(ph1.peer)} spi:{ph1.index()}",
+            ph1.peer[0],
+        )
+
+    def phase2_established(self, q: Quick, now: float) -> None:
+        self.established.append(q)
+        self.quicks.pop((q.ph1.icky, q.message_id), None)
+        self._events.append(
+            ev.Phase2Established(
+                q.local,
+                q.peer,
+                q.message_id,
+                tuple(PROTOCOL_NAMES.get(r.protocol, "?") for r in q.installed),
+                tuple(r.inbound_spi for r in q.installed),
+                tuple(r.outbound_spi for r in q.installed),
+            )
+        )
+        # racoon keeps its own full-lifetime timer per ph2; ours lives on the Quick object
+        self._lifetimes = getattr(self, "_lifetimes", [])
+
+    def phase2_failed(self, q: Quick, text: str, now: float) -> None:
+        self.log(Level.ERROR, text, q.peer[0])
+        q.state = QState.FAILED
+        self.quicks.pop((q.ph1.icky, q.message_id), None)
+        self._forget_pending(q)
+        if q.initiator:
+            self._acquire_error(q.request)
+        self._events.append(ev.NegotiationFailed(2, q.peer, text))
+
+    def phase2_expired(self, q: Quick, now: float) -> None:
+        self.log(
+            Level.INFO,
+            f"phase2 sa expired {fmt_endpoint(q.local)}-{fmt_endpoint(q.peer)}",
+            q.peer[0],
+        )
+        if q in self.established:
+            self.established.remove(q)
+
+
+__all__ = [
+    "Engine",
+    "SpdEntry",
+    "Waiting",
+    "PeerError",
+    "InvalidPayloadType",
+    "NoPolicy",
+    "AGGRESSIVE",
+    "MAIN",
+]

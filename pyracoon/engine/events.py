@@ -1,0 +1,115 @@
+"""What the engine hands back: small dataclasses, drained with :meth:`Engine.events`.
+
+The engine never performs I/O; each decision it takes becomes one of these values, in the order
+it was taken.  The daemon turns :class:`DatagramOut` into ``sendto``, :class:`KernelRequest`
+into a PF_KEY write and :class:`LogEvent` into a racoon-format log line; tests read them
+directly.  Timers are not events: :meth:`Engine.next_timer` says when to call
+:meth:`Engine.handle_timer` next (the aioquic shape: one timer per connection object).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+from enum import IntEnum
+
+from pyracoon.kernel.pfkey import Message as PfkeyMessage
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+#: A transport endpoint: (address, UDP port).
+Endpoint = tuple[IPAddress, int]
+
+
+def endpoint(address: str | IPAddress, port: int = 500) -> Endpoint:
+    """Normalise ``("10.0.0.1", 500)``-style input to an :data:`Endpoint`."""
+    return (ipaddress.ip_address(str(address).split("%")[0]), int(port))
+
+
+def fmt_endpoint(ep: Endpoint) -> str:
+    """racoon's ``ADDR[port]`` spelling."""
+    return f"{ep[0]}[{ep[1]}]"
+
+
+class Level(IntEnum):
+    """racoon's log levels (racoon-facts 4): a line prints when its level <= the configured one."""
+
+    ERROR = 1
+    WARNING = 2
+    NOTIFY = 3
+    INFO = 4
+    DEBUG = 5
+    DEBUG2 = 6
+
+
+@dataclass(frozen=True)
+class DatagramOut:
+    """One UDP datagram to send from ``local`` to ``remote``."""
+
+    data: bytes
+    local: Endpoint
+    remote: Endpoint
+
+
+@dataclass(frozen=True)
+class KernelRequest:
+    """One PF_KEY message to write to the kernel (GETSPI, UPDATE, ADD, DELETE, X_SPDDUMP...)."""
+
+    msg: PfkeyMessage
+
+
+@dataclass(frozen=True)
+class LogEvent:
+    """One log line: ``text`` is racoon's wording where racoon has one (racoon-facts 4).
+
+    ``peer`` is the remote address the line is about, if any; secrets never appear in ``text``.
+    """
+
+    level: Level
+    text: str
+    peer: IPAddress | None = None
+
+    def render(self) -> str:
+        """``[peer ]LEVEL: text`` -- racoon's line without the timestamp."""
+        prefix = f"[{self.peer}] " if self.peer is not None else ""
+        return f"{prefix}{self.level.name}: {self.text}"
+
+
+@dataclass(frozen=True)
+class Phase1Established:
+    """An ISAKMP SA is up (for the daemon's scripts and racoonctl)."""
+
+    local: Endpoint
+    remote: Endpoint
+    cookies: bytes
+    initiator: bool
+
+
+@dataclass(frozen=True)
+class Phase2Established:
+    """Every kernel SA of one quick mode is installed."""
+
+    local: Endpoint
+    remote: Endpoint
+    message_id: int
+    protocols: tuple[str, ...]
+    inbound_spis: tuple[int, ...]
+    outbound_spis: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class NegotiationFailed:
+    """A phase-1 or phase-2 negotiation ended without an SA; ``reason`` is for people."""
+
+    phase: int
+    remote: Endpoint
+    reason: str
+
+
+Event = (
+    DatagramOut
+    | KernelRequest
+    | LogEvent
+    | Phase1Established
+    | Phase2Established
+    | NegotiationFailed
+)

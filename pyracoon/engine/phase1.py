@@ -1,0 +1,792 @@
+"""Phase 1: one ISAKMP SA, main mode (identity protection) or aggressive mode, PSK or RSA sig.
+
+Theory of operation
+-------------------
+A :class:`Phase1` object is created by the :class:`~pyracoon.engine.engine.Engine` when we
+initiate (an ACQUIRE found no ISAKMP SA) or when a first message with a zero responder cookie
+arrives.  Every later message for its cookies is handed to :meth:`Phase1.receive`, which looks
+up ``(exchange, role, state)`` in :data:`STATE_TABLE`: the row names the handler, the payloads
+that must be present and the state that follows.  A message that fits no row is reported as
+"unexpected" (a late duplicate or a reordered datagram) and dropped, as racoon does.
+
+Messages, racoon-facts 8.12::
+
+    main        I: MM1 SA          R: MM2 SA            I: MM3 KE Ni      R: MM4 KE Nr [CR]
+                I: MM5 *ID [CERT] HASH_I|SIG_I [CR]     R: MM6 *ID [CERT] HASH_R|SIG_R
+    aggressive  I: AM1 SA KE Ni ID [CR]   R: AM2 SA KE Nr ID [CR] [CERT] HASH_R|SIG_R
+                I: AM3 [CERT] HASH_I|SIG_I   (sent in the clear, as racoon does)
+
+The CBC chain (``pyracoon.crypto.cbc``) moves on a received message only after the message
+checked out, so a forged or corrupted datagram cannot desynchronise us.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from enum import Enum
+from typing import TYPE_CHECKING
+
+from pyracoon.config.model import Remote
+from pyracoon.crypto.cbc import CbcState
+from pyracoon.crypto.ciphers import BlockCipher, ike_key_length
+from pyracoon.crypto.dh import DHKeyPair, generate_keypair
+from pyracoon.crypto.errors import CryptoError
+from pyracoon.crypto.errors import InvalidSignature as CryptoInvalidSignature
+from pyracoon.crypto.hashes import hash_i, hash_r
+from pyracoon.crypto.keys import (
+    PSK_METHODS,
+    SIGNATURE_METHODS,
+    Phase1Keys,
+    derive_phase1_keys,
+    derive_skeyid,
+    encryption_key,
+)
+from pyracoon.crypto.nonce import generate_cookie, generate_nonce, validate_nonce
+from pyracoon.crypto.prf import Prf, prf_for
+from pyracoon.crypto.signature import rsa_sign, rsa_verify
+from pyracoon.pki.certs import certificate_subject, parse_certificates
+from pyracoon.pki.errors import CertificateVerifyError, IdentityMismatchError, PkiError
+from pyracoon.pki.identity import (
+    IdentifierConfigError,
+    Identity,
+    IdType,
+    check_id_against_certificate,
+    check_peers_identifier,
+)
+from pyracoon.pki.verify import verify_certificate_chain
+from pyracoon.wire import (
+    KE,
+    SA,
+    Cert,
+    CertRequest,
+    Encrypted,
+    Hash,
+    Identification,
+    Message,
+    Nonce,
+    Payload,
+    Signature,
+    VendorID,
+    WireError,
+    decode_payloads,
+    encode_message,
+    encode_payloads,
+)
+from pyracoon.wire.constants import (
+    AuthenticationMethod,
+    CertEncoding,
+    ExchangeType,
+    Flag,
+    IDType,
+    display_name,
+)
+
+from .errors import (
+    AuthenticationFailed,
+    EngineError,
+    InvalidCertAuthority,
+    InvalidHashInformation,
+    InvalidIdInformation,
+    InvalidKeyInformation,
+    InvalidSignature,
+    LocalError,
+    NoPreSharedKey,
+    PayloadMalformed,
+    UnexpectedMessage,
+)
+from .events import Endpoint, Level, fmt_endpoint
+from .proposals import Phase1Params, check_phase1_reply, phase1_sa, select_phase1
+
+if TYPE_CHECKING:
+    from .engine import Engine
+
+MAIN = ExchangeType.IDENTITY_PROTECTION
+AGGRESSIVE = ExchangeType.AGGRESSIVE
+
+#: Vendor IDs worth a log line (racoon-facts 4: "received Vendor ID: DPD").
+KNOWN_VENDOR_IDS = {
+    bytes.fromhex("afcad71368a1f1c96b8696fc77570100"): "DPD",
+    bytes.fromhex("4a131c81070358455c5728f20e95452f"): "RFC 3947",
+    bytes.fromhex("12f5f28c457168a9702d9fe274cc0100"): "CISCO-UNITY",
+    bytes.fromhex("4048b7d56ebce88525e7de7f00d6c2d3"): "IKE FRAGMENTATION",
+}
+
+
+class Role(Enum):
+    INITIATOR = "I"
+    RESPONDER = "R"
+
+
+class P1State(Enum):
+    """racoon's ph1 status names, reduced to what a state machine needs."""
+
+    START = "start"
+    MSG1_SENT = "msg1 sent"
+    MSG2_SENT = "msg2 sent"
+    MSG3_SENT = "msg3 sent"
+    MSG4_SENT = "msg4 sent"
+    MSG5_SENT = "msg5 sent"
+    ESTABLISHED = "established"
+    EXPIRED = "expired"
+    FAILED = "failed"
+
+
+@dataclass(frozen=True)
+class Row:
+    """One transition: handler name, payload classes required, whether the body is encrypted."""
+
+    handler: str
+    required: tuple[type[Payload], ...]
+    encrypted: bool
+    next_state: P1State
+
+
+INIT, RESP = Role.INITIATOR, Role.RESPONDER
+#: (exchange, role, state) -> what may arrive next.  The documentation of the protocol.
+STATE_TABLE: dict[tuple[int, Role, P1State], Row] = {
+    (MAIN, RESP, P1State.START): Row("_main_r1", (SA,), False, P1State.MSG2_SENT),
+    (MAIN, INIT, P1State.MSG1_SENT): Row("_main_i2", (SA,), False, P1State.MSG3_SENT),
+    (MAIN, RESP, P1State.MSG2_SENT): Row("_main_r3", (KE, Nonce), False, P1State.MSG4_SENT),
+    (MAIN, INIT, P1State.MSG3_SENT): Row("_main_i4", (KE, Nonce), False, P1State.MSG5_SENT),
+    (MAIN, RESP, P1State.MSG4_SENT): Row("_main_r5", (Identification,), True, P1State.ESTABLISHED),
+    (MAIN, INIT, P1State.MSG5_SENT): Row("_main_i6", (Identification,), True, P1State.ESTABLISHED),
+    (AGGRESSIVE, RESP, P1State.START): Row(
+        "_aggr_r1", (SA, KE, Nonce, Identification), False, P1State.MSG2_SENT
+    ),
+    (AGGRESSIVE, INIT, P1State.MSG1_SENT): Row(
+        "_aggr_i2", (SA, KE, Nonce, Identification), False, P1State.ESTABLISHED
+    ),
+    (AGGRESSIVE, RESP, P1State.MSG2_SENT): Row("_aggr_r3", (), False, P1State.ESTABLISHED),
+}
+
+
+def id_payload(identity: Identity) -> Identification:
+    """Our phase-1 ID payload: protocol UDP, port 500 (RFC 2407 4.6.2: 0/0 or UDP/500)."""
+    return Identification(int(identity.id_type), identity.data, 17, 500)
+
+
+def identity_of(payload: Identification) -> Identity:
+    try:
+        id_type = IdType(payload.id_type)
+    except ValueError:
+        raise InvalidIdInformation(f"unknown ID type {payload.id_type}") from None
+    return Identity(id_type, payload.data, payload.protocol_id, payload.port)
+
+
+def psk_lookup_key(payload: Identification) -> str:
+    """The psk.txt key of an ID (racoon: the address as text, or the ID data)."""
+    if payload.id_type in (IDType.IPV4_ADDR, IDType.IPV6_ADDR):
+        return str(payload.address)
+    return payload.data.decode("utf-8", "backslashreplace")
+
+
+class Phase1:
+    """One ISAKMP SA and its negotiation."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        remote: Remote,
+        local: Endpoint,
+        peer: Endpoint,
+        role: Role,
+        exchange: int,
+        now: float,
+        initiator_cookie: bytes | None = None,
+    ) -> None:
+        self.engine = engine
+        self.remote = remote
+        self.local = local
+        self.peer = peer
+        self.role = role
+        self.exchange = exchange
+        self.state = P1State.START
+        self.icky = initiator_cookie or generate_cookie()
+        self.rcky = bytes(8) if role is Role.INITIATOR else generate_cookie()
+        self.created = now
+        self.params: Phase1Params | None = None
+        self.prf: Prf | None = None
+        self.keypair: DHKeyPair | None = None
+        self.sai_b = b""
+        self.nonce = b""
+        self.peer_nonce = b""
+        self.peer_ke = b""
+        self.g_xy = b""
+        self.keys: Phase1Keys | None = None
+        self.cbc: CbcState | None = None
+        self.my_id: Identification | None = None
+        self.peer_id: Identification | None = None
+        self.peer_cert = None
+        self.psk_entry: str | None = None
+        self.peer_sent_cr = False
+        # retransmission (racoon-facts 8.14)
+        self.last_sent: bytes | None = None
+        self.last_received_digest: bytes | None = None
+        self.resend_at: float | None = None
+        self.sends_left = 0
+        self.retransmissions_seen = 0
+        self.expire_at: float | None = None
+        self.established_at: float | None = None
+        self.deleted = False
+        self._pending_commit = None
+
+    # ------------------------------------------------------------------ naming
+    @property
+    def cookies(self) -> bytes:
+        return self.icky + self.rcky
+
+    def index(self) -> str:
+        return f"{self.icky.hex()}:{self.rcky.hex()}"
+
+    def describe(self) -> str:
+        return f"{fmt_endpoint(self.local)}<=>{fmt_endpoint(self.peer)}"
+
+    def log(self, level: Level, text: str) -> None:
+        self.engine.log(level, text, self.peer[0])
+
+    @property
+    def established(self) -> bool:
+        return self.state is P1State.ESTABLISHED
+
+    @property
+    def auth_method(self) -> int:
+        assert self.params is not None
+        return self.params.auth_method
+
+    # ------------------------------------------------------------------ sending
+    def _message(self, payloads: list[Payload], *, encrypt: bool, flags: int = 0) -> bytes:
+        if encrypt:
+            assert self.cbc is not None
+            self._commit_received()
+            np, body = encode_payloads(payloads)
+            ciphertext = self.cbc.encrypt(body, self.engine.padding)
+            msg = Message(
+                self.icky,
+                self.rcky,
+                self.exchange,
+                0,
+                (Encrypted(np, ciphertext),),
+                flags | Flag.ENCRYPTION,
+            )
+        else:
+            msg = Message(self.icky, self.rcky, self.exchange, 0, tuple(payloads), flags)
+        return encode_message(msg)
+
+    def _send(self, data: bytes, now: float, *, expect_reply: bool) -> None:
+        self.last_sent = data
+        self.engine.send(data, self.local, self.peer)
+        timer = self.engine.config.timer
+        if expect_reply:
+            self.sends_left = max(timer.counter - 1, 0)
+            self.resend_at = now + timer.interval
+        else:
+            self.resend_at = None
+
+    def next_timer(self) -> float | None:
+        times = [t for t in (self.resend_at, self.expire_at) if t is not None]
+        return min(times) if times else None
+
+    def handle_timer(self, now: float) -> None:
+        if self.resend_at is not None and now >= self.resend_at:
+            if self.sends_left > 0 and self.last_sent is not None:
+                self.sends_left -= 1
+                self.engine.send(self.last_sent, self.local, self.peer)
+                self.log(Level.DEBUG, f"resend phase1 packet {self.index()}")
+                self.resend_at = now + self.engine.config.timer.interval
+            else:
+                self.resend_at = None
+                self.engine.phase1_failed(
+                    self, f"phase1 negotiation failed due to time up. {self.index()}", now
+                )
+                return
+        if self.expire_at is not None and now >= self.expire_at:
+            self.expire_at = None
+            self.engine.phase1_expired(self, now)
+
+    # ------------------------------------------------------------------ starting
+    def start(self, now: float) -> None:
+        """Send MM1 or AM1 (initiator)."""
+        sa = phase1_sa(self.remote)
+        self.sai_b = sa.body_bytes()
+        if self.exchange == MAIN:
+            self.log(Level.INFO, "begin Identity Protection mode.")
+            self._send(self._message([sa], encrypt=False), now, expect_reply=True)
+        else:
+            self.log(Level.INFO, "begin Aggressive mode.")
+            group = self.remote.proposals[0].dh_group
+            self.keypair = generate_keypair(group)
+            self.nonce = generate_nonce(self.remote.nonce_size)
+            self.my_id = id_payload(self.engine.my_identity(self.remote, self.local))
+            payloads: list[Payload] = [
+                sa,
+                KE(self.keypair.public_value),
+                Nonce(self.nonce),
+                self.my_id,
+            ]
+            payloads += self._cert_request()
+            self._send(self._message(payloads, encrypt=False), now, expect_reply=True)
+        self.state = P1State.MSG1_SENT
+
+    # ------------------------------------------------------------------ receiving
+    def receive(self, msg: Message, raw: bytes, now: float) -> None:
+        """Process one datagram of this SA; raises :class:`EngineError` subclasses."""
+        digest = hashlib.md5(raw, usedforsecurity=False).digest()
+        if digest == self.last_received_digest and self.last_sent is not None:
+            self.retransmissions_seen += 1
+            self.log(
+                Level.NOTIFY,
+                f"the packet is retransmitted by {fmt_endpoint(self.peer)} "
+                f"({self.retransmissions_seen}).",
+            )
+            self.engine.send(self.last_sent, self.local, self.peer)
+            return
+        row = STATE_TABLE.get((self.exchange, self.role, self.state))
+        if row is None:
+            raise UnexpectedMessage(
+                f"unexpected {display_name(ExchangeType, msg.exchange_type)} message in state "
+                f"{self.state.value} ({self.role.value}) of {self.index()}"
+            )
+        if msg.flags & Flag.COMMIT:
+            from .errors import InvalidFlags
+
+            raise InvalidFlags("the commit bit is not allowed in phase 1")
+        decrypted = None
+        if msg.encrypted is not None:
+            if self.cbc is None:
+                raise UnexpectedMessage("encrypted phase-1 message before keys exist")
+            decrypted = self._decrypt(msg)
+            payloads = list(decrypted[1])
+        elif row.encrypted:
+            raise PayloadMalformed("this phase-1 message must be encrypted")
+        else:
+            payloads = list(msg.payloads)  # type: ignore[arg-type]
+        for cls in row.required:
+            if not any(isinstance(p, cls) for p in payloads):
+                raise PayloadMalformed(
+                    f"{cls.__name__} payload missing in {row.handler[1:]} "
+                    f"(state {self.state.value}); got "
+                    f"[{' '.join(p.name for p in payloads)}]"
+                )
+        for p in payloads:
+            if isinstance(p, VendorID):
+                name = KNOWN_VENDOR_IDS.get(bytes(p.data))
+                if name:
+                    self.log(Level.INFO, f"received Vendor ID: {name}")
+        self._pending_commit = decrypted[0] if decrypted is not None else None
+        getattr(self, row.handler)(msg, payloads, now)
+        self._commit_received()
+        self.last_received_digest = digest
+        self.state = row.next_state
+        if self.state is P1State.ESTABLISHED:
+            self._established(now)
+
+    def _commit_received(self) -> None:
+        """Move the CBC chain past the message being handled: it checked out (8.3)."""
+        if self._pending_commit is not None and self.cbc is not None:
+            self.cbc.commit(self._pending_commit)
+        self._pending_commit = None
+
+    def _decrypt(self, msg: Message):  # type: ignore[no-untyped-def]
+        assert self.cbc is not None and msg.encrypted is not None
+        try:
+            dec = self.cbc.decrypt(bytes(msg.encrypted.ciphertext), self.engine.padding)
+            body = decode_payloads(msg.encrypted.next_payload, dec.plaintext)
+        except (CryptoError, WireError) as exc:
+            hint = ()
+            if self.params is not None and self.params.auth_method in PSK_METHODS:
+                hint = (
+                    "the decrypted message makes no sense: most likely the pre-shared keys "
+                    f"differ (we used the psk.txt entry '{self.psk_entry}'); check that entry "
+                    "on both sides",
+                )
+            raise PayloadMalformed(
+                f"failed to decrypt/parse the message: {exc}", details=hint
+            ) from None
+        return dec, body.payloads
+
+    # ------------------------------------------------------------------ helpers
+    def _first(self, payloads: list[Payload], cls: type[Payload]) -> Payload | None:
+        for p in payloads:
+            if isinstance(p, cls):
+                return p
+        return None
+
+    def _set_params(self, params: Phase1Params) -> None:
+        self.params = params
+        self.prf = prf_for(params.hash.ike_id)
+
+    def _check_auth_method_supported(self) -> None:
+        method = self.auth_method
+        if method not in PSK_METHODS and method != AuthenticationMethod.RSA_SIGNATURES:
+            raise AuthenticationFailed(
+                f"authentication method {display_name(AuthenticationMethod, method)} is not "
+                "supported (use pre_shared_key or rsasig)"
+            )
+
+    def _take_ke_nonce(self, payloads: list[Payload]) -> None:
+        ke = self._first(payloads, KE)
+        nonce = self._first(payloads, Nonce)
+        assert isinstance(ke, KE) and isinstance(nonce, Nonce)
+        try:
+            self.peer_nonce = validate_nonce(bytes(nonce.data))
+        except CryptoError as exc:
+            raise PayloadMalformed(str(exc)) from None
+        self.peer_ke = bytes(ke.data)
+
+    def _compute_keys(self, psk_keys: list[str]) -> None:
+        """g^xy, SKEYID..SKEYID_e, the cipher key and the phase-1 IV (RFC 2409 5, app. B)."""
+        assert self.params is not None and self.prf is not None and self.keypair is not None
+        try:
+            self.g_xy = self.keypair.compute_shared_secret(self.peer_ke, allow_short=True)
+        except CryptoError as exc:
+            raise InvalidKeyInformation(f"peer's KE is unusable: {exc}") from None
+        ni, nr = self._ni_nr()
+        psk = None
+        if self.auth_method in PSK_METHODS:
+            psk = self._lookup_psk(psk_keys)
+        skeyid = derive_skeyid(self.prf, self.auth_method, ni, nr, self.g_xy, psk=psk)
+        self.keys = derive_phase1_keys(self.prf, skeyid, self.g_xy, self.icky, self.rcky)
+        cipher_row = self.params.encryption
+        key = encryption_key(
+            self.prf, self.keys.skeyid_e, ike_key_length(cipher_row, self.params.key_length)
+        )
+        g_xi, g_xr = self._g_xi_g_xr()
+        self.cbc = CbcState.for_phase1(BlockCipher(cipher_row, key), self.prf, g_xi, g_xr)
+
+    def _lookup_psk(self, keys: list[str]) -> bytes:
+        source = self.engine.psk_source()
+        if source is None:
+            raise NoPreSharedKey("no pre-shared key file: set 'path pre_shared_key' in racoon.conf")
+        found = source.lookup(keys)
+        if found.key is None:
+            raise NoPreSharedKey(
+                f"couldn't find the pskey for {keys[-1] if keys else '?'}.",
+                details=(
+                    f"looked up {', '.join(keys)} (and '*') in {found.path}; add a line "
+                    f"'{keys[-1] if keys else 'ADDRESS'} <secret>' there",
+                ),
+            )
+        self.psk_entry = found.matched_id
+        self.log(Level.DEBUG, f"the psk found for {found.matched_id} in {found.path}")
+        return found.key
+
+    def _ni_nr(self) -> tuple[bytes, bytes]:
+        if self.role is Role.INITIATOR:
+            return self.nonce, self.peer_nonce
+        return self.peer_nonce, self.nonce
+
+    def _g_xi_g_xr(self) -> tuple[bytes, bytes]:
+        assert self.keypair is not None
+        mine = self.keypair.public_value
+        peer = self.peer_ke.rjust(len(mine), b"\x00")
+        return (mine, peer) if self.role is Role.INITIATOR else (peer, mine)
+
+    def _cert_request(self) -> list[Payload]:
+        """CR when rsasig and send_cr (racoon-facts 8.12: peers_certfile issuer, ca_type
+        subject, else empty)."""
+        if not self._uses_signatures() or not self.remote.send_cr:
+            return []
+        authority = self.engine.cr_authority(self.remote)
+        return [CertRequest(CertEncoding.X509_SIGNATURE, authority)]
+
+    def _uses_signatures(self) -> bool:
+        if self.params is not None:
+            return self.params.auth_method in SIGNATURE_METHODS
+        return any(int(p.authentication_method) in SIGNATURE_METHODS for p in self.remote.proposals)
+
+    def _my_hash(self) -> bytes:
+        assert self.prf is not None and self.keys is not None and self.my_id is not None
+        g_xi, g_xr = self._g_xi_g_xr()
+        id_b = self.my_id.body_bytes()
+        if self.role is Role.INITIATOR:
+            return hash_i(
+                self.prf, self.keys.skeyid, g_xi, g_xr, self.icky, self.rcky, self.sai_b, id_b
+            )
+        return hash_r(
+            self.prf, self.keys.skeyid, g_xr, g_xi, self.rcky, self.icky, self.sai_b, id_b
+        )
+
+    def _peer_hash(self) -> bytes:
+        assert self.prf is not None and self.keys is not None and self.peer_id is not None
+        g_xi, g_xr = self._g_xi_g_xr()
+        id_b = self.peer_id.body_bytes()
+        if self.role is Role.RESPONDER:
+            return hash_i(
+                self.prf, self.keys.skeyid, g_xi, g_xr, self.icky, self.rcky, self.sai_b, id_b
+            )
+        return hash_r(
+            self.prf, self.keys.skeyid, g_xr, g_xi, self.rcky, self.icky, self.sai_b, id_b
+        )
+
+    def _auth_payloads(self) -> list[Payload]:
+        """ID? no: [CERT] HASH|SIG for our side."""
+        proof = self._my_hash()
+        if self.auth_method in PSK_METHODS:
+            return [Hash(proof)]
+        cert, key = self.engine.my_certificate(self.remote)
+        out: list[Payload] = []
+        if cert is not None and self.remote.send_cert:
+            from cryptography.hazmat.primitives.serialization import Encoding
+
+            out.append(Cert(CertEncoding.X509_SIGNATURE, cert.public_bytes(Encoding.DER)))
+        out.append(Signature(rsa_sign(key, proof)))
+        return out
+
+    def _verify_peer(self, payloads: list[Payload]) -> None:
+        """Check the peer's ID (verify_identifier), certificate and HASH/SIG."""
+        peer_identity = identity_of(self.peer_id) if self.peer_id else None
+        assert peer_identity is not None
+        if self.auth_method in PSK_METHODS:
+            got = self._first(payloads, Hash)
+            if not isinstance(got, Hash):
+                raise AuthenticationFailed("HASH payload missing (pre-shared key authentication)")
+            import hmac
+
+            if not hmac.compare_digest(bytes(got.data), self._peer_hash()):
+                raise InvalidHashInformation(
+                    "HASH mismatched",
+                    details=(
+                        "the peer proved knowledge of a different pre-shared key, or hashed a "
+                        f"different ID; we used the psk.txt entry '{self.psk_entry}'",
+                    ),
+                )
+            self._check_identifier(peer_identity, None)
+            return
+        # RSA signatures
+        cert = self._peer_certificate(payloads)
+        sig = self._first(payloads, Signature)
+        if not isinstance(sig, Signature):
+            raise AuthenticationFailed("SIG payload missing (rsasig authentication)")
+        if self.remote.verify_cert and self.remote.peers_certfile is None:
+            try:
+                untrusted = [
+                    c for p in payloads if isinstance(p, Cert) for c in self._parse_cert(p)
+                ]
+                verify_certificate_chain(
+                    cert,
+                    trust=self.engine.trust_store(self.remote),
+                    untrusted=untrusted,
+                    now=self.engine.wall_clock_datetime(),
+                )
+            except CertificateVerifyError as exc:
+                raise InvalidCertAuthority(
+                    exc.racoon_log_line(),
+                    details=(str(exc), "the peer's certificate is not verified."),
+                ) from None
+        if self.remote.verify_cert:
+            try:
+                check_id_against_certificate(peer_identity, cert)
+            except IdentityMismatchError as exc:
+                raise InvalidIdInformation(
+                    str(exc.args[0]) if exc.args else str(exc),
+                    details=(getattr(exc, "detail", ""),),
+                ) from None
+        self._check_identifier(peer_identity, cert)
+        try:
+            rsa_verify(cert.public_key(), self._peer_hash(), bytes(sig.data))  # type: ignore[arg-type]
+        except (CryptoInvalidSignature, TypeError, ValueError) as exc:
+            raise InvalidSignature(
+                "Invalid SIG.",
+                details=(
+                    f"{exc}; the signature does not match certificate "
+                    f"'{certificate_subject(cert).rfc2253()}'",
+                ),
+            ) from None
+
+    def _parse_cert(self, payload: Cert) -> list:  # type: ignore[type-arg]
+        if payload.encoding != CertEncoding.X509_SIGNATURE:
+            return []
+        try:
+            return parse_certificates(bytes(payload.data), source="CERT payload")
+        except PkiError:
+            return []
+
+    def _peer_certificate(self, payloads: list[Payload]):  # type: ignore[no-untyped-def]
+        if self.remote.peers_certfile is not None:
+            return self.engine.peers_certfile(self.remote)
+        for p in payloads:
+            if isinstance(p, Cert):
+                certs = self._parse_cert(p)
+                if certs:
+                    self.peer_cert = certs[0]
+                    return certs[0]
+        from .errors import InvalidCertificate
+
+        raise InvalidCertificate(
+            "no peer's CERT payload found.",
+            details=(
+                "the peer sent no usable X.509 certificate: set send_cert on there, or "
+                "peers_certfile here",
+            ),
+        )
+
+    def _check_identifier(self, peer_identity: Identity, cert) -> None:  # type: ignore[no-untyped-def]
+        if not self.remote.verify_identifier:
+            return
+        try:
+            check_peers_identifier(
+                peer_identity,
+                self.remote.peers_identifiers,
+                peer_certificate=cert,
+                remote_address=str(self.peer[0]),
+            )
+        except (IdentityMismatchError, IdentifierConfigError) as exc:
+            raise InvalidIdInformation(
+                "ID value mismatched.", details=(str(getattr(exc, "detail", exc)),)
+            ) from None
+
+    # ------------------------------------------------------------------ main mode
+    def _main_r1(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        sa = self._first(payloads, SA)
+        assert isinstance(sa, SA)
+        self.sai_b = sa.body_bytes()
+        choice = select_phase1(self.remote, sa)
+        self._set_params(choice.params)
+        self._check_auth_method_supported()
+        reply = SA(
+            (
+                type(sa.proposals[0])(
+                    sa.proposals[0].number,
+                    sa.proposals[0].protocol_id,
+                    sa.proposals[0].spi,
+                    (choice.transform,),
+                ),
+            )
+        )
+        self._send(self._message([reply], encrypt=False), now, expect_reply=True)
+
+    def _main_i2(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        sa = self._first(payloads, SA)
+        assert isinstance(sa, SA)
+        self.rcky = bytes(msg.responder_cookie)
+        choice = check_phase1_reply(self.remote, sa)
+        self._set_params(choice.params)
+        self._check_auth_method_supported()
+        self.keypair = generate_keypair(choice.params.dh_group)
+        self.nonce = generate_nonce(self.remote.nonce_size)
+        out = [KE(self.keypair.public_value), Nonce(self.nonce)]
+        self._send(self._message(out, encrypt=False), now, expect_reply=True)
+
+    def _main_r3(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        assert self.params is not None
+        self._take_ke_nonce(payloads)
+        self.peer_sent_cr = any(isinstance(p, CertRequest) for p in payloads)
+        self.keypair = generate_keypair(self.params.dh_group)
+        self.nonce = generate_nonce(self.remote.nonce_size)
+        self._compute_keys([str(self.peer[0])])
+        out: list[Payload] = [KE(self.keypair.public_value), Nonce(self.nonce)]
+        out += self._cert_request()
+        self._send(self._message(out, encrypt=False), now, expect_reply=True)
+
+    def _main_i4(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        self._take_ke_nonce(payloads)
+        self.peer_sent_cr = any(isinstance(p, CertRequest) for p in payloads)
+        self._compute_keys([str(self.peer[0])])
+        self.my_id = id_payload(self.engine.my_identity(self.remote, self.local))
+        out: list[Payload] = [self.my_id, *self._auth_payloads(), *self._cert_request()]
+        self._send(self._message(out, encrypt=True), now, expect_reply=True)
+
+    def _main_r5(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        peer_id = self._first(payloads, Identification)
+        assert isinstance(peer_id, Identification)
+        self.peer_id = peer_id
+        self._verify_peer(payloads)
+        self.my_id = id_payload(self.engine.my_identity(self.remote, self.local))
+        out: list[Payload] = [self.my_id, *self._auth_payloads()]
+        self._send(self._message(out, encrypt=True), now, expect_reply=False)
+
+    def _main_i6(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        peer_id = self._first(payloads, Identification)
+        assert isinstance(peer_id, Identification)
+        self.peer_id = peer_id
+        self._verify_peer(payloads)
+        self.resend_at = None
+
+    # ------------------------------------------------------------------ aggressive mode
+    def _psk_keys_for(self, peer_id: Identification) -> list[str]:
+        keys = [psk_lookup_key(peer_id)]
+        if not self.remote.verify_identifier and str(self.peer[0]) not in keys:
+            keys.append(str(self.peer[0]))
+        return keys
+
+    def _aggr_r1(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        sa = self._first(payloads, SA)
+        peer_id = self._first(payloads, Identification)
+        assert isinstance(sa, SA) and isinstance(peer_id, Identification)
+        self.sai_b = sa.body_bytes()
+        choice = select_phase1(self.remote, sa)
+        self._set_params(choice.params)
+        self._check_auth_method_supported()
+        self._take_ke_nonce(payloads)
+        self.peer_id = peer_id
+        self.peer_sent_cr = any(isinstance(p, CertRequest) for p in payloads)
+        self.keypair = generate_keypair(choice.params.dh_group)
+        self.nonce = generate_nonce(self.remote.nonce_size)
+        self._compute_keys(self._psk_keys_for(peer_id))
+        self.my_id = id_payload(self.engine.my_identity(self.remote, self.local))
+        proposal = sa.proposals[0]
+        reply = SA(
+            (
+                type(proposal)(
+                    proposal.number, proposal.protocol_id, proposal.spi, (choice.transform,)
+                ),
+            )
+        )
+        out: list[Payload] = [
+            reply,
+            KE(self.keypair.public_value),
+            Nonce(self.nonce),
+            self.my_id,
+            *self._cert_request(),
+            *self._auth_payloads(),
+        ]
+        self._send(self._message(out, encrypt=False), now, expect_reply=True)
+
+    def _aggr_i2(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        sa = self._first(payloads, SA)
+        peer_id = self._first(payloads, Identification)
+        assert isinstance(sa, SA) and isinstance(peer_id, Identification)
+        self.rcky = bytes(msg.responder_cookie)
+        choice = check_phase1_reply(self.remote, sa)
+        self._set_params(choice.params)
+        self._check_auth_method_supported()
+        self._take_ke_nonce(payloads)
+        self.peer_id = peer_id
+        self._compute_keys(self._psk_keys_for(peer_id))
+        self._verify_peer(payloads)
+        out: list[Payload] = self._auth_payloads()
+        self._send(self._message(out, encrypt=False), now, expect_reply=False)
+
+    def _aggr_r3(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        if not any(isinstance(p, (Hash, Signature)) for p in payloads):
+            raise PayloadMalformed("AM3 carries neither HASH nor SIG")
+        self._verify_peer(payloads)
+        self.resend_at = None
+
+    # ------------------------------------------------------------------ established
+    def _established(self, now: float) -> None:
+        assert self.params is not None
+        self.established_at = now
+        self.expire_at = now + self.params.lifetime
+        if self.role is Role.RESPONDER:
+            self.resend_at = None
+        self.log(
+            Level.INFO,
+            f"ISAKMP-SA established {fmt_endpoint(self.local)}-{fmt_endpoint(self.peer)} "
+            f"spi:{self.index()}",
+        )
+        self.engine.phase1_established(self, now)
+
+
+def is_local_error(exc: EngineError) -> bool:
+    return isinstance(exc, LocalError)
+
+
+def random_message_id() -> int:
+    """A fresh non-zero M-ID (RFC 2408 3.1)."""
+    while True:
+        mid = int.from_bytes(os.urandom(4), "big")
+        if mid:
+            return mid
