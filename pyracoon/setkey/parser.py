@@ -47,7 +47,6 @@ from .errors import PolicySyntaxError, SetkeySyntaxError
 from .lexer import T, Token, tokenize
 from .policy import parse_policy
 
-DEFAULT_NATT_PORT = 4500
 ULPROTO_ANY = 255
 
 # ---------------------------------------------------------------------------------------------
@@ -704,7 +703,7 @@ class _Parser:
         ulproto = self.upper_spec()
         misc = self.upper_misc(ulproto)
         ctx = self.security_context() if self.peek().is_flag("-ctx") else None
-        policy, policy_tok = self.policy_spec()
+        policy, _ = self.policy_spec()
         eot = self.expect_eot()
         if misc is not None:
             src_port, dst_port = misc
@@ -731,7 +730,6 @@ class _Parser:
                 ctx,
             )
         )
-        del policy_tok
 
     def policy_spec(self) -> tuple[Policy, Token]:
         if not self.peek().is_flag("-P"):
