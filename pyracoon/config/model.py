@@ -285,7 +285,8 @@ class Remote:
     ``name`` is the quoted name of the new-style header, None for the old form
     (``remote ADDR|anonymous``).  ``address`` None with ``anonymous`` True matches any peer;
     ``address`` None and ``anonymous`` False (a named remote without ``remote_address``) is
-    reachable only by name.  ``port`` None means "not written": 500, but any port matches.
+    also a wildcard in lookups, as racoon stores it so.  ``port`` None means "not written":
+    500, but any port matches.
     """
 
     name: str | None = None
@@ -547,24 +548,37 @@ class Config:
                 return remote
         return None
 
-    def remote_for(self, address: str | IPAddress, port: int | None = None) -> Remote | None:
-        """The remote for a peer, as racoon's getrmconf(): the first remote whose address equals
-        the peer's (a written port must equal ``port`` too; an unwritten one matches any port,
-        since NAT-T floats the peer to 4500), else the first ``anonymous`` one, else None."""
+    def remote_for(self, address: str | IPAddress, port: int | None = None, *,
+                   initiating: bool = False) -> Remote | None:
+        """The remote for a peer, as racoon's getrmconf() (remoteconf.c rmconf_match_type).
+
+        A remote whose address equals the peer's is an *address* match; a remote without an
+        address -- ``anonymous``, and also a named remote without ``remote_address``, which
+        racoon stores as a wildcard -- is an *anonymous* match.  The best level wins; two
+        remotes on the best level are ambiguous and racoon refuses to choose ("multiple
+        non-exact configurations found"), so this returns None (the parser warns about such
+        duplicates).  A written port must equal ``port``; an unwritten one matches any port,
+        since NAT-T floats the peer to 4500.  ``initiating`` skips ``passive on`` remotes.
+        """
         peer = ipaddress.ip_address(str(address).split("%")[0])
-        fallback: Remote | None = None
+        best_level = 0
+        found: list[Remote] = []
         for remote in self.remotes:
-            if remote.anonymous:
-                if fallback is None and (remote.port is None or port is None
-                                         or remote.port == port):
-                    fallback = remote
-                continue
-            if remote.address is None or remote.address != peer:
+            if initiating and remote.passive:
                 continue
             if remote.port is not None and port is not None and remote.port != port:
                 continue
-            return remote
-        return fallback
+            if remote.address is None:
+                level = 1
+            elif remote.address == peer:
+                level = 2
+            else:
+                continue
+            if level > best_level:
+                best_level, found = level, [remote]
+            elif level == best_level:
+                found.append(remote)
+        return found[0] if len(found) == 1 else None
 
     def sainfo_candidates(self, local_id: IdPayloadLike | None,
                           remote_id: IdPayloadLike | None,

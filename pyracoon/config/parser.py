@@ -123,6 +123,10 @@ _UL_PROTOS = {"esp": 50, "ah": 51, "ipcomp": 108, "icmp": 1, "icmp6": 58, "tcp":
               "gre": 47}
 _IPPROTO_ICMP, _IPPROTO_ICMPV6 = 1, 58
 
+#: The algorithm table marks rc4 variable-key; racoon's default_keylen() does not list it, so
+#: racoon.conf takes no key length for it (and sends none).
+_NO_CONF_KEYLEN = frozenset({"rc4"})
+
 _IDENTIFIER_TYPES = {"address", "fqdn", "user_fqdn", "keyid", "asn1dn", "subnet"}
 
 # mode_cfg limits (racoon isakmp_cfg.h).
@@ -654,6 +658,13 @@ class _Parser:
         else:
             close = self.block(s, "remote", lambda s, t: self.remote_statement(s, t, state))
         self.finish_remote(state, close)
+        for other in config.remotes:
+            if other.address == remote.address and other.port == remote.port:
+                what = "any peer" if remote.address is None else f"peer {remote.address}"
+                self.warn(keyword, f"remote {remote.describe()} and remote {other.describe()} "
+                                   f"({other.file}:{other.line}) both match {what}; neither "
+                                   "will be chosen for it")
+                break
         config.remotes.append(remote)
 
     def identifier(self, s: _Stream, directive: Token) -> IdentifierSpec:
@@ -929,13 +940,14 @@ class _Parser:
         """Optional keylen after a cipher: only variable-key ciphers take one (multiple of 8,
         in range); they default to ``default_bits`` (128)."""
         token = s.peek()
+        variable = cipher.variable_key and cipher.name not in _NO_CONF_KEYLEN
         if token.kind is Kind.HEX:
             raise token.error("a hex value cannot be used as a number")
         if token.kind is not Kind.NUMBER:
-            return cipher.default_bits if cipher.variable_key else None
+            return cipher.default_bits if variable else None
         s.next()
         bits = int(token.value)
-        if not cipher.variable_key:
+        if not variable:
             raise token.error("keylen not allowed")
         if not cipher.accepts_key_bits(bits):
             raise token.error(f"invalid keylen {bits} (multiple of 8, "

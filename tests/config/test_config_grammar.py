@@ -231,10 +231,11 @@ def test_named_remote_with_remote_address() -> None:
     assert r.port == 500 and not r.anonymous
 
 
-def test_named_remote_without_address_is_reachable_by_name_only() -> None:
+def test_named_remote_without_address() -> None:
     config = remote(header='remote "roadwarrior"')
-    assert config.remote_for("192.0.2.1") is None
-    assert config.remote_by_name("roadwarrior") is config.remotes[0]
+    (r,) = config.remotes
+    assert (r.name, r.address, r.anonymous) == ("roadwarrior", None, False)
+    assert config.remote_by_name("roadwarrior") is r
 
 
 def test_remote_inherit_forms() -> None:

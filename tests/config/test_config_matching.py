@@ -163,16 +163,42 @@ def test_remote_for_address_then_anonymous() -> None:
         remote 192.0.2.1 BODY
         remote 192.0.2.2 [4500] BODY
         remote "named" { remote_address 2001:db8::7; exchange_mode main; """ + PROPOSAL + """ }
-        remote "byname" BODY
     """)
-    anonymous, one, two, named, _ = config.remotes
+    assert config.warnings == []
+    anonymous, one, two, named = config.remotes
     assert config.remote_for("192.0.2.1", 500) is one
     assert config.remote_for("192.0.2.1", 4500) is one  # unwritten port: any port
     assert config.remote_for("192.0.2.2", 4500) is two
     assert config.remote_for("192.0.2.2", 500) is anonymous  # written port must equal
     assert config.remote_for("2001:db8::7") is named
     assert config.remote_for("198.51.100.1") is anonymous
-    assert config.remote_by_name("byname") is config.remotes[4]
+    assert config.remote_by_name("named") is named
+
+
+def test_named_remote_without_address_is_a_wildcard() -> None:
+    config = remotes('remote "roadwarrior" BODY remote 192.0.2.1 BODY')
+    assert config.remote_for("198.51.100.1") is config.remotes[0]
+    assert config.remote_for("192.0.2.1") is config.remotes[1]
+
+
+def test_two_wildcards_are_ambiguous_and_warned() -> None:
+    config = remotes('remote anonymous BODY\nremote "rw" BODY')
+    assert config.remote_for("198.51.100.1") is None
+    assert [str(w) for w in config.warnings] == [
+        '<string>:2: remote "rw" and remote anonymous (<string>:1) both match any peer; '
+        "neither will be chosen for it"]
+
+
+def test_two_remotes_for_one_address_are_ambiguous() -> None:
+    config = remotes("remote anonymous BODY remote 192.0.2.1 BODY remote 192.0.2.1 BODY")
+    assert config.remote_for("192.0.2.1") is None
+    assert "both match peer 192.0.2.1" in str(config.warnings[0])
+
+
+def test_passive_remotes_are_not_used_to_initiate() -> None:
+    config = remotes("remote 192.0.2.1 { passive on; exchange_mode main; " + PROPOSAL + " }")
+    assert config.remote_for("192.0.2.1") is config.remotes[0]
+    assert config.remote_for("192.0.2.1", initiating=True) is None
 
 
 def test_remote_for_without_anonymous() -> None:
