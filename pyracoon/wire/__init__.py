@@ -26,6 +26,9 @@ Public API
 ``payload.body_bytes()``
     A payload's body without its 4-byte generic header: SAi_b and IDii_b of
     RFC 2409 5 are ``sa.body_bytes()`` and ``identification.body_bytes()``.
+``chain_bytes(payloads, start)``
+    The exact wire bytes of ``payloads[start:]`` with their generic headers:
+    what quick mode HASH(1)/HASH(2) cover after the HASH payload.
 
 Payload classes: :class:`SA` (with :class:`Proposal`, :class:`Transform`,
 :class:`Attribute`), :class:`KE`, :class:`Identification`, :class:`Cert`,
@@ -107,6 +110,7 @@ from .message import (
     DecryptedBody,
     Encrypted,
     Message,
+    chain_bytes,
     decode_message,
     decode_payloads,
     encode_message,
@@ -150,5 +154,6 @@ __all__ = [
     "attribute_name", "attribute_value_name", "decode_attributes", "decode_message",
     "decode_payloads", "describe_attribute", "display_name", "encode_attributes",
     "encode_message", "encode_payloads", "transform_name", "describe_message",
-    "describe_payload", "describe_proposal", "NattKind", "add_non_esp_marker", "classify_natt",
+    "describe_payload", "describe_proposal", "chain_bytes", "NattKind", "add_non_esp_marker",
+    "classify_natt",
 ]  # fmt: skip

@@ -279,6 +279,16 @@ def decode_payloads(
     return DecryptedBody(tuple(chain), trailing)
 
 
+def chain_bytes(payloads: Sequence[Payload], start: int = 0) -> bytes:
+    """The wire bytes of ``payloads[start:]``, generic headers included.
+
+    For decoded payloads these are exactly the bytes received (padding
+    excluded): what quick mode HASH(1)/HASH(2) and the informational HASH cover
+    after the HASH payload (RFC 2409 5.5 and 5.7), e.g. ``chain_bytes(body.payloads, 1)``.
+    """
+    return encode_chain(list(payloads)[start:])
+
+
 def encode_payloads(payloads: Sequence[Payload]) -> tuple[int, bytes]:
     """Encode a plaintext body to encrypt: (Next Payload for the header, chain bytes)."""
     return first_type(payloads), encode_chain(payloads)

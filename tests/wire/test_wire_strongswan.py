@@ -47,6 +47,7 @@ from pyracoon.wire import (
     ProtocolID,
     Signature,
     VendorID,
+    chain_bytes,
     classify_natt,
     decode_message,
     decode_payloads,
@@ -302,3 +303,23 @@ def test_natt_capture_floats_to_4500_with_marker() -> None:
     assert NattKind.IKE in kinds and NattKind.ESP in kinds
     mm3 = messages("main-psk-natt")[2]
     assert len(mm3.find_all(NatD)) == 2
+
+
+@pytest.mark.parametrize("name", sorted(CAPTURES))
+def test_quick_mode_and_informational_hashes_cover_chain_bytes(name: str) -> None:
+    """RFC 2409 5.5 / 5.7: HASH(1), HASH(2), HASH(3) and the informational HASH, over the
+    decoded payloads' chain_bytes(), equal what charon sent: the bytes are exact."""
+    skeyid_a = bytes.fromhex(CAPTURES[name]["skeyid_a"])
+    decrypted = [(m, ps) for m, ps in decrypt_all(name) if m.message_id != 0]
+    quick = [(m, ps) for m, ps in decrypted if m.exchange_type == ExchangeType.QUICK]
+    (qm1_msg, qm1), (_, qm2) = quick[:2]
+    mid = qm1_msg.message_id.to_bytes(4, "big")
+    ni_b, nr_b = qm1[2].data, qm2[2].data
+    assert qm1[0].data == prf(skeyid_a, mid + chain_bytes(qm1, 1))
+    assert qm2[0].data == prf(skeyid_a, mid + ni_b + chain_bytes(qm2, 1))
+    for _, ps in quick[2:]:  # QM3 when the SAs could be installed
+        assert ps[0].data == prf(skeyid_a, b"\x00" + mid + ni_b + nr_b)
+    for m, ps in decrypted:
+        if m.exchange_type == ExchangeType.INFORMATIONAL:
+            m_id = m.message_id.to_bytes(4, "big")
+            assert ps[0].data == prf(skeyid_a, m_id + chain_bytes(ps, 1))

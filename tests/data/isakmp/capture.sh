@@ -63,6 +63,7 @@ doc = {"scenario": name, "exchange_mode": mode, "auth": auth,
        "strongswan": "5.9.8-5+deb12u6 (Debian 12)",
        "ike_proposal": "aes128-sha1-modp2048", "esp_proposal": "aes128-sha1",
        "initiator": "10.77.0.1", "responder": "10.77.0.2",
+       "skeyid_a": key("SKEYID_a"),
        "encryption_key_ka": key("encryption key Ka"),
        "phase1_initial_iv": key("initial IV"), "packets": packets}
 with open(f"{here}/strongswan-{name}.json", "w") as fh:
