@@ -53,8 +53,9 @@ from pyracoon.setkey.dump import (
     is_dead,
 )
 
-A = "2001:240:7:101:290:99ff:fe2a:1139"
-B = "2001:240:7:101:280:4cff:fe20:5450"
+# Section 10 of the memo dumps on canbe (A, ...:5450): 0x111 goes A->B, 0x112 na12 -> canbe.
+A = "2001:240:7:101:280:4cff:fe20:5450"
+B = "2001:240:7:101:290:99ff:fe2a:1139"
 
 
 @pytest.fixture

@@ -22,8 +22,9 @@ from pyracoon_testing import KernelProcess, tool
 CONF = Path(__file__).resolve().parents[2] / "conf"
 H1 = "2001:240:7:101:260:1dff:fef2:7648"
 H2 = "2001:240:7:100::1:6"
-A = "2001:240:7:101:290:99ff:fe2a:1139"
-B = "2001:240:7:101:280:4cff:fe20:5450"
+# Section 10 of the memo dumps on canbe (A, ...:5450): 0x111 goes A->B, 0x112 na12 -> canbe.
+A = "2001:240:7:101:280:4cff:fe20:5450"
+B = "2001:240:7:101:290:99ff:fe2a:1139"
 
 TIME = r"[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d \d{4}"
 
