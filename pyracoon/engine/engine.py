@@ -348,6 +348,9 @@ class Engine:
         if ph1 is None:
             return
         if msg.exchange_type in (MAIN, AGGRESSIVE):
+            # racoon derives the notify's IV from the last block it received (its "ive"), so
+            # the peer, whose chain moved when it sent that block, can read our notify.
+            ph1._commit_received()
             if exc.notify is not None:
                 self.send_notify(ph1, exc.notify, now, data=exc.data)
             if not ph1.established:
@@ -581,8 +584,8 @@ class Engine:
             q.cbc.commit(dec)
             q.last_received_digest = __import__("hashlib").md5(data, usedforsecurity=False).digest()
         except EngineError:
-            if q.state is QState.GETSPI_SENT and not q.spis_wanted:
-                self.quicks.pop(key, None)
+            # The message decrypted and its HASH(1) held (or not): either way racoon derives
+            # the notify's IV from the chain as it stands; _fail() ends this exchange.
             raise
 
     def _accept_qm1(self, q: Quick, payloads: list[Payload], now: float) -> None:
