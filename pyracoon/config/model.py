@@ -22,7 +22,7 @@ from typing import TYPE_CHECKING
 from pyracoon.config.errors import ConfigWarning
 from pyracoon.crypto.algorithms import AuthAlgorithm, Cipher, CompressionAlgorithm, HashAlgorithm
 from pyracoon.pki.identity import IdentifierKind, IdentifierSpec
-from pyracoon.wire.constants import AuthenticationMethod, ExchangeType, IDType
+from pyracoon.wire.constants import ExchangeType, IDType
 
 if TYPE_CHECKING:
     from pyracoon.config.sainfo import IdPayloadLike, SaInfoCandidate
@@ -269,7 +269,8 @@ class Phase1Proposal:
     encryption: Cipher
     key_length: int | None
     hash: HashAlgorithm
-    authentication_method: AuthenticationMethod
+    #: Oakley value (RFC 2409 app. A, hybrid/xauth drafts); gssapi_krb is racoon's private 65001.
+    authentication_method: int
     authentication_method_name: str
     dh_group: int
     lifetime: int | None = None

@@ -66,6 +66,7 @@ from pyracoon.crypto.algorithms import (
     AuthAlgorithm,
     Cipher,
     CompressionAlgorithm,
+    HashAlgorithm,
 )
 from pyracoon.crypto.groups import GROUPS
 from pyracoon.pki.errors import DistinguishedNameError
@@ -184,6 +185,20 @@ class _RemoteState:
     ca_set: bool = False
     own_peers_ids: bool = False
     own_proposals: list[Phase1Proposal] = field(default_factory=list)
+
+
+@dataclass
+class _ProposalDraft:
+    """A ``proposal {}`` block being read; the lines may come in any order."""
+
+    encryption: Cipher | None = None
+    key_length: int | None = None
+    hash: HashAlgorithm | None = None
+    method: str | None = None
+    dh_group: int | None = None
+    lifetime: int | None = None
+    gss_id: str | None = None
+    gss_token: Token | None = None
 
 
 class _Parser:
@@ -521,14 +536,12 @@ class _Parser:
                 cfg.split_network_type = str(kind.value)
 
                 def net() -> None:
-                    token = s.peek()
                     address = self.ipv4(s, "SPLIT")
                     prefix = s.expect(Kind.PREFIX, "a /prefix")
                     if int(prefix.value) > 32:
                         raise prefix.error("prefix length out of range")
                     cfg.split_network.append(ipaddress.IPv4Network(
                         f"{address}/{prefix.value}", strict=False))
-                    del token
 
                 self.comma_list(s, net)
             elif name in ("split_dns", "auth_groups"):
@@ -687,7 +700,13 @@ class _Parser:
             raise type_token.error("identifier type subnet is not allowed here")
         if id_type == "address":
             if value is not None:
-                address, _ = self.address_token(value_token)
+                # racoon's identifierstring also takes the address in quotes.
+                bare = value_token if value_token.kind is not Kind.STRING else Token(
+                    Kind.ADDR, value, value, value_token.file, value_token.line)
+                try:
+                    address, _ = self.address_token(bare)
+                except ConfigError:
+                    raise value_token.error("expected a numeric IPv4 or IPv6 address") from None
                 value = str(address)
             return IdentifierSpec(IdentifierKind.ADDRESS, value)
         if id_type == "asn1dn":
@@ -855,16 +874,14 @@ class _Parser:
             remote.dh_group = None
 
     def proposal(self, s: _Stream, keyword: Token, state: _RemoteState) -> None:
-        found: dict[str, object] = {}
-        tokens: dict[str, Token] = {}
+        draft = _ProposalDraft()
 
         def statement(s: _Stream, token: Token) -> None:
             name = str(token.value)
             if name == "encryption_algorithm":
                 alg_token = s.next()
-                cipher = self.phase1_cipher(alg_token)
-                key_length = self.key_length(s, cipher, alg_token)
-                found["encryption"] = (cipher, key_length)
+                draft.encryption = self.phase1_cipher(alg_token)
+                draft.key_length = self.key_length(s, draft.encryption, alg_token)
             elif name == "hash_algorithm":
                 alg_token = s.next()
                 alg_name = str(alg_token.value)
@@ -873,7 +890,7 @@ class _Parser:
                     raise alg_token.error("algorithm tiger not supported")
                 if row is None:
                     raise self.bad_algorithm(alg_token, "a hash algorithm")
-                found["hash"] = row
+                draft.hash = row
             elif name == "authentication_method":
                 alg_token = s.next()
                 method = str(alg_token.value)
@@ -888,39 +905,36 @@ class _Parser:
                              or state.remote.certificate_type.kind != "plain_rsa")):
                     raise alg_token.error("Private PlainRSA key not set. Use directive "
                                           "'certificate_type plain_rsa ...'")
-                found["auth"] = method
+                draft.method = method
             elif name == "dh_group":
-                found["dh_group"] = self.dh_group(s)
+                draft.dh_group = self.dh_group(s)
             elif name == "lifetime":
-                found["lifetime"] = self.lifetime(s, "byte lifetime support is deprecated")
+                draft.lifetime = self.lifetime(s, "byte lifetime support is deprecated")
             elif name in ("gss_id", "gssapi_id"):
                 self.warn_unacted("proposal.gss_id", token)
-                found["gss_id"] = self.string(s)
+                draft.gss_id = self.string(s)
+                draft.gss_token = token
             else:
                 raise self.unknown(token, "proposal")
-            tokens[name] = token
             self.semi(s)
 
         close = self.block(s, "proposal", statement)
-        for key, message in (("encryption", "encryption algorithm required."),
-                             ("hash", "hash algorithm required."),
-                             ("dh_group", "DH group required."),
-                             ("auth", "authentication method required.")):
-            if key not in found:
-                raise close.error(message)
-        if "gss_id" in found and found["auth"] != "gssapi_krb":
-            gss = tokens.get("gss_id") or tokens["gssapi_id"]
-            raise gss.error("wrong Vendor ID for gssapi_id")
-        cipher, key_length = found["encryption"]  # type: ignore[misc]
-        method = str(found["auth"])
+        # racoon's set_isakmp_proposal(): all four lines are mandatory.
+        if draft.encryption is None:
+            raise close.error("encryption algorithm required.")
+        if draft.hash is None:
+            raise close.error("hash algorithm required.")
+        if draft.dh_group is None:
+            raise close.error("DH group required.")
+        if draft.method is None:
+            raise close.error("authentication method required.")
+        if draft.gss_token is not None and draft.method != "gssapi_krb":
+            raise draft.gss_token.error("wrong Vendor ID for gssapi_id")
         state.own_proposals.append(Phase1Proposal(
-            encryption=cipher, key_length=key_length, hash=found["hash"],  # type: ignore[arg-type]
-            authentication_method=_AUTH_METHODS[method],  # type: ignore[arg-type]
-            authentication_method_name=method,
-            dh_group=int(found["dh_group"]),  # type: ignore[call-overload]
-            lifetime=found.get("lifetime"),  # type: ignore[arg-type]
-            gss_id=found.get("gss_id"),  # type: ignore[arg-type]
-            file=keyword.file, line=keyword.line))
+            encryption=draft.encryption, key_length=draft.key_length, hash=draft.hash,
+            authentication_method=_AUTH_METHODS[draft.method],
+            authentication_method_name=draft.method, dh_group=draft.dh_group,
+            lifetime=draft.lifetime, gss_id=draft.gss_id, file=keyword.file, line=keyword.line))
 
     @staticmethod
     def bad_algorithm(token: Token, what: str) -> ConfigError:

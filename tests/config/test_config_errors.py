@@ -16,6 +16,8 @@ S = ("{ encryption_algorithm aes; authentication_algorithm hmac_sha1; "
      "compression_algorithm deflate; }")
 
 CASES = [
+    (f'remote anonymous {{ exchange_mode main; my_identifier address "gw.example"; {P} }}',
+     "e.conf:1: expected a numeric IPv4 or IPv6 address near '\"gw.example\"'"),
     (f'remote anonymous {{ {P} }}',
      "e.conf:1: no exchange mode specified. near '}'"),
     ('remote anonymous { exchange_mode main; }',

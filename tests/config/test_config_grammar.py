@@ -379,6 +379,7 @@ def test_my_identifier_forms() -> None:
         "address": (IdentifierKind.ADDRESS, None),
         "address 192.0.2.5": (IdentifierKind.ADDRESS, "192.0.2.5"),
         "address 2001:db8::5": (IdentifierKind.ADDRESS, "2001:db8::5"),
+        'address "192.0.2.6"': (IdentifierKind.ADDRESS, "192.0.2.6"),
         'fqdn "host.example"': (IdentifierKind.FQDN, "host.example"),
         'user_fqdn "a@b.example"': (IdentifierKind.USER_FQDN, "a@b.example"),
         'keyid "/etc/kid"': (IdentifierKind.KEYID_FILE, "/etc/kid"),
