@@ -375,6 +375,11 @@ class SaInfoId:
     port: int = 0
     text: str = ""
 
+    @property
+    def payload_key(self) -> tuple[int, int, int, bytes]:
+        """What an ID payload is compared on: (type, protocol, port, data)."""
+        return (int(self.id_type), self.protocol_id, self.port, self.data)
+
     def __str__(self) -> str:
         return self.text
 

@@ -1098,9 +1098,12 @@ class _Parser:
                             (sainfo.compression, "compression")):
             if not items:
                 raise close.error(f"no {what} algorithm at {sainfo.describe()}")
+        def key(sa_id: SaInfoId | None) -> tuple[int, int, int, bytes] | None:
+            return None if sa_id is None else sa_id.payload_key
+
         for other in self.config.sainfos:
-            if (sainfo.local_id is not None and other.local_id == sainfo.local_id
-                    and other.remote_id == sainfo.remote_id
+            if (sainfo.local_id is not None and key(other.local_id) == key(sainfo.local_id)
+                    and key(other.remote_id) == key(sainfo.remote_id)
                     and other.remote_clientaddr == sainfo.remote_clientaddr
                     and other.from_id == sainfo.from_id and other.remoteid == sainfo.remoteid):
                 raise close.error(f"duplicated sainfo: {sainfo.describe()} "

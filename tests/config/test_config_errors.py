@@ -16,6 +16,9 @@ S = ("{ encryption_algorithm aes; authentication_algorithm hmac_sha1; "
      "compression_algorithm deflate; }")
 
 CASES = [
+    (f'sainfo address 10.0.0.1 any anonymous {S}\nsainfo subnet 10.0.0.1/32 any anonymous {S}',
+     "e.conf:2: duplicated sainfo: subnet 10.0.0.1[any] any anonymous (first at e.conf:1) near "
+     "'}'"),
     (f'remote anonymous {{ exchange_mode main; my_identifier address "gw.example"; {P} }}',
      "e.conf:1: expected a numeric IPv4 or IPv6 address near '\"gw.example\"'"),
     (f'remote anonymous {{ {P} }}',
