@@ -6,7 +6,7 @@ import struct
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from wire_samples import real_captures, real_ike_datagrams, sample_messages
+from wire_samples import ike_scan_datagrams, real_captures, real_ike_datagrams, sample_messages
 
 from pyracoon.wire import (
     KE,
@@ -36,9 +36,11 @@ from pyracoon.wire import (
 )
 from pyracoon.wire.payloads import ID_DATA_SIZES, PAYLOAD_CLASSES
 
-SEEDS = [encode_message(m) for m in sample_messages()] + [
-    raw for doc in real_captures() for _, raw in real_ike_datagrams(doc)
-]
+SEEDS = (
+    [encode_message(m) for m in sample_messages()]
+    + [raw for doc in real_captures() for _, raw in real_ike_datagrams(doc)]
+    + ike_scan_datagrams()
+)
 FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 

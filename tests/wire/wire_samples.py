@@ -62,6 +62,12 @@ def real_captures() -> list[dict]:
     return [json.loads(p.read_text()) for p in sorted(DATA_DIR.glob("strongswan-*.json"))]
 
 
+def ike_scan_datagrams() -> list[bytes]:
+    """The MM1/AM1 messages ike-scan built (tests/data/isakmp/ike-scan.json)."""
+    doc = json.loads((DATA_DIR / "ike-scan.json").read_text())
+    return [bytes.fromhex(p["datagram"]) for p in doc["packets"]]
+
+
 def real_ike_datagrams(doc: dict) -> list[tuple[int, bytes]]:
     """(frame, ISAKMP message) of a capture: port-4500 ones without their non-ESP marker,
     UDP-encapsulated ESP left out."""
