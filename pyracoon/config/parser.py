@@ -16,9 +16,18 @@ Deliberate differences, each because racoon's behaviour is a trap:
   lines are added to the inherited ones without changing the parent; a child may set
   ``remote_address``, ``certificate_type`` ... once even if the parent set them.
 * An included file must hold whole statements (racoon splices token streams).
+* Algorithms racoon lexes but cannot use (``rsaenc``, ``rsarev``, ``tiger``, ``des_mac``,
+  ``kpdk``; ``idea``/``rc5`` in phase 1, which need OpenSSL extras) fail at parse time.
 * Things racoon checks against the running system at parse time -- users and groups, whether a
   certificate file loads, the kernel's algorithm list -- are left to the daemon;
   :func:`check_kernel_algorithms` does the last one with racoon's message.
+
+Faithful to the code where the notes or the man page say otherwise:
+
+* A sainfo ``address``/``subnet`` keyword does not choose the ID type: as in racoon's
+  ipsecdoi_sockaddr2id(), a full (or absent) prefix gives an ADDR ID, anything shorter a SUBNET.
+* A named remote without ``remote_address`` is a wildcard, like ``anonymous`` (insrmconf()).
+* ``yes``/``no`` are tokens but no statement takes them; switches are ``on``/``off`` only.
 """
 
 from __future__ import annotations
