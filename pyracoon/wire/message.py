@@ -7,11 +7,13 @@ header is ciphertext: :func:`decode_message` then returns a single
 the ciphertext.  Once the engine has decrypted it, :func:`decode_payloads`
 decodes the plaintext body starting at that Next Payload.
 
-Header checks follow RFC 2408 section 5.1 (and the order racoon's isakmp_main
-applies them): the datagram must hold the header and exactly ``length`` bytes;
-the major version must be 1 (the minor version is kept, not checked, like
-racoon); the exchange type must be an assigned IKEv1 value; no flag other
-than E, C and A may be set.  Semantics that depend on state (cookies, message
+Header checks follow RFC 2408 section 5.1, in the order racoon applies them
+(isakmp_handler, then isakmp_main): the datagram must hold the header and
+exactly ``length`` bytes; the major version must be 1 (the minor version is
+kept, not checked, like racoon); no flag other than E, C and A may be set; the
+exchange type must be an assigned IKEv1 value.  racoon silently drops what
+fails these checks; the errors still carry the RFC 5.1 notify type so the
+engine can choose to answer or log it.  Semantics that depend on state (cookies, message
 ids, the commit bit in phase 1) are the engine's.
 """
 
@@ -194,19 +196,19 @@ def decode_message(data: bytes) -> Message:
         )
     icky, rcky, np, version, etype, flags, msgid, length = _HEADER.unpack_from(data, 0)
     major, minor = version >> 4, version & 0x0F
+    if length != len(data):
+        raise UnequalPayloadLengths(
+            f"header length {length} but the datagram holds {len(data)} bytes",
+            payload="ISAKMP header",
+            field="length",
+            offset=24,
+        )
     if major != MAJOR_VERSION:
         raise InvalidMajorVersion(
             f"major version {major} (IKEv1 is 1)",
             payload="ISAKMP header",
             field="version",
             offset=17,
-        )
-    if etype not in ExchangeType._value2member_map_ or etype == ExchangeType.NONE:
-        raise InvalidExchangeType(
-            f"exchange type {etype} is not an IKEv1 exchange",
-            payload="ISAKMP header",
-            field="exchange type",
-            offset=18,
         )
     if flags & ~_FLAG_MASK:
         raise InvalidFlags(
@@ -215,12 +217,12 @@ def decode_message(data: bytes) -> Message:
             field="flags",
             offset=19,
         )
-    if length != len(data):
-        raise UnequalPayloadLengths(
-            f"header length {length} but the datagram holds {len(data)} bytes",
+    if etype not in ExchangeType._value2member_map_ or etype == ExchangeType.NONE:
+        raise InvalidExchangeType(
+            f"exchange type {etype} is not an IKEv1 exchange",
             payload="ISAKMP header",
-            field="length",
-            offset=24,
+            field="exchange type",
+            offset=18,
         )
     payloads: tuple[Payload | Encrypted, ...]
     if flags & Flag.ENCRYPTION:
