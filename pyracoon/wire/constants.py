@@ -31,16 +31,16 @@ from typing import Any
 class _Named(enum.IntEnum):
     """An IntEnum whose ``str()`` is a chosen display label (defaults to the name)."""
 
-    _label_: str
+    _display_label: str
 
     def __new__(cls, value: int, label: str | None = None) -> _Named:
         obj = int.__new__(cls, value)
         obj._value_ = value
-        obj._label_ = label  # type: ignore[assignment]
+        obj._display_label = label  # type: ignore[assignment]
         return obj
 
     def __str__(self) -> str:
-        label = self._label_
+        label = self._display_label
         return label if label is not None else self.name
 
     def __format__(self, spec: str) -> str:
@@ -51,7 +51,7 @@ class _Hyphenated(_Named):
     """Display label is the member name with ``_`` replaced by ``-`` (racoon's notify style)."""
 
     def __str__(self) -> str:
-        label = self._label_
+        label = self._display_label
         return label if label is not None else self.name.replace("_", "-")
 
 
