@@ -21,6 +21,7 @@ module turns them into the notify, the log lines and the end of the SA.
 
 from __future__ import annotations
 
+import hashlib
 import ipaddress
 import os
 from collections.abc import Callable
@@ -527,7 +528,7 @@ class Engine:
                         self._delete_kernel_sas(q, rec)
                         q.installed.remove(rec)
                 if not q.installed:
-                    self.established.remove(q)
+                    self._drop_phase2(q)
 
     def _initial_contact(self, ph1: Phase1, now: float) -> None:
         """Delete every SA with this peer that this ISAKMP SA did not make (8.10)."""
@@ -541,7 +542,7 @@ class Engine:
                         q.peer[0],
                     )
                     self._delete_kernel_sas(q, rec)
-                self.established.remove(q)
+                self._drop_phase2(q)
 
     def _delete_kernel_sas(self, q: Quick, rec: Any) -> None:
         satype = SATYPE_OF[rec.protocol]
@@ -569,6 +570,9 @@ class Engine:
         )
         q = Quick(self, ph1, False, msg.message_id, placeholder, now)
         self.quicks[key] = q
+        digest = hashlib.md5(data, usedforsecurity=False).digest()
+        q.replies[digest] = None
+        q._answering = digest  # QM2 goes out once the kernel gave us SPIs
         try:
             dec, payloads = q.decrypt(msg)
             _, rest = encode_payloads(payloads[1:])
@@ -582,7 +586,6 @@ class Engine:
             )
             self._accept_qm1(q, payloads, now)
             q.cbc.commit(dec)
-            q.last_received_digest = __import__("hashlib").md5(data, usedforsecurity=False).digest()
         except EngineError:
             # The message decrypted and its HASH(1) held (or not): either way racoon derives
             # the notify's IV from the chain as it stands; _fail() ends this exchange.
@@ -936,7 +939,7 @@ class Engine:
                 text = q.sa_text(rec, "in" if inbound else "out")
                 self.log(Level.INFO, f"IPsec-SA expired: {text}", q.peer[0])
                 if not hard and q.initiator and q in self.established and q.ph1.established:
-                    self.established.remove(q)
+                    self._drop_phase2(q)
                     fresh = Request(
                         q.request.local,
                         q.request.remote,
@@ -951,7 +954,7 @@ class Engine:
                     self._start_quick(q.ph1, fresh, now)
                     return
                 if hard and q in self.established:
-                    self.established.remove(q)
+                    self._drop_phase2(q)
                 return
 
     def _kernel_delete(self, msg: pfkey.Message, now: float) -> None:
@@ -971,7 +974,7 @@ class Engine:
                         self.send_info(q.ph1, [Delete(rec.protocol, (spi,))])
                     q.installed.remove(rec)
                     if not q.installed:
-                        self.established.remove(q)
+                        self._drop_phase2(q)
                     return
 
     # ================================================================== SA life
@@ -1020,8 +1023,9 @@ class Engine:
         )
 
     def phase2_established(self, q: Quick, now: float) -> None:
+        # It stays in self.quicks too: a late QM2 retransmission must still find it and get
+        # QM3 again (the lost-QM3 case of racoon-facts 8.14).
         self.established.append(q)
-        self.quicks.pop((q.ph1.icky, q.message_id), None)
         self._events.append(
             ev.Phase2Established(
                 q.local,
@@ -1032,8 +1036,11 @@ class Engine:
                 tuple(r.outbound_spi for r in q.installed),
             )
         )
-        # racoon keeps its own full-lifetime timer per ph2; ours lives on the Quick object
-        self._lifetimes = getattr(self, "_lifetimes", [])
+
+    def _drop_phase2(self, q: Quick) -> None:
+        if q in self.established:
+            self.established.remove(q)
+        self.quicks.pop((q.ph1.icky, q.message_id), None)
 
     def phase2_failed(self, q: Quick, text: str, now: float) -> None:
         self.log(Level.ERROR, text, q.peer[0])
@@ -1051,7 +1058,7 @@ class Engine:
             q.peer[0],
         )
         if q in self.established:
-            self.established.remove(q)
+            self._drop_phase2(q)
 
 
 __all__ = [

@@ -223,7 +223,9 @@ class Phase1:
         self.peer_sent_cr = False
         # retransmission (racoon-facts 8.14)
         self.last_sent: bytes | None = None
-        self.last_received_digest: bytes | None = None
+        #: racoon's recvdpkt list: MD5 of a datagram we accepted -> the reply we sent to it.
+        self.replies: dict[bytes, bytes | None] = {}
+        self._answering: bytes | None = None
         self.resend_at: float | None = None
         self.sends_left = 0
         self.retransmissions_seen = 0
@@ -274,8 +276,28 @@ class Phase1:
             msg = Message(self.icky, self.rcky, self.exchange, 0, tuple(payloads), flags)
         return encode_message(msg)
 
+    def _replay(self, digest: bytes) -> bool:
+        """A datagram seen before: send our stored reply again (racoon-facts 8.14)."""
+        if digest not in self.replies:
+            return False
+        reply = self.replies[digest]
+        if reply is None:
+            self.log(Level.DEBUG, "duplicate packet with no reply of ours: ignored")
+            return True
+        self.retransmissions_seen += 1
+        self.log(
+            Level.NOTIFY,
+            f"the packet is retransmitted by {fmt_endpoint(self.peer)} "
+            f"({self.retransmissions_seen}).",
+        )
+        self.engine.send(reply, self.local, self.peer)
+        return True
+
     def _send(self, data: bytes, now: float, *, expect_reply: bool) -> None:
         self.last_sent = data
+        if self._answering is not None:
+            self.replies[self._answering] = data
+            self._answering = None
         self.engine.send(data, self.local, self.peer)
         timer = self.engine.config.timer
         if expect_reply:
@@ -333,14 +355,7 @@ class Phase1:
     def receive(self, msg: Message, raw: bytes, now: float) -> None:
         """Process one datagram of this SA; raises :class:`EngineError` subclasses."""
         digest = hashlib.md5(raw, usedforsecurity=False).digest()
-        if digest == self.last_received_digest and self.last_sent is not None:
-            self.retransmissions_seen += 1
-            self.log(
-                Level.NOTIFY,
-                f"the packet is retransmitted by {fmt_endpoint(self.peer)} "
-                f"({self.retransmissions_seen}).",
-            )
-            self.engine.send(self.last_sent, self.local, self.peer)
+        if self._replay(digest):
             return
         row = STATE_TABLE.get((self.exchange, self.role, self.state))
         if row is None:
@@ -375,9 +390,11 @@ class Phase1:
                 if name:
                     self.log(Level.INFO, f"received Vendor ID: {name}")
         self._pending_commit = decrypted[0] if decrypted is not None else None
+        self._answering = digest
         getattr(self, row.handler)(msg, payloads, now)
         self._commit_received()
-        self.last_received_digest = digest
+        self.replies.setdefault(digest, None)
+        self._answering = None
         self.state = row.next_state
         if self.state is P1State.ESTABLISHED:
             self._established(now)

@@ -205,7 +205,10 @@ class Quick:
         self.installed: list[Installed] = []
         self.responder_lifetimes: dict[int, int] = {}
         self.last_sent: bytes | None = None
-        self.last_received_digest: bytes | None = None
+        #: MD5 of an accepted datagram -> the reply we sent to it (racoon's recvdpkt).
+        self.replies: dict[bytes, bytes | None] = {}
+        self._answering: bytes | None = None
+        self.retransmissions_seen = 0
         self.resend_at: float | None = None
         self.sends_left = 0
         self.expire_at: float | None = None
@@ -271,6 +274,9 @@ class Quick:
         )
         data = encode_message(msg)
         self.last_sent = data
+        if self._answering is not None:
+            self.replies[self._answering] = data
+            self._answering = None
         self.engine.send(data, self.local, self.peer)
         if expect_reply:
             timer = self.engine.config.timer
@@ -285,9 +291,7 @@ class Quick:
 
     def receive(self, msg: Message, raw: bytes, now: float) -> None:
         digest = hashlib.md5(raw, usedforsecurity=False).digest()
-        if digest == self.last_received_digest and self.last_sent is not None:
-            self.log(Level.NOTIFY, f"the packet is retransmitted by {fmt_endpoint(self.peer)} (1).")
-            self.engine.send(self.last_sent, self.local, self.peer)
+        if self.replay(digest):
             return
         expected = QState.QM1_SENT if self.initiator else QState.QM2_SENT
         if self.state is not expected:
@@ -296,12 +300,29 @@ class Quick:
             )
         dec, payloads = self.decrypt(msg)
         self._pending_commit = dec
+        self._answering = digest
         if self.initiator:
             self._qm2(payloads, now)
         else:
             self._qm3(payloads, now)
         self._commit_received()
-        self.last_received_digest = digest
+        self.replies.setdefault(digest, None)
+        self._answering = None
+
+    def replay(self, digest: bytes) -> bool:
+        """A datagram seen before: resend the reply we made to it, if any (8.14)."""
+        if digest not in self.replies:
+            return False
+        reply = self.replies[digest]
+        if reply is not None:
+            self.retransmissions_seen += 1
+            self.log(
+                Level.NOTIFY,
+                f"the packet is retransmitted by {fmt_endpoint(self.peer)} "
+                f"({self.retransmissions_seen}).",
+            )
+            self.engine.send(reply, self.local, self.peer)
+        return True
 
     def decrypt(self, msg: Message):  # type: ignore[no-untyped-def]
         enc = msg.encrypted
