@@ -59,19 +59,21 @@ def test_lost_first_message_is_resent_after_the_interval() -> None:
     assert len(esp_sas(a)) == 2 and len(esp_sas(b)) == 2
 
 
+def drop_once_hook(seen: set[bytes]):  # type: ignore[no-untyped-def]
+    def drop_once(d: DatagramOut) -> list[DatagramOut]:
+        if d.data in seen:
+            return [d]
+        seen.add(d.data)
+        return []
+
+    return drop_once
+
+
 def test_every_message_lost_once() -> None:
     """Each distinct datagram is dropped the first time: timers carry the exchange through."""
     for mode in ("main", "aggressive"):
         net, a, b = setup(mode, timer="timer { interval 2 sec; }")
-        seen: set[bytes] = set()
-
-        def drop_once(d: DatagramOut) -> list[DatagramOut]:
-            if d.data in seen:
-                return [d]
-            seen.add(d.data)
-            return []
-
-        net.hook = drop_once
+        net.hook = drop_once_hook(set())
         net.acquire(a, b)
         net.pump()
         net.advance(60)
