@@ -95,6 +95,17 @@ ENCAP_OF_SADB_MODE = {
 }
 
 
+def _contains(outer: Selector, inner: Selector) -> bool:
+    """Does SP selector ``outer`` cover ID selector ``inner`` (address, protocol, port)?"""
+    if outer.network.version != inner.network.version:
+        return False
+    if not inner.network.subnet_of(outer.network):  # type: ignore[arg-type]
+        return False
+    if outer.proto != 255 and outer.proto != inner.proto:
+        return False
+    return outer.port in (0, inner.port)
+
+
 @dataclass
 class SpdEntry:
     """One cached SPD entry (racoon's SPD cache, racoon-facts 5.2)."""
@@ -623,17 +634,26 @@ class Engine:
         q.request = Request(local_sel, remote_sel, offers)
         q.responder_qm1(payloads, (idci, idcr) if ids else None, choices, sainfo, now)
 
-    def _find_policy(self, direction: int, src: Selector, dst: Selector) -> SpdEntry | None:
+    def _find_policy(
+        self, direction: int, src: Selector, dst: Selector, *, wild: bool = False
+    ) -> SpdEntry | None:
+        """The SP with exactly these selectors; with ``wild``, else the first whose selectors
+        contain them (racoon's getsp_r() falls back to cmpspidxwild() the same way)."""
         for sp in self.spd.values():
             if sp.direction == direction and sp.src == src and sp.dst == dst:
+                return sp
+        if not wild:
+            return None
+        for sp in self.spd.values():
+            if sp.direction == direction and _contains(sp.src, src) and _contains(sp.dst, dst):
                 return sp
         return None
 
     def _responder_offers(
         self, q: Quick, sa: SA, local: Selector, remote: Selector, sainfo: Any
     ) -> list[ProtocolOffer]:
-        sp_in = self._find_policy(Direction.INBOUND, remote, local)
-        sp_out = self._find_policy(Direction.OUTBOUND, local, remote)
+        sp_in = self._find_policy(Direction.INBOUND, remote, local, wild=True)
+        sp_out = self._find_policy(Direction.OUTBOUND, local, remote, wild=True)
         if sp_in is None:
             if q.ph1.remote.generate_policy is GeneratePolicy.OFF:
                 raise NoProposalChosen(
@@ -827,7 +847,14 @@ class Engine:
                         reqid_in = r.reqid
             mode = ENCAP_OF_SADB_MODE.get(Mode(req.mode), EncapsulationMode.TRANSPORT)
             offers.append(ProtocolOffer(protocol, mode, reqid_in, req.reqid))
-        request = Request(sp.src, sp.dst, offers, pol.id, msg.seq, tunnel is not None)
+        local_sel, remote_sel = sp.src, sp.dst
+        if tunnel is None:
+            # Transport mode protects exactly the two hosts, whatever the SP's prefixes say
+            # (the seed's "spdadd ::/0 ::/0 any"): the IDs are the SA endpoints, so that a
+            # per-peer "sainfo address A any address B any" applies, as the memo shows.
+            local_sel = Selector(ipaddress.ip_network(msg.src.addr), sp.src.proto, sp.src.port)
+            remote_sel = Selector(ipaddress.ip_network(msg.dst.addr), sp.dst.proto, sp.dst.port)
+        request = Request(local_sel, remote_sel, offers, pol.id, msg.seq, tunnel is not None)
         remote = self.config.remote_for(peer_addr)
         if remote is None:
             self.log(
