@@ -1,0 +1,124 @@
+"""Informational exchanges: INITIAL-CONTACT sent and honoured, Delete on expiry and on a
+kernel-side delete, quick-mode rekey on a soft EXPIRE (racoon-facts 5.2, 8.10)."""
+
+from __future__ import annotations
+
+from harness import Net
+
+from pyracoon.engine import Engine, PskTable
+from pyracoon.kernel import pfkey
+from pyracoon.kernel.sadb import ExtType, MsgType, SaType
+
+A, B = "10.0.0.1", "10.0.0.2"
+
+
+def conf(peer: str, p1life: str = "", p2life: str = "") -> str:
+    return f"""
+remote {peer} {{
+    exchange_mode main; {p1life}
+    proposal {{ encryption_algorithm aes; hash_algorithm sha1;
+               authentication_method pre_shared_key; dh_group modp1024; }}
+}}
+sainfo anonymous {{ {p2life}
+    encryption_algorithm aes; authentication_algorithm hmac_sha1;
+    compression_algorithm deflate;
+}}
+"""
+
+
+def up(p1life: str = "", p2life: str = ""):  # type: ignore[no-untyped-def]
+    net = Net()
+    a = net.host("a", A, conf(B, p1life, p2life), {B: "k"})
+    b = net.host("b", B, conf(A, p1life, p2life), {A: "k"})
+    a.transport_policy(b)
+    b.transport_policy(a)
+    net.pump()
+    net.acquire(a, b)
+    net.pump()
+    return net, a, b
+
+
+def esp(h) -> list:  # type: ignore[no-untyped-def]
+    return [s for s in h.sas() if s.satype == SaType.ESP]
+
+
+def test_initial_contact_sent_once_per_peer() -> None:
+    net, a, b = up()
+    assert a.has_log("received INITIAL-CONTACT") and b.has_log("received INITIAL-CONTACT")
+    sent = [e for e in a.logs if "sendto Information notify INITIAL-CONTACT" in e.text]
+    assert len(sent) == 1
+
+
+def test_initial_contact_from_a_rebooted_peer_purges_old_sas() -> None:
+    net, a, b = up()
+    old = {s.spi for s in esp(a)}
+    assert len(old) == 2
+    # b reboots: its kernel forgets every SA, a fresh daemon starts
+    b.kernel.sad.clear()
+    b.engine = Engine(b.engine.config, pid=b.engine.pid + 1000, psk=PskTable({A: "k"}))
+    b.engine.start(net.clock.now)
+    net.pump()
+    net.acquire(b, a)
+    net.pump()
+    assert a.has_log("received INITIAL-CONTACT")
+    assert a.has_log("purged IPsec-SA proto_id=ESP"), a.log_text()
+    new = {s.spi for s in esp(a)}
+    assert len(new) == 2 and not (new & old), a.log_text()
+    assert {s.spi for s in esp(b)} == new
+
+
+def test_phase1_expiry_sends_delete() -> None:
+    net, a, b = up(p1life="lifetime time 10 min;")
+    net.advance(601)
+    for h in (a, b):
+        assert h.has_log("ISAKMP-SA expired"), h.log_text()
+        assert h.has_log("ISAKMP-SA deleted")
+        assert not h.engine.ph1s
+    assert len(esp(a)) == 2  # phase-2 SAs outlive their ISAKMP SA
+
+
+def test_soft_expire_rekeys_on_the_initiator() -> None:
+    net, a, b = up(p2life="lifetime time 100 sec;")
+    first = {s.spi for s in esp(a)}
+    net.advance(81)
+    assert a.has_log("IPsec-SA expired: ESP/Transport"), a.log_text()
+    assert len(esp(a)) == 4 and len(esp(b)) == 4  # the dying pair and the new pair
+    net.advance(20)
+    rest = {s.spi for s in esp(a)}
+    assert len(rest) == 2 and not (rest & first)
+    assert {s.spi for s in esp(b)} == rest
+
+
+def test_kernel_delete_is_announced_to_the_peer() -> None:
+    net, a, b = up()
+    inbound = next(s for s in esp(a) if s.dst.addr == a.address)
+    msg = pfkey.Message(MsgType.DELETE, SaType.ESP, seq=77, pid=31337)
+    msg.add(pfkey.SA(spi=inbound.spi))
+    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, b.address))
+    msg.add(pfkey.Address(ExtType.ADDRESS_DST, a.address))
+    other = a.kernel.open()  # "setkey" on host a
+    other.send(msg)
+    net.pump()
+    assert a.has_log(
+        f"pfkey DELETE received: ESP/Transport {B}[500]->{A}[500] spi={inbound.spi}"
+    ), a.log_text()
+    assert b.has_log(f"purged IPsec-SA proto_id=ESP spi={inbound.spi}."), b.log_text()
+    assert not esp(b)
+
+
+def test_unprotected_delete_is_ignored() -> None:
+    net, a, b = up()
+    from pyracoon.wire import Delete, Message, encode_message
+    from pyracoon.wire.constants import ExchangeType, ProtocolID
+
+    ph1 = next(iter(b.engine.ph1s.values()))
+    spi = esp(b)[0].spi.to_bytes(4, "big")
+    forged = Message(
+        ph1.icky, ph1.rcky, ExchangeType.INFORMATIONAL, 0, (Delete(ProtocolID.IPSEC_ESP, (spi,)),)
+    )
+    b.engine.receive_datagram(
+        encode_message(forged), (b.address, 500), (a.address, 500), net.clock.now
+    )
+    net.pump()
+    assert b.has_log("unprotected Delete ignored")
+    assert len(esp(b)) == 2
