@@ -1,0 +1,207 @@
+"""``path backupsa``: a record of every SA pyracoon installs, to restore them after a crash.
+
+racoon appends one line per UPDATE and ADD it sends, and ``racoon -B`` reads them back -- but
+0.8.2 reads the file before it has parsed the configuration, so the path is still unset and the
+restore always fails (racoon-facts.md section 6; the memo: "with backupsa, things still go wrong
+after a restart"). This module keeps racoon's line format, so existing files stay readable, and
+the daemon calls ``restore`` *after* the configuration is parsed.
+
+A line::
+
+    Mon DD HH:MM:SS YYYY%SRC DST SATYPE SPI MODE REQID WSIZE E_TYPE E_KEYLEN A_TYPE A_KEYLEN
+    FLAGS L_ALLOC L_BYTES L_ADDTIME L_USETIME SEQ KEYMAT
+
+(on one line): local time as strftime ``%b %d %T %Y``, numeric addresses, decimal numbers, the
+SPI in host order, key lengths in bytes, SADB algorithm ids, and KEYMAT -- the encryption key
+then the authentication key -- in hex with a space after every 8 bytes. ``#`` starts a comment.
+
+The file holds keys: it is created 0600 and refused when group or others may read it. A clean
+shutdown truncates it, because the SAs it lists are flushed then.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import stat
+import time
+from dataclasses import dataclass
+
+from pyracoon.kernel.pfkey import SA, SA2, Address, Key, Lifetime, Message
+from pyracoon.kernel.sadb import ExtType, MsgType
+
+TIME_FORMAT = "%b %d %H:%M:%S %Y"
+SOFT_PERCENT = 80
+"""Soft lifetimes are 80 % of the hard ones, as racoon installs them (racoon-facts 5.2)."""
+
+
+class BackupError(Exception):
+    """A backupsa line or file that cannot be used; says which line and why."""
+
+
+@dataclass(frozen=True)
+class BackupEntry:
+    """One recorded SA."""
+
+    created: float
+    src: ipaddress.IPv4Address | ipaddress.IPv6Address
+    dst: ipaddress.IPv4Address | ipaddress.IPv6Address
+    satype: int
+    spi: int
+    mode: int
+    reqid: int
+    wsize: int
+    e_type: int
+    e_keylen: int
+    a_type: int
+    a_keylen: int
+    flags: int
+    l_alloc: int
+    l_bytes: int
+    l_addtime: int
+    l_usetime: int
+    seq: int
+    keymat: bytes
+
+    def format(self) -> str:
+        when = time.strftime(TIME_FORMAT, time.localtime(self.created))
+        hexmat = " ".join(self.keymat[i : i + 8].hex() for i in range(0, len(self.keymat), 8))
+        fields = [
+            self.src, self.dst, self.satype, self.spi, self.mode, self.reqid, self.wsize,
+            self.e_type, self.e_keylen, self.a_type, self.a_keylen, self.flags, self.l_alloc,
+            self.l_bytes, self.l_addtime, self.l_usetime, self.seq,
+        ]  # fmt: skip
+        return f"{when}%" + " ".join(str(f) for f in fields) + (f" {hexmat}" if hexmat else "")
+
+    def add_message(self, remaining_addtime: int) -> Message:
+        """The SADB_ADD that puts this SA back, with ``remaining_addtime`` seconds to live."""
+        msg = Message(MsgType.ADD, self.satype, seq=self.seq)
+        msg.add(SA(self.spi, self.wsize, 0, self.a_type, self.e_type, self.flags))
+        msg.add(SA2(self.mode, 0, self.reqid))
+        msg.add(Address(ExtType.ADDRESS_SRC, self.src))
+        msg.add(Address(ExtType.ADDRESS_DST, self.dst))
+        if self.e_keylen:
+            msg.add(Key(ExtType.KEY_ENCRYPT, self.keymat[: self.e_keylen]))
+        if self.a_keylen:
+            msg.add(
+                Key(ExtType.KEY_AUTH, self.keymat[self.e_keylen : self.e_keylen + self.a_keylen])
+            )
+        hard = (self.l_alloc, self.l_bytes, remaining_addtime, self.l_usetime)
+        msg.add(Lifetime(ExtType.LIFETIME_HARD, *hard))
+        msg.add(Lifetime(ExtType.LIFETIME_SOFT, *(v * SOFT_PERCENT // 100 for v in hard)))
+        return msg
+
+
+def entry_from_message(msg: Message, created: float) -> BackupEntry:
+    """The record of an UPDATE or ADD the daemon is about to send."""
+    sa, sa2, src, dst = msg.sa, msg.sa2, msg.src, msg.dst
+    if sa is None or src is None or dst is None:
+        raise BackupError("an SA to back up needs SA and address extensions")
+    ekey, akey = msg.key(ExtType.KEY_ENCRYPT), msg.key(ExtType.KEY_AUTH)
+    hard = msg.lifetime(ExtType.LIFETIME_HARD) or Lifetime(ExtType.LIFETIME_HARD)
+    e = ekey.key if ekey else b""
+    a = akey.key if akey else b""
+    return BackupEntry(
+        created, src.addr, dst.addr, msg.satype, sa.spi, sa2.mode if sa2 else 0,
+        sa2.reqid if sa2 else 0, sa.replay, sa.encrypt, len(e), sa.auth, len(a), sa.flags,
+        hard.allocations, hard.bytes, hard.addtime, hard.usetime, msg.seq, e + a,
+    )  # fmt: skip
+
+
+def parse_line(line: str) -> BackupEntry:
+    """One line back into an entry; ``BackupError`` says what is wrong with it."""
+    when, sep, rest = line.partition("%")
+    if not sep:
+        raise BackupError("no '%' between the date and the SA")
+    try:
+        created = time.mktime(time.strptime(when.strip(), TIME_FORMAT))
+    except ValueError:
+        raise BackupError(
+            f"bad date {when.strip()!r} (expected like 'Jan 25 16:24:59 2003')"
+        ) from None
+    words = rest.split()
+    if len(words) < 17:
+        raise BackupError(f"{len(words)} fields after the date, expected at least 17")
+    try:
+        src, dst = ipaddress.ip_address(words[0]), ipaddress.ip_address(words[1])
+    except ValueError as e:
+        raise BackupError(str(e)) from None
+    try:
+        nums = [int(w) for w in words[2:17]]
+        keymat = bytes.fromhex("".join(words[17:]))
+    except ValueError as e:
+        raise BackupError(f"not a number or hex: {e}") from None
+    entry = BackupEntry(created, src, dst, *nums, keymat)  # type: ignore[arg-type]
+    if entry.e_keylen + entry.a_keylen != len(keymat):
+        raise BackupError(
+            f"KEYMAT has {len(keymat)} bytes, the key lengths say {entry.e_keylen + entry.a_keylen}"
+        )
+    if src.version != dst.version:
+        raise BackupError("source and destination of different families")
+    return entry
+
+
+def check_permissions(path: str) -> None:
+    """Refuse a backup file others could read: it holds every SA's keys."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise BackupError(f"{path} is not a regular file")
+    if st.st_mode & 0o077:
+        raise BackupError(
+            f"{path} has weak file permission: mode {stat.S_IMODE(st.st_mode):04o} lets group or "
+            f"others read SA keys; run 'chmod 600 {path}'"
+        )
+
+
+def append(path: str, entry: BackupEntry) -> None:
+    """Add one line, creating the file 0600 if needed."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        check_permissions(path)
+        os.write(fd, (entry.format() + "\n").encode())
+    finally:
+        os.close(fd)
+
+
+def truncate(path: str) -> None:
+    """Empty the file at a clean shutdown (its SAs have just been flushed)."""
+    if os.path.exists(path):
+        with open(path, "r+b") as f:
+            f.truncate(0)
+
+
+@dataclass(frozen=True)
+class Restored:
+    """The outcome for one line of the file."""
+
+    line: int
+    message: Message | None
+    note: str
+
+
+def restore(path: str, now: float) -> list[Restored]:
+    """The ADD messages that put back every SA still alive at ``now``.
+
+    Lines whose SA has expired are skipped; the others get their addtime reduced by the time
+    elapsed since they were written. A bad line is reported and skipped; it does not stop the
+    others (racoon: "errors are per line").
+    """
+    check_permissions(path)
+    out: list[Restored] = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.strip()
+            if not line or line.startswith("#"):
+                continue
+            try:
+                e = parse_line(line)
+            except BackupError as err:
+                out.append(Restored(n, None, f"{path}:{n}: {err}"))
+                continue
+            elapsed = int(now - e.created)
+            if e.l_addtime and e.created + e.l_addtime <= now:
+                out.append(Restored(n, None, f"{path}:{n}: SA spi={e.spi} expired, skipped"))
+                continue
+            remaining = max(1, e.l_addtime - max(0, elapsed)) if e.l_addtime else 0
+            out.append(Restored(n, e.add_message(remaining), f"{path}:{n}: restoring spi={e.spi}"))
+    return out
