@@ -32,6 +32,7 @@ from typing import Any
 from pyracoon.config.model import Config, GeneratePolicy, Remote
 from pyracoon.crypto.cbc import CbcState
 from pyracoon.crypto.hashes import informational_hash
+from pyracoon.crypto.iv import phase2_iv
 from pyracoon.crypto.padding import PaddingPolicy
 from pyracoon.kernel import pfkey
 from pyracoon.kernel.sadb import Direction, ExtType, Mode, MsgType, SaType
@@ -360,20 +361,30 @@ class Engine:
         if ph1 is None:
             return
         if msg.exchange_type in (MAIN, AGGRESSIVE):
-            # racoon derives the notify's IV from the last block it received (its "ive"), so
-            # the peer, whose chain moved when it sent that block, can read our notify.
-            ph1._commit_received()
+            # The failed message is not committed (a forged or corrupted datagram must not move
+            # the CBC chain), but the notify's IV is made from its last block, as racoon's
+            # "ive" is, so that the peer that really sent it can read the notify.
+            base_iv = ph1.pending_iv()
+            ph1.abandon_message()
             if exc.notify is not None:
-                self.send_notify(ph1, exc.notify, now, data=exc.data)
-            if not ph1.established:
-                if isinstance(exc, NoProposalChosen):
-                    self.log(Level.ERROR, "failed to get valid proposal.", peer)
+                self.send_notify(ph1, exc.notify, now, data=exc.data, base_iv=base_iv)
+            if isinstance(exc, NoProposalChosen) and ph1.state is P1State.START:
+                self.log(Level.ERROR, "failed to get valid proposal.", peer)
+            if ph1.state is P1State.START or isinstance(exc, LocalError):
                 self.phase1_failed(ph1, f"phase1 negotiation failed. {ph1.index()}", now)
+            # Otherwise the SA stays where it was, as in racoon: the negotiation ends by a
+            # valid retransmission or by its timer, never because of one bad datagram.
         elif msg.exchange_type == ExchangeType.QUICK:
             if exc.notify is not None:
                 self.send_notify(ph1, exc.notify, now, data=exc.data)
             q = self.quicks.get((ph1.icky, msg.message_id))
-            if q is not None and q.state is not QState.ESTABLISHED:
+            if q is None or q.state is QState.ESTABLISHED:
+                return
+            q.abandon_message()
+            if not q.initiator and q.state is QState.GETSPI_SENT and not q.spis_wanted:
+                # the responder's first message failed: there is nothing to keep
+                self.phase2_failed(q, f"phase2 negotiation failed. {q.index()}", now)
+            elif isinstance(exc, LocalError):
                 self.phase2_failed(q, f"phase2 negotiation failed. {q.index()}", now)
 
     def _new_responder(
@@ -417,12 +428,22 @@ class Engine:
         return ph1
 
     # ------------------------------------------------------------------ informational
-    def send_notify(self, ph1: Phase1, notify: int, now: float, *, data: bytes = b"") -> None:
+    def send_notify(
+        self,
+        ph1: Phase1,
+        notify: int,
+        now: float,
+        *,
+        data: bytes = b"",
+        base_iv: bytes | None = None,
+    ) -> None:
         n = Notification(notify, ProtocolID.ISAKMP, ph1.cookies, data)
-        self.send_info(ph1, [n])
+        self.send_info(ph1, [n], base_iv=base_iv)
         self.log(Level.DEBUG, f"sending notify {display_name(NotifyType, notify)}", ph1.peer[0])
 
-    def send_info(self, ph1: Phase1, payloads: list[Payload]) -> None:
+    def send_info(
+        self, ph1: Phase1, payloads: list[Payload], *, base_iv: bytes | None = None
+    ) -> None:
         """An informational exchange: HASH(1)-protected once the ISAKMP SA has keys (8.6)."""
         if ph1.keys is None or ph1.cbc is None or ph1.prf is None:
             msg = Message(ph1.icky, ph1.rcky, ExchangeType.INFORMATIONAL, 0, tuple(payloads))
@@ -432,8 +453,10 @@ class Engine:
         _, rest = encode_payloads(payloads)
         h = informational_hash(ph1.prf, ph1.keys.skeyid_a, mid, rest)
         np, body = encode_payloads([Hash(h), *payloads])
-        cbc = ph1.cbc.for_message_id(ph1.prf, mid)
-        ciphertext = cbc.encrypt(body, self.padding)
+        if base_iv is None:
+            base_iv = ph1.cbc.iv
+        iv = phase2_iv(ph1.prf, base_iv, mid, ph1.cbc.cipher.block_size)
+        ciphertext = CbcState(ph1.cbc.cipher, iv).encrypt(body, self.padding)
         msg = Message(
             ph1.icky,
             ph1.rcky,
@@ -492,22 +515,12 @@ class Engine:
             self._initial_contact(ph1, now)
             return
         if is_error_notify(n.notify_type):
+            # Logged, never acted upon: an unprotected notify is trivially forged, and a
+            # protected one may answer a corrupted copy of a message whose real version
+            # succeeded.  The negotiation ends by success or by its timer (as in racoon).
             self.log(
                 Level.ERROR, f"notification {name} received from {fmt_endpoint(remote)}", remote[0]
             )
-            if ph1 is not None and not ph1.established:
-                self.phase1_failed(
-                    ph1, f"phase1 negotiation failed: the peer sent {name}. {ph1.index()}", now
-                )
-            elif ph1 is not None:
-                for q in [
-                    q
-                    for (ck, _), q in self.quicks.items()
-                    if ck == ph1.icky and q.state is not QState.ESTABLISHED
-                ]:
-                    self.phase2_failed(
-                        q, f"phase2 negotiation failed: the peer sent {name}. {q.index()}", now
-                    )
         else:
             self.log(
                 Level.INFO, f"notification {name} received from {fmt_endpoint(remote)}", remote[0]

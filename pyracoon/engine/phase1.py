@@ -405,6 +405,17 @@ class Phase1:
             self.cbc.commit(self._pending_commit)
         self._pending_commit = None
 
+    def pending_iv(self) -> bytes | None:
+        """The last block of the message being handled (racoon's "ive"), if it was encrypted."""
+        if self._pending_commit is not None:
+            return self._pending_commit.next_iv  # type: ignore[attr-defined,no-any-return]
+        return None
+
+    def abandon_message(self) -> None:
+        """The message being handled failed: forget it without moving the chain."""
+        self._pending_commit = None
+        self._answering = None
+
     def _decrypt(self, msg: Message):  # type: ignore[no-untyped-def]
         assert self.cbc is not None and msg.encrypted is not None
         try:

@@ -309,6 +309,11 @@ class Quick:
         self.replies.setdefault(digest, None)
         self._answering = None
 
+    def abandon_message(self) -> None:
+        """The message being handled failed: forget it without moving the chain."""
+        self._pending_commit = None
+        self._answering = None
+
     def replay(self, digest: bytes) -> bool:
         """A datagram seen before: resend the reply we made to it, if any (8.14)."""
         if digest not in self.replies:
