@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from harness import Net
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from harness import Net
 
 from pyracoon.engine import DatagramOut, Engine, PskTable
 from pyracoon.kernel.sadb import SaType
