@@ -140,6 +140,9 @@ class Engine:
     psk: Any = None
     #: How to turn ``now`` into a date for certificate validity; default: ``now`` is Unix time.
     wall_clock: Callable[[float], datetime] | None = None
+    #: Set the commit bit in QM1.  racoon never does; this exists to test the other side of
+    #: racoon-facts 8.8 (a peer that sets it) against ourselves.
+    commit_bit: bool = False
 
     def __post_init__(self) -> None:
         self._events: list[ev.Event] = []
@@ -594,6 +597,7 @@ class Engine:
         )
         q = Quick(self, ph1, False, msg.message_id, placeholder, now)
         self.quicks[key] = q
+        q.commit = bool(msg.flags & Flag.COMMIT)  # copied into QM2 (racoon-facts 8.8)
         digest = hashlib.md5(data, usedforsecurity=False).digest()
         q.replies[digest] = None
         q._answering = digest  # QM2 goes out once the kernel gave us SPIs
@@ -888,6 +892,15 @@ class Engine:
         if ph1 is not None and ph1.established:
             self._start_quick(ph1, request, now)
             return
+        if ph1 is None and remote.passive:
+            self.log(
+                Level.ERROR,
+                f"phase1 negotiation with {peer[0]} not initiated: remote "
+                f"{remote.describe()} is passive (remove 'passive on' to let us initiate)",
+                peer[0],
+            )
+            self._acquire_error(request)
+            return
         self.waiting.append(Waiting(remote, local, peer, request, now + self.config.timer.phase1))
         if ph1 is None:
             self.log(
@@ -970,6 +983,24 @@ class Engine:
         if sa is None or src is None or dst is None:
             return
         hard = ExtType.LIFETIME_HARD in msg
+        if hard:
+            for q in list(self.quicks.values()):
+                if q.state in (QState.ESTABLISHED, QState.ADDING, QState.FAILED):
+                    continue
+                if any(
+                    SATYPE_OF[o.protocol] == msg.satype
+                    and o.spi
+                    and int.from_bytes(o.spi, "big") == sa.spi
+                    for o in q.request.offers
+                ):
+                    # Linux drops a larval SA (GETSPI never followed by UPDATE): give up now.
+                    self.phase2_failed(
+                        q,
+                        f"phase2 negotiation failed: the kernel expired the larval SA "
+                        f"spi={sa.spi}(0x{sa.spi:x}). {q.index()}",
+                        now,
+                    )
+                    return
         for q in list(self.established):
             for rec in q.installed:
                 inbound = rec.inbound_spi == sa.spi and dst.addr == q.local[0]

@@ -32,7 +32,12 @@ from pyracoon.crypto.algorithms import IPCOMP_ALGORITHMS
 from pyracoon.crypto.cbc import CbcState
 from pyracoon.crypto.dh import DHKeyPair, generate_keypair
 from pyracoon.crypto.errors import CryptoError
-from pyracoon.crypto.hashes import quick_mode_hash1, quick_mode_hash2, quick_mode_hash3
+from pyracoon.crypto.hashes import (
+    quick_mode_hash1,
+    quick_mode_hash2,
+    quick_mode_hash3,
+    quick_mode_hash4,
+)
 from pyracoon.crypto.keys import derive_sa_keys
 from pyracoon.crypto.nonce import generate_nonce, validate_nonce
 from pyracoon.kernel import pfkey
@@ -105,6 +110,7 @@ class QState(Enum):
     GETSPI_SENT = "getspi sent"
     QM1_SENT = "msg1 sent"
     QM2_SENT = "msg2 sent"
+    WAIT_CONNECTED = "msg3 sent, waiting for CONNECTED"
     ADDING = "adding SAs"
     ESTABLISHED = "established"
     FAILED = "failed"
@@ -213,6 +219,9 @@ class Quick:
         self.sends_left = 0
         self.expire_at: float | None = None
         self._pending_commit = None  # type: ignore[var-annotated]
+        #: The commit bit (8.8): set by us only when the engine is told to, copied by a
+        #: responder from QM1, noticed by an initiator in QM2.
+        self.commit = bool(initiator and engine.commit_bit)
 
     # ------------------------------------------------------------------ naming
     @property
@@ -270,7 +279,7 @@ class Quick:
             ExchangeType.QUICK,
             self.message_id,
             (Encrypted(np, ciphertext),),
-            Flag.ENCRYPTION,
+            Flag.ENCRYPTION | (Flag.COMMIT if self.commit else 0),
         )
         data = encode_message(msg)
         self.last_sent = data
@@ -293,15 +302,21 @@ class Quick:
         digest = hashlib.md5(raw, usedforsecurity=False).digest()
         if self.replay(digest):
             return
-        expected = QState.QM1_SENT if self.initiator else QState.QM2_SENT
-        if self.state is not expected:
+        expected = (
+            (QState.QM1_SENT, QState.WAIT_CONNECTED) if self.initiator else (QState.QM2_SENT,)
+        )
+        if self.state not in expected:
             raise UnexpectedMessage(
                 f"unexpected quick-mode message in state {self.state.value} of {self.index()}"
             )
         dec, payloads = self.decrypt(msg)
         self._pending_commit = dec
         self._answering = digest
-        if self.initiator:
+        if self.state is QState.WAIT_CONNECTED:
+            self._qm4(payloads, now)
+        elif self.initiator:
+            if msg.flags & Flag.COMMIT:
+                self.commit = True  # the responder set it: wait for CONNECTED (8.8)
             self._qm2(payloads, now)
         else:
             self._qm3(payloads, now)
@@ -462,7 +477,34 @@ class Quick:
         hash3 = quick_mode_hash3(
             self._prf, self._skeyid_a, self.message_id, self.nonce, self.peer_nonce
         )
+        if self.commit:
+            # Commit bit (RFC 2408 4.8, racoon-facts 8.8): QM3 is resent until CONNECTED comes.
+            self._send([Hash(hash3)], now, expect_reply=True)
+            self.state = QState.WAIT_CONNECTED
+            return
         self._send([Hash(hash3)], now, expect_reply=False)
+        self.install(now)
+
+    def _connected_payloads(self) -> list[Payload]:
+        notify = Notification(NotifyType.CONNECTED, ProtocolID.ISAKMP, self.ph1.cookies)
+        return self._hashed(
+            [notify],
+            lambda rest: quick_mode_hash4(self._prf, self._skeyid_a, self.message_id, rest),
+        )
+
+    def _qm4(self, payloads: list[Payload], now: float) -> None:
+        """The responder's CONNECTED, HASH(4) = prf(SKEYID_a, M-ID | N): now install."""
+        _, rest = encode_payloads(payloads[1:])
+        self._check_hash(
+            "HASH(4)",
+            payloads[0],
+            quick_mode_hash4(self._prf, self._skeyid_a, self.message_id, rest),
+        )
+        if not any(
+            isinstance(p, Notification) and p.notify_type == NotifyType.CONNECTED for p in payloads
+        ):
+            raise PayloadMalformed("the commit-bit reply carries no CONNECTED notify")
+        self.resend_at = None
         self.install(now)
 
     def _responder_lifetime(self, payloads: list[Payload]) -> None:
@@ -575,6 +617,8 @@ class Quick:
             ),
         )
         self.resend_at = None
+        if self.commit:
+            self._send(self._connected_payloads(), now, expect_reply=False)
         self.install(now)
 
     # ------------------------------------------------------------------ both
