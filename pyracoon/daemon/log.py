@@ -10,8 +10,9 @@ The timestamp is written only to a log file (``-l``) and to the terminal in the 
 as racoon's ``file.c:LINE:func():`` prefix does.
 
 Levels are racoon's numbers: ERROR 1 ... INFO 4 (the default) ... DEBUG2 6. The configured
-``log`` level is *relative*: every ``-d`` on the command line raises it by one. Syslog gets
-facility daemon, priority LOG_INFO for levels 1-4 and LOG_DEBUG for 5-6, as racoon sends them.
+``log`` level is *relative*: every ``-d`` raises it by one (``Config.effective_log_level``).
+Syslog gets facility daemon, priority LOG_INFO for levels 1-4 and LOG_DEBUG for 5-6,
+as racoon sends them.
 """
 
 from __future__ import annotations
@@ -26,11 +27,6 @@ from typing import TextIO
 from pyracoon.engine.events import Level, LogEvent
 
 LEVEL_NAMES = {lvl.name.lower(): lvl for lvl in Level}
-
-
-def effective_level(configured: int, d_flags: int) -> Level:
-    """The level in force: the config's ``log`` level plus one per ``-d``, within 1..6."""
-    return Level(max(Level.ERROR, min(Level.DEBUG2, configured + d_flags)))
 
 
 def timestamp(when: float) -> str:

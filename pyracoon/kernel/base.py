@@ -126,7 +126,7 @@ class _DatagramKernelSocket(KernelSocket):
         self.sock.settimeout(timeout)
         try:
             data = self.sock.recv(MAX_MESSAGE)
-        except TimeoutError:
+        except (TimeoutError, BlockingIOError):
             return None
         except OSError as e:
             raise KernelError(f"cannot read from the kernel at {self.where}: {e.strerror}") from e

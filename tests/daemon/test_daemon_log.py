@@ -7,17 +7,10 @@ import ipaddress
 import os
 import time
 
-from pyracoon.daemon.log import Log, effective_level, timestamp
+from pyracoon.daemon.log import Log, timestamp
 from pyracoon.engine.events import Level, LogEvent
 
 WHEN = time.mktime((2014, 6, 2, 12, 39, 30, 0, 0, -1))
-
-
-def test_config_level_is_raised_by_each_d_flag():
-    assert effective_level(Level.INFO, 0) == Level.INFO
-    assert effective_level(Level.INFO, 1) == Level.DEBUG
-    assert effective_level(Level.INFO, 5) == Level.DEBUG2
-    assert effective_level(Level.ERROR, 0) == Level.ERROR
 
 
 def test_foreground_line_has_racoons_shape():

@@ -1,0 +1,251 @@
+"""``pyracoon``: racoon's command line, start-up and daemon life.
+
+``pyracoon [-46BFdLVv] [-f conf] [-l logfile] [-p port] [-P nattport] [--kernel SPEC]``
+
+The order differs from racoon's on purpose (racoon-facts.md section 2): racoon calls daemon()
+first, so a broken configuration only reaches the log and the shell sees status 0, and ``-B``
+runs before the configuration is parsed, so it cannot work. Here everything that can fail is
+done in the foreground first -- parse the configuration, check key files, open the kernel,
+restore backupsa, bind the ISAKMP sockets -- and each failure is one line on stderr and exit
+status 1. Only then does the daemon detach (unless ``-F``) and write its pid file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import os
+import socket
+import sys
+import time
+from collections.abc import Sequence
+
+from pyracoon import __version__
+from pyracoon.config import ConfigError, parse_file
+from pyracoon.config.model import Config
+from pyracoon.kernel.base import KernelError, KernelSocket, open_kernel
+from pyracoon.pki import check_file_permission, load_credentials
+from pyracoon.pki.errors import PkiError
+
+from . import backupsa
+from .addresses import local_addresses
+from .log import Log
+from .service import Daemon, Listener, Options, bind_udp
+
+DEFAULT_CONFIG = "/etc/racoon/racoon.conf"
+
+
+class StartupError(Exception):
+    """Start-up cannot go on; the message is the one line the user sees."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="pyracoon",
+        description="IKEv1 key management daemon, racoon-compatible.",
+        epilog="example: pyracoon -F -f /etc/racoon/racoon.conf -l /var/log/racoon.log",
+    )
+    p.add_argument("-f", dest="config", default=DEFAULT_CONFIG, help="configuration file")
+    p.add_argument("-l", dest="logfile", help="log to this file instead of syslog")
+    p.add_argument("-p", dest="port", type=int, help="ISAKMP port (default 500)")
+    p.add_argument("-P", dest="natt_port", type=int, help="NAT-T port (default 4500)")
+    p.add_argument("-F", dest="foreground", action="store_true", help="stay in the foreground")
+    p.add_argument("-d", dest="debug", action="count", default=0, help="raise the log level")
+    p.add_argument("-v", dest="verbose", action="store_true", help="log every datagram")
+    p.add_argument("-L", dest="location", action="store_true", help="say where lines come from")
+    p.add_argument("-B", dest="restore", action="store_true", help="restore SAs from backupsa")
+    p.add_argument("-4", dest="family", action="store_const", const=socket.AF_INET)
+    p.add_argument("-6", dest="family", action="store_const", const=socket.AF_INET6)
+    p.add_argument("-V", dest="version", action="store_true", help="print the version")
+    p.add_argument(
+        "--kernel",
+        help="auto, pfkey or unix:PATH (a pyracoon-kernel); default $PYRACOON_KERNEL or auto",
+    )
+    return p
+
+
+def load_config(args: argparse.Namespace) -> Config:
+    try:
+        config = parse_file(args.config)
+    except ConfigError as e:
+        raise StartupError(str(e)) from None
+    except OSError as e:
+        raise StartupError(f"cannot read {args.config}: {e.strerror}") from None
+    return config.with_command_line(isakmp_port=args.port, natt_port=args.natt_port)
+
+
+def check_key_files(config: Config) -> None:
+    """Load every certificate and key now, so a bad one stops the start, not a negotiation."""
+    uses_psk = False
+    for remote in config.remotes:
+        ct = remote.certificate_type
+        if ct is not None and ct.kind == "x509" and ct.certificate:
+            cert = config.paths.resolve("certificate", ct.certificate)
+            key = config.paths.resolve("certificate", ct.private_key)
+            try:
+                load_credentials(cert, key)
+            except PkiError as e:
+                raise StartupError(f"remote {remote.describe()}: {e}") from None
+        uses_psk = uses_psk or any(
+            p.authentication_method_name.startswith(("pre_shared_key", "xauth_psk"))
+            for p in remote.proposals
+        )
+    if uses_psk and config.paths.pre_shared_key:
+        try:
+            check_file_permission(config.paths.pre_shared_key, what="pre-shared key file")
+        except PkiError as e:
+            raise StartupError(str(e)) from None
+        except OSError as e:
+            raise StartupError(f"cannot read {config.paths.pre_shared_key}: {e.strerror}") from None
+
+
+def listen_endpoints(config: Config, family: int | None) -> list[tuple]:
+    if config.listen.present and config.listen.addresses:
+        return [
+            (a.address, a.effective_port(config.isakmp_port))
+            for a in config.listen.addresses
+            if not a.natt
+        ]
+    return [(a, config.isakmp_port) for a in local_addresses(family)]
+
+
+def bind_all(endpoints: list[tuple]) -> list[Listener]:
+    listeners: list[Listener] = []
+    try:
+        for ep in endpoints:
+            try:
+                listeners.append(Listener(ep, bind_udp(ep)))
+            except OSError as e:
+                raise StartupError(f"cannot listen on {ep[0]}[{ep[1]}]: {e.strerror}") from None
+    except StartupError:
+        for lst in listeners:
+            lst.sock.close()
+        raise
+    return listeners
+
+
+def restore_backup(config: Config, kernel: KernelSocket, log: Log, now: float) -> None:
+    path = config.paths.backupsa
+    if not path:
+        raise StartupError("-B needs 'path backupsa' in the configuration")
+    if not os.path.exists(path):
+        log.info(f"{path} does not exist: nothing to restore")
+        return
+    try:
+        results = backupsa.restore(path, now)
+    except (OSError, backupsa.BackupError) as e:
+        raise StartupError(f"cannot restore from {path}: {e}") from None
+    for r in results:
+        if r.message is None:
+            log.warning(r.note)
+            continue
+        try:
+            reply = kernel.request(r.message)
+        except KernelError as e:
+            log.error(f"{r.note}: {e}")
+            continue
+        if reply.errno:
+            log.error(f"{r.note}: the kernel refused it: {os.strerror(reply.errno)}")
+        else:
+            log.info(f"{r.note}: restored")
+
+
+def write_pidfile(path: str, pid: int) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        os.unlink(path)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+    with os.fdopen(fd, "w") as f:
+        f.write(f"{pid}\n")
+
+
+def detach(pidfile: str) -> None:
+    """Fork; the parent records the child's pid and exits 0, the child leaves the terminal."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid > 0:
+        try:
+            write_pidfile(pidfile, pid)
+        except OSError as e:
+            print(f"pyracoon: cannot write the pid file {pidfile}: {e.strerror}", file=sys.stderr)
+            os.kill(pid, 15)
+            os._exit(1)
+        os._exit(0)
+    os.setsid()
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.version:
+        print(f"pyracoon {__version__} (racoon of ipsec-tools 0.8.2, reimplemented in Python)")
+        return 0
+    os.umask(0o077)
+    try:
+        return _start(args)
+    except StartupError as e:
+        print(f"pyracoon: {e}", file=sys.stderr)
+        return 1
+
+
+def _start(args: argparse.Namespace) -> int:
+    config = load_config(args)
+    check_key_files(config)
+    level = config.effective_log_level(args.debug)
+    log = Log(
+        level,  # type: ignore[arg-type]
+        logfile=args.logfile,
+        use_syslog=args.logfile is None,
+        stream=sys.stderr if args.foreground else None,
+        with_location=args.location,
+    )
+    if args.foreground:
+        print("Foreground mode.", file=sys.stderr, flush=True)
+    log.info(f"pyracoon {__version__}")
+    log.info(f'Reading configuration from "{args.config}"')
+    for w in config.warnings:
+        log.warning(str(w))
+    try:
+        kernel = open_kernel(args.kernel)
+    except KernelError as e:
+        raise StartupError(str(e)) from None
+    if args.restore:
+        restore_backup(config, kernel, log, time.time())
+    listeners = bind_all(listen_endpoints(config, args.family))
+    if not listeners:
+        raise StartupError("no address to listen on: add a 'listen { isakmp ADDR; }' block")
+    for lst in listeners:
+        log.info(
+            f"{lst.endpoint[0]}[{lst.endpoint[1]}] used as isakmp port (fd={lst.sock.fileno()})"
+        )
+    pidfile = config.paths.pidfile_path()
+    if args.foreground:
+        try:
+            write_pidfile(pidfile, os.getpid())
+        except OSError as e:
+            raise StartupError(f"cannot write the pid file {pidfile}: {e.strerror}") from None
+    else:
+        detach(pidfile)
+        log.stream = None
+    options = Options(args.config, args.debug, args.port, args.natt_port, args.verbose)
+    daemon = Daemon(config, options, kernel, listeners, log)
+    try:
+        status = asyncio.run(daemon.run())
+    finally:
+        with contextlib.suppress(OSError):
+            with open(pidfile) as f:
+                mine = f.read().strip() == str(os.getpid())
+            if mine:
+                os.unlink(pidfile)
+        kernel.close()
+        log.close()
+    return status
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,306 @@
+"""The asyncio edge around the engine: UDP sockets, the kernel socket, one timer, signals.
+
+The engine decides; this module only moves bytes and time (the aioquic shape). Every input --
+a datagram, a kernel message, the timer, a signal -- is handed to the engine with the current
+time, and then ``pump`` carries out what the engine asked for: datagrams to send, PF_KEY
+messages to write (recorded in ``path backupsa`` when they install an SA), log lines, and the
+next time to wake up.
+
+Nothing here may stop the daemon because one peer misbehaved: an exception while handling one
+input is logged with the peer and the daemon carries on serving the others.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import os
+import signal
+import socket
+import time
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import asyncio_dgram
+
+from pyracoon.config import ConfigError, parse_file
+from pyracoon.config.model import Config
+from pyracoon.engine import Engine
+from pyracoon.engine import events as ev
+from pyracoon.kernel.base import KernelError, KernelSocket
+from pyracoon.kernel.pfkey import Message
+from pyracoon.kernel.sadb import ExtType, MsgType
+
+from . import backupsa
+from .log import Log
+
+Endpoint = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
+
+
+@dataclass
+class Listener:
+    """One bound ISAKMP socket and the endpoint it stands for."""
+
+    endpoint: Endpoint
+    sock: socket.socket
+    stream: asyncio_dgram.aio.DatagramServer | None = None
+
+
+def bind_udp(endpoint: Endpoint) -> socket.socket:
+    """A UDP socket bound to ``endpoint``; ``OSError`` says why not (port in use...)."""
+    addr, port = endpoint
+    family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if family == socket.AF_INET6:
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        sock.bind((str(addr), port))
+        sock.setblocking(False)
+    except OSError:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass
+class Options:
+    """What the command line adds to the configuration."""
+
+    config_path: str
+    debug_count: int = 0
+    isakmp_port: int | None = None
+    natt_port: int | None = None
+    verbose: bool = False
+
+
+class Daemon:
+    """One running pyracoon: an engine, its kernel socket and its listeners."""
+
+    def __init__(
+        self,
+        config: Config,
+        options: Options,
+        kernel: KernelSocket,
+        listeners: list[Listener],
+        log: Log,
+        *,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self.config = config
+        self.options = options
+        self.kernel = kernel
+        self.listeners = {lst.endpoint: lst for lst in listeners}
+        self.log = log
+        self.clock = clock
+        self.engine = Engine(config, pid=kernel.pid)
+        self.installed: dict[tuple[int, object, int], Message] = {}
+        """SAs this daemon installed, by (satype, dst, spi): what a clean stop removes."""
+        self.recent: deque[ev.Event] = deque(maxlen=200)
+        """Phase-1/phase-2 outcomes, for ``pyracoonctl show-event``."""
+        self._stop = asyncio.Event()
+        self._timer: asyncio.TimerHandle | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.exit_status = 0
+
+    # -- life ---------------------------------------------------------------------------------
+
+    async def run(self) -> int:
+        loop = asyncio.get_running_loop()
+        for lst in self.listeners.values():
+            lst.stream = await asyncio_dgram.from_socket(lst.sock)
+            self._tasks.append(loop.create_task(self._serve_udp(lst)))
+        loop.add_reader(self.kernel.fileno(), self._on_kernel)
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, self._on_stop_signal, sig)
+        loop.add_signal_handler(signal.SIGHUP, self.reload)
+        self.engine.start(self.clock())
+        self.pump()
+        await self._stop.wait()
+        await self._shutdown()
+        return self.exit_status
+
+    def stop(self, status: int = 0) -> None:
+        self.exit_status = status
+        self._stop.set()
+
+    def _on_stop_signal(self, signum: int) -> None:
+        self.log.info(f"caught signal {signum}")
+        self.stop(0)
+
+    async def _shutdown(self) -> None:
+        """Remove the SAs we installed (manual ones stay: racoon's FLUSH of everything is a bug
+        racoon-facts.md lists), empty backupsa, close everything."""
+        loop = asyncio.get_running_loop()
+        with contextlib.suppress(Exception):
+            loop.remove_reader(self.kernel.fileno())
+        for (satype, _, _), added in list(self.installed.items()):
+            delete = Message(
+                MsgType.DELETE, satype, seq=self.kernel.next_seq(), pid=self.kernel.pid
+            )
+            for ext in (added.sa, added.src, added.dst):
+                if ext is not None:
+                    delete.add(ext)
+            with contextlib.suppress(KernelError):
+                self.kernel.send(delete)
+        self.installed.clear()
+        if self.config.paths.backupsa:
+            with contextlib.suppress(OSError):
+                backupsa.truncate(self.config.paths.backupsa)
+        for task in self._tasks:
+            task.cancel()
+        for lst in self.listeners.values():
+            if lst.stream is not None:
+                lst.stream.close()
+        if self._timer is not None:
+            self._timer.cancel()
+        self.log.info(f"pyracoon process {os.getpid()} shutdown")
+
+    # -- inputs -------------------------------------------------------------------------------
+
+    async def _serve_udp(self, lst: Listener) -> None:
+        assert lst.stream is not None
+        while True:
+            try:
+                data, addr = await lst.stream.recv()
+            except asyncio_dgram.TransportClosed:
+                return
+            except OSError as e:  # e.g. ICMP port unreachable reported on the socket
+                self.log.debug(f"receive on {lst.endpoint[0]}[{lst.endpoint[1]}]: {e.strerror}")
+                continue
+            remote = (ipaddress.ip_address(str(addr[0]).split("%")[0]), int(addr[1]))
+            self._guarded(
+                f"a datagram from {remote[0]}[{remote[1]}]",
+                remote[0],
+                lambda d=data, r=remote: self.engine.receive_datagram(
+                    d, lst.endpoint, r, self.clock()
+                ),
+            )
+
+    def _on_kernel(self) -> None:
+        while True:
+            try:
+                msg = self.kernel.recv(0)
+            except KernelError as e:
+                self.log.error(f"lost the kernel: {e}")
+                self.stop(1)
+                return
+            if msg is None:
+                return
+            self._track(msg)
+            self._guarded(
+                f"PF_KEY {msg.describe()}",
+                None,
+                lambda m=msg: self.engine.receive_kernel(m, self.clock()),
+            )
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        self._guarded("the timer", None, lambda: self.engine.handle_timer(self.clock()))
+
+    def _guarded(self, what: str, peer: object, action: Callable[[], None]) -> None:
+        """Run one engine input; a bug there is logged and does not take the daemon down."""
+        try:
+            action()
+        except Exception as e:  # noqa: BLE001 - the daemon must keep serving other peers
+            self.log.error(f"internal error while handling {what}: {type(e).__name__}: {e}", peer)
+        self.pump()
+
+    # -- outputs ------------------------------------------------------------------------------
+
+    def pump(self) -> None:
+        for event in self.engine.events():
+            if isinstance(event, ev.DatagramOut):
+                self._send_datagram(event)
+            elif isinstance(event, ev.KernelRequest):
+                self._send_kernel(event.msg)
+            elif isinstance(event, ev.LogEvent):
+                self.log.event(event, "engine")
+            else:
+                self.recent.append(event)
+        self._arm_timer()
+
+    def _send_datagram(self, out: ev.DatagramOut) -> None:
+        lst = self.listeners.get(out.local)
+        if lst is None:  # the engine answers from the address the peer used; fall back by family
+            lst = next(
+                (
+                    x
+                    for x in self.listeners.values()
+                    if x.endpoint[0].version == out.remote[0].version
+                ),
+                None,
+            )
+        if lst is None or lst.stream is None:
+            self.log.error(f"no socket to send from {out.local[0]}[{out.local[1]}]", out.remote[0])
+            return
+        if self.options.verbose:
+            self.log.info(f"sending {len(out.data)} bytes to {out.remote[0]}[{out.remote[1]}]")
+        try:
+            lst.sock.sendto(out.data, (str(out.remote[0]), out.remote[1]))
+        except OSError as e:
+            self.log.error(f"sendto {out.remote[0]}[{out.remote[1]}] failed: {e.strerror}")
+
+    def _send_kernel(self, msg: Message) -> None:
+        if msg.type in (MsgType.UPDATE, MsgType.ADD) and self.config.paths.backupsa:
+            try:
+                backupsa.append(
+                    self.config.paths.backupsa, backupsa.entry_from_message(msg, self.clock())
+                )
+            except (OSError, backupsa.BackupError) as e:
+                self.log.error(f"cannot record the SA in {self.config.paths.backupsa}: {e}")
+        try:
+            self.kernel.send(msg)
+        except KernelError as e:
+            self.log.error(f"pfkey {msg.describe()} failed: {e}")
+
+    def _track(self, msg: Message) -> None:
+        """Keep ``installed`` current from the kernel's answers and broadcasts."""
+        sa, dst = msg.sa, msg.dst
+        if sa is None or dst is None or msg.errno:
+            return
+        key = (msg.satype, dst.addr, sa.spi)
+        if msg.type in (MsgType.UPDATE, MsgType.ADD) and msg.pid == self.kernel.pid:
+            self.installed[key] = msg
+        elif msg.type == MsgType.DELETE or (
+            msg.type == MsgType.EXPIRE and msg.get(ExtType.LIFETIME_HARD) is not None
+        ):
+            self.installed.pop(key, None)
+        elif msg.type == MsgType.FLUSH:
+            self.installed.clear()
+
+    def _arm_timer(self) -> None:
+        when = self.engine.next_timer()
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        if when is None:
+            return
+        delay = max(0.0, when - self.clock())
+        self._timer = asyncio.get_running_loop().call_later(delay, self._on_timer)
+
+    # -- reconfiguration ----------------------------------------------------------------------
+
+    def reload(self) -> None:
+        """SIGHUP: parse the file again; a broken one is refused and the old one keeps running."""
+        path = self.options.config_path
+        try:
+            new = parse_file(path).with_command_line(
+                isakmp_port=self.options.isakmp_port, natt_port=self.options.natt_port
+            )
+        except ConfigError as e:
+            self.log.error(f"{e}")
+            self.log.error(f"configuration reload refused; still running the previous {path}")
+            return
+        except OSError as e:
+            self.log.error(f"cannot read {path}: {e.strerror}; still running the previous one")
+            return
+        self.config = new
+        self.engine.reload(new, self.clock())
+        self.log.reopen()
+        self.log.info(f'Reading configuration from "{path}"')
+        for w in new.warnings:
+            self.log.warning(str(w))
+        self.pump()
