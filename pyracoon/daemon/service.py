@@ -143,8 +143,13 @@ class Daemon:
             for ext in (added.sa, added.src, added.dst):
                 if ext is not None:
                     delete.add(ext)
-            with contextlib.suppress(KernelError):
-                self.kernel.send(delete)
+            try:
+                reply = self.kernel.request(delete, timeout=1.0)
+            except KernelError as e:
+                self.log.error(f"pfkey DELETE failed at shutdown: {e}")
+                continue
+            if reply.errno:
+                self.log.warning(f"pfkey DELETE at shutdown: {os.strerror(reply.errno)}")
         self.installed.clear()
         if self.config.paths.backupsa:
             with contextlib.suppress(OSError):

@@ -64,6 +64,8 @@ class KernelServer:
         self.verbose = verbose
         self.sel = selectors.DefaultSelector()
         self.conns: dict[socket.socket, tuple[Endpoint, deque[bytes]]] = {}
+        self.deaf: set[socket.socket] = set()
+        """Connections whose reading side is gone; their requests are still processed."""
         self.stopping = False
         self._lock_fd: int | None = None
         self.listener: socket.socket | None = None
@@ -153,6 +155,7 @@ class KernelServer:
         self.sel.register(conn, selectors.EVENT_READ)
 
     def _drop(self, conn: socket.socket) -> None:
+        self.deaf.discard(conn)
         ep, _ = self.conns.pop(conn)
         self.kernel.detach(ep)
         self.sel.unregister(conn)
@@ -211,7 +214,8 @@ class KernelServer:
                 data = ep.queue.popleft()
                 if self.verbose:
                     self._log("<", data)
-                out.append(data)
+                if conn not in self.deaf:
+                    out.append(data)
             if out:
                 self._write(conn)
 
@@ -224,9 +228,13 @@ class KernelServer:
         except BlockingIOError:
             pass
         except OSError:
-            self._drop(conn)
-            return
-        self.sel.modify(conn, selectors.EVENT_READ | (selectors.EVENT_WRITE if out else 0))
+            # The client stopped reading (it may have sent its last requests and closed): drop
+            # what it would have received, but keep reading, so requests it queued before
+            # closing are still carried out, as a kernel does with a closed PF_KEY socket.
+            out.clear()
+            self.deaf.add(conn)
+        want_write = bool(out) and conn not in self.deaf
+        self.sel.modify(conn, selectors.EVENT_READ | (selectors.EVENT_WRITE if want_write else 0))
 
     def _log(self, arrow: str, data: bytes) -> None:
         try:

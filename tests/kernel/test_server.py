@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import ipaddress
 import os
 import signal
@@ -21,6 +22,7 @@ from pyracoon.kernel.pfkey import (
     Lifetime,
     Message,
     Policy,
+    encode,
 )
 from pyracoon.kernel.sadb import AuthAlg, EncAlg, ExtType, Mode, MsgType, SaType
 
@@ -171,3 +173,19 @@ def test_unknown_and_missing_kernels_are_explained(short_tmp):
         open_kernel(f"unix:{short_tmp}/nothing.sock")
     with pytest.raises(KernelUnavailable, match="XFRM backend is not in this version"):
         open_kernel("xfrm")
+
+
+def test_requests_sent_just_before_closing_are_still_carried_out(kernel_server):
+    with open_kernel(kernel_server.spec) as k:
+        k.request(esp_add(0x301))
+        k.request(esp_add(0x302))
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.connect(kernel_server.path)
+        for spi in (0x301, 0x302):
+            m = Message(MsgType.DELETE, SaType.ESP, seq=spi, pid=1).add(SA(spi))
+            m.add(Address(ExtType.ADDRESS_SRC, ip("::1"))).add(
+                Address(ExtType.ADDRESS_DST, ip("::2"))
+            )
+            s.send(encode(m))
+    with open_kernel(kernel_server.spec) as k:
+        assert k.request(Message(MsgType.DUMP)).errno == errno.ENOENT
