@@ -21,7 +21,6 @@ NOT_ACTED_UPON: frozenset[str] = frozenset(
         # top level
         "privsep",
         "path script",
-        "path backupsa",  # racoon -B and the backupsa file (racoon-facts 6)
         "gss_id_enc",
         "mode_cfg",
         "ldapcfg",

@@ -28,13 +28,14 @@ def test_seed_file_is_the_memo_text_unchanged() -> None:
 
 def test_seed_racoon_conf_model() -> None:
     config = parse_file(CONF / "racoon.conf")
-    assert [str(w) for w in config.warnings] == [
-        f"{CONF / 'racoon.conf'}:3: directive 'path backupsa' is parsed but not acted upon yet"]
+    assert config.warnings == []  # backupsa is acted upon by the daemon (pyracoon -B)
     assert config.paths.include == "/usr/local/etc/racoon"
     assert config.paths.certificate == "/usr/local/etc/racoon/cert"
     assert config.paths.backupsa == "/usr/local/etc/racoon/backupsa"
-    assert config.paths.resolve("certificate", "host_cert.pem") == \
-        "/usr/local/etc/racoon/cert/host_cert.pem"
+    assert (
+        config.paths.resolve("certificate", "host_cert.pem")
+        == "/usr/local/etc/racoon/cert/host_cert.pem"
+    )
     assert config.paths.pidfile_path() == "/var/run/racoon.pid"
 
     (remote,) = config.remotes
@@ -42,8 +43,11 @@ def test_seed_racoon_conf_model() -> None:
     assert remote.exchange_modes == [ExchangeType.IDENTITY_PROTECTION, ExchangeType.AGGRESSIVE]
     assert remote.initiator_exchange is ExchangeType.IDENTITY_PROTECTION
     assert remote.certificate_type is not None
-    assert (remote.certificate_type.kind, remote.certificate_type.certificate,
-            remote.certificate_type.private_key) == ("x509", "host_cert.pem", "host_priv.pem")
+    assert (
+        remote.certificate_type.kind,
+        remote.certificate_type.certificate,
+        remote.certificate_type.private_key,
+    ) == ("x509", "host_cert.pem", "host_priv.pem")
     assert remote.my_identifier.kind is IdentifierKind.ASN1DN
     assert remote.my_identifier.value is None
     # Code defaults that the file does not set.
@@ -74,11 +78,13 @@ def test_seed_racoon_conf_model() -> None:
     assert config.complex_bundle is True
 
 
-@pytest.mark.parametrize(("name", "lifetime"), [("racoon.conf.sainfo-blowfish", 28800),
-                                                 ("racoon.conf.sainfo-lifetime", 30)])
+@pytest.mark.parametrize(
+    ("name", "lifetime"),
+    [("racoon.conf.sainfo-blowfish", 28800), ("racoon.conf.sainfo-lifetime", 30)],
+)
 def test_seed_per_peer_sainfo(name: str, lifetime: int) -> None:
     config = parse_file(CONF / name)
-    assert [w.directive for w in config.warnings] == ["path backupsa"]
+    assert config.warnings == []
     # The per-peer sainfo (score 2) is searched before the anonymous one (score 0).
     peer, anonymous = config.sainfos
     assert anonymous.local_id is None and anonymous.lifetime == 180

@@ -1,0 +1,356 @@
+"""Real pyracoon processes on loopback, each host with its own pyracoon-kernel."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from pyracoon.kernel.base import open_kernel
+from pyracoon.kernel.pfkey import Message
+from pyracoon.kernel.sadb import ExtType, MsgType, SaState
+from pyracoon.lab import (
+    SimHost,
+    free_port,
+    install_certificates,
+    issue,
+    memo_policies,
+    program,
+    run_demo,
+)
+
+H1, H2 = "127.0.0.1", "127.0.0.2"
+
+
+def dump(host: SimHost) -> list[Message]:
+    """Every SA in the host's kernel, as DUMP replies."""
+    with open_kernel(host.kernel_spec) as k:
+        k.send(Message(MsgType.DUMP, seq=1, pid=k.pid))
+        out = []
+        while True:
+            m = k.recv(5)
+            assert m is not None, "the kernel stopped answering"
+            if m.errno:
+                return []
+            out.append(m)
+            if m.seq == 0:
+                return out
+
+
+def sa_view(m: Message) -> tuple:
+    ekey, akey = m.key(ExtType.KEY_ENCRYPT), m.key(ExtType.KEY_AUTH)
+    return (
+        str(m.src.addr),
+        str(m.dst.addr),
+        m.satype,
+        m.sa.spi,
+        m.sa.encrypt,
+        m.sa.auth,
+        ekey.key if ekey else b"",
+        akey.key if akey else b"",
+        m.lifetime(ExtType.LIFETIME_HARD).addtime,
+    )
+
+
+def config_text(host: SimHost, peer: SimHost, mode: str, auth: str) -> str:
+    d = host.dir
+    lines = [
+        f'path certificate "{d / "cert"}";',
+        f'path pre_shared_key "{d / "psk.txt"}";',
+        f'path backupsa "{d / "backupsa"}";',
+        f'path pidfile "{d / "racoon.pid"}";',
+        f"listen {{ isakmp {host.address}; adminsock disabled; }}",
+        "remote anonymous {",
+        f"  exchange_mode {mode};",
+    ]
+    if auth == "rsasig":
+        lines += [
+            '  certificate_type x509 "host_cert.pem" "host_priv.pem";',
+            "  my_identifier asn1dn;",
+        ]
+    else:
+        lines += [f"  my_identifier address {host.address};"]
+    method = "rsasig" if auth == "rsasig" else "pre_shared_key"
+    lines += [
+        "  proposal {",
+        f"    authentication_method {method};",
+        "    encryption_algorithm aes 256;",
+        "    hash_algorithm sha256;",
+        "    dh_group 14;",
+        "  }",
+        "}",
+        "sainfo anonymous {",
+        "  pfs_group 2;",
+        "  lifetime time 600 sec;",
+        "  encryption_algorithm aes 128, 3des;",
+        "  authentication_algorithm hmac_sha1;",
+        "  compression_algorithm deflate;",
+        "}",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+class Pair:
+    """Two simulated hosts with kernels, SPDs, certificates and PSKs; daemons on demand."""
+
+    def __init__(self, root: Path, a: str = H1, b: str = H2, netns: str | None = None) -> None:
+        self.hosts = [SimHost("host1", a, root / "host1"), SimHost("host2", b, root / "host2")]
+        self.port = free_port([a, b]) if netns is None else 500
+        ca = issue("test CA")
+        for h in self.hosts:
+            h.dir.mkdir(parents=True)
+            install_certificates(h.dir / "cert", ca, issue(h.name, ca, san=[h.address]))
+            other = self.peer(h)
+            psk = h.dir / "psk.txt"
+            psk.write_text(f"{other.address}\tsecret shared by both\n")
+            psk.chmod(0o600)
+            h.start_kernel()
+            assert h.setkey("-c", stdin=memo_policies(h.address, other.address)).returncode == 0
+
+    def peer(self, h: SimHost) -> SimHost:
+        return self.hosts[1] if h is self.hosts[0] else self.hosts[0]
+
+    def configure(self, mode: str = "main", auth: str = "psk") -> None:
+        for h in self.hosts:
+            (h.dir / "racoon.conf").write_text(config_text(h, self.peer(h), mode, auth))
+
+    def start(self, *extra: str) -> None:
+        for h in self.hosts:
+            h.start_daemon(h.dir / "racoon.conf", "-p", str(self.port), *extra)
+        for h in self.hosts:
+            assert h.wait_log("used as isakmp port"), self.why(h)
+
+    def why(self, h: SimHost) -> str:
+        log = h.log_path.read_text() if h.log_path.exists() else ""
+        err = ""
+        if h.daemon is not None and h.daemon.poll() is not None and h.daemon.stderr:
+            err = h.daemon.stderr.read()
+        return f"{h.name} log:\n{log}\nstderr: {err}"
+
+    def packet(self) -> str:
+        a, b = self.hosts
+        return a.run("pyracoon-kernel", "packet", a.address, b.address, "udp", "5000", "53").stdout
+
+    def wait_established(self, count: int = 2, timeout: float = 30) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if all(
+                len([m for m in dump(h) if m.sa.state == SaState.MATURE]) >= count
+                for h in self.hosts
+            ):
+                return
+            time.sleep(0.1)
+        raise AssertionError("no SAs:\n" + "\n".join(self.why(h) for h in self.hosts))
+
+    def stop(self) -> None:
+        for h in self.hosts:
+            h.stop()
+
+
+@pytest.fixture
+def pair(short_tmp: Path) -> Iterator[Pair]:
+    p = Pair(short_tmp)
+    yield p
+    p.stop()
+
+
+def assert_crosswise_equal(p: Pair) -> None:
+    a, b = (sorted(sa_view(m) for m in dump(h)) for h in p.hosts)
+    assert a == b and len(a) == 2
+    srcs = {(v[0], v[1]) for v in a}
+    assert srcs == {
+        (p.hosts[0].address, p.hosts[1].address),
+        (p.hosts[1].address, p.hosts[0].address),
+    }
+
+
+def test_the_main_job_demo(short_tmp):
+    import io
+
+    out = io.StringIO()
+    assert run_demo(short_tmp / "demo", out) == 0, out.getvalue()
+    text = out.getvalue()
+    assert text.count("\tE: 3des-cbc ") == 4 and text.count("\tA: hmac-sha1 ") == 4
+    assert text.count("ISAKMP-SA established 127.0.0.") == 2
+    assert text.count("IPsec-SA established: ESP/Transport") == 4
+    assert "# the next packet 127.0.0.1 -> 127.0.0.2: protected spi=0x" in text
+
+
+@pytest.mark.parametrize("auth", ["psk", "rsasig"])
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_acquire_negotiates_matching_sas(pair, mode, auth):
+    pair.configure(mode, auth)
+    pair.start()
+    assert "ACQUIRE sent" in pair.packet()
+    pair.wait_established()
+    assert_crosswise_equal(pair)
+    a, b = pair.hosts
+    assert a.log_lines("ISAKMP-SA established") and b.log_lines("ISAKMP-SA established")
+    word = "Identity Protection" if mode == "main" else "Aggressive"
+    assert a.log_lines(f"begin {word} mode.")
+    assert pair.packet().startswith("protected spi=")
+
+
+@pytest.mark.skipif(
+    os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root and iproute2 for a netns"
+)
+def test_ipv6_in_a_network_namespace(short_tmp):
+    """IPv6 has one loopback address, so the two hosts get fd77::1 and fd77::2 on the lo of a
+    namespace made for this test; both kernels and daemons run inside it."""
+    ns = f"pyr6-{os.getpid()}"
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    try:
+        for cmd in (
+            ["ip", "link", "set", "lo", "up"],
+            ["ip", "addr", "add", "fd77::1/128", "dev", "lo", "nodad"],
+            ["ip", "addr", "add", "fd77::2/128", "dev", "lo", "nodad"],
+        ):
+            subprocess.run(["ip", "netns", "exec", ns, *cmd], check=True)
+        script = f"""
+import io, sys
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from pathlib import Path
+from test_daemon_e2e import Pair, assert_crosswise_equal
+p = Pair(Path({str(short_tmp)!r}), "fd77::1", "fd77::2")
+try:
+    p.configure("main", "rsasig")
+    p.start()
+    p.packet()
+    p.wait_established()
+    assert_crosswise_equal(p)
+    print("OK", p.hosts[0].log_lines("IPsec-SA established")[0])
+finally:
+    p.stop()
+"""
+        run = subprocess.run(
+            ["ip", "netns", "exec", ns, program("python"), "-c", script],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            cwd=str(Path(__file__).parents[2]),
+        )
+        assert run.returncode == 0, run.stdout + run.stderr
+        assert "OK" in run.stdout and "fd77::" in run.stdout
+    finally:
+        subprocess.run(["ip", "netns", "del", ns], check=False)
+
+
+# ---- start-up -------------------------------------------------------------------------------
+
+
+def start_fails(*args: str) -> subprocess.CompletedProcess:
+    """Without -F the log goes to syslog, so stderr holds exactly the one start-up line."""
+    run = subprocess.run([program("pyracoon"), *args], capture_output=True, text=True, timeout=60)
+    assert run.returncode == 1
+    assert "Traceback" not in run.stderr
+    assert len(run.stderr.strip().splitlines()) == 1, run.stderr
+    return run
+
+
+def test_a_broken_config_reaches_the_terminal(pair):
+    conf = pair.hosts[0].dir / "racoon.conf"
+    conf.write_text("remote anonymous {\n  exchange_mode sideways;\n}\n")
+    run = start_fails("-f", str(conf), "--kernel", pair.hosts[0].kernel_spec)
+    assert run.stderr.startswith(f"pyracoon: {conf}:2: ")
+
+
+def test_port_in_use_is_refused(pair):
+    pair.configure()
+    a = pair.hosts[0]
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind((a.address, pair.port))
+        run = start_fails(
+            "-f", str(a.dir / "racoon.conf"), "-p", str(pair.port), "--kernel", a.kernel_spec
+        )
+    assert run.stderr.strip() == (
+        f"pyracoon: cannot listen on {a.address}[{pair.port}]: Address already in use"
+    )
+
+
+def test_weak_key_file_is_refused(pair):
+    pair.configure(auth="rsasig")
+    a = pair.hosts[0]
+    (a.dir / "cert" / "host_priv.pem").chmod(0o644)
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
+    assert "host_priv.pem" in run.stderr and "weak file permission" in run.stderr
+
+
+def test_weak_psk_file_is_refused(pair):
+    pair.configure(auth="psk")
+    a = pair.hosts[0]
+    (a.dir / "psk.txt").chmod(0o640)
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
+    assert "psk.txt" in run.stderr and "weak file permission" in run.stderr
+
+
+def test_missing_kernel_is_refused(pair, short_tmp):
+    pair.configure()
+    a = pair.hosts[0]
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", f"unix:{short_tmp}/none.sock")
+    assert "no simulated kernel at" in run.stderr
+
+
+# ---- daemon life ----------------------------------------------------------------------------
+
+
+def test_detaches_writes_the_pid_file_and_stops_on_sigterm(pair):
+    pair.configure()
+    a = pair.hosts[0]
+    run = subprocess.run(
+        [program("pyracoon"), "-f", str(a.dir / "racoon.conf"), "-p", str(pair.port),
+         "-l", str(a.log_path), "--kernel", a.kernel_spec],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    pidfile = a.dir / "racoon.pid"
+    pid = int(pidfile.read_text())
+    assert a.wait_log("used as isakmp port")
+    os.kill(pid, 0)
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not pidfile.exists()
+    assert a.wait_log(f"pyracoon process {pid} shutdown")
+
+
+def test_sigterm_removes_only_the_sas_it_installed(pair):
+    pair.configure()
+    pair.start()
+    a = pair.hosts[0]
+    manual = 'add 127.0.0.1 127.0.0.3 esp 0x9999 -E 3des-cbc "123456789012345678901234";\n'
+    assert a.setkey("-c", stdin=manual).returncode == 0
+    pair.packet()
+    pair.wait_established()
+    a.daemon.send_signal(signal.SIGTERM)
+    assert a.daemon.wait(10) == 0
+    left = [m.sa.spi for m in dump(a)]
+    assert left == [0x9999]
+    assert a.log_lines("caught signal 15")
+
+
+def test_backupsa_restores_after_a_crash(pair):
+    pair.configure()
+    pair.start()
+    pair.packet()
+    pair.wait_established()
+    a = pair.hosts[0]
+    before = sorted(sa_view(m)[:8] for m in dump(a))
+    assert len((a.dir / "backupsa").read_text().splitlines()) == 2
+    assert (a.dir / "backupsa").stat().st_mode & 0o777 == 0o600
+    a.daemon.send_signal(signal.SIGKILL)
+    a.daemon.wait()
+    assert a.setkey("-F").returncode == 0  # the host lost its SAs with the crash
+    assert dump(a) == []
+    a.start_daemon(a.dir / "racoon.conf", "-p", str(pair.port), "-B")
+    assert a.wait_log("restored"), pair.why(a)
+    after = dump(a)
+    assert sorted(sa_view(m)[:8] for m in after) == before
+    assert all(m.lifetime(ExtType.LIFETIME_HARD).addtime <= 600 for m in after)
