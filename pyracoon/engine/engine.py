@@ -196,6 +196,24 @@ class Engine:
             )
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
 
+    def reload(self, config: Config, now: float) -> None:
+        """SIGHUP: use ``config`` from now on (racoon-facts 2).
+
+        Negotiations already running keep the remote they started with, as racoon's do; new
+        ones see the new remotes and sainfos. The SPD cache is dumped again, since the reason
+        for a reload is often a changed setkey file too.
+        """
+        self.now = now
+        self.config = config
+        self._certs.clear()
+        pad = config.padding
+        self.padding = PaddingPolicy(
+            pad.randomize, pad.randomize_length, pad.maximum_length, pad.strict_check,
+            pad.exclusive_tail,
+        )  # fmt: skip
+        self.spd.clear()
+        self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
+
     # ================================================================== timers
     def next_timer(self) -> float | None:
         times = [t for t in (sa.next_timer() for sa in self.ph1s.values()) if t is not None]
@@ -541,9 +559,11 @@ class Engine:
             value = int.from_bytes(spi, "big")
             for q in list(self.established):
                 for rec in q.installed:
+                    # racoon expects the peer's inbound SPI (our outbound one); strongSwan
+                    # has been seen to send the other one of the pair: accept both.
                     if (
                         rec.protocol == d.protocol_id
-                        and rec.outbound_spi == value
+                        and value in (rec.outbound_spi, rec.inbound_spi)
                         and q.peer[0] == ph1.peer[0]
                     ):
                         self.log(
