@@ -354,3 +354,44 @@ def test_backupsa_restores_after_a_crash(pair):
     after = dump(a)
     assert sorted(sa_view(m)[:8] for m in after) == before
     assert all(m.lifetime(ExtType.LIFETIME_HARD).addtime <= 600 for m in after)
+
+
+def wait_lines(h: SimHost, needle: str, count: int, timeout: float = 10) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if len(h.log_lines(needle)) >= count:
+            return True
+        time.sleep(0.05)
+    return False
+
+
+def test_sighup_refuses_a_broken_config_and_keeps_serving(pair):
+    pair.configure()
+    pair.start()
+    a = pair.hosts[0]
+    conf = a.dir / "racoon.conf"
+    good = conf.read_text()
+    conf.write_text(good + "sainfo anonymous { lifetime time 1 min; }\n")
+    a.daemon.send_signal(signal.SIGHUP)
+    assert wait_lines(a, "configuration reload refused", 1), pair.why(a)
+    assert a.log_lines(f"{conf}:")  # the line that is wrong, with file and line number
+    assert a.daemon.poll() is None
+    pair.packet()
+    pair.wait_established()  # the previous configuration still negotiates
+    assert {sa_view(m)[8] for m in dump(a)} == {600}
+
+
+def test_sighup_loads_a_good_config(pair):
+    pair.configure()
+    pair.start()
+    a, b = pair.hosts
+    for h in pair.hosts:
+        conf = h.dir / "racoon.conf"
+        conf.write_text(conf.read_text().replace("lifetime time 600 sec;", "lifetime time 5 min;"))
+        h.daemon.send_signal(signal.SIGHUP)
+    for h in pair.hosts:
+        assert wait_lines(h, "Reading configuration from", 2), pair.why(h)
+    pair.packet()
+    pair.wait_established()
+    assert {sa_view(m)[8] for m in dump(a)} == {300}
+    assert_crosswise_equal(pair)
