@@ -64,7 +64,17 @@ def namespaces():  # type: ignore[no-untyped-def]
         sh("netns-down", "--ns-a", NS_A, "--ns-b", NS_B, check=False)
 
 
-def our_conf(tmp: Path, peer: str, mode: str, auth: str, pfs: bool, certs: Path, me: str) -> Path:
+def our_conf(
+    tmp: Path,
+    peer: str,
+    mode: str,
+    auth: str,
+    pfs: bool,
+    certs: Path,
+    me: str,
+    p1: str = "3des; hash_algorithm sha1; dh_group modp1024",
+    p2: str = "3des; authentication_algorithm hmac_sha1",
+) -> Path:
     cert = ""
     if auth == "rsasig":
         cert = f"""
@@ -73,11 +83,11 @@ def our_conf(tmp: Path, peer: str, mode: str, auth: str, pfs: bool, certs: Path,
     text = f"""path certificate "{certs}";
 remote {peer} {{
     exchange_mode {mode};{cert}
-    proposal {{ encryption_algorithm 3des; hash_algorithm sha1;
-               authentication_method {auth}; dh_group modp1024; }}
+    proposal {{ encryption_algorithm {p1};
+               authentication_method {auth}; }}
 }}
 sainfo anonymous {{ {"pfs_group modp1024;" if pfs else ""}
-    encryption_algorithm 3des; authentication_algorithm hmac_sha1;
+    encryption_algorithm {p2};
     compression_algorithm deflate; }}
 """
     path = tmp / "racoon.conf"
@@ -172,6 +182,47 @@ def test_we_initiate_charon_responds(
     out, err = proc.communicate(timeout=40)
     assert proc.returncode == 0, err
     check(json.loads(out), charon_keys(NS_B), True, "10.77.0.1")
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_aes_sha2_suite(tmp_path: Path, certs: Path) -> None:
+    """Key-Length attributes, SHA-256 prf and hmac-sha256 (128-bit ICV key) with charon."""
+    sh(
+        "start",
+        "--ns",
+        NS_B,
+        "--addr",
+        "10.77.0.2",
+        "--state",
+        f"/tmp/sswan-{NS_B}",
+        "--certs",
+        str(certs),
+        "--auth",
+        "psk",
+        "--ike",
+        "aes256-sha256-modp2048",
+        "--esp",
+        "aes128-sha256",
+    )
+    conf = our_conf(
+        tmp_path,
+        "10.77.0.2",
+        "main",
+        "pre_shared_key",
+        False,
+        certs,
+        "A",
+        p1="aes 256; hash_algorithm sha256; dh_group modp2048",
+        p2="aes 128; authentication_algorithm hmac_sha256",
+    )
+    proc = driver(NS_A, conf, "10.77.0.1", "10.77.0.2", 15, True)
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    check(result, charon_keys(NS_B), True, "10.77.0.1")
+    assert {len(s["ekey"]) for s in result["sas"]} == {32} and {
+        s["auth"] for s in result["sas"]
+    } == {5}
 
 
 @pytest.mark.usefixtures("namespaces")
