@@ -176,6 +176,8 @@ class Daemon:
                 self.log.debug(f"receive on {lst.endpoint[0]}[{lst.endpoint[1]}]: {e.strerror}")
                 continue
             remote = (ipaddress.ip_address(str(addr[0]).split("%")[0]), int(addr[1]))
+            if self.options.verbose:
+                self.log.info(f"received {len(data)} bytes from {remote[0]}[{remote[1]}]")
             self._guarded(
                 f"a datagram from {remote[0]}[{remote[1]}]",
                 remote[0],
