@@ -31,7 +31,7 @@ from typing import Any
 
 from pyracoon.config.model import Config, GeneratePolicy, Remote
 from pyracoon.crypto.cbc import CbcState
-from pyracoon.crypto.hashes import informational_hash
+from pyracoon.crypto.hashes import informational_hash, quick_mode_hash1
 from pyracoon.crypto.iv import phase2_iv
 from pyracoon.crypto.padding import PaddingPolicy
 from pyracoon.kernel import pfkey
@@ -52,6 +52,7 @@ from pyracoon.wire import (
     Hash,
     Identification,
     Message,
+    Nonce,
     Notification,
     Payload,
     WireError,
@@ -84,7 +85,13 @@ from .errors import (
 )
 from .events import Endpoint, Level, fmt_endpoint
 from .phase1 import AGGRESSIVE, MAIN, P1State, Phase1, Role, random_message_id
-from .proposals import PROTOCOL_NAMES, ProtocolOffer, sainfo_transforms, select_phase2
+from .proposals import (
+    PROTOCOL_NAMES,
+    ProtocolOffer,
+    parse_phase2_transform,
+    sainfo_transforms,
+    select_phase2,
+)
 from .psk import PskFile
 from .quick import SATYPE_OF, QState, Quick, Request, Selector
 
@@ -624,8 +631,6 @@ class Engine:
         try:
             dec, payloads = q.decrypt(msg)
             _, rest = encode_payloads(payloads[1:])
-            from pyracoon.crypto.hashes import quick_mode_hash1
-
             assert ph1.prf is not None and ph1.keys is not None
             q._check_hash(
                 "HASH(1)",
@@ -642,7 +647,7 @@ class Engine:
     def _accept_qm1(self, q: Quick, payloads: list[Payload], now: float) -> None:
         ph1 = q.ph1
         sa = next((p for p in payloads if isinstance(p, SA)), None)
-        if sa is None or not any(p.__class__.__name__ == "Nonce" for p in payloads):
+        if sa is None or not any(isinstance(p, Nonce) for p in payloads):
             raise PayloadMalformed("QM1 lacks SA or Nonce")
         ids = [p for p in payloads if isinstance(p, Identification)]
         if len(ids) not in (0, 2):
@@ -726,8 +731,6 @@ class Engine:
         for p in group:
             if p.protocol_id not in IPPROTO_OF_PROTOCOL or not p.transforms:
                 continue
-            from .proposals import parse_phase2_transform
-
             mode = parse_phase2_transform(p.protocol_id, p.transforms[0]).mode
             offer = ProtocolOffer(p.protocol_id, mode)
             offer.transforms = sainfo_transforms(sainfo, p.protocol_id, mode, sainfo.pfs_group)

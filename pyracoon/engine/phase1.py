@@ -23,13 +23,18 @@ checked out, so a forged or corrupted datagram cannot desynchronise us.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import os
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
+from cryptography import x509
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.serialization import Encoding
+
 from pyracoon.config.model import Remote
-from pyracoon.crypto.cbc import CbcState
+from pyracoon.crypto.cbc import CbcState, Decrypted
 from pyracoon.crypto.ciphers import BlockCipher, ike_key_length
 from pyracoon.crypto.dh import DHKeyPair, generate_keypair
 from pyracoon.crypto.errors import CryptoError
@@ -87,6 +92,8 @@ from .errors import (
     AuthenticationFailed,
     EngineError,
     InvalidCertAuthority,
+    InvalidCertificate,
+    InvalidFlags,
     InvalidHashInformation,
     InvalidIdInformation,
     InvalidKeyInformation,
@@ -232,7 +239,7 @@ class Phase1:
         self.expire_at: float | None = None
         self.established_at: float | None = None
         self.deleted = False
-        self._pending_commit = None
+        self._pending_commit: Decrypted | None = None
 
     # ------------------------------------------------------------------ naming
     @property
@@ -364,8 +371,6 @@ class Phase1:
                 f"{self.state.value} ({self.role.value}) of {self.index()}"
             )
         if msg.flags & Flag.COMMIT:
-            from .errors import InvalidFlags
-
             raise InvalidFlags("the commit bit is not allowed in phase 1")
         decrypted = None
         if msg.encrypted is not None:
@@ -376,7 +381,7 @@ class Phase1:
         elif row.encrypted:
             raise PayloadMalformed("this phase-1 message must be encrypted")
         else:
-            payloads = list(msg.payloads)  # type: ignore[arg-type]
+            payloads = [p for p in msg.payloads if isinstance(p, Payload)]
         for cls in row.required:
             if not any(isinstance(p, cls) for p in payloads):
                 raise PayloadMalformed(
@@ -408,7 +413,7 @@ class Phase1:
     def pending_iv(self) -> bytes | None:
         """The last block of the message being handled (racoon's "ive"), if it was encrypted."""
         if self._pending_commit is not None:
-            return self._pending_commit.next_iv  # type: ignore[attr-defined,no-any-return]
+            return self._pending_commit.next_iv
         return None
 
     def abandon_message(self) -> None:
@@ -416,7 +421,7 @@ class Phase1:
         self._pending_commit = None
         self._answering = None
 
-    def _decrypt(self, msg: Message):  # type: ignore[no-untyped-def]
+    def _decrypt(self, msg: Message) -> tuple[Decrypted, tuple[Payload, ...]]:
         assert self.cbc is not None and msg.encrypted is not None
         try:
             dec = self.cbc.decrypt(bytes(msg.encrypted.ciphertext), self.engine.padding)
@@ -556,8 +561,6 @@ class Phase1:
         cert, key = self.engine.my_certificate(self.remote)
         out: list[Payload] = []
         if cert is not None and self.remote.send_cert:
-            from cryptography.hazmat.primitives.serialization import Encoding
-
             out.append(Cert(CertEncoding.X509_SIGNATURE, cert.public_bytes(Encoding.DER)))
         out.append(Signature(rsa_sign(key, proof)))
         return out
@@ -570,8 +573,6 @@ class Phase1:
             got = self._first(payloads, Hash)
             if not isinstance(got, Hash):
                 raise AuthenticationFailed("HASH payload missing (pre-shared key authentication)")
-            import hmac
-
             if not hmac.compare_digest(bytes(got.data), self._peer_hash()):
                 raise InvalidHashInformation(
                     "HASH mismatched",
@@ -613,7 +614,10 @@ class Phase1:
                 ) from None
         self._check_identifier(peer_identity, cert)
         try:
-            rsa_verify(cert.public_key(), self._peer_hash(), bytes(sig.data))  # type: ignore[arg-type]
+            public_key = cert.public_key()
+            if not isinstance(public_key, rsa.RSAPublicKey):
+                raise TypeError(f"the certificate holds a {type(public_key).__name__}, not RSA")
+            rsa_verify(public_key, self._peer_hash(), bytes(sig.data))
         except (CryptoInvalidSignature, TypeError, ValueError) as exc:
             raise InvalidSignature(
                 "Invalid SIG.",
@@ -623,7 +627,7 @@ class Phase1:
                 ),
             ) from None
 
-    def _parse_cert(self, payload: Cert) -> list:  # type: ignore[type-arg]
+    def _parse_cert(self, payload: Cert) -> list[x509.Certificate]:
         if payload.encoding != CertEncoding.X509_SIGNATURE:
             return []
         try:
@@ -631,7 +635,7 @@ class Phase1:
         except PkiError:
             return []
 
-    def _peer_certificate(self, payloads: list[Payload]):  # type: ignore[no-untyped-def]
+    def _peer_certificate(self, payloads: list[Payload]) -> x509.Certificate:
         if self.remote.peers_certfile is not None:
             return self.engine.peers_certfile(self.remote)
         for p in payloads:
@@ -640,8 +644,6 @@ class Phase1:
                 if certs:
                     self.peer_cert = certs[0]
                     return certs[0]
-        from .errors import InvalidCertificate
-
         raise InvalidCertificate(
             "no peer's CERT payload found.",
             details=(
@@ -650,7 +652,7 @@ class Phase1:
             ),
         )
 
-    def _check_identifier(self, peer_identity: Identity, cert) -> None:  # type: ignore[no-untyped-def]
+    def _check_identifier(self, peer_identity: Identity, cert: x509.Certificate | None) -> None:
         if not self.remote.verify_identifier:
             return
         try:

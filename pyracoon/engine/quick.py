@@ -23,13 +23,15 @@ from __future__ import annotations
 import hashlib
 import hmac
 import ipaddress
-from dataclasses import dataclass, field
+import os
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from pyracoon.config.model import SaInfo
+from pyracoon.config.model import ProposalCheck, SaInfo
 from pyracoon.crypto.algorithms import IPCOMP_ALGORITHMS
-from pyracoon.crypto.cbc import CbcState
+from pyracoon.crypto.cbc import CbcState, Decrypted
 from pyracoon.crypto.dh import DHKeyPair, generate_keypair
 from pyracoon.crypto.errors import CryptoError
 from pyracoon.crypto.hashes import (
@@ -40,6 +42,7 @@ from pyracoon.crypto.hashes import (
 )
 from pyracoon.crypto.keys import derive_sa_keys
 from pyracoon.crypto.nonce import generate_nonce, validate_nonce
+from pyracoon.crypto.prf import Prf
 from pyracoon.kernel import pfkey
 from pyracoon.kernel.sadb import ExtType, Mode, MsgType, SaFlags, SaType
 from pyracoon.wire import (
@@ -53,7 +56,9 @@ from pyracoon.wire import (
     Nonce,
     Notification,
     Payload,
+    Proposal,
     WireError,
+    decode_attributes,
     decode_payloads,
     encode_message,
     encode_payloads,
@@ -218,7 +223,7 @@ class Quick:
         self.resend_at: float | None = None
         self.sends_left = 0
         self.expire_at: float | None = None
-        self._pending_commit = None  # type: ignore[var-annotated]
+        self._pending_commit: Decrypted | None = None
         #: The commit bit (8.8): set by us only when the engine is told to, copied by a
         #: responder from QM1, noticed by an initiator in QM2.
         self.commit = bool(initiator and engine.commit_bit)
@@ -294,7 +299,8 @@ class Quick:
         else:
             self.resend_at = None
 
-    def _hashed(self, payloads: list[Payload], hash_fn) -> list[Payload]:  # type: ignore[no-untyped-def]
+    def _hashed(self, payloads: list[Payload], hash_fn: Callable[[bytes], bytes]) -> list[Payload]:
+        """``[HASH(n), *payloads]`` where HASH(n) covers the payloads as they will be sent."""
         _, rest = encode_payloads(payloads)
         return [Hash(hash_fn(rest)), *payloads]
 
@@ -344,7 +350,7 @@ class Quick:
             self.engine.send(reply, self.local, self.peer)
         return True
 
-    def decrypt(self, msg: Message):  # type: ignore[no-untyped-def]
+    def decrypt(self, msg: Message) -> tuple[Decrypted, list[Payload]]:
         enc = msg.encrypted
         if enc is None:
             raise PayloadMalformed("quick-mode message is not encrypted")
@@ -366,7 +372,7 @@ class Quick:
             raise InvalidHashInformation(f"{name} mismatch.")
 
     @property
-    def _prf(self):  # type: ignore[no-untyped-def]
+    def _prf(self) -> Prf:
         assert self.ph1.prf is not None
         return self.ph1.prf
 
@@ -392,8 +398,6 @@ class Quick:
 
     def kernel_reply(self, msg: pfkey.Message, now: float) -> None:
         if msg.errno:
-            import os
-
             self.engine.phase2_failed(
                 self,
                 f"pfkey {MsgType(msg.type).name} failed: {os.strerror(msg.errno)}",
@@ -509,9 +513,6 @@ class Quick:
 
     def _responder_lifetime(self, payloads: list[Payload]) -> None:
         """RESPONDER-LIFETIME (RFC 2407 4.6.3.1), accepted per proposal_check (8.9)."""
-        from pyracoon.config.model import ProposalCheck
-        from pyracoon.wire import decode_attributes
-
         check = self.ph1.remote.proposal_check
         for p in payloads:
             if not isinstance(p, Notification) or p.notify_type != NotifyType.RESPONDER_LIFETIME:
@@ -536,8 +537,6 @@ class Quick:
                 )
                 if ok:
                     t = choice.transform
-                    from dataclasses import replace
-
                     self.choices[i] = replace(choice, transform=replace(t, lifetime=seconds))
                     self.log(
                         Level.INFO, f"responder lifetime accepted: {seconds}s (proposed {mine}s)"
@@ -575,14 +574,12 @@ class Quick:
 
     def _send_qm2(self, now: float) -> None:
         self.nonce = generate_nonce(self.ph1.remote.nonce_size)
-        from pyracoon.wire import Proposal as WProposal
-
         proposals = []
         notifies: list[Payload] = []
         for choice, offer in zip(self.choices, self.request.offers, strict=True):
             raw = choice.transform.raw
             assert raw is not None
-            proposals.append(WProposal(1, choice.protocol, offer.spi, (raw,)))
+            proposals.append(Proposal(1, choice.protocol, offer.spi, (raw,)))
             if choice.responder_lifetime is not None:
                 data = (
                     Attribute(IPsecAttribute.SA_LIFE_TYPE, LifeType.SECONDS).encode()
