@@ -57,8 +57,8 @@ class AdminCommandError(AdminError):
 
     def __init__(self, errno: int, message: str | None = None) -> None:
         self.errno = errno
-        self.message = message or errno_text(errno)
-        super().__init__(self.message)
+        self.message = message or ""  # empty: the errno says it all, the reply has no body
+        super().__init__(message or errno_text(errno))
 
 
 class AdminSocketError(AdminError):

@@ -322,7 +322,8 @@ class AdminServer:
             self.log.error(f"admin connection failed: {type(e).__name__}: {e}")
         finally:
             writer.close()
-            with contextlib.suppress(Exception):
+            # close() may cancel us here too; the connection is over either way
+            with contextlib.suppress(Exception, asyncio.CancelledError):
                 await writer.wait_closed()
             if task is not None:
                 self._connections.discard(task)
@@ -381,7 +382,7 @@ class AdminServer:
         try:
             answer = await self._call(request)
         except AdminCommandError as e:
-            self.log.debug(f"admin {name}: {e.message} (errno {e.errno})")
+            self.log.debug(f"admin {name}: {e} (errno {e.errno})")
             return Reply(request.command, request.proto, e.errno, _error_body(e.message)), None
         except AdminDecodeError as e:
             self.log.error(f"malformed admin command {name}: {e}")
@@ -474,7 +475,9 @@ def _proto(request: Request,
 
 
 def _body(answer: Answer) -> bytes:
-    return answer.encode() if isinstance(answer, str) else bytes(answer)
+    if isinstance(answer, str):
+        return answer.encode()
+    return answer if isinstance(answer, bytes) else bytes(answer)
 
 
 def _error_body(text: str) -> bytes:
