@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from pyracoon.config.model import Config, GeneratePolicy, Remote
+from pyracoon.config.model import Config, GeneratePolicy, Rekey, Remote
 from pyracoon.crypto.cbc import CbcState
 from pyracoon.crypto.hashes import informational_hash, quick_mode_hash1
 from pyracoon.crypto.iv import phase2_iv
@@ -942,13 +942,17 @@ class Engine:
         return ph1
 
     def _phase1_for(self, peer: Endpoint) -> Phase1 | None:
-        best = None
-        for ph1 in self.ph1s.values():
-            if ph1.peer[0] == peer[0] and ph1.state not in (P1State.FAILED, P1State.EXPIRED):
-                if ph1.established:
-                    return ph1
-                best = best or ph1
-        return best
+        """The ISAKMP SA to use with ``peer``: an established one that is not dying, else a
+        dying one, else one still negotiating."""
+        ranked = sorted(
+            (
+                ph1
+                for ph1 in self.ph1s.values()
+                if ph1.peer[0] == peer[0] and ph1.state not in (P1State.FAILED, P1State.EXPIRED)
+            ),
+            key=lambda ph1: (not ph1.established, ph1.dying, -(ph1.established_at or 0.0)),
+        )
+        return ranked[0] if ranked else None
 
     def _start_quick(self, ph1: Phase1, request: Request, now: float) -> None:
         mid = random_message_id()
@@ -1032,7 +1036,7 @@ class Engine:
                     continue
                 text = q.sa_text(rec, "in" if inbound else "out")
                 self.log(Level.INFO, f"IPsec-SA expired: {text}", q.peer[0])
-                if not hard and q.initiator and q in self.established and q.ph1.established:
+                if not hard and q.initiator and q in self.established:
                     self._drop_phase2(q)
                     fresh = Request(
                         q.request.local,
@@ -1045,7 +1049,8 @@ class Engine:
                         0,
                         q.request.tunnel,
                     )
-                    self._start_quick(q.ph1, fresh, now)
+                    # rekey under whichever ISAKMP SA is current (a new phase 1 if none)
+                    self._request_phase2(q.ph1.remote, q.local, q.peer, fresh, now)
                     return
                 if hard and q in self.established:
                     self._drop_phase2(q)
@@ -1061,11 +1066,12 @@ class Engine:
                     self.log(
                         Level.ERROR, f"pfkey DELETE received: {q.sa_text(rec, 'in')}", q.peer[0]
                     )
-                    if q.ph1.established:
+                    current = self._phase1_for(q.peer)
+                    if current is not None and current.established:
                         spi = rec.inbound_spi.to_bytes(
                             2 if rec.protocol == ProtocolID.IPCOMP else 4, "big"
                         )
-                        self.send_info(q.ph1, [Delete(rec.protocol, (spi,))])
+                        self.send_info(current, [Delete(rec.protocol, (spi,))])
                     q.installed.remove(rec)
                     if not q.installed:
                         self._drop_phase2(q)
@@ -1085,6 +1091,19 @@ class Engine:
         for w in [w for w in self.waiting if w.peer[0] == ph1.peer[0]]:
             self.waiting.remove(w)
             self._start_quick(ph1, w.request, now)
+
+    def phase1_dying(self, ph1: Phase1, now: float) -> None:
+        """80 % of the lifetime: an initiator with phase-2 SAs under it renegotiates phase 1
+        (``rekey force``; ``rekey on`` would need DPD, which this engine does not run)."""
+        remote = ph1.remote
+        if ph1.role is not Role.INITIATOR or remote.rekey is not Rekey.FORCE:
+            return
+        if not any(q.ph1 is ph1 for q in self.established):
+            return
+        self.log(
+            Level.INFO, f"renegotiating phase1 to {ph1.peer[0]} due to active phase2", ph1.peer[0]
+        )
+        self.initiate(remote, ph1.local, ph1.peer, now)
 
     def phase1_failed(self, ph1: Phase1, text: str, now: float) -> None:
         self.log(Level.ERROR, text, ph1.peer[0])

@@ -90,7 +90,6 @@ from pyracoon.wire.constants import (
 
 from .errors import (
     AuthenticationFailed,
-    EngineError,
     InvalidCertAuthority,
     InvalidCertificate,
     InvalidFlags,
@@ -98,7 +97,6 @@ from .errors import (
     InvalidIdInformation,
     InvalidKeyInformation,
     InvalidSignature,
-    LocalError,
     NoPreSharedKey,
     PayloadMalformed,
     UnexpectedMessage,
@@ -237,6 +235,9 @@ class Phase1:
         self.sends_left = 0
         self.retransmissions_seen = 0
         self.expire_at: float | None = None
+        self.dying_at: float | None = None
+        #: Past 80 % of its lifetime: new quick modes prefer a fresher ISAKMP SA.
+        self.dying = False
         self.established_at: float | None = None
         self.deleted = False
         self._pending_commit: Decrypted | None = None
@@ -314,7 +315,7 @@ class Phase1:
             self.resend_at = None
 
     def next_timer(self) -> float | None:
-        times = [t for t in (self.resend_at, self.expire_at) if t is not None]
+        times = [t for t in (self.resend_at, self.dying_at, self.expire_at) if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
@@ -330,6 +331,10 @@ class Phase1:
                     self, f"phase1 negotiation failed due to time up. {self.index()}", now
                 )
                 return
+        if self.dying_at is not None and now >= self.dying_at:
+            self.dying_at = None
+            self.dying = True
+            self.engine.phase1_dying(self, now)
         if self.expire_at is not None and now >= self.expire_at:
             self.expire_at = None
             self.engine.phase1_expired(self, now)
@@ -800,6 +805,8 @@ class Phase1:
         assert self.params is not None
         self.established_at = now
         self.expire_at = now + self.params.lifetime
+        # racoon-facts 8.14: the ISAKMP SA is "dying" at 80 % of its lifetime
+        self.dying_at = now + self.params.lifetime * 8 // 10
         if self.role is Role.RESPONDER:
             self.resend_at = None
         self.log(
@@ -808,10 +815,6 @@ class Phase1:
             f"spi:{self.index()}",
         )
         self.engine.phase1_established(self, now)
-
-
-def is_local_error(exc: EngineError) -> bool:
-    return isinstance(exc, LocalError)
 
 
 def random_message_id() -> int:

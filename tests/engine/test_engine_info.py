@@ -122,3 +122,27 @@ def test_unprotected_delete_is_ignored() -> None:
     net.pump()
     assert b.has_log("unprotected Delete ignored")
     assert len(esp(b)) == 2
+
+
+def test_phase1_rekey_force_renegotiates_before_expiry() -> None:
+    net, a, b = up(p1life="lifetime time 100 sec; rekey force;")
+    old = next(iter(a.engine.ph1s.values()))
+    net.advance(81)
+    assert a.has_log(f"renegotiating phase1 to {B} due to active phase2"), a.log_text()
+    assert len(a.engine.ph1s) == 2 and all(p.established for p in a.engine.ph1s.values())
+    net.advance(20)
+    assert a.has_log("ISAKMP-SA expired") and list(a.engine.ph1s.values()) != [old]
+    assert len(a.engine.ph1s) == 1 and len(b.engine.ph1s) == 1
+    # new quick modes run under the new ISAKMP SA
+    for s in list(a.kernel.sad):
+        del a.kernel.sad[s]
+    net.acquire(a, b)
+    net.pump()
+    new = next(iter(a.engine.ph1s.values()))
+    assert any(q.ph1 is new for q in a.engine.established)
+
+
+def test_rekey_on_without_dpd_does_not_renegotiate() -> None:
+    net, a, b = up(p1life="lifetime time 100 sec;")
+    net.advance(81)
+    assert not a.has_log("renegotiating phase1")
