@@ -30,7 +30,7 @@ import pwd
 import socket
 import stat
 from collections.abc import AsyncIterator
-from typing import Protocol, TypeAlias
+from typing import TYPE_CHECKING, Protocol, TypeAlias
 
 from .errors import AdminCommandError, AdminDecodeError, AdminSocketError
 from .protocol import (
@@ -46,6 +46,9 @@ from .protocol import (
     command_name,
     proto_name,
 )
+
+if TYPE_CHECKING:
+    from pyracoon.config.model import AdminSock
 
 Answer: TypeAlias = bytes | str
 """What a handler returns: the reply body. Text is sent as UTF-8."""
@@ -196,6 +199,24 @@ class AdminServer:
         self._server: asyncio.AbstractServer | None = None
         self._identity: tuple[int, int] | None = None
         self._connections: set[asyncio.Task[None]] = set()
+
+    @classmethod
+    def from_config(cls, adminsock: AdminSock, handler: AdminHandler, *,
+                    log: AdminLog | None = None) -> AdminServer | None:
+        """The server ``listen { adminsock ...; }`` asks for; None for ``adminsock disabled``.
+
+        racoon's defaults are root:root. A daemon that does not run as root cannot give its
+        socket to root, and the defaults only mean "root's" because racoon always runs as root,
+        so an unprivileged daemon (tests, the in-memory kernel) keeps its own ownership unless
+        racoon.conf names another owner or group.
+        """
+        if adminsock.disabled or not adminsock.path:
+            return None
+        owner: str | None = adminsock.owner
+        group: str | None = adminsock.group
+        if os.geteuid() != 0 and (owner, group) == ("root", "root"):
+            owner = group = None
+        return cls(adminsock.path, handler, owner, group, adminsock.mode, log=log)
 
     async def __aenter__(self) -> AdminServer:
         await self.start()

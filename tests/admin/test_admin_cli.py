@@ -6,6 +6,7 @@ import asyncio
 import errno
 import io
 import os
+import pwd
 import struct
 import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -321,3 +322,40 @@ async def test_as_a_subprocess(served: tuple[FakeHandler, Served], short_tmp: Pa
     out, err = await asyncio.wait_for(proc.communicate(), 30)
     assert proc.returncode == 1 and out == b""
     assert b"cannot connect to the admin socket" in err and b"Traceback" not in err
+
+
+def _as_nobody(argv: list[str]) -> tuple[int, str]:
+    """Run ``run(argv)`` in a forked child that became ``nobody``: (exit code, stderr)."""
+    nobody = pwd.getpwnam("nobody")
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: no pytest, no asyncio, just the client
+        code = 99
+        try:
+            os.close(read_end)
+            os.setgroups([])
+            os.setgid(nobody.pw_gid)
+            os.setuid(nobody.pw_uid)
+            err = io.StringIO()
+            code = run(argv, stdout=io.StringIO(), stderr=err, environ={}, timeout=10)
+            os.write(write_end, err.getvalue().encode())
+        finally:
+            os._exit(code)
+    os.close(write_end)
+    with os.fdopen(read_end, "rb") as f:
+        err_text = f.read().decode()
+    _, status = os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status), err_text
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to act as another user")
+async def test_socket_mode_decides_who_may_connect(short_tmp: Path) -> None:
+    os.chmod(short_tmp, 0o755)
+    path = str(short_tmp / "racoon.sock")
+    async with AdminServer(path, FakeHandler(), log=ListLog()):  # 0600 root
+        code, err = await asyncio.to_thread(_as_nobody, ["-s", path, "rc"])
+    assert code == 1
+    assert "(Permission denied)" in err and "run as root or as that owner or group" in err
+    async with AdminServer(path, FakeHandler(), mode=0o666, log=ListLog()):
+        code, err = await asyncio.to_thread(_as_nobody, ["-s", path, "rc"])
+    assert (code, err) == (0, "")

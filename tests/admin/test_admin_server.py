@@ -330,3 +330,18 @@ async def test_close_ends_running_connections(sock_path: str) -> None:
     assert await asyncio.wait_for(reader.read(), 5) == b""
     writer.close()
 
+
+
+async def test_from_config(short_tmp: Path) -> None:
+    from pyracoon.config import parse_string
+
+    path = str(short_tmp / "ctl.sock")
+    conf = parse_string(f'listen {{ adminsock "{path}" "root" "root" 660; }}')
+    server = AdminServer.from_config(conf.listen.adminsock, FakeHandler(), log=ListLog())
+    assert server is not None and server.mode == 0o660
+    async with server:
+        assert stat.S_IMODE(os.lstat(path).st_mode) == 0o660
+        (reply,) = await _exchange(path, Request(AdminCommand.ADMIN_RELOAD_CONF))
+        assert reply.errno == 0
+    conf = parse_string("listen { adminsock disabled; }")
+    assert AdminServer.from_config(conf.listen.adminsock, FakeHandler()) is None
