@@ -1,6 +1,6 @@
 """``pyracoonctl``: racoonctl for pyracoon, over the admin socket.
 
-Command line (racoonctl 0.8.2's, getopt ``lds:``, options before the command)::
+Command line (racoonctl 0.8.2's getopt ``lds:``; the options may also follow the command)::
 
     pyracoonctl [-d] [-l]... [-s SOCKET] COMMAND [ARGS]
 
@@ -129,11 +129,33 @@ class Options:
 
 
 def parse_options(args: list[str], environ: Mapping[str, str]) -> Options:
-    """racoonctl's ``getopt("lds:")``: options stop at the command word."""
+    """racoonctl's ``getopt("lds:")``, and the same options after the command word.
+
+    racoonctl stops at the command word, so ``racoonctl show-sa isakmp -l`` fails with
+    "insufficient arguments"; people write it that way anyway. No command has a sub-option
+    named ``-l``, ``-d`` or ``-s``, so taking them anywhere is unambiguous.
+    """
     try:
         opts, rest = getopt.getopt(args, "lds:h")
     except getopt.GetoptError as e:
         raise UsageError(str(e)) from None
+    if any(opt == "-h" for opt, _ in opts):
+        raise UsageError("")  # an empty message: print the usage, exit 0
+    if not rest:
+        raise UsageError("no command given")
+    words = [rest[0]]
+    tail = rest[1:]
+    while tail:
+        word, tail = tail[0], tail[1:]
+        if word in ("-l", "-d"):
+            opts.append((word, ""))
+        elif word == "-s":
+            if not tail:
+                raise UsageError("option -s requires argument")
+            opts.append((word, tail[0]))
+            tail = tail[1:]
+        else:
+            words.append(word)
     path = default_socket_path(environ)
     dump = False
     long_format = 0
@@ -144,11 +166,7 @@ def parse_options(args: list[str], environ: Mapping[str, str]) -> Options:
             dump = True
         elif opt == "-l":
             long_format += 1
-        else:  # -h
-            raise UsageError("")
-    if not rest:
-        raise UsageError("no command given")
-    return Options(path, dump, long_format, rest)
+    return Options(path, dump, long_format, words)
 
 
 def build(words: list[str], long_format: int,

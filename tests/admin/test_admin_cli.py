@@ -359,3 +359,17 @@ async def test_socket_mode_decides_who_may_connect(short_tmp: Path) -> None:
     async with AdminServer(path, FakeHandler(), mode=0o666, log=ListLog()):
         code, err = await asyncio.to_thread(_as_nobody, ["-s", path, "rc"])
     assert (code, err) == (0, "")
+
+
+def test_general_options_after_the_command() -> None:
+    from pyracoon.admin.cli import parse_options
+
+    opts = parse_options(["show-sa", "isakmp", "-l", "-l", "-s", "/x.sock", "-d"], {})
+    assert (opts.words, opts.long_format, opts.socket_path, opts.hexdump) == (
+        ["show-sa", "isakmp"], 2, "/x.sock", True)
+    opts = parse_options(["-l", "es", "-w", "-n", "gw", "isakmp", "inet", "1.1.1.1", "2.2.2.2"],
+                         {"PYRACOON_ADMINSOCK": "/env.sock"})
+    assert opts.words[:4] == ["es", "-w", "-n", "gw"] and opts.socket_path == "/env.sock"
+    assert parse_options(["rc"], {}).socket_path == "/var/run/racoon/racoon.sock"
+    with pytest.raises(UsageError, match="-s requires argument"):
+        parse_options(["rc", "-s"], {})
