@@ -931,14 +931,35 @@ class Engine:
                 f"IPsec-SA request for {peer[0]} queued due to no phase1 found.",
                 peer[0],
             )
-            self.initiate(remote, local, peer, now)
+            if self.initiate(remote, local, peer, now) is None:
+                self.waiting = [w for w in self.waiting if w.request is not request]
+                self._acquire_error(request)
 
-    def initiate(self, remote: Remote, local: Endpoint, peer: Endpoint, now: float) -> Phase1:
+    def initiate(
+        self, remote: Remote, local: Endpoint, peer: Endpoint, now: float
+    ) -> Phase1 | None:
         """Start a phase 1 with ``peer`` (ACQUIRE, or racoonctl establish-sa isakmp)."""
-        ph1 = Phase1(self, remote, local, peer, Role.INITIATOR, int(remote.initiator_exchange), now)
+        self.now = now
+        exchange = int(remote.initiator_exchange)
+        if exchange not in (MAIN, AGGRESSIVE):
+            self.log(
+                Level.ERROR,
+                f"{display_name(ExchangeType, exchange)} mode is not supported: list main or "
+                f"aggressive first in exchange_mode of remote {remote.describe()}",
+                peer[0],
+            )
+            return None
+        ph1 = Phase1(self, remote, local, peer, Role.INITIATOR, exchange, now)
         self.ph1s[ph1.icky] = ph1
         self.log(Level.INFO, f"initiate new phase 1 negotiation: {ph1.describe()}", peer[0])
-        ph1.start(now)
+        try:
+            ph1.start(now)
+        except EngineError as exc:
+            self.log(Level.ERROR, exc.log_text, peer[0])
+            for line in exc.details:
+                self.log(Level.ERROR, line, peer[0])
+            self.phase1_failed(ph1, f"phase1 negotiation failed. {ph1.index()}", now)
+            return None
         return ph1
 
     def _phase1_for(self, peer: Endpoint) -> Phase1 | None:
