@@ -56,6 +56,9 @@ class AdminCommandError(AdminError):
     """
 
     def __init__(self, errno: int, message: str | None = None) -> None:
+        if errno == 0:
+            # ac_errno 0 is success: the client would take the refusal for an answer
+            raise ValueError("AdminCommandError needs a non-zero errno")
         self.errno = errno
         self.message = message or ""  # empty: the errno says it all, the reply has no body
         super().__init__(message or errno_text(errno))

@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from pyracoon.config.model import AdminSock
 
 Answer: TypeAlias = bytes | str
-"""What a handler returns: the reply body. Text is sent as UTF-8."""
+"""What a handler returns: the reply body. Text is sent as UTF-8; None counts as empty."""
 
 SUN_PATH_MAX = 107  # sizeof(sun_path) - 1 on Linux
 _MAX_ERROR_TEXT = 0xFFFF - HEADER_LEN  # an errno reply cannot be long (the field holds errno)
@@ -61,24 +61,25 @@ class AdminHandler(Protocol):
     """What the daemon does for each admin command. One method per wire command.
 
     Each returns the reply body (text the client prints, or the certificate bytes for
-    ``get_sa_cert``), or raises ``AdminCommandError(errno, message)``; the errno goes back in
-    ``ac_errno`` as racoon sends it (``ENOENT`` no such SA or policy, ``EEXIST`` already
-    established, ``ENOTSUP`` not supported...), the message as the reply body.
+    ``get_sa_cert``; None for an empty reply), or raises ``AdminCommandError(errno,
+    message)``; the errno goes back in ``ac_errno`` as racoon sends it (``ENOENT`` no such SA
+    or policy, ``EEXIST`` already established, ``ENOTSUP`` not supported...), the message as
+    the reply body.
 
     racoonctl's ``vpn-connect`` and ``vpn-disconnect`` have no commands of their own on the
     wire: vpn-connect is ``establish_sa(ISAKMP, ...)`` (with ``user`` when ``-u`` is given) and
     vpn-disconnect is ``delete_all_sa_dst``.
     """
 
-    async def reload_config(self) -> Answer:
+    async def reload_config(self) -> Answer | None:
         """``reload-config``: what SIGHUP does."""
         ...
 
-    async def show_schedule(self) -> Answer:
+    async def show_schedule(self) -> Answer | None:
         """``show-schedule``: the timers, as text."""
         ...
 
-    async def show_event(self) -> Answer | AsyncIterator[Answer]:
+    async def show_event(self) -> Answer | AsyncIterator[Answer] | None:
         """``show-event``: text now, or an async iterator of event lines pushed as they happen.
 
         With an iterator the server sends an empty reply, then one ``ADMIN_SHOW_EVT`` message per
@@ -86,37 +87,37 @@ class AdminHandler(Protocol):
         """
         ...
 
-    async def show_sa(self, proto: AdminProto, verbose: int) -> Answer:
+    async def show_sa(self, proto: AdminProto, verbose: int) -> Answer | None:
         """``show-sa``: ISAKMP SAs as a table (``verbose`` = racoonctl's ``-l`` count), IPsec
         SAs (ipsec = both, esp, ah) in ``setkey -D`` layout."""
         ...
 
-    async def flush_sa(self, proto: AdminProto) -> Answer:
+    async def flush_sa(self, proto: AdminProto) -> Answer | None:
         """``flush-sa``: ISAKMP SAs (with a Delete to each peer), or IPsec SAs of ``proto``."""
         ...
 
-    async def delete_sa(self, proto: AdminProto, index: AdminIndex) -> Answer:
+    async def delete_sa(self, proto: AdminProto, index: AdminIndex) -> Answer | None:
         """``delete-sa``: the phase-1 SAs between ``index.src`` and ``index.dst`` (racoon uses
         the addresses only, whatever ``proto`` says)."""
         ...
 
     async def establish_sa(self, proto: AdminProto, index: AdminIndex, wait: bool,
                            remote_name: str | None,
-                           user: XauthCredentials | None) -> Answer:
+                           user: XauthCredentials | None) -> Answer | None:
         """``establish-sa``/``vpn-connect``: start phase 1 (ISAKMP) or a quick mode for the
         policy ``index`` selects (ESP/AH). With ``wait`` answer once the SA is up or has
         failed. ``remote_name`` is ``-n``; ``user`` is ``-u`` (XAUTH login and password)."""
         ...
 
-    async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex) -> Answer:
+    async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex) -> Answer | None:
         """``vpn-disconnect``: every phase-1 SA to ``index.dst``."""
         ...
 
-    async def logout_user(self, login: str) -> Answer:
+    async def logout_user(self, login: str) -> Answer | None:
         """``logout-user``: the SAs of an XAUTH login."""
         ...
 
-    async def get_sa_cert(self, index: AdminIndex) -> Answer:
+    async def get_sa_cert(self, index: AdminIndex) -> Answer | None:
         """``get-cert``: the peer certificate of the phase-1 SA ``index.src``-``index.dst``."""
         ...
 
@@ -365,6 +366,7 @@ class AdminServer:
         if h.length < HEADER_LEN:
             self._malformed(writer, h, AdminDecodeError(
                 "ac_len", 0, f"{h.length} is shorter than the {HEADER_LEN}-byte header"))
+            await writer.drain()
             return
         try:
             body = await asyncio.wait_for(reader.readexactly(h.length - HEADER_LEN),
@@ -413,11 +415,18 @@ class AdminServer:
             self.log.error(f"admin {name} failed: {type(e).__name__}: {e}")
             return Reply(request.command, request.proto, errno_mod.EIO,
                          _error_body(f"pyracoon failed: {type(e).__name__}: {e}")), None
-        if isinstance(answer, (bytes, str)):
+        if answer is None:  # a handler with nothing to say: an empty reply, as racoon's
+            return Reply(request.command, request.proto, 0, b""), None
+        if isinstance(answer, (bytes, bytearray, str)):
             return Reply(request.command, request.proto, 0, _body(answer)), None
-        return Reply(request.command, request.proto, 0, b""), answer
+        if hasattr(answer, "__aiter__"):
+            return Reply(request.command, request.proto, 0, b""), answer
+        self.log.error(f"admin {name}: the handler returned a {type(answer).__name__}")
+        return Reply(request.command, request.proto, errno_mod.EIO,
+                     _error_body(f"pyracoon failed: {name} answered a "
+                                 f"{type(answer).__name__}")), None
 
-    async def _call(self, request: Request) -> Answer | AsyncIterator[Answer]:
+    async def _call(self, request: Request) -> Answer | AsyncIterator[Answer] | None:
         h = self.handler
         cmd = request.command
         if cmd == AdminCommand.ADMIN_RELOAD_CONF:

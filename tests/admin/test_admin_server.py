@@ -345,3 +345,23 @@ async def test_from_config(short_tmp: Path) -> None:
         assert reply.errno == 0
     conf = parse_string("listen { adminsock disabled; }")
     assert AdminServer.from_config(conf.listen.adminsock, FakeHandler()) is None
+
+
+async def test_odd_handler_answers(sock_path: str) -> None:
+    log = ListLog()
+    handler = FakeHandler(answers={"reload_config": None, "show_schedule": 42,
+                                   "show_sa": bytearray(b"ba\n")})
+    async with AdminServer(sock_path, handler, log=log):
+        (reply,) = await _exchange(sock_path, Request(AdminCommand.ADMIN_RELOAD_CONF))
+        assert (reply.errno, reply.body) == (0, b"")
+        (reply,) = await _exchange(sock_path, Request(AdminCommand.ADMIN_SHOW_SCHED))
+        assert reply.errno == errno.EIO and "answered a int" in reply.text()
+        (reply,) = await _exchange(sock_path, Request(AdminCommand.ADMIN_SHOW_SA, 0x01FF))
+        assert (reply.errno, reply.body) == (0, b"ba\n")
+
+
+def test_command_error_needs_an_errno() -> None:
+    with pytest.raises(ValueError):
+        AdminCommandError(0, "fine")
+    assert str(AdminCommandError(errno.ENOENT)) == "No such file or directory (ENOENT)"
+    assert str(AdminCommandError(-1)) == "the daemon could not do it (its log says why)"
