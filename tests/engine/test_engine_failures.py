@@ -261,3 +261,34 @@ def test_id_not_in_certificate(tmp_path: Path) -> None:
     )
     net, a, b = pair(conf_a, certconf(A, B, d))
     assert b.has_log("ID mismatched with subjectAltName."), b.log_text()
+
+
+def test_verify_cert_off_accepts_an_untrusted_certificate(tmp_path: Path) -> None:
+    good = build_pki(tmp_path / "good", {A: A, B: B})
+    other = build_pki(tmp_path / "other", {A: A}, ca_name="Other CA")
+    off = "\n    verify_cert off;"
+    net, a, b = pair(certconf(B, A, other, off), certconf(A, B, good, off))
+    assert len(esp_sas(a)) == 2, b.log_text()
+
+
+def test_ca_type_file_instead_of_hashed_directory(tmp_path: Path) -> None:
+    d = build_pki(tmp_path / "pki", {A: A, B: B}, link_ca=False)
+    net, a, b = pair(certconf(B, A, d), certconf(A, B, d))
+    assert b.has_log("the peer's certificate is not verified."), b.log_text()
+    ca = '\n    ca_type x509 "cacert.pem";'
+    net, a, b = pair(certconf(B, A, d, ca), certconf(A, B, d, ca))
+    assert len(esp_sas(a)) == 2, b.log_text()
+
+
+def test_peers_certfile_when_the_peer_sends_no_certificate(tmp_path: Path) -> None:
+    d = build_pki(tmp_path / "pki", {A: A, B: B})
+    no_cert = "\n    send_cert off;"
+    net, a, b = pair(certconf(B, A, d, no_cert), certconf(A, B, d))
+    assert b.has_log("no peer's CERT payload found."), b.log_text()
+    pinned = f'\n    peers_certfile x509 "{A}.pem";'
+    net, a, b = pair(certconf(B, A, d, no_cert), certconf(A, B, d, pinned))
+    assert len(esp_sas(a)) == 2, b.log_text()
+    # the pinned file must be the peer's: another certificate fails the signature check
+    wrong = f'\n    peers_certfile x509 "{B}.pem";'
+    net, a, b = pair(certconf(B, A, d, no_cert), certconf(A, B, d, wrong))
+    assert b.has_log("Invalid SIG.") or b.has_log("ID mismatched"), b.log_text()
