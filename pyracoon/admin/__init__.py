@@ -3,6 +3,7 @@
 * ``protocol``: the wire format (``struct admin_com`` and its bodies), both directions;
 * ``saopts``: racoonctl's SAOPTS arguments → an ``AdminIndex``;
 * ``server``: ``AdminServer`` (asyncio, Unix socket) calling the daemon's ``AdminHandler``;
+* ``render``: racoonctl's text layouts (ISAKMP SA table, schedule, events) for the daemon;
 * ``client`` and ``cli``: ``pyracoonctl``.
 
 This package sits beside ``daemon``: the daemon imports it, it imports nothing above the
