@@ -204,20 +204,34 @@ class Engine:
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
 
     def reload(self, config: Config, now: float) -> None:
-        """SIGHUP: use ``config`` from now on (racoon-facts 2).
+        """SIGHUP: take the new configuration and re-read the SPD (racoon-facts 2).
 
-        Negotiations already running keep the remote they started with, as racoon's do; new
-        ones see the new remotes and sainfos. The SPD cache is dumped again, since the reason
-        for a reload is often a changed setkey file too.
+        Existing SAs stay; each ISAKMP SA is re-bound to the remote the new file gives for its
+        peer (racoon's revalidation), or keeps its old settings, with a warning, when the new
+        file has none.  Certificates, keys and the CA directory are read again when next used.
         """
         self.now = now
         self.config = config
-        self._certs.clear()
         pad = config.padding
         self.padding = PaddingPolicy(
-            pad.randomize, pad.randomize_length, pad.maximum_length, pad.strict_check,
+            pad.randomize,
+            pad.randomize_length,
+            pad.maximum_length,
+            pad.strict_check,
             pad.exclusive_tail,
-        )  # fmt: skip
+        )
+        self._certs.clear()
+        for ph1 in self.ph1s.values():
+            remote = config.remote_for(ph1.peer[0], ph1.peer[1])
+            if remote is None:
+                self.log(
+                    Level.WARNING,
+                    f"no remote for {fmt_endpoint(ph1.peer)} after the reload: ISAKMP-SA "
+                    f"{ph1.index()} keeps its old settings until it ends",
+                    ph1.peer[0],
+                )
+            else:
+                ph1.remote = remote
         self.spd.clear()
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
 

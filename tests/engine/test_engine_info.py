@@ -146,3 +146,24 @@ def test_rekey_on_without_dpd_does_not_renegotiate() -> None:
     net, a, b = up(p1life="lifetime time 100 sec;")
     net.advance(81)
     assert not a.has_log("renegotiating phase1")
+
+
+def test_reload_takes_new_sainfo_and_rereads_the_spd() -> None:
+    from pyracoon.config import parse_string
+
+    net, a, b = up()
+    first = {s.encrypt for s in esp(a)}
+    assert first == {12}
+    new_a = conf(B).replace("encryption_algorithm aes;", "encryption_algorithm 3des;")
+    new_b = conf(A).replace("encryption_algorithm aes;", "encryption_algorithm 3des;")
+    a.engine.reload(parse_string(new_a), net.clock.now)
+    b.engine.reload(parse_string(new_b), net.clock.now)
+    net.pump()
+    assert len(a.engine.spd) == 2 and len(b.engine.spd) == 2  # dumped again
+    a.kernel.sad.clear()
+    b.kernel.sad.clear()
+    net.advance(31)  # the kernel sends one ACQUIRE per policy every 30 s
+    net.acquire(a, b)
+    net.pump()
+    assert {s.encrypt for s in esp(a)} == {3}, a.log_text()
+    assert len(a.engine.ph1s) == 1  # the ISAKMP SA survived the reload
