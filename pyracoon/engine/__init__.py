@@ -26,6 +26,7 @@ from .errors import (
 )
 from .events import (
     DatagramOut,
+    IsakmpSaStatus,
     KernelRequest,
     Level,
     LogEvent,
@@ -39,7 +40,8 @@ from .psk import PskFile, PskTable
 
 __all__ = [
     "AttributesNotSupported", "AuthenticationFailed", "DatagramOut", "Engine", "EngineError",
-    "InvalidCertAuthority", "InvalidHashInformation", "InvalidIdInformation", "KernelRequest",
+    "InvalidCertAuthority", "InvalidHashInformation", "InvalidIdInformation", "IsakmpSaStatus",
+    "KernelRequest",
     "Level", "LocalError", "LogEvent", "NegotiationFailed", "NoPreSharedKey", "NoProposalChosen",
     "PayloadMalformed", "PeerError", "Phase1Established", "Phase2Established", "PskFile",
     "PskTable", "endpoint", "fmt_endpoint",

@@ -235,6 +235,49 @@ class Engine:
         self.spd.clear()
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
 
+    # ================================================================== racoonctl
+    def isakmp_sas(self) -> list[ev.IsakmpSaStatus]:
+        """Every ISAKMP SA, negotiating or established (``show-sa isakmp``)."""
+        return [
+            ev.IsakmpSaStatus(
+                ph1.local,
+                ph1.peer,
+                ph1.icky,
+                ph1.rcky,
+                ph1.created,
+                ph1.state.value,
+                display_name(ExchangeType, ph1.exchange),
+                ph1.role is Role.INITIATOR,
+                sum(1 for q in self.established if q.ph1 is ph1),
+            )
+            for ph1 in self.ph1s.values()
+        ]
+
+    def establish(self, peer: Endpoint, now: float, local: Endpoint | None = None) -> bool:
+        """``establish-sa isakmp``: start a phase 1 with ``peer`` unless one exists."""
+        self.now = now
+        peer = ev.endpoint(*peer)
+        if self._phase1_for(peer) is not None:
+            return True
+        remote = self.config.remote_for(peer[0], peer[1])
+        if remote is None:
+            self.log(Level.ERROR, f"no configuration found for {peer[0]}", peer[0])
+            return False
+        if local is None:
+            wildcard = ipaddress.ip_address("::" if peer[0].version == 6 else "0.0.0.0")
+            local = (wildcard, self.config.isakmp_port)
+        return self.initiate(remote, local, peer, now) is not None
+
+    def delete_isakmp(self, peer_address: Any, now: float) -> int:
+        """``delete-sa isakmp``: announce and drop every ISAKMP SA with that peer."""
+        self.now = now
+        address = ipaddress.ip_address(str(peer_address).split("%")[0])
+        gone = [ph1 for ph1 in self.ph1s.values() if ph1.peer[0] == address]
+        for ph1 in gone:
+            self.log(Level.INFO, f"purging ISAKMP-SA spi={ph1.index()}.", address)
+            self._remove_phase1(ph1, announce=True)
+        return len(gone)
+
     # ================================================================== timers
     def next_timer(self) -> float | None:
         times = [t for t in (sa.next_timer() for sa in self.ph1s.values()) if t is not None]

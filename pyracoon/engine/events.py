@@ -105,6 +105,21 @@ class NegotiationFailed:
     reason: str
 
 
+@dataclass(frozen=True)
+class IsakmpSaStatus:
+    """One ISAKMP SA as ``racoonctl show-sa isakmp`` lists it."""
+
+    local: Endpoint
+    remote: Endpoint
+    initiator_cookie: bytes
+    responder_cookie: bytes
+    created: float
+    state: str
+    exchange: str
+    initiator: bool
+    phase2_count: int
+
+
 Event = (
     DatagramOut
     | KernelRequest

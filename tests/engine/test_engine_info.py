@@ -167,3 +167,20 @@ def test_reload_takes_new_sainfo_and_rereads_the_spd() -> None:
     net.pump()
     assert {s.encrypt for s in esp(a)} == {3}, a.log_text()
     assert len(a.engine.ph1s) == 1  # the ISAKMP SA survived the reload
+
+
+def test_racoonctl_view_establish_and_delete() -> None:
+    net = Net()
+    a = net.host("a", A, conf(B), {B: "k"})
+    b = net.host("b", B, conf(A), {A: "k"})
+    assert a.engine.establish((B, 500), net.clock.now, local=(A, 500))
+    net.pump()
+    [sa] = a.engine.isakmp_sas()
+    assert sa.state == "established" and sa.initiator and sa.exchange == "Identity Protection"
+    assert b.engine.isakmp_sas()[0].responder_cookie == sa.responder_cookie
+    assert a.engine.establish((B, 500), net.clock.now)  # already there: nothing new
+    assert len(a.engine.isakmp_sas()) == 1
+    assert a.engine.delete_isakmp(B, net.clock.now) == 1
+    net.pump()
+    assert not a.engine.isakmp_sas() and not b.engine.isakmp_sas()
+    assert b.has_log("purging ISAKMP-SA spi=")
