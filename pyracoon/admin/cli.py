@@ -226,7 +226,10 @@ def _delete_sa(name: str, args: list[str], long_format: int,
 
 
 def _credentials(login: str, ask_password: Callable[[str], str]) -> XauthCredentials:
-    password = ask_password("Password: ")
+    try:
+        password = ask_password("Password: ")
+    except (EOFError, OSError):
+        raise UsageError("-u: no password could be read (is there a terminal?)") from None
     return XauthCredentials(login, password)
 
 
@@ -444,6 +447,9 @@ def main(argv: list[str] | None = None) -> int:
         # "pyracoonctl show-sa esp | head": the reader left; stay quiet as racoonctl would
         devnull = os.open(os.devnull, os.O_WRONLY)
         os.dup2(devnull, sys.stdout.fileno())
+        return 1
+    except Exception as e:  # a bug of ours: one line, not a traceback, and a failing status
+        sys.stderr.write(f"{PROG}: internal error: {type(e).__name__}: {e}\n")
         return 1
 
 

@@ -373,3 +373,32 @@ def test_general_options_after_the_command() -> None:
     assert parse_options(["rc"], {}).socket_path == "/var/run/racoon/racoon.sock"
     with pytest.raises(UsageError, match="-s requires argument"):
         parse_options(["rc", "-s"], {})
+
+
+def test_main_in_process(short_tmp: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from pyracoon.admin.cli import main
+
+    assert main(["-s", str(short_tmp / "none.sock"), "rc"]) == 1
+    captured = capsys.readouterr()
+    assert captured.out == "" and "cannot connect to the admin socket" in captured.err
+    assert main(["-h"]) == 0 and capsys.readouterr().out.startswith("Usage:")
+
+
+def test_main_never_shows_a_traceback(monkeypatch: pytest.MonkeyPatch,
+                                      capsys: pytest.CaptureFixture[str]) -> None:
+    import pyracoon.admin.cli as cli
+
+    def broken(*args: object, **kw: object) -> int:
+        raise KeyError("bug")
+
+    monkeypatch.setattr(cli, "run", broken)
+    assert cli.main(["rc"]) == 1
+    assert capsys.readouterr().err == "pyracoonctl: internal error: KeyError: 'bug'\n"
+
+
+def test_password_that_cannot_be_read() -> None:
+    def no_tty(prompt: str) -> str:
+        raise EOFError
+
+    with pytest.raises(UsageError, match="no password could be read"):
+        build(["es", "-u", "me", "isakmp", "inet", "1.1.1.1", "2.2.2.2"], 0, no_tty)
