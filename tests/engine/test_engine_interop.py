@@ -96,7 +96,13 @@ sainfo anonymous {{ {"pfs_group modp1024;" if pfs else ""}
 
 
 def driver(
-    ns: str, conf: Path, local: str, peer: str, seconds: float, initiate: bool
+    ns: str,
+    conf: Path,
+    local: str,
+    peer: str,
+    seconds: float,
+    initiate: bool,
+    extra: tuple[str, ...] = (),
 ) -> subprocess.Popen[str]:
     cmd = [
         "ip",
@@ -112,6 +118,7 @@ def driver(
     ]
     if initiate:
         cmd.append("--initiate")
+    cmd += list(extra)
     env = dict(os.environ, PYTHONPATH=str(REPO))
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
@@ -264,3 +271,44 @@ def test_charon_initiates_we_respond(
     out, err = proc.communicate(timeout=40)
     assert proc.returncode == 0, err
     check(json.loads(out), charon_keys(NS_A), False, "10.77.0.2")
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_tunnel_mode_with_subnets(tmp_path: Path, certs: Path) -> None:
+    """Tunnel mode between 192.168.1.0/24 and 192.168.2.0/24: subnet IDs, mode 1."""
+    sh(
+        "start",
+        "--ns",
+        NS_B,
+        "--addr",
+        "10.77.0.2",
+        "--state",
+        f"/tmp/sswan-{NS_B}",
+        "--certs",
+        str(certs),
+        "--auth",
+        "psk",
+        "--mode",
+        "tunnel",
+        "--local-ts",
+        "192.168.2.0/24",
+        "--remote-ts",
+        "192.168.1.0/24",
+    )
+    conf = our_conf(tmp_path, "10.77.0.2", "main", "pre_shared_key", True, certs, "A")
+    proc = driver(
+        NS_A,
+        conf,
+        "10.77.0.1",
+        "10.77.0.2",
+        15,
+        True,
+        ("--tunnel", "192.168.1.0/24", "192.168.2.0/24"),
+    )
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, err
+    result = json.loads(out)
+    check(result, charon_keys(NS_B), True, "10.77.0.1")
+    assert {s["mode"] for s in result["sas"]} == {2}  # SADB tunnel
+    log = (Path(f"/tmp/sswan-{NS_B}") / "charon.log").read_text()
+    assert "192.168.1.0/24 === 192.168.2.0/24" in log or "192.168.2.0/24 === 192.168.1.0/24" in log

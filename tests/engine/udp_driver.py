@@ -1,6 +1,7 @@
 """Run one Engine over a real UDP socket (for the strongSwan interop test).
 
 Usage: python udp_driver.py CONF_FILE LOCAL PEER SECONDS [--initiate] [--psk SECRET]
+                            [--tunnel LOCAL_NET PEER_NET]
 
 The host's kernel is an InMemoryKernel holding a transport-mode ESP policy between LOCAL and
 PEER; with --initiate a packet to PEER provokes the ACQUIRE.  Prints one JSON object: the log
@@ -40,6 +41,7 @@ def esp_sas(kernel: InMemoryKernel) -> list[dict[str, object]]:
             "src": str(e.src.addr),
             "dst": str(e.dst.addr),
             "enc": e.encrypt,
+            "mode": int(e.mode),
             "auth": e.auth,
             "ekey": e.key_encrypt.key.hex() if e.key_encrypt else "",
             "akey": e.key_auth.key.hex() if e.key_auth else "",
@@ -57,15 +59,25 @@ def main(argv: list[str]) -> int:
     la, pa = ipaddress.ip_address(local), ipaddress.ip_address(peer)
     kernel = InMemoryKernel()
     sock = kernel.open()
-    for src, dst, direction in ((la, pa, Direction.OUTBOUND), (pa, la, Direction.INBOUND)):
+    tunnel = None
+    if "--tunnel" in argv:
+        i = argv.index("--tunnel")
+        tunnel = (ipaddress.ip_network(argv[i + 1]), ipaddress.ip_network(argv[i + 2]))
+    for direction in (Direction.OUTBOUND, Direction.INBOUND):
+        out = direction == Direction.OUTBOUND
+        if tunnel is None:
+            src_net = ipaddress.ip_network(la if out else pa)
+            dst_net = ipaddress.ip_network(pa if out else la)
+            req = pfkey.IpsecRequest(50, Mode.TRANSPORT, Level.REQUIRE, 0)
+        else:
+            src_net, dst_net = tunnel if out else (tunnel[1], tunnel[0])
+            a, b = (la, pa) if out else (pa, la)
+            req = pfkey.IpsecRequest(50, Mode.TUNNEL, Level.REQUIRE, 0, a, b)
         msg = pfkey.Message(MsgType.X_SPDADD, 0, seq=1, pid=99)
-        msg.add(
-            pfkey.Policy(
-                2, direction, 0, 0, [pfkey.IpsecRequest(50, Mode.TRANSPORT, Level.REQUIRE, 0)]
-            )
-        )
-        msg.add(pfkey.Address(ExtType.ADDRESS_SRC, src, 0, src.max_prefixlen, 255))
-        msg.add(pfkey.Address(ExtType.ADDRESS_DST, dst, 0, dst.max_prefixlen, 255))
+        msg.add(pfkey.Policy(2, direction, 0, 0, [req]))
+        src_a, dst_a = src_net.network_address, dst_net.network_address
+        msg.add(pfkey.Address(ExtType.ADDRESS_SRC, src_a, 0, src_net.prefixlen, 255))
+        msg.add(pfkey.Address(ExtType.ADDRESS_DST, dst_a, 0, dst_net.prefixlen, 255))
         sock.send(msg)
     engine = Engine(parse_file(conf), pid=4242, psk=PskTable({peer: psk}))
     udp = socket.socket(socket.AF_INET6 if la.version == 6 else socket.AF_INET, socket.SOCK_DGRAM)
@@ -102,7 +114,10 @@ def main(argv: list[str]) -> int:
     end = time.time() + seconds
     drain()  # REGISTER and SPDDUMP first, so the ACQUIRE reaches the engine
     if initiate:
-        kernel.output(local, peer, 17)
+        if tunnel is None:
+            kernel.output(local, peer, 17)
+        else:
+            kernel.output(str(tunnel[0].network_address + 1), str(tunnel[1].network_address + 1))
         drain()
     while time.time() < end and not result["established"]:
         nt = engine.next_timer()
