@@ -31,6 +31,7 @@ from typing import Any
 
 from pyracoon.config.model import Config, GeneratePolicy, Rekey, Remote
 from pyracoon.crypto.cbc import CbcState
+from pyracoon.crypto.errors import CryptoError
 from pyracoon.crypto.hashes import informational_hash, quick_mode_hash1
 from pyracoon.crypto.iv import phase2_iv
 from pyracoon.crypto.padding import PaddingPolicy
@@ -561,10 +562,17 @@ class Engine:
             try:
                 dec = cbc.decrypt(bytes(msg.encrypted.ciphertext), self.padding)
                 payloads = list(decode_payloads(msg.encrypted.next_payload, dec.plaintext).payloads)
-            except Exception as exc:
+            except (CryptoError, WireError) as exc:
                 self.log(
                     Level.ERROR, f"failed to decrypt the informational message: {exc}", remote[0]
                 )
+                if not ph1.established and ph1.psk_entry is not None:
+                    self.log(
+                        Level.ERROR,
+                        "the peer's notify cannot be read with our keys: most likely the "
+                        f"pre-shared keys differ (we used the psk.txt entry '{ph1.psk_entry}')",
+                        remote[0],
+                    )
                 return
             if not payloads or not isinstance(payloads[0], Hash):
                 self.log(

@@ -292,3 +292,24 @@ def test_peers_certfile_when_the_peer_sends_no_certificate(tmp_path: Path) -> No
     wrong = f'\n    peers_certfile x509 "{B}.pem";'
     net, a, b = pair(certconf(B, A, d, no_cert), certconf(A, B, d, wrong))
     assert b.has_log("Invalid SIG.") or b.has_log("ID mismatched"), b.log_text()
+
+
+def test_aggressive_psk_mismatch_is_a_hash_mismatch() -> None:
+    net, a, b = pair(
+        remote(B, mode="aggressive") + sainfo(),
+        remote(A, mode="aggressive") + sainfo(),
+        psk_a={B: "one"},
+        psk_b={A: "two"},
+    )
+    assert a.has_log("HASH mismatched"), a.log_text()
+    assert a.has_log(f"we used the psk.txt entry '{B}'")
+    # b cannot read a's notify (it is encrypted with keys made from the other secret)
+    assert b.has_log("most likely the pre-shared keys differ (we used the psk.txt entry"), (
+        b.log_text()
+    )
+
+
+def test_unsupported_authentication_method() -> None:
+    net, a, b = pair(remote(B, auth="dsssig") + sainfo(), remote(A, auth="dsssig") + sainfo())
+    assert b.has_log("authentication method DSS signatures is not supported"), b.log_text()
+    assert a.has_log("notification AUTHENTICATION-FAILED received"), a.log_text()
