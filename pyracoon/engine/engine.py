@@ -76,12 +76,9 @@ from . import events as ev
 from .errors import (
     EngineError,
     InvalidIdInformation,
-    InvalidPayloadType,
     LocalError,
-    NoPolicy,
     NoProposalChosen,
     PayloadMalformed,
-    PeerError,
     UnexpectedMessage,
 )
 from .events import Endpoint, Level, fmt_endpoint
@@ -1260,13 +1257,4 @@ class Engine:
             self._drop_phase2(q)
 
 
-__all__ = [
-    "Engine",
-    "SpdEntry",
-    "Waiting",
-    "PeerError",
-    "InvalidPayloadType",
-    "NoPolicy",
-    "AGGRESSIVE",
-    "MAIN",
-]
+__all__ = ["Engine", "SpdEntry", "Waiting"]

@@ -18,8 +18,17 @@ class EngineError(Exception):
 
     notify: NotifyType | None = None
 
-    def __init__(self, log_text: str, *, details: tuple[str, ...] = (), data: bytes = b""):
+    def __init__(
+        self,
+        log_text: str,
+        *,
+        details: tuple[str, ...] = (),
+        data: bytes = b"",
+        notify: NotifyType | None = None,
+    ) -> None:
         super().__init__(log_text)
+        if notify is not None:  # e.g. the notify a WireError names (INVALID-PAYLOAD-TYPE ...)
+            self.notify = notify
         self.log_text = log_text
         #: Further lines for the log: both sides' proposals, the candidates tried, ...
         self.details = details
@@ -67,10 +76,6 @@ class PayloadMalformed(PeerError):
     notify = NotifyType.PAYLOAD_MALFORMED
 
 
-class InvalidPayloadType(PeerError):
-    notify = NotifyType.INVALID_PAYLOAD_TYPE
-
-
 class AttributesNotSupported(PeerError):
     notify = NotifyType.ATTRIBUTES_NOT_SUPPORTED
 
@@ -83,10 +88,6 @@ class InvalidFlags(PeerError):
     notify = NotifyType.INVALID_FLAGS
 
 
-class InvalidExchangeType(PeerError):
-    notify = NotifyType.INVALID_EXCHANGE_TYPE
-
-
 class UnexpectedMessage(EngineError):
     """A message that does not belong to the state it arrived in (late duplicate, reordering):
     racoon drops those silently, logging only at debug."""
@@ -94,7 +95,3 @@ class UnexpectedMessage(EngineError):
 
 class NoPreSharedKey(LocalError):
     """psk.txt has no entry for the peer, or is unusable."""
-
-
-class NoPolicy(LocalError):
-    """No SPD entry (and no ``generate_policy``) for a quick mode."""

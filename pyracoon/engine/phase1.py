@@ -439,8 +439,9 @@ class Phase1:
                     f"differ (we used the psk.txt entry '{self.psk_entry}'); check that entry "
                     "on both sides",
                 )
+            notify = exc.notify if isinstance(exc, WireError) else None
             raise PayloadMalformed(
-                f"failed to decrypt/parse the message: {exc}", details=hint
+                f"failed to decrypt/parse the message: {exc}", details=hint, notify=notify
             ) from None
         return dec, body.payloads
 

@@ -359,7 +359,8 @@ class Quick:
             body = decode_payloads(enc.next_payload, dec.plaintext)
         except (CryptoError, WireError) as exc:
             raise PayloadMalformed(
-                f"failed to decrypt/parse the quick-mode message: {exc}"
+                f"failed to decrypt/parse the quick-mode message: {exc}",
+                notify=exc.notify if isinstance(exc, WireError) else None,
             ) from None
         payloads = list(body.payloads)
         if not payloads or not isinstance(payloads[0], Hash):
