@@ -39,6 +39,7 @@ from pyracoon.kernel import pfkey
 from pyracoon.kernel.sadb import Direction, ExtType, Mode, MsgType, SaType
 from pyracoon.kernel.sadb import Level as SpLevel
 from pyracoon.pki import (
+    PkiError,
     TrustStore,
     build_my_identity,
     certificate_issuer,
@@ -355,14 +356,20 @@ class Engine:
 
     def trust_store(self, remote: Remote) -> TrustStore:
         ca_files = [self._cert_path(remote.ca_type)] if remote.ca_type else []
-        return TrustStore.from_paths(self.config.paths.certificate, ca_files)
+        try:
+            return TrustStore.from_paths(self.config.paths.certificate, ca_files)
+        except (PkiError, OSError) as exc:
+            raise LocalError(f"failed to load the CA certificate of ca_type: {exc}") from None
 
     def peers_certfile(self, remote: Remote) -> Any:
         pc = remote.peers_certfile
         assert pc is not None
         if pc.kind != "x509" or pc.path is None:
             raise LocalError(f"peers_certfile {pc.kind} is not supported")
-        return load_certificate(self._cert_path(pc.path))
+        try:
+            return load_certificate(self._cert_path(pc.path))
+        except (PkiError, OSError) as exc:
+            raise LocalError(f"failed to load peers_certfile: {exc}") from None
 
     def cr_authority(self, remote: Remote) -> bytes:
         """CR data: issuer of peers_certfile, else subject of ca_type, else empty (8.12)."""

@@ -313,3 +313,11 @@ def test_unsupported_authentication_method() -> None:
     net, a, b = pair(remote(B, auth="dsssig") + sainfo(), remote(A, auth="dsssig") + sainfo())
     assert b.has_log("authentication method DSS signatures is not supported"), b.log_text()
     assert a.has_log("notification AUTHENTICATION-FAILED received"), a.log_text()
+
+
+def test_missing_ca_type_file_is_a_local_error(tmp_path: Path) -> None:
+    d = build_pki(tmp_path / "pki", {A: A, B: B})
+    missing = '\n    ca_type x509 "no-such-ca.pem";'
+    net, a, b = pair(certconf(B, A, d), certconf(A, B, d, missing))
+    assert b.has_log("failed to load the CA certificate of ca_type"), b.log_text()
+    assert failed(b, 1)
