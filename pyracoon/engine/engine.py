@@ -96,7 +96,7 @@ from .quick import SATYPE_OF, QState, Quick, Request, Selector
 
 PROTOCOL_OF_IPPROTO = {50: ProtocolID.IPSEC_ESP, 51: ProtocolID.IPSEC_AH, 108: ProtocolID.IPCOMP}
 IPPROTO_OF_PROTOCOL = {v: k for k, v in PROTOCOL_OF_IPPROTO.items()}
-ENCAP_OF_SADB_MODE = {
+ENCAP_OF_SADB_MODE: dict[int, EncapsulationMode] = {
     Mode.TUNNEL: EncapsulationMode.TUNNEL,
     Mode.TRANSPORT: EncapsulationMode.TRANSPORT,
 }
@@ -785,7 +785,7 @@ class Engine:
                 for r in sp_out.requests:
                     if r.proto == req.proto:
                         reqid_out = r.reqid
-            mode = ENCAP_OF_SADB_MODE.get(Mode(req.mode), EncapsulationMode.TRANSPORT)
+            mode = ENCAP_OF_SADB_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
             offer = ProtocolOffer(protocol, mode, req.reqid, reqid_out)
             offer.transforms = sainfo_transforms(sainfo, protocol, mode, sainfo.pfs_group)
             offers.append(offer)
@@ -954,7 +954,7 @@ class Engine:
                 for r in sp_in.requests:
                     if r.proto == req.proto:
                         reqid_in = r.reqid
-            mode = ENCAP_OF_SADB_MODE.get(Mode(req.mode), EncapsulationMode.TRANSPORT)
+            mode = ENCAP_OF_SADB_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
             offers.append(ProtocolOffer(protocol, mode, reqid_in, req.reqid))
         local_sel, remote_sel = sp.src, sp.dst
         if tunnel is None:

@@ -97,6 +97,7 @@ from .errors import (
     InvalidIdInformation,
     InvalidKeyInformation,
     InvalidSignature,
+    LocalError,
     NoPreSharedKey,
     PayloadMalformed,
     UnexpectedMessage,
@@ -568,6 +569,10 @@ class Phase1:
         out: list[Payload] = []
         if cert is not None and self.remote.send_cert:
             out.append(Cert(CertEncoding.X509_SIGNATURE, cert.public_bytes(Encoding.DER)))
+        if not isinstance(key, rsa.RSAPrivateKey):
+            raise LocalError(
+                f"rsasig needs an RSA private key; certificate_type names a {type(key).__name__}"
+            )
         out.append(Signature(rsa_sign(key, proof)))
         return out
 

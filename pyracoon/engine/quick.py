@@ -77,6 +77,7 @@ from pyracoon.wire.constants import (
 from .errors import (
     AttributesNotSupported,
     InvalidHashInformation,
+    InvalidIdInformation,
     InvalidKeyInformation,
     PayloadMalformed,
     UnexpectedMessage,
@@ -145,7 +146,11 @@ class Selector:
         if p.id_type in (IDType.IPV4_ADDR, IDType.IPV6_ADDR):
             return cls(ipaddress.ip_network(p.address), proto, p.port)
         if p.id_type in (IDType.IPV4_ADDR_SUBNET, IDType.IPV6_ADDR_SUBNET):
-            return cls(p.network, proto, p.port)
+            try:
+                network = p.network
+            except (WireError, ValueError) as exc:
+                raise InvalidIdInformation(f"unusable quick-mode ID: {exc}") from None
+            return cls(network, proto, p.port)
         raise AttributesNotSupported(f"quick-mode ID of type {IDType(p.id_type)} is not supported")
 
     def __str__(self) -> str:
