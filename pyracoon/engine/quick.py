@@ -648,6 +648,8 @@ class Quick:
         assert self.ph1.keys is not None
         ni, nr = self._ni_nr()
         self.state = QState.ADDING
+        updates: list[pfkey.Message] = []
+        adds: list[pfkey.Message] = []
         for choice, offer in zip(self.choices, self.request.offers, strict=True):
             t = choice.transform
             satype = SATYPE_OF[choice.protocol]
@@ -704,7 +706,10 @@ class Quick:
                     msg.add(pfkey.Key(ExtType.KEY_AUTH, keyset.authentication_key))
                 msg.add(pfkey.Lifetime(ExtType.LIFETIME_HARD, addtime=t.lifetime))
                 msg.add(pfkey.Lifetime(ExtType.LIFETIME_SOFT, addtime=t.lifetime * 8 // 10))
-                self.engine.kernel_request(msg, self)
+                (updates if direction == "in" else adds).append(msg)
+        # racoon's pk_sendupdate() then pk_sendadd(): every UPDATE first, then every ADD
+        for msg in updates + adds:
+            self.engine.kernel_request(msg, self)
 
     def sa_text(self, record: Installed, direction: str) -> str:
         proto = PROTOCOL_NAMES.get(record.protocol, "?")
