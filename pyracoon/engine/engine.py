@@ -36,7 +36,7 @@ from pyracoon.crypto.hashes import informational_hash, quick_mode_hash1
 from pyracoon.crypto.iv import phase2_iv
 from pyracoon.crypto.padding import PaddingPolicy
 from pyracoon.kernel import pfkey
-from pyracoon.kernel.sadb import Direction, ExtType, Mode, MsgType, SaType
+from pyracoon.kernel.sadb import MANUAL_REQID_MAX, Direction, ExtType, Mode, MsgType, SaType
 from pyracoon.kernel.sadb import Level as SpLevel
 from pyracoon.pki import (
     PkiError,
@@ -102,6 +102,12 @@ ENCAP_OF_SADB_MODE: dict[int, EncapsulationMode] = {
 }
 
 
+def _selector_address(ext_type: ExtType, sel: Selector) -> pfkey.Address:
+    """An SPD selector as an ADDRESS_SRC/DST extension (prefix, port, upper-layer protocol)."""
+    net = sel.network
+    return pfkey.Address(ext_type, net.network_address, sel.port, net.prefixlen, sel.proto)
+
+
 def _contains(outer: Selector, inner: Selector) -> bool:
     """Does SP selector ``outer`` cover ID selector ``inner`` (address, protocol, port)?"""
     if outer.network.version != inner.network.version:
@@ -160,6 +166,7 @@ class Engine:
         self.contacted: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
         self.established: list[Quick] = []
         self._seq = 0
+        self._next_generated_reqid = 0
         self.now = 0.0
         self._certs: dict[str, Any] = {}
         pad = self.config.padding
@@ -794,65 +801,62 @@ class Engine:
     def _generated_offers(
         self, q: Quick, sa: SA, local: Selector, remote: Selector, sainfo: Any
     ) -> list[ProtocolOffer]:
-        """generate_policy: take the protocols and mode of the peer's first proposal."""
+        """generate_policy (racoon-facts 5.2): the responder has no SP, so it takes the
+        protocols and modes of the peer's first proposal and installs X_SPDUPDATE in, fwd
+        (tunnel mode, as Linux needs) and out, level require -- or unique with a reqid counted
+        from 1 under ``generate_policy unique`` -- living as long as the SA."""
         group = sa.proposal_groups()[0]
+        unique = q.ph1.remote.generate_policy is GeneratePolicy.UNIQUE
+        reqid = 0
+        if unique:
+            self._next_generated_reqid = self._next_generated_reqid % MANUAL_REQID_MAX + 1
+            reqid = self._next_generated_reqid
         offers = []
         for p in group:
             if p.protocol_id not in IPPROTO_OF_PROTOCOL or not p.transforms:
                 continue
             mode = parse_phase2_transform(p.protocol_id, p.transforms[0]).mode
-            offer = ProtocolOffer(p.protocol_id, mode)
+            offer = ProtocolOffer(p.protocol_id, mode, reqid, reqid)
             offer.transforms = sainfo_transforms(sainfo, p.protocol_id, mode, sainfo.pfs_group)
             offers.append(offer)
         self.log(Level.INFO, f"generate policy: {remote} <-> {local}", q.peer[0])
         tunnel = any(o.mode == EncapsulationMode.TUNNEL for o in offers)
-        for direction, src, dst in (
-            (Direction.INBOUND, remote, local),
-            (Direction.OUTBOUND, local, remote),
-        ):
-            reqs = []
-            for o in reversed(offers):
-                a, b = (
-                    (
-                        (q.peer[0], q.local[0])
-                        if direction == Direction.INBOUND
-                        else (q.local[0], q.peer[0])
-                    )
-                    if tunnel
-                    else (None, None)
+        level = SpLevel.UNIQUE if unique else SpLevel.REQUIRE
+        directions = [(Direction.INBOUND, remote, local)]
+        if tunnel:
+            directions.append((Direction.FWD, remote, local))
+        directions.append((Direction.OUTBOUND, local, remote))
+        for direction, src, dst in directions:
+            outbound = direction == Direction.OUTBOUND
+            ends = (q.local[0], q.peer[0]) if outbound else (q.peer[0], q.local[0])
+            reqs = [
+                pfkey.IpsecRequest(
+                    IPPROTO_OF_PROTOCOL[o.protocol],
+                    Mode.TUNNEL if tunnel else Mode.TRANSPORT,
+                    level,
+                    reqid,
+                    *(ends if tunnel else (None, None)),
                 )
-                reqs.append(
-                    pfkey.IpsecRequest(
-                        IPPROTO_OF_PROTOCOL[o.protocol],
-                        Mode.TUNNEL if tunnel else Mode.TRANSPORT,
-                        SpLevel.REQUIRE,
-                        0,
-                        a,
-                        b,
-                    )
-                )
+                for o in reversed(offers)
+            ]
             msg = pfkey.Message(MsgType.X_SPDUPDATE, 0, seq=self.next_seq(), pid=self.pid)
             msg.add(pfkey.Policy(2, direction, 0, 0, reqs))
-            msg.add(
-                pfkey.Address(
-                    ExtType.ADDRESS_SRC,
-                    src.network.network_address,
-                    src.port,
-                    src.network.prefixlen,
-                    src.proto,
-                )
-            )
-            msg.add(
-                pfkey.Address(
-                    ExtType.ADDRESS_DST,
-                    dst.network.network_address,
-                    dst.port,
-                    dst.network.prefixlen,
-                    dst.proto,
-                )
-            )
+            msg.add(_selector_address(ExtType.ADDRESS_SRC, src))
+            msg.add(_selector_address(ExtType.ADDRESS_DST, dst))
+            msg.add(pfkey.Lifetime(ExtType.LIFETIME_HARD, addtime=sainfo.lifetime))
             self.kernel_request(msg)
+            q.generated_policies.append((direction, src, dst))
         return offers
+
+    def _remove_generated_policies(self, q: Quick) -> None:
+        """X_SPDDELETE of what generate_policy installed for ``q`` (racoon-facts 5.2)."""
+        for direction, src, dst in q.generated_policies:
+            msg = pfkey.Message(MsgType.X_SPDDELETE, 0, seq=self.next_seq(), pid=self.pid)
+            msg.add(pfkey.Policy(2, direction, 0, 0, []))
+            msg.add(_selector_address(ExtType.ADDRESS_SRC, src))
+            msg.add(_selector_address(ExtType.ADDRESS_DST, dst))
+            self.kernel_request(msg)
+        q.generated_policies.clear()
 
     # ================================================================== kernel
     def receive_kernel(self, msg: pfkey.Message, now: float) -> None:
@@ -1243,12 +1247,14 @@ class Engine:
     def _drop_phase2(self, q: Quick) -> None:
         if q in self.established:
             self.established.remove(q)
+        self._remove_generated_policies(q)
         self.quicks.pop((q.ph1.icky, q.message_id), None)
 
     def phase2_failed(self, q: Quick, text: str, now: float) -> None:
         self.log(Level.ERROR, text, q.peer[0])
         q.state = QState.FAILED
         self.quicks.pop((q.ph1.icky, q.message_id), None)
+        self._remove_generated_policies(q)
         self._forget_pending(q)
         if q.initiator:
             self._acquire_error(q.request)

@@ -220,6 +220,8 @@ class Quick:
         self.spis_wanted: set[int] = set()
         self.installed: list[Installed] = []
         self.responder_lifetimes: dict[int, int] = {}
+        #: SPD entries generate_policy installed for this SA: (direction, src, dst).
+        self.generated_policies: list[tuple[int, Selector, Selector]] = []
         self.last_sent: bytes | None = None
         #: MD5 of an accepted datagram -> the reply we sent to it (racoon's recvdpkt).
         self.replies: dict[bytes, bytes | None] = {}

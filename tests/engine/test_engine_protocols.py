@@ -172,3 +172,50 @@ def test_responder_picks_first_acceptable_of_many() -> None:
     net.pump()
     crosswise(a, b, SaType.ESP)
     assert by_type(a, SaType.ESP)[0].encrypt == 7 and by_type(a, SaType.ESP)[0].auth == 2
+
+
+def test_generate_policy_unique_tunnel_installs_and_removes_policies() -> None:
+    from pyracoon.kernel import pfkey
+    from pyracoon.kernel.sadb import ExtType, Level, MsgType
+
+    sa_a = """sainfo subnet 192.168.1.0/24 any subnet 192.168.2.0/24 any {
+        lifetime time 600 sec; encryption_algorithm aes; authentication_algorithm hmac_sha1;
+        compression_algorithm deflate; }"""
+    net = Net()
+    a = net.host("a", A, conf(B, sa_a), {B: "k"})
+    b = net.host("b", B, conf(A, anonymous(), "\n    generate_policy unique;"), {A: "k"})
+    a.spdadd(
+        "192.168.1.0/24", "192.168.2.0/24", Direction.OUTBOUND, mode=Mode.TUNNEL, tunnel=(A, B)
+    )
+    a.spdadd("192.168.2.0/24", "192.168.1.0/24", Direction.INBOUND, mode=Mode.TUNNEL, tunnel=(B, A))
+    net.pump()
+    a.kernel.output("192.168.1.1", "192.168.2.1")
+    net.pump()
+    crosswise(a, b, SaType.ESP)
+    assert b.has_log("generate policy: 192.168.1.0/24")
+    dirs = sorted(p.dir for p in b.kernel.spd)
+    assert dirs == [Direction.INBOUND, Direction.OUTBOUND, Direction.FWD]
+    for p in b.kernel.spd:
+        assert [(r.level, r.reqid, r.mode) for r in p.requests] == [(Level.UNIQUE, 1, Mode.TUNNEL)]
+    assert {s.reqid for s in by_type(b, SaType.ESP)} == {1}
+    # a deletes its inbound SA (setkey on a): a tells b, b drops the SAs and its policies
+    inbound = next(s for s in by_type(a, SaType.ESP) if s.dst.addr == a.address)
+    msg = pfkey.Message(MsgType.DELETE, SaType.ESP, seq=5, pid=777)
+    msg.add(pfkey.SA(spi=inbound.spi))
+    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, inbound.src.addr))
+    msg.add(pfkey.Address(ExtType.ADDRESS_DST, inbound.dst.addr))
+    a.kernel.open().send(msg)
+    net.pump()
+    assert not by_type(b, SaType.ESP), b.log_text()
+    assert not b.kernel.spd
+
+
+def test_ah_esp_bundle() -> None:
+    net, a, b = hosts(anonymous(auth="hmac_sha1"))
+    a.transport_policy(b, bundle=[50, 51])
+    b.transport_policy(a, bundle=[50, 51])
+    net.pump()
+    net.acquire(a, b)
+    net.pump()
+    crosswise(a, b, SaType.ESP)
+    crosswise(a, b, SaType.AH)
