@@ -618,6 +618,19 @@ class Engine:
             self.log(Level.INFO, "received INITIAL-CONTACT", remote[0])
             self._initial_contact(ph1, now)
             return
+        if n.notify_type in (NotifyType.R_U_THERE, NotifyType.R_U_THERE_ACK):
+            if not protected or ph1 is None or not ph1.established or len(n.data) != 4:
+                self.log(Level.DEBUG, f"{name} ignored (unprotected or malformed)", remote[0])
+                return
+            seq = int.from_bytes(n.data, "big")
+            if n.notify_type == NotifyType.R_U_THERE:
+                ack = Notification(NotifyType.R_U_THERE_ACK, ProtocolID.ISAKMP, ph1.cookies,
+                                   n.data)  # fmt: skip
+                self.send_info(ph1, [ack])
+                self.log(Level.DEBUG, f"DPD R-U-THERE received (seq={seq}), ACK sent", remote[0])
+            else:
+                ph1.dpd_ack(seq, now)
+            return
         if is_error_notify(n.notify_type):
             # Logged, never acted upon: an unprotected notify is trivially forged, and a
             # protected one may answer a corrupted copy of a message whose real version
@@ -1186,11 +1199,32 @@ class Engine:
             self.waiting.remove(w)
             self._start_quick(ph1, w.request, now)
 
+    def phase1_dead(self, ph1: Phase1, now: float) -> None:
+        """DPD gave up (racoon-facts 8.16): purge the peer's SAs and its ISAKMP SAs."""
+        self.log(
+            Level.INFO, f"DPD: remote (ISAKMP-SA spi={ph1.index()}) seems to be dead.", ph1.peer[0]
+        )
+        self._events.append(ev.PeerDead(ph1.local, ph1.peer, ph1.cookies))
+        for q in [q for q in self.established if q.peer[0] == ph1.peer[0]]:
+            for rec in q.installed:
+                self.log(
+                    Level.INFO,
+                    f"purged IPsec-SA proto_id={PROTOCOL_NAMES.get(rec.protocol)} "
+                    f"spi={rec.inbound_spi}.",
+                    q.peer[0],
+                )
+                self._delete_kernel_sas(q, rec)
+            self._drop_phase2(q)
+        for other in [p for p in self.ph1s.values() if p.peer[0] == ph1.peer[0]]:
+            self.log(Level.INFO, f"purging ISAKMP-SA spi={other.index()}.", other.peer[0])
+            self._remove_phase1(other, announce=False)
+
     def phase1_dying(self, ph1: Phase1, now: float) -> None:
         """80 % of the lifetime: an initiator with phase-2 SAs under it renegotiates phase 1
-        (``rekey force``; ``rekey on`` would need DPD, which this engine does not run)."""
+        (``rekey force``, or ``rekey on`` while DPD is active, racoon-facts 1.3)."""
         remote = ph1.remote
-        if ph1.role is not Role.INITIATOR or remote.rekey is not Rekey.FORCE:
+        wanted = remote.rekey is Rekey.FORCE or (remote.rekey is Rekey.ON and ph1.dpd_active)
+        if ph1.role is not Role.INITIATOR or not wanted:
             return
         if not any(q.ph1 is ph1 for q in self.established):
             return

@@ -97,6 +97,15 @@ class Phase2Established:
 
 
 @dataclass(frozen=True)
+class PeerDead:
+    """DPD declared the peer dead and its SAs were purged (racoon's phase1_dead script)."""
+
+    local: Endpoint
+    remote: Endpoint
+    cookies: bytes
+
+
+@dataclass(frozen=True)
 class NegotiationFailed:
     """A phase-1 or phase-2 negotiation ended without an SA; ``reason`` is for people."""
 
@@ -127,4 +136,5 @@ Event = (
     | Phase1Established
     | Phase2Established
     | NegotiationFailed
+    | PeerDead
 )

@@ -71,6 +71,7 @@ from pyracoon.wire import (
     Identification,
     Message,
     Nonce,
+    Notification,
     Payload,
     Signature,
     VendorID,
@@ -85,6 +86,8 @@ from pyracoon.wire.constants import (
     ExchangeType,
     Flag,
     IDType,
+    NotifyType,
+    ProtocolID,
     display_name,
 )
 
@@ -112,8 +115,9 @@ MAIN = ExchangeType.IDENTITY_PROTECTION
 AGGRESSIVE = ExchangeType.AGGRESSIVE
 
 #: Vendor IDs worth a log line (racoon-facts 4: "received Vendor ID: DPD").
+DPD_VENDOR_ID = bytes.fromhex("afcad71368a1f1c96b8696fc77570100")  # RFC 3706 section 7
 KNOWN_VENDOR_IDS = {
-    bytes.fromhex("afcad71368a1f1c96b8696fc77570100"): "DPD",
+    DPD_VENDOR_ID: "DPD",
     bytes.fromhex("4a131c81070358455c5728f20e95452f"): "RFC 3947",
     bytes.fromhex("12f5f28c457168a9702d9fe274cc0100"): "CISCO-UNITY",
     bytes.fromhex("4048b7d56ebce88525e7de7f00d6c2d3"): "IKE FRAGMENTATION",
@@ -239,6 +243,13 @@ class Phase1:
         self.dying_at: float | None = None
         #: Past 80 % of its lifetime: new quick modes prefer a fresher ISAKMP SA.
         self.dying = False
+        # DPD (RFC 3706): the peer announced it; our sequence starts at random & 0xfff
+        self.peer_dpd = False
+        self.dpd_seq = int.from_bytes(os.urandom(4), "big") & 0xFFF
+        self.dpd_last_ack = self.dpd_seq
+        self.dpd_fails = 0
+        self.dpd_next_at: float | None = None
+        self.dpd_retry_at: float | None = None
         self.established_at: float | None = None
         self.deleted = False
         self._pending_commit: Decrypted | None = None
@@ -316,7 +327,9 @@ class Phase1:
             self.resend_at = None
 
     def next_timer(self) -> float | None:
-        times = [t for t in (self.resend_at, self.dying_at, self.expire_at) if t is not None]
+        candidates = (self.resend_at, self.dying_at, self.expire_at, self.dpd_next_at,
+                      self.dpd_retry_at)  # fmt: skip
+        times = [t for t in candidates if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
@@ -332,6 +345,9 @@ class Phase1:
                     self, f"phase1 negotiation failed due to time up. {self.index()}", now
                 )
                 return
+        self._dpd_timer(now)
+        if self.state is not P1State.ESTABLISHED:
+            return
         if self.dying_at is not None and now >= self.dying_at:
             self.dying_at = None
             self.dying = True
@@ -347,7 +363,8 @@ class Phase1:
         self.sai_b = sa.body_bytes()
         if self.exchange == MAIN:
             self.log(Level.INFO, "begin Identity Protection mode.")
-            self._send(self._message([sa], encrypt=False), now, expect_reply=True)
+            payloads0: list[Payload] = [sa, *self._vendor_ids()]
+            self._send(self._message(payloads0, encrypt=False), now, expect_reply=True)
         else:
             self.log(Level.INFO, "begin Aggressive mode.")
             group = self.remote.proposals[0].dh_group
@@ -361,6 +378,7 @@ class Phase1:
                 self.my_id,
             ]
             payloads += self._cert_request()
+            payloads += self._vendor_ids()
             self._send(self._message(payloads, encrypt=False), now, expect_reply=True)
         self.state = P1State.MSG1_SENT
 
@@ -400,6 +418,8 @@ class Phase1:
                 name = KNOWN_VENDOR_IDS.get(bytes(p.data))
                 if name:
                     self.log(Level.INFO, f"received Vendor ID: {name}")
+                if bytes(p.data) == DPD_VENDOR_ID:
+                    self.peer_dpd = True
         self._pending_commit = decrypted[0] if decrypted is not None else None
         self._answering = digest
         getattr(self, row.handler)(msg, payloads, now)
@@ -522,6 +542,55 @@ class Phase1:
         mine = self.keypair.public_value
         peer = self.peer_ke.rjust(len(mine), b"\x00")
         return (mine, peer) if self.role is Role.INITIATOR else (peer, mine)
+
+    def _vendor_ids(self) -> list[Payload]:
+        """The Vendor IDs we announce: DPD (RFC 3706) unless ``dpd off``."""
+        return [VendorID(DPD_VENDOR_ID)] if self.remote.dpd else []
+
+    # ------------------------------------------------------------------ DPD (RFC 3706)
+    @property
+    def dpd_active(self) -> bool:
+        """We probe: dpd_delay > 0 and both sides announced DPD (racoon-facts 8.16)."""
+        return self.remote.dpd and self.remote.dpd_delay > 0 and self.peer_dpd
+
+    def _send_r_u_there(self, now: float) -> None:
+        self.dpd_seq = (self.dpd_seq + 1) & 0xFFFFFFFF
+        self.engine.send_info(
+            self,
+            [
+                Notification(
+                    NotifyType.R_U_THERE,
+                    ProtocolID.ISAKMP,
+                    self.cookies,
+                    self.dpd_seq.to_bytes(4, "big"),
+                )
+            ],
+        )
+        self.log(Level.DEBUG, f"DPD R-U-THERE sent (seq={self.dpd_seq})")
+        self.dpd_next_at = None
+        self.dpd_retry_at = now + self.remote.dpd_retry
+
+    def dpd_ack(self, seq: int, now: float) -> None:
+        """An R-U-THERE-ACK: accepted only if last_ack < seq <= our sequence number."""
+        if not self.dpd_last_ack < seq <= self.dpd_seq:
+            self.log(Level.DEBUG, f"DPD: ACK with unexpected seq {seq} ignored")
+            return
+        self.dpd_last_ack = seq
+        self.dpd_fails = 0
+        self.dpd_retry_at = None
+        self.dpd_next_at = now + self.remote.dpd_delay
+        self.log(Level.DEBUG, f"DPD R-U-THERE-ACK received (seq={seq})")
+
+    def _dpd_timer(self, now: float) -> None:
+        if self.dpd_next_at is not None and now >= self.dpd_next_at:
+            self._send_r_u_there(now)
+        elif self.dpd_retry_at is not None and now >= self.dpd_retry_at:
+            self.dpd_fails += 1
+            if self.dpd_fails >= self.remote.dpd_maxfail:
+                self.dpd_retry_at = None
+                self.engine.phase1_dead(self, now)
+            else:
+                self._send_r_u_there(now)
 
     def _cert_request(self) -> list[Payload]:
         """CR when rsasig and send_cr (racoon-facts 8.12: peers_certfile issuer, ca_type
@@ -696,7 +765,9 @@ class Phase1:
                 ),
             )
         )
-        self._send(self._message([reply], encrypt=False), now, expect_reply=True)
+        self._send(
+            self._message([reply, *self._vendor_ids()], encrypt=False), now, expect_reply=True
+        )
 
     def _main_i2(self, msg: Message, payloads: list[Payload], now: float) -> None:
         sa = self._first(payloads, SA)
@@ -782,6 +853,7 @@ class Phase1:
             self.my_id,
             *self._cert_request(),
             *self._auth_payloads(),
+            *self._vendor_ids(),
         ]
         self._send(self._message(out, encrypt=False), now, expect_reply=True)
 
@@ -813,6 +885,8 @@ class Phase1:
         self.expire_at = now + self.params.lifetime
         # racoon-facts 8.14: the ISAKMP SA is "dying" at 80 % of its lifetime
         self.dying_at = now + self.params.lifetime * 8 // 10
+        if self.dpd_active:
+            self.dpd_next_at = now + self.remote.dpd_delay
         if self.role is Role.RESPONDER:
             self.resend_at = None
         self.log(

@@ -184,3 +184,38 @@ def test_racoonctl_view_establish_and_delete() -> None:
     net.pump()
     assert not a.engine.isakmp_sas() and not b.engine.isakmp_sas()
     assert b.has_log("purging ISAKMP-SA spi=")
+
+
+def test_dpd_probes_are_acknowledged() -> None:
+    net, a, b = up(p1life="dpd_delay 10;")
+    assert a.has_log("received Vendor ID: DPD") and b.has_log("received Vendor ID: DPD")
+    net.advance(35)
+    sent = [e for e in a.logs if e.text.startswith("DPD R-U-THERE sent")]
+    acked = [e for e in a.logs if e.text.startswith("DPD R-U-THERE-ACK received")]
+    assert len(sent) == 3 and len(acked) == 3, a.log_text()
+    assert b.has_log("DPD R-U-THERE received")
+    assert len(esp(a)) == 2
+
+
+def test_dpd_declares_a_silent_peer_dead_and_purges() -> None:
+    from pyracoon.engine.events import PeerDead
+
+    net, a, b = up(p1life="dpd_delay 10; dpd_retry 2; dpd_maxfail 3;")
+    net.hook = lambda d: [] if d.local[0] == b.address else [d]
+    net.advance(10 + 2 * 3 + 1)
+    assert a.has_log("DPD: remote (ISAKMP-SA spi="), a.log_text()
+    assert a.has_log("seems to be dead.")
+    assert any(isinstance(e, PeerDead) for e in a.other_events)
+    assert not a.engine.ph1s and not esp(a)
+
+
+def test_rekey_on_renegotiates_while_dpd_is_active() -> None:
+    net, a, b = up(p1life="lifetime time 100 sec; dpd_delay 30;")
+    net.advance(81)
+    assert a.has_log(f"renegotiating phase1 to {B} due to active phase2"), a.log_text()
+
+
+def test_dpd_off_sends_no_vendor_id() -> None:
+    net, a, b = up(p1life="dpd off;")
+    assert not b.has_log("received Vendor ID: DPD") and not a.has_log("received Vendor ID")
+    assert len(esp(a)) == 2
