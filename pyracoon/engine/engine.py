@@ -185,16 +185,20 @@ class Engine:
         return out
 
     def log(self, level: Level, text: str, peer: Any = None) -> None:
+        """Queue a log line (racoon's wording where racoon has one)."""
         self._events.append(ev.LogEvent(level, text, peer))
 
     def send(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
+        """Queue a datagram for the daemon to send."""
         self._events.append(ev.DatagramOut(data, local, remote))
 
     def next_seq(self) -> int:
+        """A fresh PF_KEY sequence number for requests not tied to an ACQUIRE."""
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
         return self._seq
 
     def kernel_request(self, msg: pfkey.Message, owner: Quick | None = None) -> None:
+        """Queue a PF_KEY request; replies come back to ``owner`` by (seq, type, satype)."""
         if owner is not None:
             self.pending[(msg.seq, msg.type, msg.satype)] = owner
         self._events.append(ev.KernelRequest(msg))
@@ -286,12 +290,14 @@ class Engine:
 
     # ================================================================== timers
     def next_timer(self) -> float | None:
+        """When the engine next wants :meth:`handle_timer` (None: no timer)."""
         times = [t for t in (sa.next_timer() for sa in self.ph1s.values()) if t is not None]
         times += [t for t in (q.next_timer() for q in self.quicks.values()) if t is not None]
         times += [w.deadline for w in self.waiting]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
+        """Run every timer due at ``now``: resends, deadlines, lifetimes, DPD."""
         self.now = now
         for ph1 in list(self.ph1s.values()):
             t = ph1.next_timer()
@@ -321,6 +327,7 @@ class Engine:
 
     # ================================================================== config helpers
     def psk_source(self) -> Any:
+        """Where pre-shared keys come from: the injected source, else ``path pre_shared_key``."""
         if self.psk is not None:
             return self.psk
         if self.config.paths.pre_shared_key:
@@ -331,6 +338,7 @@ class Engine:
         return self.config.paths.resolve("certificate", name)
 
     def my_certificate(self, remote: Remote) -> tuple[Any, Any]:
+        """Our certificate and private key (``certificate_type x509``), loaded once."""
         ct = remote.certificate_type
         if ct is None or ct.kind != "x509" or ct.certificate is None:
             raise LocalError(
@@ -348,6 +356,7 @@ class Engine:
         return self._certs[key]  # type: ignore[no-any-return]
 
     def my_identity(self, remote: Remote, local: Endpoint) -> Any:
+        """Our phase-1 identity from ``my_identifier`` (address, fqdn, asn1dn ...)."""
         cert = None
         if remote.certificate_type is not None and remote.certificate_type.kind == "x509":
             cert = self.my_certificate(remote)[0]
@@ -362,6 +371,7 @@ class Engine:
             raise LocalError(f"failed to set my identifier: {exc}") from None
 
     def trust_store(self, remote: Remote) -> TrustStore:
+        """The CAs we trust for this remote: ``ca_type`` first, then the hashed directory."""
         ca_files = [self._cert_path(remote.ca_type)] if remote.ca_type else []
         try:
             return TrustStore.from_paths(self.config.paths.certificate, ca_files)
@@ -369,6 +379,7 @@ class Engine:
             raise LocalError(f"failed to load the CA certificate of ca_type: {exc}") from None
 
     def peers_certfile(self, remote: Remote) -> Any:
+        """The pinned ``peers_certfile x509`` certificate of the peer."""
         pc = remote.peers_certfile
         assert pc is not None
         if pc.kind != "x509" or pc.path is None:
@@ -390,6 +401,7 @@ class Engine:
         return b""
 
     def wall_clock_datetime(self) -> datetime:
+        """``now`` as a date, for certificate validity."""
         if self.wall_clock is not None:
             return self.wall_clock(self.now)
         return datetime.fromtimestamp(self.now, UTC)
@@ -534,6 +546,7 @@ class Engine:
         data: bytes = b"",
         base_iv: bytes | None = None,
     ) -> None:
+        """Send one notify about ``ph1`` (HASH-protected once keys exist)."""
         n = Notification(notify, ProtocolID.ISAKMP, ph1.cookies, data)
         self.send_info(ph1, [n], base_iv=base_iv)
         self.log(Level.DEBUG, f"sending notify {display_name(NotifyType, notify)}", ph1.peer[0])
@@ -1186,6 +1199,7 @@ class Engine:
 
     # ================================================================== SA life
     def phase1_established(self, ph1: Phase1, now: float) -> None:
+        """Announce the SA, send INITIAL-CONTACT once per peer, start queued phase 2s."""
         self._events.append(
             ev.Phase1Established(ph1.local, ph1.peer, ph1.cookies, ph1.role is Role.INITIATOR)
         )
@@ -1234,12 +1248,14 @@ class Engine:
         self.initiate(remote, ph1.local, ph1.peer, now)
 
     def phase1_failed(self, ph1: Phase1, text: str, now: float) -> None:
+        """End a phase-1 negotiation with a log line and a NegotiationFailed event."""
         self.log(Level.ERROR, text, ph1.peer[0])
         ph1.state = P1State.FAILED
         self.ph1s.pop(ph1.icky, None)
         self._events.append(ev.NegotiationFailed(1, ph1.peer, text))
 
     def phase1_expired(self, ph1: Phase1, now: float) -> None:
+        """Lifetime over: log racoon's line and delete the ISAKMP SA (with a Delete)."""
         self.log(
             Level.INFO,
             f"ISAKMP-SA expired {fmt_endpoint(ph1.local)}-"
@@ -1266,6 +1282,7 @@ class Engine:
     def phase2_established(self, q: Quick, now: float) -> None:
         # It stays in self.quicks too: a late QM2 retransmission must still find it and get
         # QM3 again (the lost-QM3 case of racoon-facts 8.14).
+        """Every kernel SA of ``q`` is in: announce it."""
         self.established.append(q)
         self._events.append(
             ev.Phase2Established(
@@ -1285,6 +1302,7 @@ class Engine:
         self.quicks.pop((q.ph1.icky, q.message_id), None)
 
     def phase2_failed(self, q: Quick, text: str, now: float) -> None:
+        """End a quick mode; an initiator tells the kernel with an errno ACQUIRE."""
         self.log(Level.ERROR, text, q.peer[0])
         q.state = QState.FAILED
         self.quicks.pop((q.ph1.icky, q.message_id), None)
@@ -1295,6 +1313,7 @@ class Engine:
         self._events.append(ev.NegotiationFailed(2, q.peer, text))
 
     def phase2_expired(self, q: Quick, now: float) -> None:
+        """Our own full-lifetime timer of an IPsec SA pair ran out."""
         self.log(
             Level.INFO,
             f"phase2 sa expired {fmt_endpoint(q.local)}-{fmt_endpoint(q.peer)}",

@@ -178,6 +178,7 @@ def id_payload(identity: Identity) -> Identification:
 
 
 def identity_of(payload: Identification) -> Identity:
+    """The pki :class:`Identity` of a received ID payload."""
     try:
         id_type = IdType(payload.id_type)
     except ValueError:
@@ -257,23 +258,29 @@ class Phase1:
     # ------------------------------------------------------------------ naming
     @property
     def cookies(self) -> bytes:
+        """CKY-I | CKY-R: the index of the SA and the SPI of its notifies."""
         return self.icky + self.rcky
 
     def index(self) -> str:
+        """racoon's ``icookie:rcookie`` spelling for logs."""
         return f"{self.icky.hex()}:{self.rcky.hex()}"
 
     def describe(self) -> str:
+        """``L[500]<=>R[500]`` as racoon logs a negotiation."""
         return f"{fmt_endpoint(self.local)}<=>{fmt_endpoint(self.peer)}"
 
     def log(self, level: Level, text: str) -> None:
+        """A log line about this SA's peer."""
         self.engine.log(level, text, self.peer[0])
 
     @property
     def established(self) -> bool:
+        """True once the last phase-1 message checked out."""
         return self.state is P1State.ESTABLISHED
 
     @property
     def auth_method(self) -> int:
+        """The negotiated Authentication Method attribute."""
         assert self.params is not None
         return self.params.auth_method
 
@@ -327,12 +334,14 @@ class Phase1:
             self.resend_at = None
 
     def next_timer(self) -> float | None:
+        """The earliest of resend, DPD, 80 % and 100 % lifetime timers."""
         candidates = (self.resend_at, self.dying_at, self.expire_at, self.dpd_next_at,
                       self.dpd_retry_at)  # fmt: skip
         times = [t for t in candidates if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
+        """Resend or give up, probe the peer (DPD), mark dying, expire."""
         if self.resend_at is not None and now >= self.resend_at:
             if self.sends_left > 0 and self.last_sent is not None:
                 self.sends_left -= 1
@@ -630,7 +639,7 @@ class Phase1:
         )
 
     def _auth_payloads(self) -> list[Payload]:
-        """ID? no: [CERT] HASH|SIG for our side."""
+        """Our proof of identity: HASH_I/HASH_R (PSK), or [CERT] SIG (RSA signatures)."""
         proof = self._my_hash()
         if self.auth_method in PSK_METHODS:
             return [Hash(proof)]

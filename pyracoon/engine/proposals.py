@@ -63,6 +63,7 @@ class Phase1Params:
     lifetime: int
 
     def describe(self) -> str:
+        """A one-line summary for log lines."""
         enc = self.encryption.name + (f" {self.key_length}" if self.key_length else "")
         return (
             f"{enc}/{self.hash.name}/{display_name(AuthenticationMethod, self.auth_method)}/"
@@ -291,12 +292,14 @@ class Phase2Transform:
     # -- table rows --------------------------------------------------------------------------
     @property
     def cipher(self) -> Cipher | None:
+        """The ESP cipher row, if this is ESP."""
         if self.protocol != ProtocolID.IPSEC_ESP:
             return None
         return CIPHERS.get("esp_id", self.transform_id)
 
     @property
     def auth(self) -> AuthAlgorithm | None:
+        """The integrity algorithm row (AH transform id or ESP auth attribute)."""
         if self.protocol == ProtocolID.IPSEC_AH:
             return AUTH_ALGORITHMS.get("ah_id", self.transform_id)
         if self.auth_attribute is None:
@@ -305,11 +308,13 @@ class Phase2Transform:
 
     @property
     def compression(self) -> CompressionAlgorithm | None:
+        """The IPComp algorithm row, if this is IPComp."""
         if self.protocol != ProtocolID.IPCOMP:
             return None
         return IPCOMP_ALGORITHMS.get("ipcomp_id", self.transform_id)
 
     def encryption_key_bytes(self) -> int:
+        """Cipher key length for KEYMAT (negotiated or the cipher's default)."""
         cipher = self.cipher
         if cipher is None:
             return 0
@@ -317,10 +322,12 @@ class Phase2Transform:
         return bits // 8
 
     def authentication_key_bytes(self) -> int:
+        """Integrity key length for KEYMAT."""
         auth = self.auth
         return 0 if auth is None else auth.key_bits // 8
 
     def describe(self) -> str:
+        """A one-line summary for log lines."""
         parts = [transform_name(self.protocol, self.transform_id)]
         if self.key_length:
             parts.append(f"keylen {self.key_length}")
@@ -334,6 +341,7 @@ class Phase2Transform:
 
     # -- wire -------------------------------------------------------------------------------
     def to_transform(self) -> Transform:
+        """The transform on the wire, in racoon's attribute order."""
         attrs = [
             Attribute(IPsecAttribute.SA_LIFE_TYPE, LifeType.SECONDS),
             Attribute.number(IPsecAttribute.SA_LIFE_DURATION, self.lifetime),
@@ -350,6 +358,7 @@ class Phase2Transform:
 
 
 def parse_phase2_transform(protocol: int, t: Transform) -> Phase2Transform:
+    """Read an IPsec DOI transform (absent lifetime: 28800 s, mode: transport)."""
     lifetime = DEFAULT_LIFETIME
     life_type = None
     values: dict[int, int] = {}

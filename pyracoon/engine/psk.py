@@ -105,6 +105,7 @@ class PskTable:
         self.path = path
 
     def lookup(self, keys: Sequence[str]) -> PskLookup:
+        """The secret of the first of ``keys`` present, then of a ``*`` entry."""
         for key in (*keys, "*"):
             if key in self.entries:
                 return PskLookup(self.entries[key], key, tuple(keys), self.path)

@@ -142,6 +142,7 @@ class Selector:
 
     @classmethod
     def from_id(cls, p: Identification) -> Selector:
+        """The selector an IDci/IDcr payload names (protocol 0 means any)."""
         proto = 255 if p.protocol_id == 0 else p.protocol_id
         if p.id_type in (IDType.IPV4_ADDR, IDType.IPV6_ADDR):
             return cls(ipaddress.ip_network(p.address), proto, p.port)
@@ -238,25 +239,31 @@ class Quick:
     # ------------------------------------------------------------------ naming
     @property
     def local(self) -> Endpoint:
+        """Our IKE endpoint."""
         return self.ph1.local
 
     @property
     def peer(self) -> Endpoint:
+        """The peer's IKE endpoint."""
         return self.ph1.peer
 
     def index(self) -> str:
         # racoon prints the msgid through ntohs(): only 16 bits survive (racoon-facts 4).
+        """racoon's ``icookie:rcookie:msgid`` (msgid cut to 16 bits, as racoon prints it)."""
         return f"{self.ph1.index()}:{self.message_id & 0xFFFF:08x}"
 
     def log(self, level: Level, text: str) -> None:
+        """A log line about this SA's peer."""
         self.engine.log(level, text, self.peer[0])
 
     # ------------------------------------------------------------------ timers
     def next_timer(self) -> float | None:
+        """The earliest of resend, deadline and lifetime timers."""
         times = [t for t in (self.resend_at, self.deadline, self.expire_at) if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
+        """Deadline, resend, or the end of the SA's lifetime."""
         if self.deadline is not None and now >= self.deadline:
             self.deadline = None
             self.engine.phase2_failed(
@@ -312,6 +319,7 @@ class Quick:
         return [Hash(hash_fn(rest)), *payloads]
 
     def receive(self, msg: Message, raw: bytes, now: float) -> None:
+        """A later message of this exchange: QM2/QM4 (initiator) or QM3 (responder)."""
         digest = hashlib.md5(raw, usedforsecurity=False).digest()
         if self.replay(digest):
             return
@@ -358,6 +366,7 @@ class Quick:
         return True
 
     def decrypt(self, msg: Message) -> tuple[Decrypted, list[Payload]]:
+        """Decrypt with this exchange's CBC chain (not committed yet); HASH must come first."""
         enc = msg.encrypted
         if enc is None:
             raise PayloadMalformed("quick-mode message is not encrypted")
@@ -405,6 +414,7 @@ class Quick:
         self.state = QState.GETSPI_SENT
 
     def kernel_reply(self, msg: pfkey.Message, now: float) -> None:
+        """A GETSPI, UPDATE or ADD reply for this exchange."""
         if msg.errno:
             self.engine.phase2_failed(
                 self,
@@ -714,6 +724,7 @@ class Quick:
             self.engine.kernel_request(msg, self)
 
     def sa_text(self, record: Installed, direction: str) -> str:
+        """racoon's ``ESP/Transport A[500]->B[500] spi=N(0xN)`` for one direction."""
         proto = PROTOCOL_NAMES.get(record.protocol, "?")
         mode = MODE_NAMES.get(record.mode, "Any")
         if direction == "in":
