@@ -36,7 +36,15 @@ from pyracoon.crypto.hashes import informational_hash, quick_mode_hash1
 from pyracoon.crypto.iv import phase2_iv
 from pyracoon.crypto.padding import PaddingPolicy
 from pyracoon.kernel import pfkey
-from pyracoon.kernel.sadb import MANUAL_REQID_MAX, Direction, ExtType, Mode, MsgType, SaType
+from pyracoon.kernel.sadb import (
+    MANUAL_REQID_MAX,
+    Direction,
+    ExtType,
+    Mode,
+    MsgType,
+    SaState,
+    SaType,
+)
 from pyracoon.kernel.sadb import Level as SpLevel
 from pyracoon.pki import (
     PkiError,
@@ -167,6 +175,8 @@ class Engine:
         self.established: list[Quick] = []
         self._seq = 0
         self._next_generated_reqid = 0
+        #: Outstanding SAD dumps for purges: (peer address, ISAKMP SA whose SAs are kept).
+        self._dumps: list[tuple[Any, Phase1 | None]] = []
         self.now = 0.0
         self._certs: dict[str, Any] = {}
         pad = self.config.padding
@@ -687,17 +697,48 @@ class Engine:
                     self._drop_phase2(q)
 
     def _initial_contact(self, ph1: Phase1, now: float) -> None:
-        """Delete every SA with this peer that this ISAKMP SA did not make (8.10)."""
+        """The peer restarted (8.10): purge every SA with it except this ISAKMP SA's."""
+        self._purge_peer(ph1.peer[0], keep=ph1)
+
+    def _purge_peer(self, peer: Any, *, keep: Phase1 | None) -> None:
+        """Dump the SAD and delete each mature SA to or from ``peer`` -- racoon's
+        purge_remote(), so that SAs this engine never knew (an earlier run's) go too."""
+        self._dumps.append((peer, keep))
+        self.kernel_request(
+            pfkey.Message(MsgType.DUMP, SaType.UNSPEC, seq=self.next_seq(), pid=self.pid)
+        )
+
+    def _purge_entry(self, msg: pfkey.Message, peer: Any, keep: Phase1 | None) -> None:
+        sa, src, dst = msg.sa, msg.src, msg.dst
+        if sa is None or src is None or dst is None or peer not in (src.addr, dst.addr):
+            return
+        if sa.state not in (SaState.MATURE, SaState.DYING):
+            return  # larval SAs belong to negotiations in progress
+        kept: set[int] = set()
+        for q in self.quicks.values():
+            if q.ph1 is keep:
+                kept |= {int.from_bytes(o.spi, "big") for o in q.request.offers if o.spi}
+                kept |= {int.from_bytes(c.peer_spi, "big") for c in q.choices}
+        if sa.spi in kept:
+            return
+        name = {SaType.ESP: "ESP", SaType.AH: "AH", SaType.IPCOMP: "IPCOMP"}.get(
+            SaType(msg.satype) if msg.satype in SaType._value2member_map_ else SaType.UNSPEC,
+            str(msg.satype),
+        )
+        delete = pfkey.Message(MsgType.DELETE, msg.satype, seq=self.next_seq(), pid=self.pid)
+        delete.add(pfkey.SA(spi=sa.spi))
+        delete.add(pfkey.Address(ExtType.ADDRESS_SRC, src.addr))
+        delete.add(pfkey.Address(ExtType.ADDRESS_DST, dst.addr))
+        self.kernel_request(delete)
+        self.log(Level.INFO, f"purged IPsec-SA proto_id={name} spi={sa.spi}.", peer)
         for q in list(self.established):
-            if q.peer[0] == ph1.peer[0] and q.ph1 is not ph1:
-                for rec in q.installed:
-                    self.log(
-                        Level.INFO,
-                        f"purged IPsec-SA proto_id="
-                        f"{PROTOCOL_NAMES.get(rec.protocol)} spi={rec.inbound_spi}.",
-                        q.peer[0],
-                    )
-                    self._delete_kernel_sas(q, rec)
+            for rec in list(q.installed):
+                if SATYPE_OF[rec.protocol] == msg.satype and sa.spi in (
+                    rec.inbound_spi,
+                    rec.outbound_spi,
+                ):
+                    q.installed.remove(rec)
+            if not q.installed:
                 self._drop_phase2(q)
 
     def _delete_kernel_sas(self, q: Quick, rec: Any) -> None:
@@ -923,6 +964,15 @@ class Engine:
             return
         if mtype == MsgType.DELETE and msg.pid != self.pid and msg.errno == 0:
             self._kernel_delete(msg, now)
+            return
+        if mtype == MsgType.DUMP and msg.pid == self.pid:
+            if not self._dumps:
+                return
+            peer, keep = self._dumps[0]
+            if msg.errno == 0:
+                self._purge_entry(msg, peer, keep)
+            if msg.errno or msg.seq == 0:  # ENOENT (empty SAD) or the last entry
+                self._dumps.pop(0)
             return
         if mtype == MsgType.FLUSH and msg.pid != self.pid:
             self.established.clear()
@@ -1219,16 +1269,7 @@ class Engine:
             Level.INFO, f"DPD: remote (ISAKMP-SA spi={ph1.index()}) seems to be dead.", ph1.peer[0]
         )
         self._events.append(ev.PeerDead(ph1.local, ph1.peer, ph1.cookies))
-        for q in [q for q in self.established if q.peer[0] == ph1.peer[0]]:
-            for rec in q.installed:
-                self.log(
-                    Level.INFO,
-                    f"purged IPsec-SA proto_id={PROTOCOL_NAMES.get(rec.protocol)} "
-                    f"spi={rec.inbound_spi}.",
-                    q.peer[0],
-                )
-                self._delete_kernel_sas(q, rec)
-            self._drop_phase2(q)
+        self._purge_peer(ph1.peer[0], keep=None)
         for other in [p for p in self.ph1s.values() if p.peer[0] == ph1.peer[0]]:
             self.log(Level.INFO, f"purging ISAKMP-SA spi={other.index()}.", other.peer[0])
             self._remove_phase1(other, announce=False)

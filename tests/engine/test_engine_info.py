@@ -219,3 +219,24 @@ def test_dpd_off_sends_no_vendor_id() -> None:
     net, a, b = up(p1life="dpd off;")
     assert not b.has_log("received Vendor ID: DPD") and not a.has_log("received Vendor ID")
     assert len(esp(a)) == 2
+
+
+def test_initial_contact_purges_sas_of_an_earlier_run_via_the_sad() -> None:
+    """b's daemon restarted without flushing (its kernel keeps the SAs, its new engine does
+    not know them); then a reboots and contacts b: b finds the old SAs by dumping the SAD."""
+    net, a, b = up()
+    old = {s.spi for s in esp(b)}
+    b.engine = Engine(b.engine.config, pid=b.engine.pid + 1, psk=PskTable({A: "k"}))
+    b.engine.start(net.clock.now)
+    a.kernel.sad.clear()
+    a.engine = Engine(a.engine.config, pid=a.engine.pid + 1, psk=PskTable({B: "k"}))
+    a.engine.start(net.clock.now)
+    net.advance(31)  # the kernel sends one ACQUIRE per policy every 30 s
+    net.acquire(a, b)
+    net.pump()
+    assert b.has_log("received INITIAL-CONTACT")
+    purged = [e for e in b.logs if e.text.startswith("purged IPsec-SA proto_id=ESP")]
+    assert len(purged) == 2, b.log_text()
+    new = {s.spi for s in esp(b)}
+    assert len(new) == 2 and not (new & old)
+    assert {s.spi for s in esp(a)} == new
