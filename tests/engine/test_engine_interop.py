@@ -312,3 +312,22 @@ def test_tunnel_mode_with_subnets(tmp_path: Path, certs: Path) -> None:
     assert {s["mode"] for s in result["sas"]} == {2}  # SADB tunnel
     log = (Path(f"/tmp/sswan-{NS_B}") / "charon.log").read_text()
     assert "192.168.1.0/24 === 192.168.2.0/24" in log or "192.168.2.0/24 === 192.168.1.0/24" in log
+
+
+@pytest.mark.usefixtures("namespaces")
+def test_dpd_probes_answered_by_charon(tmp_path: Path, certs: Path) -> None:
+    """Our R-U-THERE (cookies as SPI, 32-bit sequence) is understood and acknowledged."""
+    args = ["start", "--ns", NS_B, "--addr", "10.77.0.2", "--state", f"/tmp/sswan-{NS_B}",
+            "--certs", str(certs), "--auth", "psk"]  # fmt: skip
+    if fake_kernel():
+        args.append("--fake-kernel")  # so that charon does not delete the CHILD_SA
+    sh(*args)
+    conf = our_conf(tmp_path, "10.77.0.2", "main", "pre_shared_key", False, certs, "A")
+    conf.write_text(
+        conf.read_text().replace("exchange_mode main;", "exchange_mode main; dpd_delay 1;")
+    )
+    proc = driver(NS_A, conf, "10.77.0.1", "10.77.0.2", 15, True, ("--linger", "2.5"))
+    out, err = proc.communicate(timeout=40)
+    assert proc.returncode == 0, err
+    logs = json.loads(out)["logs"]
+    assert any("DPD R-U-THERE-ACK received" in line for line in logs), "\n".join(logs)

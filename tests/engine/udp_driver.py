@@ -1,7 +1,7 @@
 """Run one Engine over a real UDP socket (for the strongSwan interop test).
 
 Usage: python udp_driver.py CONF_FILE LOCAL PEER SECONDS [--initiate] [--psk SECRET]
-                            [--tunnel LOCAL_NET PEER_NET]
+                            [--tunnel LOCAL_NET PEER_NET] [--linger SECONDS]
 
 The host's kernel is an InMemoryKernel holding a transport-mode ESP policy between LOCAL and
 PEER; with --initiate a packet to PEER provokes the ACQUIRE.  Prints one JSON object: the log
@@ -119,7 +119,13 @@ def main(argv: list[str]) -> int:
         else:
             kernel.output(str(tunnel[0].network_address + 1), str(tunnel[1].network_address + 1))
         drain()
-    while time.time() < end and not result["established"]:
+    linger = float(argv[argv.index("--linger") + 1]) if "--linger" in argv else 0.0
+    stop_at: float | None = None
+    while time.time() < end and (stop_at is None or time.time() < stop_at):
+        if result["established"] and stop_at is None:
+            if not linger:
+                break
+            stop_at = time.time() + linger  # keep answering/probing (DPD) for a while
         nt = engine.next_timer()
         wait = max(0.0, min(end, nt if nt is not None else end) - time.time())
         ready, _, _ = select.select([udp], [], [], min(wait, 0.5))
