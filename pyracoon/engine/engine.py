@@ -1019,9 +1019,31 @@ class Engine:
         ) or any(w.request.policy_id == pol.id for w in self.waiting):
             self.log(Level.DEBUG, f"ignore the acquire because ph2 found for policy {pol.id}")
             return
+        self._phase2_for_policy(sp, msg.src.addr, msg.dst.addr, msg.seq, now)
+
+    def establish_ipsec(self, src: str, dst: str, now: float, ul_proto: int = 255) -> bool:
+        """``establish-sa esp|ah SRC DST``: negotiate the SAs the outbound SP covering that
+        traffic asks for, as an ACQUIRE would (without a kernel seq)."""
+        self.now = now
+        local_sel = Selector(ipaddress.ip_network(src, strict=False), ul_proto)
+        remote_sel = Selector(ipaddress.ip_network(dst, strict=False), ul_proto)
+        sp = self._find_policy(Direction.OUTBOUND, local_sel, remote_sel, wild=True)
+        if sp is None or sp.policy_type != 2:
+            self.log(Level.ERROR, f"no policy found: {local_sel} -> {remote_sel} (out)")
+            return False
+        self._phase2_for_policy(
+            sp, local_sel.network.network_address, remote_sel.network.network_address, 0, now
+        )
+        return True
+
+    def _phase2_for_policy(
+        self, sp: SpdEntry, src_addr: Any, dst_addr: Any, seq: int, now: float
+    ) -> None:
+        """A phase 2 for outbound SP ``sp``, triggered by traffic ``src_addr -> dst_addr``."""
+        pol_id = sp.policy_id
         tunnel = next((r for r in sp.requests if r.mode == Mode.TUNNEL and r.dst), None)
-        me = tunnel.src if tunnel is not None else msg.src.addr
-        peer_addr = tunnel.dst if tunnel is not None else msg.dst.addr
+        me = tunnel.src if tunnel is not None else src_addr
+        peer_addr = tunnel.dst if tunnel is not None else dst_addr
         assert me is not None and peer_addr is not None
         sp_in = self._find_policy(Direction.INBOUND, sp.dst, sp.src)
         offers = []
@@ -1041,9 +1063,9 @@ class Engine:
             # Transport mode protects exactly the two hosts, whatever the SP's prefixes say
             # (the seed's "spdadd ::/0 ::/0 any"): the IDs are the SA endpoints, so that a
             # per-peer "sainfo address A any address B any" applies, as the memo shows.
-            local_sel = Selector(ipaddress.ip_network(msg.src.addr), sp.src.proto, sp.src.port)
-            remote_sel = Selector(ipaddress.ip_network(msg.dst.addr), sp.dst.proto, sp.dst.port)
-        request = Request(local_sel, remote_sel, offers, pol.id, msg.seq, tunnel is not None)
+            local_sel = Selector(ipaddress.ip_network(src_addr), sp.src.proto, sp.src.port)
+            remote_sel = Selector(ipaddress.ip_network(dst_addr), sp.dst.proto, sp.dst.port)
+        request = Request(local_sel, remote_sel, offers, pol_id, seq, tunnel is not None)
         remote = self.config.remote_for(peer_addr)
         if remote is None:
             self.log(

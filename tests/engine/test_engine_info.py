@@ -240,3 +240,18 @@ def test_initial_contact_purges_sas_of_an_earlier_run_via_the_sad() -> None:
     new = {s.spi for s in esp(b)}
     assert len(new) == 2 and not (new & old)
     assert {s.spi for s in esp(a)} == new
+
+
+def test_establish_ipsec_from_racoonctl() -> None:
+    net = Net()
+    a = net.host("a", A, conf(B), {B: "k"})
+    b = net.host("b", B, conf(A), {A: "k"})
+    a.transport_policy(b)
+    b.transport_policy(a)
+    net.pump()
+    assert a.engine.establish_ipsec(A, B, net.clock.now)
+    net.pump()
+    assert len(esp(a)) == 2 and len(esp(b)) == 2, a.log_text()
+    assert not a.engine.establish_ipsec("10.9.9.9", B, net.clock.now)
+    net.pump()
+    assert a.has_log("no policy found: 10.9.9.9/32")
