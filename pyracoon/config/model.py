@@ -199,14 +199,16 @@ class ListenAddress:
 
 @dataclass
 class AdminSock:
-    """``adminsock``.  Defaults: racoon-facts 3 (``/var/racoon/racoon.sock``, root:root, 0600).
+    """``adminsock``.  Defaults: racoon-facts 3 -- root:root, 0600, and Debian's path
+    ``/var/run/racoon/racoon.sock`` (upstream's is ``/var/racoon/racoon.sock``), the one
+    ``pyracoonctl`` looks for by default.
 
     ``mode`` is the real permission bits.  racoon reads the written digits as octal but maps
     each x bit (1) to w (2) -- ``adminsock ... 0770`` gives 0660 -- a bug we do not reproduce:
     ``mode`` here is exactly the octal number written.
     """
 
-    path: str | None = "/var/racoon/racoon.sock"
+    path: str | None = "/var/run/racoon/racoon.sock"
     owner: str = "root"
     group: str = "root"
     mode: int = 0o600

@@ -43,7 +43,7 @@ def test_empty_file_has_racoons_code_defaults() -> None:
     assert (pad.randomize, pad.randomize_length, pad.maximum_length, pad.exclusive_tail,
             pad.strict_check) == (True, False, 20, True, False)
     assert config.listen.present is False and config.listen.addresses == []
-    assert config.listen.adminsock.path == "/var/racoon/racoon.sock"
+    assert config.listen.adminsock.path == "/var/run/racoon/racoon.sock"
     assert config.listen.adminsock.mode == 0o600
     assert config.pfkey_buffer == 0 and config.gss_id_enc == "utf-16le"
     assert config.privsep is None and config.mode_cfg is None
