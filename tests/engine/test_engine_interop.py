@@ -62,6 +62,8 @@ def namespaces():  # type: ignore[no-untyped-def]
         for ns in (NS_A, NS_B):
             sh("stop", "--ns", ns, "--state", f"/tmp/sswan-{ns}", check=False)
         sh("netns-down", "--ns-a", NS_A, "--ns-b", NS_B, check=False)
+        for ns in (NS_A, NS_B):
+            shutil.rmtree(f"/tmp/sswan-{ns}", ignore_errors=True)
 
 
 def our_conf(
