@@ -232,7 +232,7 @@ def _start(args: argparse.Namespace) -> int:
     else:
         detach(pidfile)
         log.stream = None
-    options = Options(args.config, args.debug, args.port, args.natt_port, args.verbose)
+    options = Options(args.config, args.debug, args.port, args.natt_port, args.verbose, args.kernel)
     daemon = Daemon(config, options, kernel, listeners, log)
     try:
         status = asyncio.run(daemon.run())

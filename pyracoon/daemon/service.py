@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import asyncio_dgram
 
+from pyracoon.admin.errors import AdminError
+from pyracoon.admin.server import AdminServer
 from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config
 from pyracoon.engine import Engine
@@ -74,6 +76,8 @@ class Options:
     isakmp_port: int | None = None
     natt_port: int | None = None
     verbose: bool = False
+    kernel: str | None = None
+    """The ``--kernel`` spec, for the second socket ``pyracoonctl show-sa`` reads the SAD with."""
 
 
 class Daemon:
@@ -100,6 +104,9 @@ class Daemon:
         """SAs this daemon installed, by (satype, dst, spi): what a clean stop removes."""
         self.recent: deque[ev.Event] = deque(maxlen=200)
         """Phase-1/phase-2 outcomes, for ``pyracoonctl show-event``."""
+        self.event_added = asyncio.Event()
+        self.kernel_spec = options.kernel
+        self.admin: AdminServer | None = None
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
@@ -116,11 +123,26 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        await self._start_admin()
         self.engine.start(self.clock())
         self.pump()
         await self._stop.wait()
         await self._shutdown()
         return self.exit_status
+
+    async def _start_admin(self) -> None:
+        from .admin import DaemonAdmin
+
+        try:
+            self.admin = AdminServer.from_config(
+                self.config.listen.adminsock, DaemonAdmin(self), log=self.log
+            )
+            if self.admin is not None:
+                await self.admin.start()
+                self.log.info(f"admin socket {self.config.listen.adminsock.path} ready")
+        except (OSError, AdminError) as e:
+            self.admin = None
+            self.log.error(f"no admin socket, pyracoonctl will not reach this daemon: {e}")
 
     def stop(self, status: int = 0) -> None:
         self.exit_status = status
@@ -154,6 +176,8 @@ class Daemon:
         if self.config.paths.backupsa:
             with contextlib.suppress(OSError):
                 backupsa.truncate(self.config.paths.backupsa)
+        if self.admin is not None:
+            await self.admin.close()
         for task in self._tasks:
             task.cancel()
         for lst in self.listeners.values():
@@ -222,11 +246,12 @@ class Daemon:
             if isinstance(event, ev.DatagramOut):
                 self._send_datagram(event)
             elif isinstance(event, ev.KernelRequest):
-                self._send_kernel(event.msg)
+                self.send_kernel(event.msg)
             elif isinstance(event, ev.LogEvent):
                 self.log.event(event, "engine")
             else:
                 self.recent.append(event)
+                self.event_added.set()
         self._arm_timer()
 
     def _send_datagram(self, out: ev.DatagramOut) -> None:
@@ -250,7 +275,7 @@ class Daemon:
         except OSError as e:
             self.log.error(f"sendto {out.remote[0]}[{out.remote[1]}] failed: {e.strerror}")
 
-    def _send_kernel(self, msg: Message) -> None:
+    def send_kernel(self, msg: Message) -> None:
         if msg.type in (MsgType.UPDATE, MsgType.ADD) and self.config.paths.backupsa:
             try:
                 backupsa.append(
