@@ -16,6 +16,7 @@ import argparse
 import asyncio
 import contextlib
 import os
+import signal
 import socket
 import sys
 import time
@@ -31,7 +32,7 @@ from pyracoon.pki.errors import PkiError
 from . import backupsa
 from .addresses import local_addresses
 from .log import Log
-from .service import Daemon, Listener, Options, bind_udp
+from .service import HANDLED_SIGNALS, Daemon, Listener, Options, bind_udp
 
 DEFAULT_CONFIG = "/etc/racoon/racoon.conf"
 
@@ -224,6 +225,10 @@ def _start(args: argparse.Namespace) -> int:
             f"{lst.endpoint[0]}[{lst.endpoint[1]}] used as isakmp port (fd={lst.sock.fileno()})"
         )
     pidfile = config.paths.pidfile_path()
+    # From the moment the pid file names us, a SIGTERM must mean a clean stop, not death by the
+    # default action before the event loop has installed its handlers: hold the signals back
+    # until Daemon.run() is ready for them.
+    signal.pthread_sigmask(signal.SIG_BLOCK, HANDLED_SIGNALS)
     if args.foreground:
         try:
             write_pidfile(pidfile, os.getpid())

@@ -39,6 +39,7 @@ from . import backupsa
 from .log import Log
 
 Endpoint = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
+HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
 
 @dataclass
@@ -123,6 +124,9 @@ class Daemon:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
+        # Signals that arrived while starting were held back (see cli._start): deliver them now
+        # that there is someone to handle them.
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, HANDLED_SIGNALS)
         await self._start_admin()
         self.engine.start(self.clock())
         self.pump()

@@ -66,7 +66,7 @@ def config_text(host: SimHost, peer: SimHost, mode: str, auth: str) -> str:
         f'path pre_shared_key "{d / "psk.txt"}";',
         f'path backupsa "{d / "backupsa"}";',
         f'path pidfile "{d / "racoon.pid"}";',
-        f"listen {{ isakmp {host.address}; adminsock disabled; }}",
+        f'listen {{ isakmp {host.address}; adminsock "{d / "admin.sock"}"; }}',
         "remote anonymous {",
         f"  exchange_mode {mode};",
     ]
@@ -317,7 +317,7 @@ def test_detaches_writes_the_pid_file_and_stops_on_sigterm(pair):
     deadline = time.monotonic() + 10
     while pidfile.exists() and time.monotonic() < deadline:
         time.sleep(0.05)
-    assert not pidfile.exists()
+    assert not pidfile.exists(), a.log_path.read_text()
     assert a.wait_log(f"pyracoon process {pid} shutdown")
 
 
@@ -395,3 +395,61 @@ def test_sighup_loads_a_good_config(pair):
     pair.wait_established()
     assert {sa_view(m)[8] for m in dump(a)} == {300}
     assert_crosswise_equal(pair)
+
+
+def ctl(h: SimHost, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [program("pyracoonctl"), "-s", str(h.dir / "admin.sock"), *args],
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
+
+
+def test_pyracoonctl_establishes_shows_and_deletes(pair):
+    pair.configure(auth="rsasig")
+    pair.start()
+    a, b = pair.hosts
+    assert (a.dir / "admin.sock").stat().st_mode & 0o777 == 0o600
+    out = ctl(a, "establish-sa", "esp", "inet", a.address, b.address, "any")
+    assert out.returncode == 0, out.stderr
+    pair.wait_established()
+    assert_crosswise_equal(pair)
+
+    isakmp = ctl(a, "show-sa", "isakmp")
+    assert isakmp.returncode == 0
+    assert isakmp.stdout.startswith("Destination ")
+    assert f"{b.address}.{pair.port} " in isakmp.stdout
+    esp = ctl(a, "show-sa", "esp")
+    assert esp.stdout.count("\tesp mode=transport spi=") == 2
+    assert esp.stdout.count("\tE: aes-cbc ") == 2
+    events = subprocess.run(
+        ["timeout", "2", program("pyracoonctl"), "-s", str(a.dir / "admin.sock"), "show-event"],
+        capture_output=True,
+        text=True,
+    )
+    assert f"Phase 2 established : {a.address}[{pair.port}] -> {b.address}[{pair.port}]" in (
+        events.stdout
+    )
+
+    assert ctl(a, "delete-sa", "isakmp", "inet", a.address, b.address).returncode == 0
+    assert wait_lines(a, "ISAKMP-SA deleted", 1)
+    assert ctl(a, "show-sa", "isakmp").stdout.count("\n") == 1  # the header only
+    assert ctl(a, "flush-sa", "esp").returncode == 0
+    deadline = time.monotonic() + 5
+    while dump(a) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert dump(a) == []
+
+
+def test_pyracoonctl_establishes_phase1_only_and_reports_errors(pair):
+    pair.configure()
+    pair.start()
+    a, b = pair.hosts
+    assert ctl(a, "establish-sa", "isakmp", "inet", a.address, b.address).returncode == 0
+    assert wait_lines(a, "ISAKMP-SA established", 1), pair.why(a)
+    assert dump(a) == []  # no quick mode without a reason for one
+    missing = ctl(a, "establish-sa", "esp", "inet", a.address, "127.0.0.9", "any")
+    assert missing.returncode == 1 and "no matching" in missing.stderr
+    assert ctl(a, "reload-config").returncode == 0
+    assert wait_lines(a, "Reading configuration from", 2)
