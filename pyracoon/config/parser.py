@@ -88,15 +88,29 @@ __all__ = ["MAX_INCLUDE_DEPTH", "check_kernel_algorithms", "parse_file", "parse_
 #: racoon's MAX_INCLUDE_DEPTH: at most this many files open at once, the main file included.
 MAX_INCLUDE_DEPTH = 10
 
-_TIME_UNITS = {"sec": 1, "secs": 1, "second": 1, "seconds": 1, "min": 60, "mins": 60,
-               "minute": 60, "minutes": 60, "hour": 3600, "hours": 3600}
+_TIME_UNITS = {
+    "sec": 1,
+    "secs": 1,
+    "second": 1,
+    "seconds": 1,
+    "min": 60,
+    "mins": 60,
+    "minute": 60,
+    "minutes": 60,
+    "hour": 3600,
+    "hours": 3600,
+}
 # TB is 1024**3 in racoon (a bug); irrelevant since byte lifetimes are refused.
 _BYTE_UNITS = {"B": 1, "byte": 1, "bytes": 1, "KB": 1024, "MB": 1024**2, "TB": 1024**3}
 
 #: DH groups racoon.conf accepts by number (cfparse.y num2dhgroup) and by name.
 _CONF_DH_GROUPS = {1, 2, 3, 4, 5, 14, 15, 16, 17, 18}
-_DH_BY_NAME = {name: group.group_id for group in GROUPS.values()
-               if group.group_id in _CONF_DH_GROUPS for name in group.names}
+_DH_BY_NAME = {
+    name: group.group_id
+    for group in GROUPS.values()
+    if group.group_id in _CONF_DH_GROUPS
+    for name in group.names
+}
 
 #: Phase-1 authentication methods (racoon algorithm.c oakley_authdef).  gssapi_krb uses
 #: racoon's private value 65001, which clashes with XAUTH_PSKEY_I; racoon lives with that.
@@ -126,11 +140,21 @@ _ALGORITHM_WORDS = frozenset(
     | {name for row in HASHES for name in row.conf_names}
     | {name for row in AUTH_ALGORITHMS for name in row.conf_names}
     | {name for row in IPCOMP_ALGORITHMS for name in row.conf_names}
-    | set(_DH_BY_NAME) | set(_AUTH_METHODS) | {"tiger", "des_mac", "kpdk"}
+    | set(_DH_BY_NAME)
+    | set(_AUTH_METHODS)
+    | {"tiger", "des_mac", "kpdk"}
 )
 
-_UL_PROTOS = {"esp": 50, "ah": 51, "ipcomp": 108, "icmp": 1, "icmp6": 58, "tcp": 6, "udp": 17,
-              "gre": 47}
+_UL_PROTOS = {
+    "esp": 50,
+    "ah": 51,
+    "ipcomp": 108,
+    "icmp": 1,
+    "icmp6": 58,
+    "tcp": 6,
+    "udp": 17,
+    "gre": 47,
+}
 _IPPROTO_ICMP, _IPPROTO_ICMPV6 = 1, 58
 
 #: The algorithm table marks rc4 variable-key; racoon's default_keylen() does not list it, so
@@ -220,7 +244,8 @@ class _Parser:
     def warn_unacted(self, key: str, token: Token) -> None:
         if key in NOT_ACTED_UPON:
             self.config.warnings.append(
-                ConfigWarning.not_acted_upon(key, file=token.file, line=token.line))
+                ConfigWarning.not_acted_upon(key, file=token.file, line=token.line)
+            )
 
     def warn(self, token: Token, message: str) -> None:
         self.config.warnings.append(ConfigWarning(token.file, token.line, message))
@@ -274,8 +299,9 @@ class _Parser:
         try:
             address = ipaddress.ip_address(text)
         except ValueError:
-            raise token.error("expected a numeric IPv4 or IPv6 address "
-                              "(host names are not accepted)") from None
+            raise token.error(
+                "expected a numeric IPv4 or IPv6 address (host names are not accepted)"
+            ) from None
         if "%" in str(token.text) and address.version == 4:
             raise token.error("a %scope applies only to IPv6 addresses")
         return address, scope or None
@@ -301,8 +327,11 @@ class _Parser:
         else:
             raise token.error("must be DH group")
         if not GROUPS[group].supported:
-            self.warn(token, f"DH group {group} ({GROUPS[group].names[0]}) parses but cannot be "
-                             "computed; an exchange using it will fail")
+            self.warn(
+                token,
+                f"DH group {group} ({GROUPS[group].names[0]}) parses but cannot be "
+                "computed; an exchange using it will fail",
+            )
         return group
 
     def block(self, s: _Stream, name: str, statement: Callable[[_Stream, Token], None]) -> Token:
@@ -365,11 +394,21 @@ class _Parser:
         if token.kind is not Kind.WORD:
             raise token.error("expected a statement")
         handler = {
-            "privsep": self.privsep, "path": self.path, "include": self.include,
-            "pfkey_buffer": self.pfkey_buffer, "gss_id_enc": self.gss_id_enc, "log": self.log,
-            "padding": self.padding, "listen": self.listen, "timer": self.timer,
-            "complex_bundle": self.complex_bundle, "remote": self.remote, "sainfo": self.sainfo,
-            "mode_cfg": self.mode_cfg, "ldapcfg": self.ldapcfg, "radiuscfg": self.radiuscfg,
+            "privsep": self.privsep,
+            "path": self.path,
+            "include": self.include,
+            "pfkey_buffer": self.pfkey_buffer,
+            "gss_id_enc": self.gss_id_enc,
+            "log": self.log,
+            "padding": self.padding,
+            "listen": self.listen,
+            "timer": self.timer,
+            "complex_bundle": self.complex_bundle,
+            "remote": self.remote,
+            "sainfo": self.sainfo,
+            "mode_cfg": self.mode_cfg,
+            "ldapcfg": self.ldapcfg,
+            "radiuscfg": self.radiuscfg,
         }.get(str(token.value))
         if handler is None:
             raise token.error(f"unknown statement '{token.text}'")
@@ -395,9 +434,10 @@ class _Parser:
         self.config.privsep = privsep
 
     def path(self, s: _Stream, keyword: Token) -> None:
-        kind = s.expect_word(("include", "pre_shared_key", "certificate", "script", "backupsa",
-                              "pidfile"), "a path type (include, pre_shared_key, certificate, "
-                                          "script, backupsa, pidfile)")
+        kind = s.expect_word(
+            ("include", "pre_shared_key", "certificate", "script", "backupsa", "pidfile"),
+            "a path type (include, pre_shared_key, certificate, script, backupsa, pidfile)",
+        )
         value = self.string(s)
         self.semi(s)
         self.warn_unacted(f"path {kind.value}", kind)
@@ -421,12 +461,19 @@ class _Parser:
 
     def complex_bundle(self, s: _Stream, keyword: Token) -> None:
         self.config.complex_bundle = self.switch(s)
+        self.warn_unacted(
+            f"complex_bundle {'on' if self.config.complex_bundle else 'off'}", keyword
+        )
         self.semi(s)
 
     def padding(self, s: _Stream, keyword: Token) -> None:
         padding = self.config.padding
-        switches = {"randomize": "randomize", "randomize_length": "randomize_length",
-                    "strict_check": "strict_check", "exclusive_tail": "exclusive_tail"}
+        switches = {
+            "randomize": "randomize",
+            "randomize_length": "randomize_length",
+            "strict_check": "strict_check",
+            "exclusive_tail": "exclusive_tail",
+        }
 
         def statement(s: _Stream, token: Token) -> None:
             if token.value in switches:
@@ -450,8 +497,7 @@ class _Parser:
                 port = self.port(s)
                 natt = token.value == "isakmp_natt"
                 if natt and port is None:
-                    raise address_token.error(
-                        "isakmp_natt needs an explicit port, normally [4500]")
+                    raise address_token.error("isakmp_natt needs an explicit port, normally [4500]")
                 listen.addresses.append(ListenAddress(address, port, natt, scope))
             elif token.value == "strict_address":
                 listen.strict_address = True
@@ -479,8 +525,9 @@ class _Parser:
         digits = str(self.number(s, "a mode such as 660"))
         # Written as decimal digits, meant as octal: 660 means rw-rw----.
         if len(digits) > 3 or any(d not in "01234567" for d in digits):
-            raise mode_token.error(f"Mode {digits} is invalid: write at most three octal "
-                                   "digits, e.g. 660")
+            raise mode_token.error(
+                f"Mode {digits} is invalid: write at most three octal digits, e.g. 660"
+            )
         sock.mode = int(digits, 8)
 
     def timer(self, s: _Stream, keyword: Token) -> None:
@@ -530,8 +577,9 @@ class _Parser:
             elif name == "netmask4":
                 cfg.netmask4 = self.ipv4(s, "netmask")
             elif name in ("dns4", "nbns4", "wins4"):
-                target, limit, label = ((cfg.dns4, _MAXNS, "DNS") if name == "dns4"
-                                        else (cfg.wins4, _MAXWINS, "WINS"))
+                target, limit, label = (
+                    (cfg.dns4, _MAXNS, "DNS") if name == "dns4" else (cfg.wins4, _MAXWINS, "WINS")
+                )
 
                 def one() -> None:
                     token = s.peek()
@@ -549,8 +597,9 @@ class _Parser:
                     prefix = s.expect(Kind.PREFIX, "a /prefix")
                     if int(prefix.value) > 32:
                         raise prefix.error("prefix length out of range")
-                    cfg.split_network.append(ipaddress.IPv4Network(
-                        f"{address}/{prefix.value}", strict=False))
+                    cfg.split_network.append(
+                        ipaddress.IPv4Network(f"{address}/{prefix.value}", strict=False)
+                    )
 
                 self.comma_list(s, net)
             elif name in ("split_dns", "auth_groups"):
@@ -574,8 +623,19 @@ class _Parser:
     def ldapcfg(self, s: _Stream, keyword: Token) -> None:
         self.warn_unacted("ldapcfg", keyword)
         cfg = self.config.ldapcfg or LdapCfg()
-        strings = {"uri", "host", "base", "bind_dn", "bind_pw", "attr_user", "attr_addr",
-                   "attr_mask", "attr_group", "attr_member", "attr_device"}
+        strings = {
+            "uri",
+            "host",
+            "base",
+            "bind_dn",
+            "bind_pw",
+            "attr_user",
+            "attr_addr",
+            "attr_mask",
+            "attr_group",
+            "attr_member",
+            "attr_device",
+        }
 
         def statement(s: _Stream, token: Token) -> None:
             name = str(token.value)
@@ -646,7 +706,8 @@ class _Parser:
                 parent = config.remote_by_name(str(parent_token.value))
                 if parent is None:
                     raise parent_token.error(
-                        f'named parent remoteconf "{parent_token.value}" does not exist.')
+                        f'named parent remoteconf "{parent_token.value}" does not exist.'
+                    )
                 remote = parent.copy()
                 remote.inherit = parent.name
                 allow_semicolon = True
@@ -661,8 +722,15 @@ class _Parser:
                 p_address, p_port, p_token = self.remote_index(s)
                 parent = None
                 if p_address is not None:
-                    parent = next((r for r in config.remotes if r.address == p_address
-                                   and (p_port is None or r.port in (None, p_port))), None)
+                    parent = next(
+                        (
+                            r
+                            for r in config.remotes
+                            if r.address == p_address
+                            and (p_port is None or r.port in (None, p_port))
+                        ),
+                        None,
+                    )
                 if parent is None:
                     raise p_token.error(f"failed to get remoteconf for {p_token.text}.")
                 remote = parent.copy()
@@ -683,16 +751,20 @@ class _Parser:
         for other in config.remotes:
             if other.address == remote.address and other.port == remote.port:
                 what = "any peer" if remote.address is None else f"peer {remote.address}"
-                self.warn(keyword, f"remote {remote.describe()} and remote {other.describe()} "
-                                   f"({other.file}:{other.line}) both match {what}; neither "
-                                   "will be chosen for it")
+                self.warn(
+                    keyword,
+                    f"remote {remote.describe()} and remote {other.describe()} "
+                    f"({other.file}:{other.line}) both match {what}; neither "
+                    "will be chosen for it",
+                )
                 break
         config.remotes.append(remote)
 
     def identifier(self, s: _Stream, directive: Token) -> IdentifierSpec:
         """``TYPE [QUAL] [value]`` of my_identifier / peers_identifier / sainfo ``from``."""
-        type_token = s.expect_word(_IDENTIFIER_TYPES, "an identifier type (address, fqdn, "
-                                                      "user_fqdn, keyid, asn1dn)")
+        type_token = s.expect_word(
+            _IDENTIFIER_TYPES, "an identifier type (address, fqdn, user_fqdn, keyid, asn1dn)"
+        )
         id_type = str(type_token.value)
         qualifier = None
         if s.at_word("tag", "file"):
@@ -710,8 +782,11 @@ class _Parser:
         if id_type == "address":
             if value is not None:
                 # racoon's identifierstring also takes the address in quotes.
-                bare = value_token if value_token.kind is not Kind.STRING else Token(
-                    Kind.ADDR, value, value, value_token.file, value_token.line)
+                bare = (
+                    value_token
+                    if value_token.kind is not Kind.STRING
+                    else Token(Kind.ADDR, value, value, value_token.file, value_token.line)
+                )
                 try:
                     address, _ = self.address_token(bare)
                 except ConfigError:
@@ -728,25 +803,40 @@ class _Parser:
         if value is None or value_token.kind is not Kind.STRING:
             raise value_token.error(f"identifier {id_type} needs a quoted value")
         if id_type == "keyid":
-            kind = (IdentifierKind.KEYID_TAG if qualifier is not None and qualifier.value == "tag"
-                    else IdentifierKind.KEYID_FILE)
+            kind = (
+                IdentifierKind.KEYID_TAG
+                if qualifier is not None and qualifier.value == "tag"
+                else IdentifierKind.KEYID_FILE
+            )
             return IdentifierSpec(kind, value)
-        return IdentifierSpec(IdentifierKind.FQDN if id_type == "fqdn"
-                              else IdentifierKind.USER_FQDN, value)
+        return IdentifierSpec(
+            IdentifierKind.FQDN if id_type == "fqdn" else IdentifierKind.USER_FQDN, value
+        )
 
     def remote_statement(self, s: _Stream, token: Token, state: _RemoteState) -> None:
         remote = state.remote
         name = str(token.value)
         simple_switches = {
-            "verify_cert": "verify_cert", "send_cert": "send_cert", "send_cr": "send_cr",
-            "match_empty_cr": "match_empty_cr", "verify_identifier": "verify_identifier",
-            "passive": "passive", "support_proxy": "support_proxy",
-            "initial_contact": "initial_contact", "mode_cfg": "mode_cfg",
-            "weak_phase1_check": "weak_phase1_check", "dpd": "dpd",
+            "verify_cert": "verify_cert",
+            "send_cert": "send_cert",
+            "send_cr": "send_cr",
+            "match_empty_cr": "match_empty_cr",
+            "verify_identifier": "verify_identifier",
+            "passive": "passive",
+            "support_proxy": "support_proxy",
+            "initial_contact": "initial_contact",
+            "mode_cfg": "mode_cfg",
+            "weak_phase1_check": "weak_phase1_check",
+            "dpd": "dpd",
         }
-        numbers = {"nonce_size": "nonce_size", "dpd_delay": "dpd_delay",
-                   "dpd_retry": "dpd_retry", "dpd_maxfail": "dpd_maxfail", "ph1id": "ph1id",
-                   "esp_frag": "esp_frag"}
+        numbers = {
+            "nonce_size": "nonce_size",
+            "dpd_delay": "dpd_delay",
+            "dpd_retry": "dpd_retry",
+            "dpd_maxfail": "dpd_maxfail",
+            "ph1id": "ph1id",
+            "esp_frag": "esp_frag",
+        }
         self.warn_unacted(f"remote.{name}", token)
         if name == "proposal":
             self.proposal(s, token, state)
@@ -759,8 +849,11 @@ class _Parser:
             remote.anonymous = False
             state.address_set = True
         elif name == "exchange_mode":
-            modes = {"main": ExchangeType.IDENTITY_PROTECTION,
-                     "aggressive": ExchangeType.AGGRESSIVE, "base": ExchangeType.BASE}
+            modes = {
+                "main": ExchangeType.IDENTITY_PROTECTION,
+                "aggressive": ExchangeType.AGGRESSIVE,
+                "base": ExchangeType.BASE,
+            }
             remote.exchange_modes = []
             while not s.at(Kind.SEMI):
                 if s.accept(Kind.COMMA):  # racoon ignores commas here
@@ -781,11 +874,13 @@ class _Parser:
             self.warn_unacted(f"remote.certificate_type {kind.value}", kind)
             if kind.value == "x509":
                 cert = self.string(s, 'a certificate file "..."')
-                remote.certificate_type = CertificateType("x509", cert,
-                                                          self.string(s, 'a key file "..."'))
+                remote.certificate_type = CertificateType(
+                    "x509", cert, self.string(s, 'a key file "..."')
+                )
             else:
-                remote.certificate_type = CertificateType("plain_rsa", None,
-                                                          self.string(s, 'a key file "..."'))
+                remote.certificate_type = CertificateType(
+                    "plain_rsa", None, self.string(s, 'a key file "..."')
+                )
                 # racoon-facts 1.3: plain RSA keys have no certificates to send or verify.
                 remote.send_cert = remote.send_cr = remote.verify_cert = False
             state.certificate_set = True
@@ -793,8 +888,11 @@ class _Parser:
             if state.peers_certfile_set:
                 raise token.error("peers_certfile already defined")
             if s.at(Kind.STRING):
-                self.warn(token, "This directive without certtype will be removed! "
-                                 f"Please use 'peers_certfile x509 \"{s.peek().value}\";' instead")
+                self.warn(
+                    token,
+                    "This directive without certtype will be removed! "
+                    f"Please use 'peers_certfile x509 \"{s.peek().value}\";' instead",
+                )
                 remote.peers_certfile = PeersCertfile("x509", self.string(s))
             else:
                 kind = s.expect_word(("x509", "plain_rsa", "dnssec"), "x509, plain_rsa or dnssec")
@@ -809,7 +907,9 @@ class _Parser:
             remote.ca_type = self.string(s, 'a CA certificate file "..."')
             state.ca_set = True
         elif name in simple_switches:
-            setattr(remote, simple_switches[name], self.switch(s))
+            on = self.switch(s)
+            setattr(remote, simple_switches[name], on)
+            self.warn_unacted(f"remote.{name} {'on' if on else 'off'}", token)
         elif name in numbers:
             setattr(remote, numbers[name], self.number(s))
         elif name == "my_identifier":
@@ -827,27 +927,31 @@ class _Parser:
             remote.ike_frag = self._on_off_force(s, IkeFrag)
         elif name == "nat_traversal":
             remote.nat_traversal = self._on_off_force(s, NatTraversal)
+            self.warn_unacted(f"remote.nat_traversal {remote.nat_traversal.value}", token)
         elif name == "rekey":
             remote.rekey = self._on_off_force(s, Rekey)
         elif name == "generate_policy":
-            value = s.expect_word(("on", "off", "require", "unique"),
-                                  "on, off, require or unique")
-            remote.generate_policy = {"on": GeneratePolicy.REQUIRE, "off": GeneratePolicy.OFF,
-                                      "require": GeneratePolicy.REQUIRE,
-                                      "unique": GeneratePolicy.UNIQUE}[str(value.value)]
+            value = s.expect_word(("on", "off", "require", "unique"), "on, off, require or unique")
+            remote.generate_policy = {
+                "on": GeneratePolicy.REQUIRE,
+                "off": GeneratePolicy.OFF,
+                "require": GeneratePolicy.REQUIRE,
+                "unique": GeneratePolicy.UNIQUE,
+            }[str(value.value)]
         elif name == "proposal_check":
-            value = s.expect_word([p.value for p in ProposalCheck],
-                                  "obey, strict, claim or exact")
+            value = s.expect_word([p.value for p in ProposalCheck], "obey, strict, claim or exact")
             remote.proposal_check = ProposalCheck(str(value.value))
         elif name == "lifetime":
             remote.lifetime = self.lifetime(s, "byte lifetime support is deprecated in Phase1")
         elif name == "script":
             path = self.string(s, 'a script path "..."')
-            event = s.expect_word([e.value for e in ScriptEvent],
-                                  "phase1_up, phase1_down or phase1_dead")
+            event = s.expect_word(
+                [e.value for e in ScriptEvent], "phase1_up, phase1_down or phase1_dead"
+            )
             remote.scripts = dict(remote.scripts)
             remote.scripts[ScriptEvent(str(event.value))] = self.config.paths.resolve(
-                "script", path)
+                "script", path
+            )
         else:
             raise self.unknown(token, "remote")
         self.semi(s)
@@ -863,8 +967,9 @@ class _Parser:
         if not remote.exchange_modes:
             raise close.error("no exchange mode specified.")
         if remote.my_identifier.kind is IdentifierKind.ASN1DN:
-            has_cert = (remote.certificate_type is not None
-                        and remote.certificate_type.kind == "x509")
+            has_cert = (
+                remote.certificate_type is not None and remote.certificate_type.kind == "x509"
+            )
             if has_cert and remote.my_identifier.value is not None:
                 self.warn(close, "Both CERT and ASN1 ID are set. Hope this is OK.")
             elif not has_cert and remote.my_identifier.value is None:
@@ -876,8 +981,9 @@ class _Parser:
         if ExchangeType.AGGRESSIVE in remote.exchange_modes:
             groups = {p.dh_group for p in remote.proposals}
             if len(groups) > 1:
-                raise close.error("DH group must be equal in all proposals when aggressive "
-                                  "mode is used.")
+                raise close.error(
+                    "DH group must be equal in all proposals when aggressive mode is used."
+                )
             remote.dh_group = groups.pop()
         else:
             remote.dh_group = None
@@ -908,12 +1014,19 @@ class _Parser:
                 if method in _UNSUPPORTED_AUTH:
                     raise alg_token.error(f"authentication method {method} is not supported")
                 self.warn_unacted(f"authentication_method {method}", alg_token)
-                if (method == "rsasig" and state.remote.peers_certfile is not None
-                        and state.remote.peers_certfile.kind == "plain_rsa"
-                        and (state.remote.certificate_type is None
-                             or state.remote.certificate_type.kind != "plain_rsa")):
-                    raise alg_token.error("Private PlainRSA key not set. Use directive "
-                                          "'certificate_type plain_rsa ...'")
+                if (
+                    method == "rsasig"
+                    and state.remote.peers_certfile is not None
+                    and state.remote.peers_certfile.kind == "plain_rsa"
+                    and (
+                        state.remote.certificate_type is None
+                        or state.remote.certificate_type.kind != "plain_rsa"
+                    )
+                ):
+                    raise alg_token.error(
+                        "Private PlainRSA key not set. Use directive "
+                        "'certificate_type plain_rsa ...'"
+                    )
                 draft.method = method
             elif name == "dh_group":
                 draft.dh_group = self.dh_group(s)
@@ -939,11 +1052,20 @@ class _Parser:
             raise close.error("authentication method required.")
         if draft.gss_token is not None and draft.method != "gssapi_krb":
             raise draft.gss_token.error("wrong Vendor ID for gssapi_id")
-        state.own_proposals.append(Phase1Proposal(
-            encryption=draft.encryption, key_length=draft.key_length, hash=draft.hash,
-            authentication_method=_AUTH_METHODS[draft.method],
-            authentication_method_name=draft.method, dh_group=draft.dh_group,
-            lifetime=draft.lifetime, gss_id=draft.gss_id, file=keyword.file, line=keyword.line))
+        state.own_proposals.append(
+            Phase1Proposal(
+                encryption=draft.encryption,
+                key_length=draft.key_length,
+                hash=draft.hash,
+                authentication_method=_AUTH_METHODS[draft.method],
+                authentication_method_name=draft.method,
+                dh_group=draft.dh_group,
+                lifetime=draft.lifetime,
+                gss_id=draft.gss_id,
+                file=keyword.file,
+                line=keyword.line,
+            )
+        )
 
     @staticmethod
     def bad_algorithm(token: Token, what: str) -> ConfigError:
@@ -973,21 +1095,25 @@ class _Parser:
         if not variable:
             raise token.error("keylen not allowed")
         if not cipher.accepts_key_bits(bits):
-            raise token.error(f"invalid keylen {bits} (multiple of 8, "
-                              f"{cipher.describe_key_bits()})")
+            raise token.error(
+                f"invalid keylen {bits} (multiple of 8, {cipher.describe_key_bits()})"
+            )
         return bits
 
     # ------------------------------------------------------------------ sainfo
     def sainfo_id(self, s: _Stream) -> SaInfoId:
-        type_token = s.expect_word(_IDENTIFIER_TYPES, "anonymous, clientaddr or an ID "
-                                                      "(address, subnet, fqdn, user_fqdn, keyid)")
+        type_token = s.expect_word(
+            _IDENTIFIER_TYPES,
+            "anonymous, clientaddr or an ID (address, subnet, fqdn, user_fqdn, keyid)",
+        )
         kind = str(type_token.value)
         if kind in ("fqdn", "user_fqdn", "keyid", "asn1dn"):
             value_token = s.expect(Kind.STRING, 'a quoted value "..."')
             if kind == "asn1dn":
                 raise type_token.error("id type forbidden: asn1dn")
-            id_type = {"fqdn": IDType.FQDN, "user_fqdn": IDType.USER_FQDN,
-                       "keyid": IDType.KEY_ID}[kind]
+            id_type = {"fqdn": IDType.FQDN, "user_fqdn": IDType.USER_FQDN, "keyid": IDType.KEY_ID}[
+                kind
+            ]
             value = str(value_token.value)
             return SaInfoId(kind, id_type, value.encode("utf-8"), text=f'{kind} "{value}"')
         address_token = s.peek()
@@ -995,8 +1121,15 @@ class _Parser:
         range_token = s.accept(Kind.RANGE)
         end: IPAddress | None = None
         if range_token is not None:
-            end, _ = self.address_token(Token(Kind.ADDR, range_token.value, str(range_token.value),
-                                              range_token.file, range_token.line))
+            end, _ = self.address_token(
+                Token(
+                    Kind.ADDR,
+                    range_token.value,
+                    str(range_token.value),
+                    range_token.file,
+                    range_token.line,
+                )
+            )
             if end.version != address.version:
                 raise range_token.error("the two ends of a range must be of one family")
             if int(end) < int(address):
@@ -1027,12 +1160,15 @@ class _Parser:
         elif ul_token.kind is Kind.WORD and ul_token.value in _UL_PROTOS:
             proto = _UL_PROTOS[str(ul_token.value)]
         else:
-            raise ul_token.error("expected an upper-layer protocol (any, a number, esp, ah, "
-                                 "ipcomp, icmp, icmp6, tcp, udp, gre)")
+            raise ul_token.error(
+                "expected an upper-layer protocol (any, a number, esp, ah, "
+                "ipcomp, icmp, icmp6, tcp, udp, gre)"
+            )
         if proto in (_IPPROTO_ICMP, _IPPROTO_ICMPV6) and port != 0:
             raise port_token.error('port number must be "any".')
         if (proto == _IPPROTO_ICMP and address.version == 6) or (
-                proto == _IPPROTO_ICMPV6 and address.version == 4):
+            proto == _IPPROTO_ICMPV6 and address.version == 4
+        ):
             raise ul_token.error("upper layer protocol mismatched.")
         ul_text = "any" if proto == 0 else str(ul_token.text)
         if end is not None:
@@ -1046,15 +1182,17 @@ class _Parser:
             data = address.packed
             text = f"{kind} {address}[{port_text}] {ul_text}"
         else:
-            id_type = (IDType.IPV4_ADDR_SUBNET if address.version == 4
-                       else IDType.IPV6_ADDR_SUBNET)
+            id_type = IDType.IPV4_ADDR_SUBNET if address.version == 4 else IDType.IPV6_ADDR_SUBNET
             network = ipaddress.ip_network(f"{address}/{bits}", strict=False)
             data = address.packed + network.netmask.packed
             text = f"{kind} {address}/{bits}[{port_text}] {ul_text}"
             if network.network_address != address:
-                self.warn(address_token, f"{address}/{bits} has host bits set; sainfo IDs are "
-                                         "compared exactly, so only a peer sending the same "
-                                         "bits will match")
+                self.warn(
+                    address_token,
+                    f"{address}/{bits} has host bits set; sainfo IDs are "
+                    "compared exactly, so only a peer sending the same "
+                    "bits will match",
+                )
         return SaInfoId(kind, id_type, data, proto, port, text)
 
     def sainfo(self, s: _Stream, keyword: Token) -> None:
@@ -1091,36 +1229,50 @@ class _Parser:
                 sainfo.remoteid = self.number(s)
             elif name == "lifetime":
                 sainfo.lifetime = self.lifetime(s, "byte lifetime support is deprecated")
-            elif name in ("encryption_algorithm", "authentication_algorithm",
-                          "compression_algorithm"):
-                target = {"encryption_algorithm": sainfo.encryption,
-                          "authentication_algorithm": sainfo.authentication,
-                          "compression_algorithm": sainfo.compression}[name]
+            elif name in (
+                "encryption_algorithm",
+                "authentication_algorithm",
+                "compression_algorithm",
+            ):
+                target = {
+                    "encryption_algorithm": sainfo.encryption,
+                    "authentication_algorithm": sainfo.authentication,
+                    "compression_algorithm": sainfo.compression,
+                }[name]
                 self.comma_list(s, lambda: target.append(self.sainfo_algorithm(s, name)))
             else:
                 raise self.unknown(token, "sainfo")
             self.semi(s)
 
         close = self.block(s, "sainfo", statement)
-        for items, what in ((sainfo.encryption, "encryption"),
-                            (sainfo.authentication, "authentication"),
-                            (sainfo.compression, "compression")):
+        for items, what in (
+            (sainfo.encryption, "encryption"),
+            (sainfo.authentication, "authentication"),
+            (sainfo.compression, "compression"),
+        ):
             if not items:
                 raise close.error(f"no {what} algorithm at {sainfo.describe()}")
+
         def key(sa_id: SaInfoId | None) -> tuple[int, int, int, bytes] | None:
             return None if sa_id is None else sa_id.payload_key
 
         for other in self.config.sainfos:
-            if (sainfo.local_id is not None and key(other.local_id) == key(sainfo.local_id)
-                    and key(other.remote_id) == key(sainfo.remote_id)
-                    and other.remote_clientaddr == sainfo.remote_clientaddr
-                    and other.from_id == sainfo.from_id and other.remoteid == sainfo.remoteid):
-                raise close.error(f"duplicated sainfo: {sainfo.describe()} "
-                                  f"(first at {other.file}:{other.line})")
+            if (
+                sainfo.local_id is not None
+                and key(other.local_id) == key(sainfo.local_id)
+                and key(other.remote_id) == key(sainfo.remote_id)
+                and other.remote_clientaddr == sainfo.remote_clientaddr
+                and other.from_id == sainfo.from_id
+                and other.remoteid == sainfo.remoteid
+            ):
+                raise close.error(
+                    f"duplicated sainfo: {sainfo.describe()} (first at {other.file}:{other.line})"
+                )
         # racoon's inssainfo(): before the first entry with a lower score.
         sainfos = self.config.sainfos
-        index = next((i for i, other in enumerate(sainfos) if other.score < sainfo.score),
-                     len(sainfos))
+        index = next(
+            (i for i, other in enumerate(sainfos) if other.score < sainfo.score), len(sainfos)
+        )
         sainfos.insert(index, sainfo)
 
     def sainfo_algorithm(self, s: _Stream, directive: str) -> SaInfoAlgorithm:
@@ -1138,9 +1290,11 @@ class _Parser:
             else:
                 row = IPCOMP_ALGORITHMS.get("conf_names", name)
         if row is None:
-            what = {"encryption_algorithm": "an ESP encryption algorithm",
-                    "authentication_algorithm": "an authentication algorithm",
-                    "compression_algorithm": "a compression algorithm"}[directive]
+            what = {
+                "encryption_algorithm": "an ESP encryption algorithm",
+                "authentication_algorithm": "an authentication algorithm",
+                "compression_algorithm": "a compression algorithm",
+            }[directive]
             raise self.bad_algorithm(token, what)
         if isinstance(row, Cipher):
             key_length = self.key_length(s, row, token)
@@ -1152,8 +1306,9 @@ class _Parser:
 
 
 # ---------------------------------------------------------------------- API
-def parse_string(text: str, filename: str = "<string>", *,
-                 include_base: str | None = None) -> Config:
+def parse_string(
+    text: str, filename: str = "<string>", *, include_base: str | None = None
+) -> Config:
     """Parse racoon.conf text.  ``include`` lines resolve as in :func:`parse_file`."""
     parser = _Parser(filename, include_base)
     parser.parse_text(text, filename)
@@ -1172,20 +1327,27 @@ def parse_file(path: str | os.PathLike[str], *, include_base: str | None = None)
     return parser.config
 
 
-def check_kernel_algorithms(config: Config,
-                            supported: Callable[[str, SaInfoAlgorithm], bool]) -> None:
+def check_kernel_algorithms(
+    config: Config, supported: Callable[[str, SaInfoAlgorithm], bool]
+) -> None:
     """racoon checks each sainfo algorithm against the kernel's REGISTER reply while parsing;
     the daemon calls this once it has that reply.  ``supported(kind, algorithm)`` gets
     ``"encryption"``, ``"authentication"`` or ``"compression"``; ``non_auth`` is never asked
     about.  Raises racoon's error at the algorithm's line."""
     for sainfo in config.sainfos:
-        for kind, items in (("encryption", sainfo.encryption),
-                            ("authentication", sainfo.authentication),
-                            ("compression", sainfo.compression)):
+        for kind, items in (
+            ("encryption", sainfo.encryption),
+            ("authentication", sainfo.authentication),
+            ("compression", sainfo.compression),
+        ):
             for item in items:
                 if kind == "authentication" and item.name == "non_auth":
                     continue
                 if not supported(kind, item):
-                    raise ConfigError(f"algorithm {item.algorithm.name} not supported by the "
-                                      "kernel (missing module?)", file=item.file,
-                                      line=item.line, token=item.name)
+                    raise ConfigError(
+                        f"algorithm {item.algorithm.name} not supported by the "
+                        "kernel (missing module?)",
+                        file=item.file,
+                        line=item.line,
+                        token=item.name,
+                    )

@@ -22,6 +22,7 @@ NOT_ACTED_UPON: frozenset[str] = frozenset(
         "privsep",
         "path script",
         "gss_id_enc",
+        "complex_bundle off",  # the engine keeps each SPD request's own mode (racoon's default)
         "mode_cfg",
         "ldapcfg",
         "radiuscfg",
@@ -29,6 +30,9 @@ NOT_ACTED_UPON: frozenset[str] = frozenset(
         "remote.mode_cfg",
         "remote.xauth_login",
         "remote.ike_frag",
+        "remote.nat_traversal on",  # no NAT-T (port 4500, NAT-D, UDP encapsulation) yet
+        "remote.nat_traversal force",
+        "remote.match_empty_cr on",
         "remote.esp_frag",
         "remote.script",
         "remote.weak_phase1_check",

@@ -67,13 +67,23 @@ def test_gss_id_and_sainfo_group_warn() -> None:
 
 
 def test_acted_upon_directives_do_not_warn() -> None:
-    text = (f"remote anonymous {{ exchange_mode main; nat_traversal on; dpd_delay 10; "
-            f"{PROPOSAL} }} listen {{ isakmp 127.0.0.1 [500]; }} timer {{ counter 3; }}")
+    text = (f"remote anonymous {{ exchange_mode main; nat_traversal off; dpd_delay 10; "
+            f"passive on; generate_policy on; rekey force; match_empty_cr off; "
+            f"{PROPOSAL} }} listen {{ isakmp 127.0.0.1 [500]; }} timer {{ counter 3; }} "
+            f"complex_bundle on;")
     assert warnings_of(text) == []
+
+
+def test_values_not_acted_upon_warn() -> None:
+    text = (f"remote anonymous {{ exchange_mode main; nat_traversal force; match_empty_cr on; "
+            f"{PROPOSAL} }} complex_bundle off;")
+    assert [w.directive for w in parse_string(text).warnings] == [
+        "remote.nat_traversal force", "remote.match_empty_cr on", "complex_bundle off"]
 
 
 def test_one_list_drives_the_warnings() -> None:
     assert "privsep" in NOT_ACTED_UPON and not is_acted_upon("privsep")
-    assert is_acted_upon("remote.nat_traversal")
+    assert is_acted_upon("remote.nat_traversal off")
+    assert not is_acted_upon("remote.nat_traversal on")
     warning = parse_string('privsep { user "x"; }').warnings[0]
     assert warning.directive == "privsep" and warning.directive in NOT_ACTED_UPON
