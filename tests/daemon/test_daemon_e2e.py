@@ -423,14 +423,26 @@ def test_pyracoonctl_establishes_shows_and_deletes(pair):
     esp = ctl(a, "show-sa", "esp")
     assert esp.stdout.count("\tesp mode=transport spi=") == 2
     assert esp.stdout.count("\tE: aes-cbc ") == 2
-    events = subprocess.run(
-        ["timeout", "2", program("pyracoonctl"), "-s", str(a.dir / "admin.sock"), "show-event"],
-        capture_output=True,
+    # show-event streams until interrupted: read until the line comes, then stop it.
+    watcher = subprocess.Popen(
+        [program("pyracoonctl"), "-s", str(a.dir / "admin.sock"), "show-event"],
+        stdout=subprocess.PIPE,
         text=True,
     )
-    assert f"Phase 2 established : {a.address}[{pair.port}] -> {b.address}[{pair.port}]" in (
-        events.stdout
-    )
+    wanted = f"Phase 2 established : {a.address}[{pair.port}] -> {b.address}[{pair.port}]"
+    try:
+        seen = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            line = watcher.stdout.readline()
+            if not line or wanted in line:
+                seen.append(line)
+                break
+            seen.append(line)
+        assert any(wanted in line for line in seen), seen
+    finally:
+        watcher.kill()
+        watcher.wait()
 
     assert ctl(a, "delete-sa", "isakmp", "inet", a.address, b.address).returncode == 0
     assert wait_lines(a, "ISAKMP-SA deleted", 1)
