@@ -126,6 +126,7 @@ class Pair:
             h.start_daemon(h.dir / "racoon.conf", "-p", str(self.port), *extra)
         for h in self.hosts:
             assert h.wait_log("used as isakmp port"), self.why(h)
+            assert h.wait_log("admin socket"), self.why(h)  # the last step of start-up
 
     def why(self, h: SimHost) -> str:
         log = h.log_path.read_text() if h.log_path.exists() else ""
