@@ -298,6 +298,14 @@ class Engine:
             self._remove_phase1(ph1, announce=True)
         return len(gone)
 
+    def local_port(self, address: Any) -> int:
+        """The ISAKMP port we use on ``address``: its ``listen { isakmp ADDR [PORT]; }`` line if
+        it has one, else the daemon's port (``-p``, default 500)."""
+        for line in self.config.listen.addresses:
+            if not line.natt and line.address == address:
+                return line.effective_port(self.config.isakmp_port)
+        return self.config.isakmp_port
+
     # ================================================================== timers
     def next_timer(self) -> float | None:
         """When the engine next wants :meth:`handle_timer` (None: no timer)."""
@@ -1075,7 +1083,7 @@ class Engine:
             )
             self._acquire_error(request)
             return
-        local = (me, self.config.isakmp_port)
+        local = (me, self.local_port(me))
         peer = (peer_addr, remote.port or self.config.isakmp_port)
         self._request_phase2(remote, local, peer, request, now)
 
