@@ -183,12 +183,9 @@ class DaemonAdmin:
         now = time.time()
         engine = self.daemon.engine
         if proto == AdminProto.ADMIN_PROTO_ISAKMP:
-            ok = engine.establish(
-                (index.dst.address, index.dst.port or 0)
-                if index.dst.port
-                else (index.dst.address, self.daemon.config.isakmp_port),
-                now,
-            )
+            peer = (index.dst.address, index.dst.port or self.daemon.config.isakmp_port)
+            local = (index.src.address, engine.local_port(index.src.address))
+            ok = engine.establish(peer, now, local)
         elif proto in (AdminProto.ADMIN_PROTO_ESP, AdminProto.ADMIN_PROTO_AH):
             src = f"{index.src.address}/{index.prefs}"
             dst = f"{index.dst.address}/{index.prefd}"
