@@ -202,10 +202,12 @@ def test_acquire_negotiates_matching_sas(pair, mode, auth):
 @pytest.mark.skipif(
     os.geteuid() != 0 or shutil.which("ip") is None, reason="needs root and iproute2 for a netns"
 )
-def test_ipv6_in_a_network_namespace(short_tmp):
+@pytest.mark.parametrize("auth", ["psk", "rsasig"])
+@pytest.mark.parametrize("mode", ["main", "aggressive"])
+def test_ipv6_in_a_network_namespace(short_tmp, mode, auth):
     """IPv6 has one loopback address, so the two hosts get fd77::1 and fd77::2 on the lo of a
     namespace made for this test; both kernels and daemons run inside it."""
-    ns = f"pyr6-{os.getpid()}"
+    ns = f"pyr6-{os.getpid()}-{mode[0]}{auth[0]}"
     subprocess.run(["ip", "netns", "add", ns], check=True)
     try:
         for cmd in (
@@ -221,7 +223,7 @@ from pathlib import Path
 from test_daemon_e2e import Pair, assert_crosswise_equal
 p = Pair(Path({str(short_tmp)!r}), "fd77::1", "fd77::2")
 try:
-    p.configure("main", "rsasig")
+    p.configure({mode!r}, {auth!r})
     p.start()
     p.packet()
     p.wait_established()
