@@ -6,22 +6,13 @@ called ``conftest``.
 
 from __future__ import annotations
 
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-BIN = Path(sys.executable).parent
-
-
-def tool(name: str) -> str:
-    """The path of one of our console scripts in the venv running the tests."""
-    path = BIN / name
-    return str(path) if path.exists() else shutil.which(name) or name
+from pyracoon.lab import program as tool  # one way to find our console scripts
 
 
 @dataclass
