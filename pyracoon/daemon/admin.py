@@ -21,8 +21,10 @@ from pyracoon.admin.render import (
     Endpoint,
     Phase1Row,
     Phase1Status,
+    ScheduleRow,
     format_event,
     format_isakmp_sa,
+    format_schedule,
 )
 from pyracoon.engine import events as ev
 from pyracoon.kernel.base import KernelError, open_kernel
@@ -92,11 +94,22 @@ class DaemonAdmin:
         return ""
 
     async def show_schedule(self) -> str:
+        """racoonctl's table, one row per negotiation or SA that has a timer: ``tick`` is the
+        seconds left, ``xtime`` the Unix time it fires, ``created`` when the SA was made."""
         now = time.time()
-        when = self.daemon.engine.next_timer()
-        lines = ["pyracoon keeps one timer per negotiation; the next one fires:"]
-        lines.append("  (none)" if when is None else f"  in {max(0.0, when - now):.1f} s")
-        return "\n".join(lines) + "\n"
+        engine = self.daemon.engine
+        rows = []
+        for sa in [*engine.ph1s.values(), *engine.quicks.values()]:
+            when = sa.next_timer()
+            if when is None:
+                continue
+            created = getattr(sa, "created", None) or now
+            rows.append((when, created))
+        rows.sort()
+        return format_schedule(
+            ScheduleRow(i, max(0, int(when - now)), int(when), created)
+            for i, (when, created) in enumerate(rows)
+        )
 
     async def show_event(self) -> AsyncIterator[str]:
         return self._events()

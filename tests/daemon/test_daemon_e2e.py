@@ -464,6 +464,9 @@ def test_pyracoonctl_establishes_phase1_only_and_reports_errors(pair):
     assert ctl(a, "establish-sa", "isakmp", "inet", a.address, b.address).returncode == 0
     assert wait_lines(a, "ISAKMP-SA established", 1), pair.why(a)
     assert dump(a) == []  # no quick mode without a reason for one
+    schedule = ctl(a, "show-schedule").stdout.splitlines()
+    assert schedule[0] == "index    tick     xtime    created"
+    assert len(schedule) >= 2  # the ISAKMP SA's lifetime timer
     missing = ctl(a, "establish-sa", "esp", "inet", a.address, "127.0.0.9", "any")
     assert missing.returncode == 1 and "no matching" in missing.stderr
     assert ctl(a, "reload-config").returncode == 0
