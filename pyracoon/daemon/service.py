@@ -22,6 +22,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import IO
 
 import asyncio_dgram
 
@@ -93,6 +94,7 @@ class Daemon:
         log: Log,
         *,
         clock: Callable[[], float] = time.time,
+        keylog: IO[str] | None = None,
     ) -> None:
         self.config = config
         self.options = options
@@ -100,7 +102,9 @@ class Daemon:
         self.listeners = {lst.endpoint: lst for lst in listeners}
         self.log = log
         self.clock = clock
-        self.engine = Engine(config, pid=kernel.pid)
+        self.keylog = keylog
+        """``--ike-keylog``: where phase-1 keys go (Wireshark's ``ikev1_decryption_table``)."""
+        self.engine = Engine(config, pid=kernel.pid, export_ike_keys=keylog is not None)
         self.installed: dict[tuple[int, object, int], Message] = {}
         """SAs this daemon installed, by (satype, dst, spi): what a clean stop removes."""
         self.recent: deque[ev.Event] = deque(maxlen=200)
@@ -253,10 +257,19 @@ class Daemon:
                 self.send_kernel(event.msg)
             elif isinstance(event, ev.LogEvent):
                 self.log.event(event, "engine")
+            elif isinstance(event, ev.IkeKeys):
+                self._write_keylog(event)
             else:
                 self.recent.append(event)
                 self.event_added.set()
         self._arm_timer()
+
+    def _write_keylog(self, keys: ev.IkeKeys) -> None:
+        """One ``"icookie","key"`` row, flushed at once so that a capture can be read now."""
+        if self.keylog is None:
+            return
+        self.keylog.write(f'"{keys.initiator_cookie.hex()}","{keys.encryption_key.hex()}"\n')
+        self.keylog.flush()
 
     def _send_datagram(self, out: ev.DatagramOut) -> None:
         lst = self.listeners.get(out.local)

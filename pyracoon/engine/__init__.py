@@ -26,6 +26,7 @@ from .errors import (
 )
 from .events import (
     DatagramOut,
+    IkeKeys,
     IsakmpSaStatus,
     KernelRequest,
     Level,
@@ -41,7 +42,7 @@ from .psk import PskFile, PskTable
 __all__ = [
     "AttributesNotSupported", "AuthenticationFailed", "DatagramOut", "Engine", "EngineError",
     "InvalidCertAuthority", "InvalidHashInformation", "InvalidIdInformation", "IsakmpSaStatus",
-    "KernelRequest",
+    "IkeKeys", "KernelRequest",
     "Level", "LocalError", "LogEvent", "NegotiationFailed", "NoPreSharedKey", "NoProposalChosen",
     "PayloadMalformed", "PeerError", "Phase1Established", "Phase2Established", "PskFile",
     "PskTable", "endpoint", "fmt_endpoint",

@@ -163,6 +163,9 @@ class Engine:
     #: Set the commit bit in QM1.  racoon never does; this exists to test the other side of
     #: racoon-facts 8.8 (a peer that sets it) against ourselves.
     commit_bit: bool = False
+    #: Emit :class:`~pyracoon.engine.events.IkeKeys` for every ISAKMP SA whose keys are derived
+    #: (``pyracoon --ike-keylog``).  Off by default: the event carries a secret.
+    export_ike_keys: bool = False
 
     def __post_init__(self) -> None:
         self._events: list[ev.Event] = []
@@ -1278,6 +1281,11 @@ class Engine:
                     return
 
     # ================================================================== SA life
+    def ike_keys_derived(self, initiator_cookie: bytes, encryption_key: bytes) -> None:
+        """Hand the phase-1 cipher key out, only when a key log was asked for."""
+        if self.export_ike_keys:
+            self._events.append(ev.IkeKeys(initiator_cookie, encryption_key))
+
     def phase1_established(self, ph1: Phase1, now: float) -> None:
         """Announce the SA, send INITIAL-CONTACT once per peer, start queued phase 2s."""
         self._events.append(

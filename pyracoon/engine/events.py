@@ -85,6 +85,20 @@ class Phase1Established:
 
 
 @dataclass(frozen=True)
+class IkeKeys:
+    """The phase-1 cipher key of one ISAKMP SA, for a Wireshark ``ikev1_decryption_table``.
+
+    Emitted only when :attr:`Engine.export_ike_keys` is set (the daemon's ``--ike-keylog``):
+    it is a secret, so it is its own event and never part of a log line.  Wireshark needs the
+    initiator cookie to find the SA and the key after expansion (RFC 2409 appendix B "Ka"); it
+    computes the IVs itself from the KE payloads it sees in the clear.
+    """
+
+    initiator_cookie: bytes
+    encryption_key: bytes
+
+
+@dataclass(frozen=True)
 class Phase2Established:
     """Every kernel SA of one quick mode is installed."""
 
@@ -134,6 +148,7 @@ Event = (
     | KernelRequest
     | LogEvent
     | Phase1Established
+    | IkeKeys
     | Phase2Established
     | NegotiationFailed
     | PeerDead

@@ -523,6 +523,7 @@ class Phase1:
         )
         g_xi, g_xr = self._g_xi_g_xr()
         self.cbc = CbcState.for_phase1(BlockCipher(cipher_row, key), self.prf, g_xi, g_xr)
+        self.engine.ike_keys_derived(self.icky, key)
 
     def _lookup_psk(self, keys: list[str]) -> bytes:
         source = self.engine.psk_source()
