@@ -265,10 +265,10 @@ class Daemon:
         self._arm_timer()
 
     def _write_keylog(self, keys: ev.IkeKeys) -> None:
-        """One ``"icookie","key"`` row, flushed at once so that a capture can be read now."""
+        """One ``icookie,key`` row (hex, unquoted: the UAT's byte fields), flushed at once."""
         if self.keylog is None:
             return
-        self.keylog.write(f'"{keys.initiator_cookie.hex()}","{keys.encryption_key.hex()}"\n')
+        self.keylog.write(f"{keys.initiator_cookie.hex()},{keys.encryption_key.hex()}\n")
         self.keylog.flush()
 
     def _send_datagram(self, out: ev.DatagramOut) -> None:

@@ -1,0 +1,118 @@
+"""Capture pyracoon's IKE traffic with dumpcap, then make tshark dissect and decrypt all of it.
+
+Decryption uses Wireshark's ``ikev1_decryption_table`` UAT, filled from the file pyracoon's
+``--ike-keylog`` wrote: the table is handed over as ``-o uat:ikev1_decryption_table:...``
+records, so no Wireshark profile on the machine is read or written.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from interop_lab import IN_CI, stop_pid, tool_missing
+
+
+class Capture:
+    """dumpcap on one interface of one namespace."""
+
+    def __init__(self, ns: str, iface: str, path: Path) -> None:
+        self.ns, self.iface, self.path = ns, iface, path
+        self.proc: subprocess.Popen | None = None
+
+    @property
+    def available(self) -> bool:
+        return not tool_missing("dumpcap", "tshark")
+
+    def start(self) -> None:
+        if not self.available:
+            return
+        # No capture filter: a "udp port 500" filter would drop the IP fragments of a large
+        # message (an aggressive-mode reply with a certificate exceeds 1500 bytes), and the
+        # namespaces carry nothing but this test's traffic anyway.
+        self.err = self.path.with_suffix(".dumpcap")
+        with self.err.open("w") as err:
+            self.proc = subprocess.Popen(
+                ["ip", "netns", "exec", self.ns, "dumpcap", "-i", self.iface, "-w", str(self.path)],
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err,
+            )  # fmt: skip
+        # dumpcap says "File: ..." once the capture runs
+        deadline = time.monotonic() + 10
+        while "File:" not in self.err.read_text():
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError(f"dumpcap did not start: {self.err.read_text()}")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            time.sleep(0.3)  # the last datagrams still in flight
+            if self.proc.poll() is None:
+                self.proc.send_signal(signal.SIGINT)  # dumpcap's clean end, as Ctrl-C
+            stop_pid(self.proc)
+            self.proc = None
+
+
+def uat_options(keylog: Path) -> list[str]:
+    """``-o uat:ikev1_decryption_table:ICOOKIE,KEY`` for each row of the key log."""
+    args = []
+    for line in keylog.read_text().splitlines():
+        if line.strip() and not line.startswith("#"):
+            args += ["-o", f"uat:ikev1_decryption_table:{line}"]
+    return args
+
+
+def tshark(pcap: Path, keylog: Path | None, *extra: str) -> str:
+    args = ["tshark", "-n", "-r", str(pcap)]
+    if keylog is not None:
+        args += uat_options(keylog)
+    env = dict(os.environ, HOME=str(pcap.parent))  # no user profile is read
+    r = subprocess.run([*args, *extra], capture_output=True, text=True, timeout=60, env=env)
+    assert r.returncode == 0, r.stderr
+    return r.stdout + r.stderr
+
+
+def encrypted_rows(pcap: Path, keylog: Path | None) -> list[tuple[str, int, list[str]]]:
+    """(exchange type, flags, payload types tshark dissected) of each encrypted message."""
+    fields = tshark(
+        pcap, keylog, "-T", "fields", "-E", "occurrence=a", "-E", "aggregator=,",
+        "-e", "isakmp.exchangetype", "-e", "isakmp.flags", "-e", "isakmp.typepayload",
+    )  # fmt: skip
+    rows = []
+    for line in fields.splitlines():
+        cols = line.split("\t")
+        if len(cols) < 3 or not cols[1].strip():
+            continue
+        flags = int(cols[1].split(",")[0], 16)
+        if flags & 1:
+            rows.append((cols[0].split(",")[0], flags, [t for t in cols[2].split(",") if t]))
+    return rows
+
+
+def check_capture(pcap: Path, keylog: Path, *, quick_mode: bool) -> str:
+    """Every packet dissects cleanly and the encrypted ones decrypt; returns the verbose text."""
+    if not pcap.exists():
+        # no dumpcap/tshark here: the key comparison still ran; CI has them and must check
+        assert not IN_CI, "tshark/dumpcap missing in CI"
+        return ""
+    verbose = tshark(pcap, keylog, "-V")
+    assert "isakmp" in verbose.lower(), verbose
+    for bad in ("Malformed", "Expert Info (Error", "Expert Info (Warning", "Exception occurred"):
+        assert bad not in verbose, f"tshark: {bad}\n{verbose}"
+    # decrypted phase-1 payloads: main mode's ID and HASH/SIG travel encrypted, aggressive mode's
+    # last message may, quick mode is all encrypted (its SA, Nonce and IDs become visible)
+    encrypted = encrypted_rows(pcap, keylog)
+    assert encrypted, "no encrypted ISAKMP message captured"
+    undecrypted = [r for r in encrypted if not r[2]]
+    assert not undecrypted, (
+        f"tshark could not decrypt {undecrypted} of {encrypted}\nkey log:\n"
+        f"{keylog.read_text()}\n{tshark(pcap, keylog)}"
+    )
+    # the control: without the table the same messages show no payloads at all
+    assert all(not r[2] for r in encrypted_rows(pcap, None)), "decryption needs no key?"
+    if quick_mode:
+        # quick mode (32) decrypted down to its SA payload (1)
+        assert any(r[0] == "32" and "1" in r[2] for r in encrypted), tshark(pcap, keylog)
+    return verbose

