@@ -242,7 +242,6 @@ class Pyracoon:
         assert r.returncode == 0, r.stdout + r.stderr
 
     def configure(self, sc: Scenario, peer: str, *, extra_remote: str = "") -> Path:
-        d = self.dir
         suite = SUITES[sc.suite]
         method = "rsasig" if sc.auth == "rsasig" else "pre_shared_key"
         ident = (
@@ -251,11 +250,7 @@ class Pyracoon:
             if sc.auth == "rsasig"
             else f"    my_identifier address {self.address};\n"
         )
-        text = (
-            f'path certificate "{d / "cert"}";\n'
-            f'path pre_shared_key "{d / "psk.txt"}";\n'
-            f'path pidfile "{d / "racoon.pid"}";\n'
-            f"listen {{ isakmp {self.address} [500]; adminsock disabled; }}\n"
+        return self.write_config(
             f"remote {peer} {{\n"
             f"    exchange_mode {sc.mode};\n{ident}{extra_remote}"
             f"    proposal {{ {suite.p1} authentication_method {method}; "
@@ -268,8 +263,17 @@ class Pyracoon:
             "    lifetime time 2 hour;\n"
             "}\n"
         )
+
+    def write_config(self, body: str) -> Path:
+        """racoon.conf: this host's paths and listen line, then ``body``."""
+        d = self.dir
         path = d / "racoon.conf"
-        path.write_text(text)
+        path.write_text(
+            f'path certificate "{d / "cert"}";\n'
+            f'path pre_shared_key "{d / "psk.txt"}";\n'
+            f'path pidfile "{d / "racoon.pid"}";\n'
+            f"listen {{ isakmp {self.address} [500]; adminsock disabled; }}\n" + body
+        )
         return path
 
     def start(self, config: Path, *extra: str) -> None:
