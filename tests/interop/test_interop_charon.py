@@ -183,3 +183,27 @@ def test_stock_charon_deletes_what_it_cannot_install(
             "checks": "its Delete after the failed install handled, pyracoon keeps serving",
         }
     )
+
+
+def test_dpd_probes_acknowledged_by_charon(
+    net: NetnsPair, tmpdir_short: Path, certs: Certs, fake_kernel: Path
+) -> None:
+    """Our R-U-THERE (RFC 3706: cookies as SPI, 32-bit sequence) is understood and acked."""
+    sc = Scenario("main", "psk", 4, "3des-sha1-modp1024", False, "transport")
+    me, peer = sc.addresses
+    pyr = Pyracoon(net.a, me, tmpdir_short / "p")
+    charon = Charon(net.b, tmpdir_short / "c", peer, me, fake_kernel)
+    try:
+        pyr.install(certs.ca, certs.pyracoon, peer)
+        pyr.load_spd(sc, peer)
+        conf = pyr.configure(sc, peer, extra_remote="    dpd_delay 1;\n")
+        charon.configure(sc, initiator=False, ca=certs.ca, me=certs.peer)
+        charon.start()
+        pyr.start(conf, "-d")  # the DPD lines are DEBUG
+        pyr.trigger(sc, peer)
+        pyr.wait_sas(2)
+        assert pyr.host.wait_log("DPD R-U-THERE-ACK received", 10), pyr.why()
+        assert "received Vendor ID: DPD" in pyr.log_text()
+    finally:
+        charon.stop()
+        pyr.stop()
