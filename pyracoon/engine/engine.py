@@ -685,10 +685,15 @@ class Engine:
                     self.log(Level.INFO, f"purging ISAKMP-SA spi={target.index()}.", ph1.peer[0])
                     self._remove_phase1(target, announce=False)
             return
+        # A quick mode whose UPDATE/ADD are still on their way to the kernel counts too: a peer
+        # that cannot install its side (strongSwan on a kernel without ESP) sends its Delete
+        # right after QM3, and that datagram can overtake the kernel's replies.  Our DELETEs
+        # queue behind the UPDATE/ADD on the same kernel socket, so they still remove the SAs.
+        installing = [q for q in self.quicks.values() if q.installed and q not in self.established]
         for spi in d.spis:
             value = int.from_bytes(spi, "big")
-            for q in list(self.established):
-                for rec in q.installed:
+            for q in [*self.established, *installing]:
+                for rec in list(q.installed):
                     # racoon expects the peer's inbound SPI (our outbound one); strongSwan
                     # has been seen to send the other one of the pair: accept both.
                     if (
@@ -705,6 +710,7 @@ class Engine:
                         self._delete_kernel_sas(q, rec)
                         q.installed.remove(rec)
                 if not q.installed:
+                    self._forget_pending(q)  # its install replies no longer concern anyone
                     self._drop_phase2(q)
 
     def _initial_contact(self, ph1: Phase1, now: float) -> None:

@@ -255,3 +255,44 @@ def test_establish_ipsec_from_racoonctl() -> None:
     assert not a.engine.establish_ipsec("10.9.9.9", B, net.clock.now)
     net.pump()
     assert a.has_log("no policy found: 10.9.9.9/32")
+
+
+def test_delete_that_overtakes_the_kernel_replies_still_purges() -> None:
+    """strongSwan on a kernel without ESP sends its Delete right after QM3: the datagram can
+    reach us before our kernel has answered the UPDATE/ADD of that very quick mode."""
+    net = Net()
+    a = net.host("a", A, conf(B), {B: "k"})
+    b = net.host("b", B, conf(A), {A: "k"})
+    a.transport_policy(b)
+    b.transport_policy(a)
+    net.pump()
+    held: list[pfkey.Message] = []
+    real_pending = a.sock.pending  # type: ignore[attr-defined]
+
+    def hold() -> list[pfkey.Message]:
+        msgs = real_pending()
+        # GETSPI and the rest answer as usual; the install replies wait
+        keep = [
+            m for m in msgs if m.type not in (MsgType.UPDATE, MsgType.ADD) or m.pid != a.engine.pid
+        ]
+        held.extend(m for m in msgs if m not in keep)
+        return keep
+
+    a.sock.pending = hold  # type: ignore[attr-defined]
+    net.acquire(a, b)
+    net.pump()
+    assert held and len(esp(a)) == 2 and len(esp(b)) == 2  # installed, answers not yet read
+    inbound_b = next(s for s in esp(b) if s.dst.addr == b.address)
+    msg = pfkey.Message(MsgType.DELETE, SaType.ESP, seq=78, pid=31337)
+    msg.add(pfkey.SA(spi=inbound_b.spi))
+    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, a.address))
+    msg.add(pfkey.Address(ExtType.ADDRESS_DST, b.address))
+    b.kernel.open().send(msg)  # b gives up its SA and tells a
+    net.pump()
+    assert a.has_log(f"purged IPsec-SA proto_id=ESP spi={inbound_b.spi}."), a.log_text()
+    a.sock.pending = real_pending  # type: ignore[attr-defined]
+    for m in held:  # the late replies change nothing
+        a.engine.receive_kernel(m, net.clock.now)
+    net.pump()
+    assert not esp(a), a.log_text()
+    assert not a.engine.established and not a.engine.pending
