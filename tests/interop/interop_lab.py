@@ -301,12 +301,14 @@ class Pyracoon:
     def sas(self) -> list[KernelSa]:
         return [KernelSa.of(m) for m in sa_dump(self.kernel_spec) if m.sa.state == SaState.MATURE]
 
-    def wait_sas(self, count: int = 2, timeout: float = 20) -> list[KernelSa]:
+    def wait_sas(self, timeout: float = 20) -> list[KernelSa]:
+        """The mature SAs once there is one in each direction (and a moment for stragglers)."""
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             sas = self.sas()
-            if len(sas) >= count:
-                return sas
+            if {s.src for s in sas} >= {self.address} and {s.dst for s in sas} >= {self.address}:
+                time.sleep(0.3)
+                return self.sas()
             if self.host.daemon is not None and self.host.daemon.poll() is not None:
                 break
             time.sleep(0.1)
