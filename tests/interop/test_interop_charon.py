@@ -138,7 +138,6 @@ def test_charon(
             "auth": "rsasig (asn1dn)" if sc.auth == "rsasig" else "psk",
             "family": f"IPv{sc.family}",
             "suite": sc.suite,
-            "group": GROUP_NAMES[suite.group],
             "pfs": GROUP_NAMES[suite.group] if sc.pfs else "no",
             "encap": sc.encap,
             "role": "pyracoon initiates" if we_initiate else "pyracoon responds",
@@ -201,3 +200,41 @@ def test_stock_charon_deletes_what_it_cannot_install(
                 "checks": "its Delete / NO-PROPOSAL-CHOSEN after failed installs handled",
             }
         )
+
+
+def test_dpd_probes_acknowledged_by_charon(
+    net: NetnsPair, tmpdir_short: Path, certs: Certs, fake_kernel: Path, record: list[dict]
+) -> None:
+    """Our R-U-THERE (RFC 3706: cookies as SPI, 32-bit sequence) is understood and acked."""
+    sc = Scenario("main", "psk", 4, "3des-sha1-modp1024", False, "transport")
+    me, peer = sc.addresses
+    pyr = Pyracoon(net.a, me, tmpdir_short / "p")
+    charon = Charon(net.b, tmpdir_short / "c", peer, me, fake_kernel)
+    try:
+        pyr.install(certs.ca, certs.pyracoon, peer)
+        pyr.load_spd(sc, peer)
+        conf = pyr.configure(sc, peer, extra_remote="    dpd_delay 1;\n")
+        charon.configure(sc, initiator=False, ca=certs.ca, me=certs.peer)
+        charon.start()
+        pyr.start(conf, "-d")  # the DPD lines are DEBUG
+        pyr.trigger(sc, peer)
+        pyr.wait_sas()
+        assert pyr.host.wait_log("DPD R-U-THERE-ACK received", 10), pyr.why()
+        assert "received Vendor ID: DPD" in pyr.log_text()
+    finally:
+        charon.stop()
+        pyr.stop()
+    record.append(
+        {
+            "peer": "strongSwan charon",
+            "version": charon_version(),
+            "mode": sc.mode,
+            "auth": "psk",
+            "family": "IPv4",
+            "suite": sc.suite,
+            "pfs": "no",
+            "encap": sc.encap,
+            "role": "pyracoon initiates",
+            "checks": "our DPD R-U-THERE (RFC 3706) acknowledged",
+        }
+    )
