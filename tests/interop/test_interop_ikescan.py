@@ -40,15 +40,19 @@ def ike_scan(net: NetnsPair, *args: str) -> str:
 
 def responder(net: NetnsPair, tmp: Path, certs: Certs, mode: str, proposal: str) -> Pyracoon:
     pyr = Pyracoon(net.a, "10.77.0.1", tmp / "p")
-    pyr.install(certs.ca, certs.pyracoon, "10.77.0.2")
-    (pyr.dir / "psk.txt").write_text(f"10.77.0.2\t{SECRET}\n")
-    conf = pyr.write_config(
-        "remote anonymous {\n"
-        f"    exchange_mode {mode};\n"
-        f"    proposal {{ {proposal} authentication_method pre_shared_key; }}\n"
-        "}\n"
-    )
-    pyr.start(conf)
+    try:
+        pyr.install(certs.ca, certs.pyracoon, "10.77.0.2")
+        (pyr.dir / "psk.txt").write_text(f"10.77.0.2\t{SECRET}\n")
+        conf = pyr.write_config(
+            "remote anonymous {\n"
+            f"    exchange_mode {mode};\n"
+            f"    proposal {{ {proposal} authentication_method pre_shared_key; }}\n"
+            "}\n"
+        )
+        pyr.start(conf)
+    except BaseException:
+        pyr.stop()
+        raise
     return pyr
 
 
@@ -63,7 +67,11 @@ def test_main_mode_gets_back_the_transform_we_accept(
 ) -> None:
     cap = Capture(net.a, net.veth_a, tmpdir_short / "ike.pcap")
     cap.start()
-    pyr = responder(net, tmpdir_short, certs, "main", ACCEPTED)
+    try:
+        pyr = responder(net, tmpdir_short, certs, "main", ACCEPTED)
+    except BaseException:
+        cap.stop()
+        raise
     try:
         out = ike_scan(net, *(f"--trans={t}" for t in OFFERED), "10.77.0.1")
         assert "1 returned handshake" in out, out + pyr.why()
@@ -103,13 +111,17 @@ def test_aggressive_psk_hash_cracked_by_psk_crack(
 ) -> None:
     cap = Capture(net.a, net.veth_a, tmpdir_short / "ike.pcap")
     cap.start()
-    pyr = responder(
-        net,
-        tmpdir_short,
-        certs,
-        "aggressive",
-        "encryption_algorithm 3des; hash_algorithm sha1; dh_group 2;",
-    )
+    try:
+        pyr = responder(
+            net,
+            tmpdir_short,
+            certs,
+            "aggressive",
+            "encryption_algorithm 3des; hash_algorithm sha1; dh_group 2;",
+        )
+    except BaseException:
+        cap.stop()
+        raise
     params = tmpdir_short / "psk-params"
     try:
         # ID_IPV4_ADDR 10.77.0.2 (0x0a4d0002): the PSK file's key is found by it
