@@ -1,8 +1,8 @@
 """Capture pyracoon's IKE traffic with dumpcap, then make tshark dissect and decrypt all of it.
 
-Decryption uses Wireshark's ``ikev1_decryption_table`` UAT, filled from the file pyracoon's
-``--ike-keylog`` wrote: the table is handed over as ``-o uat:ikev1_decryption_table:...``
-records, so no Wireshark profile on the machine is read or written.
+Decryption uses Wireshark's ``ikev1_decryption_table`` UAT: the file pyracoon's ``--ike-keylog``
+wrote becomes that file, unchanged, in a profile under a HOME of the test's own (so no
+Wireshark profile on the machine is read or written).
 """
 
 from __future__ import annotations
@@ -55,22 +55,30 @@ class Capture:
             self.proc = None
 
 
-def uat_options(keylog: Path) -> list[str]:
-    """``-o uat:ikev1_decryption_table:ICOOKIE,KEY`` for each row of the key log."""
-    args = []
-    for line in keylog.read_text().splitlines():
-        if line.strip() and not line.startswith("#"):
-            args += ["-o", f"uat:ikev1_decryption_table:{line}"]
-    return args
+def profile_home(pcap: Path, keylog: Path | None) -> Path:
+    """A HOME whose Wireshark profile holds ``keylog`` as its ``ikev1_decryption_table``.
+
+    The key log file is used as it is -- header comment and all -- so this also checks that it
+    is a valid UAT file.  Without a key log the profile is empty: no user profile is ever read.
+    """
+    home = pcap.parent / ("tshark-home-keys" if keylog is not None else "tshark-home-none")
+    conf = home / ".config" / "wireshark"
+    conf.mkdir(parents=True, exist_ok=True)
+    table = conf / "ikev1_decryption_table"
+    if keylog is not None:
+        table.write_text(keylog.read_text())
+    return home
 
 
 def tshark(pcap: Path, keylog: Path | None, *extra: str) -> str:
-    args = ["tshark", "-n", "-r", str(pcap)]
-    if keylog is not None:
-        args += uat_options(keylog)
-    env = dict(os.environ, HOME=str(pcap.parent))  # no user profile is read
-    r = subprocess.run([*args, *extra], capture_output=True, text=True, timeout=60, env=env)
+    home = profile_home(pcap, keylog)
+    env = dict(os.environ, HOME=str(home), XDG_CONFIG_HOME=str(home / ".config"))
+    r = subprocess.run(
+        ["tshark", "-n", "-r", str(pcap), *extra],
+        capture_output=True, text=True, timeout=60, env=env,
+    )  # fmt: skip
     assert r.returncode == 0, r.stderr
+    assert "Error loading table" not in r.stderr, r.stderr  # a UAT file it could not parse
     return r.stdout + r.stderr
 
 

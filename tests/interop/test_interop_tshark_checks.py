@@ -65,3 +65,11 @@ def test_a_clean_capture_passes(tmp_path: Path) -> None:
     assert "Internet Security Association" in check_capture(
         cap, keylog, quick_mode=False, encrypted=False
     )
+
+
+def test_a_key_log_wireshark_cannot_load_is_an_error(tmp_path: Path) -> None:
+    cap = pcap(tmp_path / "k.pcap", [frame(isakmp(), 1)])
+    keylog = tmp_path / "keys"
+    keylog.write_text("# header\n0011,00112233\n")  # a 2-byte cookie
+    with pytest.raises(AssertionError, match="Error loading table"):
+        check_capture(cap, keylog, quick_mode=False, encrypted=False)
