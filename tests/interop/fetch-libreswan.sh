@@ -9,7 +9,8 @@
 # that compiled-in path). Its shared libraries (libldns3, libevent-pthreads, NSS) and certutil/
 # pk12util (libnss3-tools) are ordinary packages that .ci/run installs.
 #
-# Idempotent: if $DIR/root/usr/libexec/ipsec/pluto exists it only prints the root.
+# Idempotent: if $DIR/root/usr/libexec/ipsec/pluto exists it only prints the root. The Debian
+# version of what was unpacked is kept in $DIR/version.
 # env: LIBRESWAN_DIR=/var/tmp/pyracoon-libreswan
 set -euo pipefail
 DIR=${LIBRESWAN_DIR:-/var/tmp/pyracoon-libreswan}
@@ -25,6 +26,7 @@ chmod 755 "$WORK"  # apt downloads as _apt
 ( cd "$WORK" && apt-get download libreswan ) >&2 || { echo "apt-get download libreswan failed" >&2; exit 1; }
 rm -rf "$DIR/root"
 dpkg -x "$WORK"/libreswan_*.deb "$DIR/root"
+dpkg-deb -f "$WORK"/libreswan_*.deb Version > "$DIR/version"   # dpkg -x drops the control data
 [ -x "$PLUTO" ] || { echo "no pluto in the package" >&2; exit 1; }
 if ldd "$PLUTO" | grep -q "not found"; then
   echo "pluto lacks libraries: $(ldd "$PLUTO" | grep 'not found' | tr -s ' ')" >&2

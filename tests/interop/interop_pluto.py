@@ -40,6 +40,10 @@ def fetch_libreswan() -> tuple[Path | None, str]:
 
 
 def libreswan_version(root: Path) -> str:
+    """The Debian version fetch-libreswan.sh recorded, else what pluto says of itself."""
+    recorded = root.parent / "version"
+    if recorded.exists() and recorded.read_text().strip():
+        return recorded.read_text().strip()
     r = run(str(root / "usr/libexec/ipsec/pluto"), "--version", check=False)
     m = re.search(r"Libreswan (\S+)", r.stdout + r.stderr)
     return m.group(1) if m else "unknown"
