@@ -12,7 +12,8 @@ from pyracoon.wire.constants import AuthenticationMethod, ExchangeType, IDType
 
 ROOT = Path(__file__).resolve().parents[2]
 CONF = ROOT / "conf"
-MEMO = Path("/work/shared/seed/ipsec-memo.en.md")
+# shared/ lies beside the checkout, in a developer's tree and in CI alike.
+MEMO = ROOT.parent / "shared" / "seed" / "ipsec-memo.en.md"
 
 HOST_NA12 = "2001:240:7:101:290:99ff:fe2a:1139"
 HOST_CANBE = "2001:240:7:101:280:4cff:fe20:5450"
