@@ -139,6 +139,28 @@ class SpdEntry:
     policy_type: int = 2
 
 
+def policy_offers(
+    sp: SpdEntry, twin: SpdEntry | None, *, inbound_first: bool
+) -> list[ProtocolOffer]:
+    """One protocol offer per ipsecrequest of ``sp``, in reverse SPD order as racoon proposes
+    them (racoon-facts 1.5), each with the reqids of both directions: ``sp``'s own for its
+    direction, ``twin``'s (the SP of the other direction) for the other one when it has a request
+    for the same protocol. ``inbound_first`` says that ``sp`` is the inbound SP (responder)."""
+    offers = []
+    for req in reversed(sp.requests):
+        protocol = PROTOCOL_OF_IPPROTO.get(req.proto)
+        if protocol is None:
+            continue
+        other = req.reqid
+        for r in twin.requests if twin is not None else ():
+            if r.proto == req.proto:
+                other = r.reqid
+        mode = ENCAP_OF_SADB_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
+        reqid_in, reqid_out = (req.reqid, other) if inbound_first else (other, req.reqid)
+        offers.append(ProtocolOffer(protocol, mode, reqid_in, reqid_out))
+    return offers
+
+
 @dataclass
 class Waiting:
     """A phase-2 request queued until its phase 1 is up (timer phase1)."""
@@ -866,20 +888,11 @@ class Engine:
                     ),
                 )
             return self._generated_offers(q, sa, local, remote, sainfo)
-        offers = []
-        for req in reversed(sp_in.requests):
-            protocol = PROTOCOL_OF_IPPROTO.get(req.proto)
-            if protocol is None:
-                continue
-            reqid_out = req.reqid
-            if sp_out is not None:
-                for r in sp_out.requests:
-                    if r.proto == req.proto:
-                        reqid_out = r.reqid
-            mode = ENCAP_OF_SADB_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
-            offer = ProtocolOffer(protocol, mode, req.reqid, reqid_out)
-            offer.transforms = sainfo_transforms(sainfo, protocol, mode, sainfo.pfs_group)
-            offers.append(offer)
+        offers = policy_offers(sp_in, sp_out, inbound_first=True)
+        for offer in offers:
+            offer.transforms = sainfo_transforms(
+                sainfo, offer.protocol, offer.mode, sainfo.pfs_group
+            )
         return offers
 
     def _generated_offers(
@@ -1063,18 +1076,7 @@ class Engine:
         peer_addr = tunnel.dst if tunnel is not None else dst_addr
         assert me is not None and peer_addr is not None
         sp_in = self._find_policy(Direction.INBOUND, sp.dst, sp.src)
-        offers = []
-        for req in reversed(sp.requests):
-            protocol = PROTOCOL_OF_IPPROTO.get(req.proto)
-            if protocol is None:
-                continue
-            reqid_in = req.reqid
-            if sp_in is not None:
-                for r in sp_in.requests:
-                    if r.proto == req.proto:
-                        reqid_in = r.reqid
-            mode = ENCAP_OF_SADB_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
-            offers.append(ProtocolOffer(protocol, mode, reqid_in, req.reqid))
+        offers = policy_offers(sp, sp_in, inbound_first=False)
         local_sel, remote_sel = sp.src, sp.dst
         if tunnel is None:
             # Transport mode protects exactly the two hosts, whatever the SP's prefixes say
