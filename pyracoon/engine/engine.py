@@ -139,6 +139,15 @@ class SpdEntry:
     policy_type: int = 2
 
 
+def padding_policy(config: Config) -> PaddingPolicy:
+    """racoon.conf's ``padding {}`` block as the CBC layer applies it (racoon-facts 8.13)."""
+    pad = config.padding
+    return PaddingPolicy(
+        pad.randomize, pad.randomize_length, pad.maximum_length, pad.strict_check,
+        pad.exclusive_tail,
+    )  # fmt: skip
+
+
 def policy_offers(
     sp: SpdEntry, twin: SpdEntry | None, *, inbound_first: bool
 ) -> list[ProtocolOffer]:
@@ -204,14 +213,7 @@ class Engine:
         self._dumps: list[tuple[Any, Phase1 | None]] = []
         self.now = 0.0
         self._certs: dict[str, Any] = {}
-        pad = self.config.padding
-        self.padding = PaddingPolicy(
-            pad.randomize,
-            pad.randomize_length,
-            pad.maximum_length,
-            pad.strict_check,
-            pad.exclusive_tail,
-        )
+        self.padding = padding_policy(self.config)
 
     # ================================================================== outputs
     def events(self) -> list[ev.Event]:
@@ -257,14 +259,7 @@ class Engine:
         """
         self.now = now
         self.config = config
-        pad = config.padding
-        self.padding = PaddingPolicy(
-            pad.randomize,
-            pad.randomize_length,
-            pad.maximum_length,
-            pad.strict_check,
-            pad.exclusive_tail,
-        )
+        self.padding = padding_policy(config)
         self._certs.clear()
         for ph1 in self.ph1s.values():
             remote = config.remote_for(ph1.peer[0], ph1.peer[1])
