@@ -471,3 +471,33 @@ def test_pyracoonctl_establishes_phase1_only_and_reports_errors(pair):
     assert missing.returncode == 1 and "no matching" in missing.stderr
     assert ctl(a, "reload-config").returncode == 0
     assert wait_lines(a, "Reading configuration from", 2)
+
+
+def test_hostile_datagrams_do_not_stop_the_daemon(pair):
+    """Garbage, truncated headers and mutated real messages, then a normal negotiation."""
+    import random
+
+    pair.configure()
+    pair.start()
+    a, b = pair.hosts
+    rng = random.Random(1234)
+    header = bytes(8) + bytes(8) + bytes([1, 0x10, 2, 0]) + bytes(4)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.3", 0))
+        for i in range(300):
+            kind = i % 3
+            if kind == 0:
+                data = rng.randbytes(rng.randrange(0, 600))
+            elif kind == 1:
+                data = rng.randbytes(8) + header[8:] + (28 + 40).to_bytes(4, "big") + bytes(40)
+            else:
+                body = bytearray(rng.randbytes(8) + header[8:] + (28 + 60).to_bytes(4, "big"))
+                body += bytes([0, 0, 0, 60]) + rng.randbytes(56)
+                data = bytes(body)
+            s.sendto(data, (b.address, pair.port))
+    time.sleep(1)
+    assert b.daemon.poll() is None
+    assert not b.log_lines("internal error"), b.log_path.read_text()
+    pair.packet()
+    pair.wait_established()
+    assert_crosswise_equal(pair)
