@@ -501,3 +501,11 @@ def test_hostile_datagrams_do_not_stop_the_daemon(pair):
     pair.packet()
     pair.wait_established()
     assert_crosswise_equal(pair)
+
+
+def test_missing_certificate_is_refused(pair):
+    pair.configure(auth="rsasig")
+    a = pair.hosts[0]
+    (a.dir / "cert" / "host_cert.pem").unlink()
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
+    assert "host_cert.pem" in run.stderr
