@@ -67,19 +67,8 @@ class DaemonAdmin:
     # -- kernel reads, off the event loop ---------------------------------------------------
 
     def _dump_sync(self, satypes: tuple[int, ...]) -> list[Message]:
-        out: list[Message] = []
         with open_kernel(self.daemon.kernel_spec) as k:
-            for satype in satypes:
-                k.send(Message(MsgType.DUMP, satype, seq=k.next_seq(), pid=k.pid))
-                while True:
-                    m = k.recv(2)
-                    if m is None or m.errno:
-                        break
-                    if m.type == MsgType.DUMP:
-                        out.append(m)
-                        if m.seq == 0:
-                            break
-        return out
+            return [m for satype in satypes for m in k.dump(satype)]
 
     async def _dump(self, satypes: tuple[int, ...]) -> list[Message]:
         try:

@@ -27,6 +27,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 
 from .pfkey import LINUX, Message, PfkeyDecodeError, SockaddrLayout, decode, encode, native_layout
+from .sadb import MsgType
 
 KERNEL_ENV = "PYRACOON_KERNEL"
 AF_KEY = getattr(socket, "AF_KEY", 15)
@@ -90,6 +91,38 @@ class KernelSocket(ABC):
                 if reply.type == msg.type and reply.seq == msg.seq and reply.pid == msg.pid:
                     return reply
                 kept.append(reply)
+        finally:
+            self._backlog.extend(kept)
+
+    def dump(
+        self, satype: int = 0, *, policies: bool = False, timeout: float = 2.0
+    ) -> list[Message]:
+        """Every SA of ``satype`` (0: all), or every policy with ``policies``: DUMP/X_SPDDUMP.
+
+        A dump is answered by one reply per entry, whose ``seq`` counts down to 0 on the last,
+        so ``request`` cannot wait for it. An empty table (ENOENT) is an empty list; any other
+        errno, or silence for ``timeout`` seconds, is a ``KernelError``. Broadcasts arriving in
+        between are kept for ``recv``.
+        """
+        mtype = MsgType.X_SPDDUMP if policies else MsgType.DUMP
+        self.send(Message(mtype, 0 if policies else satype, seq=self.next_seq(), pid=self.pid))
+        out: list[Message] = []
+        kept: list[Message] = []
+        try:
+            while True:
+                m = self._recv(timeout)
+                if m is None:
+                    raise KernelError(f"the kernel stopped answering the dump after {len(out)}")
+                if m.type != mtype or m.pid != self.pid:
+                    kept.append(m)
+                    continue
+                if m.errno == errno_mod.ENOENT:
+                    return out
+                if m.errno:
+                    raise KernelError(f"the kernel refused the dump: {os.strerror(m.errno)}")
+                out.append(m)
+                if m.seq == 0:
+                    return out
         finally:
             self._backlog.extend(kept)
 

@@ -15,7 +15,7 @@ import pytest
 
 from pyracoon.kernel.base import open_kernel
 from pyracoon.kernel.pfkey import Message
-from pyracoon.kernel.sadb import ExtType, MsgType, SaState
+from pyracoon.kernel.sadb import ExtType, SaState
 from pyracoon.lab import (
     SimHost,
     free_port,
@@ -32,16 +32,7 @@ H1, H2 = "127.0.0.1", "127.0.0.2"
 def dump(host: SimHost) -> list[Message]:
     """Every SA in the host's kernel, as DUMP replies."""
     with open_kernel(host.kernel_spec) as k:
-        k.send(Message(MsgType.DUMP, seq=1, pid=k.pid))
-        out = []
-        while True:
-            m = k.recv(5)
-            assert m is not None, "the kernel stopped answering"
-            if m.errno:
-                return []
-            out.append(m)
-            if m.seq == 0:
-                return out
+        return k.dump(timeout=5)
 
 
 def sa_view(m: Message) -> tuple:

@@ -23,7 +23,7 @@ from pathlib import Path
 
 from pyracoon.kernel.base import open_kernel
 from pyracoon.kernel.pfkey import Message
-from pyracoon.kernel.sadb import ExtType, MsgType, SaState
+from pyracoon.kernel.sadb import ExtType, SaState
 from pyracoon.lab import Issued, SimHost, install_certificates, program, write_pem
 
 V4 = ("10.77.0.1", "10.77.0.2")
@@ -90,15 +90,7 @@ class NetnsPair:
 def sa_dump(kernel_spec: str) -> list[Message]:
     """Every SA in a pyracoon-kernel, as DUMP replies."""
     with open_kernel(kernel_spec) as k:
-        k.send(Message(MsgType.DUMP, seq=1, pid=k.pid))
-        out = []
-        while True:
-            m = k.recv(5)
-            if m is None or m.errno:
-                return out
-            out.append(m)
-            if m.seq == 0:
-                return out
+        return k.dump(timeout=5)
 
 
 @dataclass

@@ -388,3 +388,17 @@ def test_request_keeps_broadcasts_for_recv(kernel):
     assert reply.type == MsgType.X_SPDFLUSH
     kept = b.recv(0)
     assert kept.type == MsgType.ADD  # the broadcast that arrived first
+
+
+def test_socket_dump_collects_every_reply_and_keeps_broadcasts(kernel):
+    s, other = kernel.open(), kernel.open()
+    s.request(Message(MsgType.REGISTER, SaType.ESP))
+    assert s.dump() == [] and s.dump(policies=True) == []
+    for spi in (0x111, 0x112):
+        other.request(esp_add(spi=spi))
+    other.request(spdadd(A, B, Direction.OUTBOUND))
+    assert [m.sa.spi for m in s.dump(SaType.ESP)] == [0x111, 0x112]
+    assert s.dump(SaType.AH) == []
+    assert [m.policy.dir for m in s.dump(policies=True)] == [Direction.OUTBOUND]
+    kept = [m.type for m in s.pending()]
+    assert kept == [MsgType.ADD, MsgType.ADD, MsgType.X_SPDADD]
