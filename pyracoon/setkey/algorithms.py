@@ -9,9 +9,9 @@ schemes coexist, exactly as in ipsec-tools 0.8.2:
 * the *dump* names of libipsec's ``pfkey_sadump`` (``E: null``, ``A: md5``, ``A: sha``), which
   differ for the old keyed algorithms and for ``simple``.
 
-The built-in key ranges are the ones a typical kernel reports in its REGISTER reply
-(racoon-facts 7.4); setkey itself only checks against what the kernel said, so they are used
-only with ``-n``, when no kernel is asked.
+The built-in key ranges are the ones the simulated kernel reports in its REGISTER reply
+(``pyracoon.kernel.memory``, racoon-facts 7.4); setkey itself only checks against what the
+kernel said, so they are used only with ``-n``, when no kernel is asked.
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from enum import Enum
 
+from pyracoon.kernel.memory import SUPPORTED_AUTH, SUPPORTED_ENCRYPT
 from pyracoon.kernel.sadb import AuthAlg, CompAlg, EncAlg, SaType
 
 
@@ -171,29 +172,13 @@ class KeyRange:
 
 
 DEFAULT_ENCRYPTION_RANGES: dict[int, KeyRange] = {
-    EncAlg.DESCBC: KeyRange(64, 64),
-    EncAlg.THREEDESCBC: KeyRange(192, 192),
-    EncAlg.BLOWFISHCBC: KeyRange(40, 448),
-    EncAlg.CAST128CBC: KeyRange(40, 128),
-    EncAlg.AESCBC: KeyRange(128, 256),
-    EncAlg.TWOFISHCBC: KeyRange(128, 256),
-    EncAlg.CAMELLIACBC: KeyRange(128, 256),
-    EncAlg.AESCTR: KeyRange(160, 288),
-    EncAlg.NULL: KeyRange(0, 2048),
+    a.id: KeyRange(a.minbits, a.maxbits) for a in SUPPORTED_ENCRYPT
 }
-"""racoon-facts 7.4 (Linux values where the systems differ); null as the simulated kernel."""
+"""racoon-facts 7.4: what a usual kernel's REGISTER reply says -- the simulated kernel's own
+answer, so that ``pysetkey -n`` and ``pysetkey`` against ``pyracoon-kernel`` agree."""
 
 DEFAULT_AUTHENTICATION_RANGES: dict[int, KeyRange] = {
-    AuthAlg.MD5HMAC: KeyRange(128, 128),
-    AuthAlg.SHA1HMAC: KeyRange(160, 160),
-    AuthAlg.MD5: KeyRange(128, 128),
-    AuthAlg.SHA: KeyRange(160, 160),
-    AuthAlg.SHA2_256: KeyRange(256, 256),
-    AuthAlg.SHA2_384: KeyRange(384, 384),
-    AuthAlg.SHA2_512: KeyRange(512, 512),
-    AuthAlg.RIPEMD160HMAC: KeyRange(160, 160),
-    AuthAlg.AES_XCBC_MAC: KeyRange(128, 128),
-    AuthAlg.TCP_MD5: KeyRange(8, 640),
+    a.id: KeyRange(a.minbits, a.maxbits) for a in SUPPORTED_AUTH
 }
 
 
