@@ -29,6 +29,8 @@ from dataclasses import dataclass
 
 from pyracoon.kernel.pfkey import SA, SA2, Address, Key, Lifetime, Message
 from pyracoon.kernel.sadb import ExtType, MsgType
+from pyracoon.pki.certs import check_file_permission
+from pyracoon.pki.errors import WeakFilePermissionError
 
 TIME_FORMAT = "%b %d %H:%M:%S %Y"
 SOFT_PERCENT = 80
@@ -143,14 +145,12 @@ def parse_line(line: str) -> BackupEntry:
 
 def check_permissions(path: str) -> None:
     """Refuse a backup file others could read: it holds every SA's keys."""
-    st = os.stat(path)
-    if not stat.S_ISREG(st.st_mode):
+    if not stat.S_ISREG(os.stat(path).st_mode):
         raise BackupError(f"{path} is not a regular file")
-    if st.st_mode & 0o077:
-        raise BackupError(
-            f"{path} has weak file permission: mode {stat.S_IMODE(st.st_mode):04o} lets group or "
-            f"others read SA keys; run 'chmod 600 {path}'"
-        )
+    try:
+        check_file_permission(path, what="file of SA keys")
+    except WeakFilePermissionError as e:
+        raise BackupError(str(e)) from None
 
 
 def append(path: str, entry: BackupEntry) -> None:
