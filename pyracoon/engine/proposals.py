@@ -20,7 +20,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from pyracoon.config.model import Phase1Proposal, ProposalCheck, Remote, SaInfo
+from pyracoon.config.model import (
+    DEFAULT_LIFETIME,
+    Phase1Proposal,
+    ProposalCheck,
+    Remote,
+    SaInfo,
+)
 from pyracoon.crypto.algorithms import (
     AUTH_ALGORITHMS,
     CIPHERS,
@@ -46,8 +52,6 @@ from pyracoon.wire.constants import (
 )
 
 from .errors import AttributesNotSupported, NoProposalChosen
-
-DEFAULT_LIFETIME = 28800
 
 
 # ============================================================================ phase 1
