@@ -133,6 +133,29 @@ def free_port(addresses: list[str], start: int = 20500) -> int:
     raise RuntimeError("no free UDP port")
 
 
+def kernel_accepts(path: str) -> bool:
+    """Does a ``pyracoon-kernel`` answer at ``path`` (not merely: does the file exist)?"""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        try:
+            s.connect(path)
+        except OSError:
+            return False
+        return True
+
+
+def wait_serving(path: str, proc: subprocess.Popen, timeout: float = 15) -> bool:
+    """Wait until the kernel ``proc`` started serves ``path``; False if it died or timed out.
+
+    A stale socket file of a killed server is already there, so only a connection counts.
+    """
+    deadline = time.monotonic() + timeout
+    while not kernel_accepts(path):
+        if proc.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.02)
+    return True
+
+
 @dataclass
 class SimHost:
     """One simulated host: a directory, an address, a kernel process and a daemon process."""
@@ -159,17 +182,8 @@ class SimHost:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        deadline = time.monotonic() + 15
-        while True:
-            with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-                try:
-                    s.connect(str(sock))
-                    return
-                except OSError:
-                    pass
-            if self.kernel.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(f"{self.name}: pyracoon-kernel did not start")
-            time.sleep(0.02)
+        if not wait_serving(str(sock), self.kernel):
+            raise RuntimeError(f"{self.name}: pyracoon-kernel did not start")
 
     def run(self, prog: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
         env = dict(os.environ, PYRACOON_KERNEL=self.kernel_spec, **self.env)

@@ -7,12 +7,11 @@ called ``conftest``.
 from __future__ import annotations
 
 import signal
-import socket
 import subprocess
-import time
 from dataclasses import dataclass
 
 from pyracoon.lab import program as tool  # one way to find our console scripts
+from pyracoon.lab import wait_serving
 
 
 @dataclass
@@ -37,15 +36,6 @@ class KernelProcess:
         return self.proc.returncode
 
 
-def _accepts(path: str) -> bool:
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        try:
-            s.connect(path)
-        except OSError:
-            return False
-        return True
-
-
 def start_kernel(path: str, *extra: str) -> KernelProcess:
     proc = subprocess.Popen(
         [tool("pyracoon-kernel"), "--listen", path, *extra],
@@ -53,11 +43,8 @@ def start_kernel(path: str, *extra: str) -> KernelProcess:
         stderr=subprocess.PIPE,
         text=True,
     )
-    deadline = time.monotonic() + 15
-    while not _accepts(path):
-        if proc.poll() is not None or time.monotonic() > deadline:
-            proc.kill()
-            out, err = proc.communicate()
-            raise RuntimeError(f"pyracoon-kernel did not start: {err}")
-        time.sleep(0.02)
+    if not wait_serving(path, proc):
+        proc.kill()
+        _, err = proc.communicate()
+        raise RuntimeError(f"pyracoon-kernel did not start: {err}")
     return KernelProcess(path, proc)
