@@ -328,7 +328,31 @@ def main(argv: list[str] | None = None) -> int:
         "racoon.conf and X.509 certificates; prints both SADs and the established lines.",
     )
     p.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir)")
+    real = p.add_argument_group(
+        "real kernel",
+        "--real-kernel runs the memo between two hosts of a real Linux kernel (user-mode-linux, "
+        "as root): PF_KEY, real ESP on the wire, tcpdump and both hosts' pysetkey -D",
+    )
+    real.add_argument("--real-kernel", action="store_true", help="use the kernel lab")
+    real.add_argument("--conf", type=Path, help="racoon.conf for both hosts (default: the memo's)")
+    real.add_argument(
+        "--setkey", type=Path, help="setkey file for both hosts (default: the memo's)"
+    )
+    real.add_argument("--ipv4", action="store_true", help="10.1.0.1/.2 instead of the memo's IPv6")
     args = p.parse_args(argv)
+    if args.real_kernel:
+        from pyracoon.memolab import run_real_demo
+
+        keep = Path(args.keep) if args.keep else None
+        return run_real_demo(
+            sys.stdout,
+            family=4 if args.ipv4 else 6,
+            racoon_conf=args.conf,
+            setkey_file=args.setkey,
+            keep=keep,
+        )
+    if args.conf or args.setkey or args.ipv4:
+        p.error("--conf, --setkey and --ipv4 go with --real-kernel")
     if args.keep:
         work = Path(args.keep)
         if work.exists() and any(work.iterdir()):
