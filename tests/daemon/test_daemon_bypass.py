@@ -169,8 +169,7 @@ def test_a_set_bypass_is_a_debug_line(monkeypatch: pytest.MonkeyPatch) -> None:
     sock = service.bind_udp((ipaddress.ip_address("::1"), 0), log)
     try:
         assert seen == [sock]
-        assert out.getvalue().splitlines()[0].endswith(
-            "DEBUG: ::1[0]: IPsec policy bypassed (IPV6_XFRM_POLICY)"
-        )
+        first = out.getvalue().splitlines()[0]
+        assert first.endswith("DEBUG: ::1[0]: IPsec policy bypassed (IPV6_XFRM_POLICY)")
     finally:
         sock.close()
