@@ -269,6 +269,41 @@ def test_deleteall(host: Host, tmp_path: Path) -> None:
     assert host.load("deleteall 10.0.0.9 10.0.0.2 esp;\n", tmp_path) == (0, "", "")
 
 
+# What -DP shows is what a Linux af_key returns, not what was sent: default and require are both
+# "required", a reqid survives only with unique (above 0x3fff or 0, the kernel picks one and
+# setkey marks it with '#'), tunnel endpoints lose their ports and transport ones are dropped.
+# The same file through pysetkey on a real Linux 6.1 af_key printed the same request lines.
+LINUX_TEMPLATES = """\
+spdadd 10.0.0.1 10.0.0.2 any -P out ipsec
+    esp/transport//default ah/transport//unique:5 ipcomp/transport//unique;
+spdadd 10.0.0.1 10.0.0.3 any -P out ipsec esp/tunnel/10.0.0.1[4500]-10.0.0.3[4500]/require;
+spdadd 10.0.0.3 10.0.0.1 any -P in ipsec esp/tunnel/10.0.0.3-10.0.0.1/use;
+spdadd 10.0.0.1 10.0.0.4 any -P out ipsec esp/transport/10.0.0.1-10.0.0.4/unique;
+"""
+
+
+def test_dump_shows_templates_as_linux_keeps_them(host: Host, tmp_path: Path) -> None:
+    assert host.load(LINUX_TEMPLATES, tmp_path, "-k") == (0, "", "")
+    out = host.setkey("-DP")[1]
+    shown = [ln for ln in out.splitlines() if not ln.startswith(("\tcreated:", "\tspid", "\tref"))]
+    assert shown == [
+        "10.0.0.1[any] 10.0.0.2[any] 255",
+        "\tout prio def ipsec",
+        "\tesp/transport//require",
+        "\tah/transport//unique:5",
+        "\tipcomp/transport//unique#16384",
+        "10.0.0.1[any] 10.0.0.3[any] 255",
+        "\tout prio def ipsec",
+        "\tesp/tunnel/10.0.0.1-10.0.0.3/require",
+        "10.0.0.3[any] 10.0.0.1[any] 255",
+        "\tin prio def ipsec",
+        "\tesp/tunnel/10.0.0.3-10.0.0.1/use",
+        "10.0.0.1[any] 10.0.0.4[any] 255",
+        "\tout prio def ipsec",
+        "\tesp/transport//unique#16385",
+    ]
+
+
 def test_rfc_and_kernel_modes(host: Host, tmp_path: Path) -> None:
     text = "spdadd 10.0.0.2 10.0.0.1 any -P in ipsec esp/transport//unique:3;\n"
     host.load(text, tmp_path)
