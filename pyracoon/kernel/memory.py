@@ -44,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .base import KernelSocket
+from .base import KernelSocket, decode_from_kernel
 from .pfkey import (
     SA,
     SA2,
@@ -1032,7 +1032,7 @@ class MemoryKernelSocket(KernelSocket):
         self.kernel.tick()
         if not self.endpoint.queue:
             return None
-        return decode(self.endpoint.queue.popleft())
+        return decode_from_kernel(self.endpoint.queue.popleft())
 
     def pending(self) -> list[Message]:
         """Every message waiting on this socket, in order (for tests)."""

@@ -541,3 +541,89 @@ def test_socket_dump_collects_every_reply_and_keeps_broadcasts(kernel):
     assert [m.policy.dir for m in s.dump(policies=True)] == [Direction.OUTBOUND]
     kept = [m.type for m in s.pending()]
     assert kept == [MsgType.ADD, MsgType.ADD, MsgType.X_SPDADD]
+
+
+# ---- messages that cannot be decoded ----------------------------------------------------------
+
+
+def garbled(mtype: int, seq: int, pid: int) -> bytes:
+    """A message with a good header whose X_POLICY holds a 12-byte request (Linux needs 16)."""
+    request = struct.pack("=HHBBHII", 12, 50, 1, 2, 0, 0, 0)
+    policy = struct.pack("=HHHBBII", 4, 18, 2, 2, 0, 0, 0) + request
+    return struct.pack("=BBBBHHII", 2, mtype, 0, 0, 2 + 4, 0, seq, pid) + policy
+
+
+def test_an_undecodable_message_costs_that_message_only(kernel):
+    from pyracoon.kernel.base import KernelMessageUndecodable
+
+    s, other = kernel.open(), kernel.open()
+    s.endpoint.deliver(garbled(99, 0, 0))
+    s.endpoint.deliver(b"\x02\x0e")
+    other.request(spdadd(A, B, Direction.OUTBOUND))
+    with pytest.raises(KernelMessageUndecodable) as bad:
+        s.recv(0)
+    assert (bad.value.msg_type, bad.value.error.field) == (99, "sadb_x_ipsecrequest_len")
+    assert str(bad.value).startswith(
+        "cannot decode a PF_KEY message from the kernel: SADB_99 sadb_x_ipsecrequest."
+        "sadb_x_ipsecrequest_len at offset 32: "
+    )
+    with pytest.raises(KernelMessageUndecodable) as short:
+        s.recv(0)
+    assert short.value.msg_type is None and short.value.type_name == "(no header)"
+    assert s.recv(0).type == MsgType.X_SPDADD  # and the socket reads on
+
+
+def test_request_keeps_undecodable_broadcasts_in_order(kernel):
+    from pyracoon.kernel.base import KernelMessageUndecodable
+
+    s, other = kernel.open(), kernel.open()
+    other.request(esp_add())  # a broadcast s has not read yet
+    s.endpoint.deliver(garbled(MsgType.X_SPDDUMP, 0, 4242))  # someone else's
+    assert s.request(Message(MsgType.X_SPDFLUSH)).errno == 0
+    assert s.recv(0).type == MsgType.ADD
+    with pytest.raises(KernelMessageUndecodable):
+        s.recv(0)
+    assert s.recv(0) is None
+
+
+def test_an_undecodable_answer_ends_the_request_at_once(kernel):
+    from pyracoon.kernel.base import KernelError, KernelMessageUndecodable
+
+    s = kernel.open()
+    s.endpoint.deliver(garbled(MsgType.X_SPDGET, s._seq + 1, s.pid))  # what request will wait for
+    with pytest.raises(KernelError) as exc:
+        s.request(Message(MsgType.X_SPDGET).add(Policy(id=9)), timeout=30)
+    assert not isinstance(exc.value, KernelMessageUndecodable)  # not "skip it": it was ours
+    assert "reply to SADB_X_SPDGET could not be decoded" in str(exc.value)
+    assert "sadb_x_ipsecrequest_len" in str(exc.value)
+
+
+def test_dump_reads_past_an_undecodable_entry(kernel):
+    from pyracoon.kernel.base import KernelError, KernelMessageUndecodable
+
+    s = kernel.open()
+    s.request(spdadd(A, B, Direction.OUTBOUND))
+    s.request(spdadd(B, A, Direction.INBOUND))
+
+    def corrupt_first_entry() -> None:
+        entry = bytearray(s.endpoint.queue[0])
+        struct.pack_into("=H", entry, 32, 12)  # the first request's len, after two headers
+        s.endpoint.queue[0] = bytes(entry)
+
+    original_send = s.send
+
+    def send(msg: Message) -> None:
+        original_send(msg)
+        if msg.type == MsgType.X_SPDDUMP:
+            corrupt_first_entry()
+
+    s.send = send  # type: ignore[method-assign]
+    skipped: list[KernelMessageUndecodable] = []
+    (kept,) = s.dump(policies=True, skipped=skipped)
+    assert kept.policy.dir == Direction.INBOUND
+    assert [(b.msg_type, b.seq, b.error.field) for b in skipped] == [
+        (MsgType.X_SPDDUMP, 1, "sadb_x_ipsecrequest_len")
+    ]
+    with pytest.raises(KernelError, match=r"1 of the kernel's 2 dump replies could not be decoded"):
+        s.dump(policies=True)
+    assert s.recv(0) is None  # the dump was read to its end: nothing left over

@@ -570,3 +570,39 @@ def test_hexdump_of_sent_messages(host: Host, tmp_path: Path) -> None:
         return "00000000: " + "".join(f"{b:02x} " for b in raw) + "\n"
 
     assert out == line(7, 1) + line(19, 2)
+
+
+def test_an_undecodable_dump_entry_is_reported_and_skipped(host: Host, tmp_path: Path) -> None:
+    """The kernel's first SPDDUMP reply is garbled (a 12-byte ipsecrequest): pysetkey says so
+    on stderr, still prints the other policy, and exits 1."""
+    text = (
+        "spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/transport//require;\n"
+        "spdadd 10.0.0.2 10.0.0.1 any -P in ipsec ah/transport//require;\n"
+    )
+    assert host.load(text, tmp_path, "-k") == (0, "", "")
+    real_open = host.kernel.open
+
+    def opener() -> KernelSocket:
+        sock = real_open()
+        send = sock.send
+
+        def garbling_send(msg: Message) -> None:
+            send(msg)
+            if msg.type == MsgType.X_SPDDUMP:
+                first = bytearray(sock.endpoint.queue[0])
+                struct.pack_into("=H", first, 32, 12)  # sadb_x_ipsecrequest_len
+                sock.endpoint.queue[0] = bytes(first)
+
+        sock.send = garbling_send  # type: ignore[method-assign]
+        return sock
+
+    host.kernel.open = opener  # type: ignore[method-assign]
+    rc, out, err = host.setkey("-DP")
+    assert rc == 1
+    assert err == (
+        "pysetkey: cannot decode a PF_KEY message from the kernel: SADB_X_SPDDUMP "
+        "sadb_x_ipsecrequest.sadb_x_ipsecrequest_len at offset 32: 12 bytes does not fit the "
+        "policy; skipped\n"
+    )
+    assert out.startswith("10.0.0.2[any] 10.0.0.1[any] 255\n\tin prio def ipsec\n\tah/transport")
+    assert "10.0.0.1[any] 10.0.0.2[any]" not in out
