@@ -191,8 +191,7 @@ def racoon_sections(sc: Scenario, me: str, peer: str, extra_remote: str = "") ->
     suite = SUITES[sc.suite]
     method = "rsasig" if sc.auth == "rsasig" else "pre_shared_key"
     ident = (
-        '    certificate_type x509 "host_cert.pem" "host_priv.pem";\n'
-        "    my_identifier asn1dn;\n"
+        '    certificate_type x509 "host_cert.pem" "host_priv.pem";\n    my_identifier asn1dn;\n'
         if sc.auth == "rsasig"
         else f"    my_identifier address {me};\n"
     )
