@@ -225,6 +225,9 @@ def pyracoon_ready(h: MemoHost, timeout: float) -> bool:
     only after 30 s. The admin socket is answered from the same event loop once the requests
     are out, and the dump's replies are read before an admin reply can be written.
     """
+    # one pyracoonctl normally does: it connects once the socket is there and waits for the
+    # answer (each try is a python start-up on the lab's single CPU, which pyracoon needs too)
+    h.wait_log("admin socket", timeout)
     return wait_until(
         lambda: h.host.run(h.private("pyracoonctl show-sa isakmp"), timeout=10).ok, timeout
     )
@@ -313,10 +316,15 @@ def negotiate(lab: KernelLab, sc: Scenario, pyracoon_initiates: bool) -> CharonC
     finally:
         if tcpdump is not None:
             time.sleep(0.3)  # the last replies still in flight
-            tcpdump.proc.stop()
+        # all three told at once, then each waited for; stop() escalates for a straggler
+        procs = [p for p in (tcpdump and tcpdump.proc, h1.daemon, charon.lab_proc) if p]
+        for proc in procs:
+            if proc.running():
+                proc.signal()
+        for proc in procs:
+            if proc.wait(10) is None:
+                proc.stop()
+        if tcpdump is not None:
             case.wire = tcpdump.lines()
-        if h1.daemon is not None:
-            h1.daemon.stop()
-        charon.stop()
         case.pyracoon_log = h1.log_text()
         case.charon_log = charon.diagnostics()
