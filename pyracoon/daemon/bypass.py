@@ -1,11 +1,12 @@
 """A per-socket IPsec policy of type bypass on each IKE socket, as racoon's setsockopt_bypass().
 
 Why: an SPD entry such as ``spdadd ::/0 ::/0 any -P out ipsec esp/transport//use;`` covers IKE's
-own UDP 500 too. Without an exception the kernel would hold IKE's first datagram for an SA that
-only IKE can make (an ACQUIRE for the very negotiation that would answer it), and with ``require``
-between two hosts it drops it, so no negotiation could ever start. A socket policy is looked up
-before the SPD, so a bypass on the socket lets its datagrams pass in the clear both ways,
-whatever the SPD says.
+own UDP 500 too. With ``require`` between two hosts the kernel drops IKE's datagrams for want of
+the very SA IKE is there to negotiate, so no negotiation can ever start. With ``use`` they leave
+in the clear only until an SA exists and then go inside it, so once one side has lost its SAs
+(a restart) the other's IKE is unreadable to it and nothing can be renegotiated. A socket's own
+policy is looked up before the SPD, so a bypass on the socket lets its datagrams pass in the
+clear both ways, whatever the SPD says.
 
 Why here and not in :mod:`pyracoon.kernel`: this is a socket option on the daemon's own UDP
 sockets, which are always sockets of the host's real network stack -- also when ``--kernel``
@@ -22,8 +23,9 @@ How, per system:
   xfrm_userpolicy_info`` (``linux/xfrm.h``), compiled by ``xfrm_user``: the fallback on a Linux
   without ``af_key``. Its selector must name the socket's family or the kernel says EINVAL.
 
-Both need CAP_NET_ADMIN. A failure is not fatal (racoon's is): the daemon can still talk to
-peers no policy covers, so the caller logs one warning with :class:`BypassError`'s text.
+Both need CAP_NET_ADMIN. racoon does not listen on an address whose socket it could not give
+the bypass; here a failure is one warning (the caller logs :class:`BypassError`'s text) and the
+socket serves anyway, since peers that no policy covers can still be reached through it.
 """
 
 from __future__ import annotations

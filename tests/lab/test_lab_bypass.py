@@ -4,11 +4,15 @@ Two hosts whose SPDs (``ip xfrm policy``, level required, no SAs) cover every pa
 them, both ways, IPv4 and IPv6: a plain UDP probe does not get through. A probe whose sockets
 carry :func:`pyracoon.daemon.bypass.set_bypass` does, and its echo comes back. Once with
 ``af_key`` loaded (the KAME option, racoon's way) and once without it (Linux's XFRM option).
+Then two real ``pyracoon --kernel pfkey`` daemons, whose hosts block all traffic between them,
+establish phase 1 over IPv4 and IPv6.
 """
 
 from __future__ import annotations
 
 import json
+import time
+from pathlib import Path
 
 import pytest
 
@@ -46,7 +50,11 @@ if role == "listen":
     print(json.dumps({"option": option, "got": data.decode(), "src": src[0]}), flush=True)
 else:
     s.bind((addr, 0))
-    s.sendto(b"probe", (peer, int(port)))
+    try:
+        s.sendto(b"probe", (peer, int(port)))
+    except OSError as e:  # a "block" policy refuses at once (EPERM); "required" drops silently
+        print(json.dumps({"option": option, "got": None, "refused": e.strerror}), flush=True)
+        sys.exit(0)
     try:
         data = s.recv(100).decode()
     except TimeoutError:
@@ -156,3 +164,81 @@ def test_plain_udp_is_blocked_and_bypassed_sockets_pass_both_ways(
     # The policies are still there and still block everything else.
     heard, answered = probe(a, b, a_addr, b_addr, ("plain", "plain"))
     assert heard["got"] is None and answered["got"] is None
+
+
+def daemon_config(d: Path, name: str, me: tuple[str, str], peer: tuple[str, str]) -> Path:
+    """A pre-shared-key racoon.conf listening on both of ``me``'s addresses."""
+    d.mkdir(parents=True)
+    psk = d / "psk.txt"
+    psk.write_text("".join(f"{p}\tsecret of the lab\n" for p in peer))
+    psk.chmod(0o600)
+    conf = d / "racoon.conf"
+    conf.write_text(
+        f'path pre_shared_key "{psk}";\n'
+        f'path pidfile "/run/racoon/{name}.pid";\n'
+        f'listen {{ isakmp {me[0]}; isakmp {me[1]}; adminsock "/run/racoon/{name}.sock"; }}\n'
+        "remote anonymous {\n"
+        "  exchange_mode main;\n"
+        "  my_identifier address;\n"
+        "  proposal { authentication_method pre_shared_key; encryption_algorithm aes 128;\n"
+        "             hash_algorithm sha1; dh_group 14; }\n"
+        "}\n"
+        "sainfo anonymous { encryption_algorithm aes 128; authentication_algorithm hmac_sha1;\n"
+        "                   compression_algorithm deflate; }\n"
+    )
+    return conf
+
+
+def test_two_daemons_establish_phase_1_through_policies_that_block_everything(
+    lab: KernelLab, tmp_path: Path
+) -> None:
+    """Two ``pyracoon --kernel pfkey`` whose hosts' SPDs block all traffic between them.
+
+    The policies are ``action block``: they catch IKE as surely as ``level required`` ones (a
+    plain ``sendto`` is refused at once), and having no templates they keep this test about
+    the bypass alone, not about how PF_KEY describes templates in the SPD dump.
+    """
+    a = lab.add_host("a", f"{A4}/24", f"{A6}/64")
+    b = lab.add_host("b", f"{B4}/24", f"{B6}/64")
+    pin_neighbours(a, b)
+    for h, mine, theirs in ((a, (A4, A6), (B4, B6)), (b, (B4, B6), (A4, A6))):
+        for me, peer in zip(mine, theirs, strict=True):
+            plen = 128 if ":" in me else 32
+            for src, dst, direction in ((me, peer, "out"), (peer, me, "in")):
+                h.run(
+                    f"ip xfrm policy add src {src}/{plen} dst {dst}/{plen} dir {direction} "
+                    "action block",
+                    check=True,
+                )
+    for b_addr, a_addr in ((B4, A4), (B6, A6)):
+        heard, answered = probe(b, a, b_addr, a_addr, ("plain", "plain"))
+        assert heard["got"] is None and answered["refused"] == "Operation not permitted"
+
+    logs: dict[str, Path] = {}
+    for h, mine, theirs in ((a, (A4, A6), (B4, B6)), (b, (B4, B6), (A4, A6))):
+        conf = daemon_config(tmp_path / h.name, h.name, mine, theirs)
+        logs[h.name] = tmp_path / h.name / "racoon.log"
+        p = h.spawn(
+            ["pyracoon", "-F", "-d", "-f", str(conf), "-l", str(logs[h.name]), "--kernel", "pfkey"],
+            name=f"pyracoon-{h.name}",
+        )
+        assert p.wait_output("admin socket", 30), p.output()
+        out = p.output()
+        for addr in mine:
+            assert f"DEBUG: {addr}[500]: IPsec policy bypassed (" in out, out
+        assert "WARNING" not in out, out
+        # The kernel lists socket policies too: in and out for each of the two sockets.
+        listed = h.run("ip xfrm policy", check=True).stdout
+        assert listed.count("socket in") == 2 and listed.count("socket out") == 2, listed
+
+    for family, src, dst in (("inet", A4, B4), ("inet6", A6, B6)):
+        r = a.run(
+            ["pyracoonctl", "-s", "/run/racoon/a.sock", "establish-sa", "isakmp", family, src, dst]
+        )
+        assert r.ok, r.stdout + r.stderr
+    for h, me, peer in ((a, A4, B4), (b, B4, A4), (a, A6, B6), (b, B6, A6)):
+        needle = f"ISAKMP-SA established {me}[500]-{peer}[500]"
+        deadline = time.monotonic() + 60
+        while needle not in logs[h.name].read_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert needle in logs[h.name].read_text(), logs[h.name].read_text()
