@@ -118,7 +118,17 @@ def nat_d(prf: Prf, cky_i: bytes, cky_r: bytes, address: bytes, port: int) -> by
     return prf.hash(cky_i, cky_r, address, port.to_bytes(2, "big"))
 
 
+def digests_equal(received: bytes, computed: bytes) -> bool:
+    """Whether a HASH or MAC from the peer equals ours, in time independent of where they differ.
+
+    The one comparison of secrets-derived values in pyracoon: a plain ``==`` stops at the first
+    differing byte and tells an attacker how much of a forged HASH was right. Every HASH payload
+    check goes through here (``tests/crypto/test_crypto_constant_time.py`` looks for any other).
+    """
+    return hmac.compare_digest(bytes(received), bytes(computed))
+
+
 def verify_hash(which: str, received: bytes, computed: bytes) -> None:
     """Raise :class:`HashMismatch` unless ``received == computed`` (constant time)."""
-    if not hmac.compare_digest(received, computed):
+    if not digests_equal(received, computed):
         raise HashMismatch(which, received, computed)

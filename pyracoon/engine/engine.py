@@ -32,7 +32,7 @@ from typing import Any
 from pyracoon.config.model import Config, GeneratePolicy, Rekey, Remote
 from pyracoon.crypto.cbc import CbcState
 from pyracoon.crypto.errors import CryptoError
-from pyracoon.crypto.hashes import informational_hash, quick_mode_hash1
+from pyracoon.crypto.hashes import digests_equal, informational_hash, quick_mode_hash1
 from pyracoon.crypto.iv import phase2_iv
 from pyracoon.crypto.padding import PaddingPolicy
 from pyracoon.kernel import pfkey
@@ -678,7 +678,7 @@ class Engine:
                 return
             _, rest = encode_payloads(payloads[1:])
             expected = informational_hash(ph1.prf, ph1.keys.skeyid_a, msg.message_id, rest)
-            if bytes(payloads[0].data) != expected:
+            if not digests_equal(payloads[0].data, expected):
                 self.log(Level.ERROR, "ignore information because the hash mismatched.", remote[0])
                 return
             payloads = payloads[1:]

@@ -23,7 +23,6 @@ checked out, so a forged or corrupted datagram cannot desynchronise us.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import os
 from dataclasses import dataclass
 from enum import Enum
@@ -39,7 +38,7 @@ from pyracoon.crypto.ciphers import BlockCipher, ike_key_length
 from pyracoon.crypto.dh import DHKeyPair, generate_keypair
 from pyracoon.crypto.errors import CryptoError
 from pyracoon.crypto.errors import InvalidSignature as CryptoInvalidSignature
-from pyracoon.crypto.hashes import hash_i, hash_r
+from pyracoon.crypto.hashes import digests_equal, hash_i, hash_r
 from pyracoon.crypto.keys import (
     PSK_METHODS,
     SIGNATURE_METHODS,
@@ -663,7 +662,7 @@ class Phase1:
             got = self._first(payloads, Hash)
             if not isinstance(got, Hash):
                 raise AuthenticationFailed("HASH payload missing (pre-shared key authentication)")
-            if not hmac.compare_digest(bytes(got.data), self._peer_hash()):
+            if not digests_equal(got.data, self._peer_hash()):
                 raise InvalidHashInformation(
                     "HASH mismatched",
                     details=(

@@ -21,7 +21,6 @@ the phase-1 chain and the M-ID (8.4); a received message moves it only once its 
 from __future__ import annotations
 
 import hashlib
-import hmac
 import ipaddress
 import os
 from collections.abc import Callable
@@ -35,6 +34,7 @@ from pyracoon.crypto.cbc import CbcState, Decrypted
 from pyracoon.crypto.dh import DHKeyPair, generate_keypair
 from pyracoon.crypto.errors import CryptoError
 from pyracoon.crypto.hashes import (
+    digests_equal,
     quick_mode_hash1,
     quick_mode_hash2,
     quick_mode_hash3,
@@ -385,7 +385,7 @@ class Quick:
 
     def _check_hash(self, name: str, got: Payload, computed: bytes) -> None:
         assert isinstance(got, Hash)
-        if not hmac.compare_digest(bytes(got.data), computed):
+        if not digests_equal(got.data, computed):
             raise InvalidHashInformation(f"{name} mismatch.")
 
     @property
