@@ -11,6 +11,10 @@ Why the fake kernel: this machine's kernel has XFRM but no ESP, so a stock charo
 install the SAs and answers with a Delete (responder) or NO-PROPOSAL-CHOSEN (initiator).  With
 the plugin, quick mode completes and charon still logs every key it derived (chd level 4), which
 is what the tests compare with the SAs pyracoon installs.
+
+Where the commands run is five methods (``run_in_ns``, ``launch``, ``running``, ``stop``,
+``stdout_text``): here ``ip netns exec``; ``tests/lab/lab_charon.py`` sends them into the kernel
+lab, whose kernel has ESP, and runs the same configuration there with kernel-netlink, no fake.
 """
 
 from __future__ import annotations
