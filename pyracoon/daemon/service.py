@@ -45,6 +45,9 @@ from .log import Log
 Endpoint = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
 HANDLED_SIGNALS = {signal.SIGTERM, signal.SIGINT, signal.SIGHUP}
 
+KERNEL_BEAT = 0.1
+"""Seconds between reads of the kernel socket that do not wait for readiness (_poll_kernel)."""
+
 
 @dataclass
 class Listener:
@@ -130,6 +133,7 @@ class Daemon:
         self.admin: AdminServer | None = None
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
+        self._kernel_beat: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
         self._undecodable_seen: set[tuple] = set()
         """Kinds (type, structure, field) of undecodable kernel messages already logged."""
@@ -143,6 +147,7 @@ class Daemon:
             lst.stream = await asyncio_dgram.from_socket(lst.sock)
             self._tasks.append(loop.create_task(self._serve_udp(lst)))
         loop.add_reader(self.kernel.fileno(), self._on_kernel)
+        self._poll_kernel()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, self._on_stop_signal, sig)
         loop.add_signal_handler(signal.SIGHUP, self.reload)
@@ -184,6 +189,8 @@ class Daemon:
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
             loop.remove_reader(self.kernel.fileno())
+        if self._kernel_beat is not None:
+            self._kernel_beat.cancel()
         for (satype, _, _), added in list(self.installed.items()):
             delete = Message(
                 MsgType.DELETE, satype, seq=self.kernel.next_seq(), pid=self.kernel.pid
@@ -235,6 +242,18 @@ class Daemon:
                     d, lst.endpoint, r, self.clock()
                 ),
             )
+
+    def _poll_kernel(self) -> None:
+        """Read the kernel socket on a beat too, not only when the event loop says it is readable.
+
+        Linux's af_key does not always wake epoll: in the kernel lab (Linux 6.1) a REGISTER
+        reply and the ACQUIREs of a ping sat unread for seconds, until something else woke the
+        loop, while poll() and select() saw them. A read that finds nothing is one syscall.
+        """
+        self._on_kernel()
+        if not self._stop.is_set():
+            loop = asyncio.get_running_loop()
+            self._kernel_beat = loop.call_later(KERNEL_BEAT, self._poll_kernel)
 
     def _on_kernel(self) -> None:
         while True:
@@ -292,6 +311,34 @@ class Daemon:
                 self.event_added.set()
         self._arm_timer()
 
+    def _fallback_listener(self, out: ev.DatagramOut) -> Listener | None:
+        """A socket for a datagram whose local address has none: the one the route would use.
+
+        Never a loopback socket for a peer off this host: a datagram from ::1 to a global
+        address is dropped by the peer's kernel as a martian (seen on a real kernel).
+        """
+        remote = out.remote[0]
+        same = [x for x in self.listeners.values() if x.endpoint[0].version == remote.version]
+        fam = socket.AF_INET6 if remote.version == 6 else socket.AF_INET
+        try:
+            with socket.socket(fam, socket.SOCK_DGRAM) as probe:
+                probe.connect((str(remote), out.remote[1]))
+                routed = ipaddress.ip_address(str(probe.getsockname()[0]).split("%")[0])
+        except (OSError, ValueError):
+            routed = None
+        chosen = next((x for x in same if x.endpoint[0] == routed), None)
+        if chosen is None:
+            chosen = next(
+                (x for x in same if remote.is_loopback or not x.endpoint[0].is_loopback), None
+            )
+        if chosen is not None:
+            self.log.debug(
+                f"no socket on {out.local[0]}[{out.local[1]}]: sending from "
+                f"{chosen.endpoint[0]}[{chosen.endpoint[1]}]",
+                remote,
+            )
+        return chosen
+
     def _write_keylog(self, keys: ev.IkeKeys) -> None:
         """One ``icookie,key`` row (hex, unquoted: the UAT's byte fields), flushed at once."""
         if self.keylog is None:
@@ -300,16 +347,7 @@ class Daemon:
         self.keylog.flush()
 
     def _send_datagram(self, out: ev.DatagramOut) -> None:
-        lst = self.listeners.get(out.local)
-        if lst is None:  # the engine answers from the address the peer used; fall back by family
-            lst = next(
-                (
-                    x
-                    for x in self.listeners.values()
-                    if x.endpoint[0].version == out.remote[0].version
-                ),
-                None,
-            )
+        lst = self.listeners.get(out.local) or self._fallback_listener(out)
         if lst is None or lst.stream is None:
             self.log.error(f"no socket to send from {out.local[0]}[{out.local[1]}]", out.remote[0])
             return

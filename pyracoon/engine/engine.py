@@ -188,6 +188,10 @@ _NOT_A_PEER: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ..
 _NOT_A_PEER_MEMORY = 1024
 
 
+#: ACQUIREs kept while the SPD dump is under way (a kernel sends them for queued traffic at once)
+_EARLY_ACQUIRES = 256
+
+
 def not_a_peer(addr: Any) -> str | None:
     """Why ``addr`` cannot be an IKE peer (a phrase for the log), or None when it can."""
     for net, what in _NOT_A_PEER:
@@ -234,6 +238,9 @@ class Engine:
         self.ph1s: dict[bytes, Phase1] = {}
         self.quicks: dict[tuple[bytes, int], Quick] = {}
         self.spd: dict[int, SpdEntry] = {}
+        self.spd_loading = False
+        """Between our X_SPDDUMP request and its last reply: ACQUIREs wait in early_acquires."""
+        self.early_acquires: list[pfkey.Message] = []
         self.waiting: list[Waiting] = []
         self.pending: dict[tuple[int, int, int], Quick] = {}
         self.contacted: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
@@ -281,6 +288,7 @@ class Engine:
             self.kernel_request(
                 pfkey.Message(MsgType.REGISTER, satype, seq=self.next_seq(), pid=self.pid)
             )
+        self.spd_loading = True
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
 
     def reload(self, config: Config, now: float) -> None:
@@ -306,6 +314,7 @@ class Engine:
             else:
                 ph1.remote = remote
         self.spd.clear()
+        self.spd_loading = True
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
 
     # ================================================================== racoonctl
@@ -1004,6 +1013,8 @@ class Engine:
         if mtype in (MsgType.X_SPDDUMP, MsgType.X_SPDADD, MsgType.X_SPDUPDATE):
             if msg.errno == 0:
                 self._cache_policy(msg)
+            if mtype == MsgType.X_SPDDUMP and msg.pid == self.pid and (msg.errno or msg.seq == 0):
+                self._spd_loaded(now)  # the last entry of our dump, or ENOENT: an empty SPD
             return
         if mtype in (MsgType.X_SPDDELETE, MsgType.X_SPDDELETE2, MsgType.X_SPDEXPIRE):
             pol = msg.policy
@@ -1015,6 +1026,12 @@ class Engine:
             return
         if mtype == MsgType.ACQUIRE:
             if msg.errno == 0 and msg.pid == 0:
+                if self.spd_loading:
+                    # Registered sockets receive ACQUIREs at once, before the SPD dump that
+                    # tells which policy they name has come back: keep them until it has.
+                    if len(self.early_acquires) < _EARLY_ACQUIRES:
+                        self.early_acquires.append(msg)
+                    return
                 self._acquire(msg, now)
             return
         if mtype == MsgType.EXPIRE:
@@ -1034,6 +1051,13 @@ class Engine:
             return
         if mtype == MsgType.FLUSH and msg.pid != self.pid:
             self.established.clear()
+
+    def _spd_loaded(self, now: float) -> None:
+        """The SPD cache is whole: carry out the ACQUIREs that arrived before it was."""
+        self.spd_loading = False
+        early, self.early_acquires = self.early_acquires, []
+        for msg in early:
+            self._acquire(msg, now)
 
     def _forget_pending(self, q: Quick) -> None:
         for key in [k for k, v in self.pending.items() if v is q]:
@@ -1076,6 +1100,13 @@ class Engine:
         why = not_a_peer(peer_addr)
         if why is not None:
             self._ignore_acquire(peer_addr, why, pol.id)
+            return
+        local_addr = tunnel.src if tunnel is not None else msg.src.addr
+        why = not_a_peer(local_addr)
+        if why is not None:
+            # e.g. a neighbour advertisement from our link-local address to a global one under
+            # the memo's ::/0 policy: no IKE endpoint of ours can stand for that address
+            self._ignore_acquire(peer_addr, f"its source {local_addr} is {why} and", pol.id)
             return
         if any(
             q.request.policy_id == pol.id and q.state not in (QState.ESTABLISHED, QState.FAILED)

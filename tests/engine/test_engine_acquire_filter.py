@@ -152,3 +152,47 @@ def test_a_tunnel_to_a_multicast_endpoint_is_ignored() -> None:
     events = deliver_acquires(h)
     assert len(events) == 1 and isinstance(events[0], LogEvent), events
     assert events[0].text.startswith(ignored("224.0.0.9", "a multicast address"))
+
+
+def test_an_acquire_from_our_link_local_address_to_a_global_one_is_ignored() -> None:
+    """Neighbour discovery under ``::/0``: an advertisement from fe80:: to a global address.
+
+    Seen on a real kernel: the peer is global, but no ISAKMP socket of ours stands for the
+    link-local source, so a phase 1 "from" it went out of an unrelated socket.
+    """
+    net = Net()
+    h = wide_host(net, "a", A6)
+    assert h.kernel.output("fe80::1", "fd00::2", 58).acquired
+    events = deliver_acquires(h)
+    assert len(events) == 1 and isinstance(events[0], LogEvent), events
+    assert events[0].text.startswith(
+        "ACQUIRE for fd00::2 ignored: its source fe80::1 is an IPv6 link-local address and "
+        "cannot be an IKE peer"
+    ), events[0].text
+    assert not h.engine.ph1s and not h.engine.waiting
+
+
+def test_acquires_before_the_spd_dump_has_come_back_wait_for_it() -> None:
+    """A real kernel hands a new registered socket ACQUIREs for traffic already queued, ahead
+    of the replies to its X_SPDDUMP: they must not fail with 'no policy found'."""
+    net = Net()
+    a = wide_host(net, "a", A4, peer=B4)
+    b = wide_host(net, "b", B4, peer=A4)
+    # as a daemon started after pysetkey: the engine knows no policy until its dump comes back
+    a.engine.spd.clear()
+    a.engine.start(a.kernel.clock())
+    assert a.engine.spd_loading
+    for m in _acquire_now(a, B4):
+        a.engine.receive_kernel(m, a.kernel.clock())
+    assert not a.has_log("no policy found")
+    assert not a.engine.ph1s  # waiting for the SPD
+    net.pump()  # the dump's replies arrive: the kept ACQUIRE is carried out
+    assert not a.engine.spd_loading
+    assert a.has_log("initiate new phase 1 negotiation: 10.0.0.1[500]<=>10.0.0.2[500]")
+    assert len(esp_sas(a)) == 2 and len(esp_sas(b)) == 2, a.log_text()
+
+
+def _acquire_now(h: Host, dst: str) -> list:
+    """The ACQUIRE the kernel makes for a packet to ``dst``, taken before the engine sees it."""
+    assert h.kernel.output(h.address, dst, 17).acquired
+    return [m for m in h.sock.pending() if m.type == MsgType.ACQUIRE]  # type: ignore[attr-defined]
