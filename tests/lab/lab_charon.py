@@ -216,14 +216,15 @@ def static_neighbours(a: MemoHost, b: MemoHost) -> None:
 
 
 def pyracoon_ready(h: MemoHost, timeout: float) -> bool:
-    """Wait until pyracoon answers ``pyracoonctl``: only then does it know the SPD.
+    """Wait until pyracoon answers ``pyracoonctl``: its start-up with the kernel is over.
 
     "used as isakmp port" comes before pyracoon's start-up REGISTERs and its SPD dump. On this
     kernel each REGISTER takes about a second (the kernel probes every algorithm it knows,
-    asking modprobe for the missing ones), and the daemon sends them without serving anything
-    else, so an ACQUIRE in those seconds finds no policy in its cache and the kernel asks again
-    only after 30 s. The admin socket is answered from the same event loop once the requests
-    are out, and the dump's replies are read before an admin reply can be written.
+    asking modprobe for the missing ones), and the daemon serves nothing else meanwhile: an IKE
+    packet from charon waits unanswered (and is sent again), an ACQUIRE for the SPD dump. The
+    admin socket is answered from the same event loop once those requests are out, and the
+    dump's replies are read before an admin reply can be written, so each case starts from a
+    daemon that knows its SPD.
     """
     # one pyracoonctl normally does: it connects once the socket is there and waits for the
     # answer (each try is a python start-up on the lab's single CPU, which pyracoon needs too)
