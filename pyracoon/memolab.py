@@ -199,13 +199,16 @@ class XfrmSA:
 
 
 def xfrm_states(h: MemoHost) -> list[XfrmSA]:
-    """The host's ESP SAs, read with iproute2 from XFRM (independent of our PF_KEY codec)."""
+    """The host's ESP SAs, read with iproute2 from XFRM (independent of our PF_KEY codec).
+
+    Linux also lists the larval states it makes for each ACQUIRE (SPI 0, 30 s): left out.
+    """
     text = h.host.run("ip -s xfrm state").stdout
     out = []
     for block in re.split(r"\n(?=src )", text.strip()):
         m = XFRM_STATE.search(block)
-        if not m:
-            continue
+        if not m or int(m["spi"], 16) == 0:
+            continue  # SPI 0: the kernel's own placeholder for an ACQUIRE in progress
         enc = re.search(r"enc \S+ (0x[0-9a-f]+)", block)
         auth = re.search(r"auth(?:-trunc)? \S+ (0x[0-9a-f]+)", block)
         hard = re.search(r"expire add: soft (\d+)\(sec\), hard (\d+)\(sec\)", block)
