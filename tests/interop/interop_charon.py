@@ -11,6 +11,10 @@ Why the fake kernel: this machine's kernel has XFRM but no ESP, so a stock charo
 install the SAs and answers with a Delete (responder) or NO-PROPOSAL-CHOSEN (initiator).  With
 the plugin, quick mode completes and charon still logs every key it derived (chd level 4), which
 is what the tests compare with the SAs pyracoon installs.
+
+Where the commands run is five methods (``run_in_ns``, ``launch``, ``running``, ``stop``,
+``stdout_text``): here ``ip netns exec``; ``tests/lab/lab_charon.py`` sends them into the kernel
+lab, whose kernel has ESP, and runs the same configuration there with kernel-netlink, no fake.
 """
 
 from __future__ import annotations
@@ -76,14 +80,46 @@ class Charon:
     def log_path(self) -> Path:
         return self.state / "charon.log"
 
-    def swanctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+    # -- where its commands run: here, through ``ip netns exec`` (the kernel lab overrides these)
+
+    def run_in_ns(
+        self, argv: list[str], env: dict[str, str], timeout: float
+    ) -> subprocess.CompletedProcess:
+        """``argv`` in this charon's namespace, with ``env`` (and a plain PATH) only."""
         return subprocess.run(
-            ["ip", "netns", "exec", self.ns, "swanctl", *args,
-             "--uri", f"unix://{self.state / 'charon.vici'}"],
+            ["ip", "netns", "exec", self.ns, *argv],
             capture_output=True, text=True, timeout=timeout,
-            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin",
-                 "STRONGSWAN_CONF": str(self.state / "strongswan.conf"),
-                 "SWANCTL_DIR": str(self.state / "swanctl")},
+            env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", **env},
+        )  # fmt: skip
+
+    def launch(self, shell: str, env: dict[str, str]) -> None:
+        """Start ``sh -c shell`` in the namespace; its output goes to ``charon.stdout``."""
+        out = (self.state / "charon.stdout").open("w")
+        self.proc = subprocess.Popen(
+            ["ip", "netns", "exec", self.ns, "env", *(f"{k}={v}" for k, v in env.items()),
+             "sh", "-c", shell],
+            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+        out.close()
+
+    def running(self) -> bool:
+        return self.proc is not None and self.proc.poll() is None
+
+    def stdout_text(self) -> str:
+        so = self.state / "charon.stdout"
+        return so.read_text(errors="replace") if so.exists() else ""
+
+    def stop(self) -> None:
+        stop_pid(self.proc)
+
+    # -- what it is told
+
+    def swanctl(self, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
+        return self.run_in_ns(
+            ["swanctl", *args, "--uri", f"unix://{self.state / 'charon.vici'}"],
+            {"STRONGSWAN_CONF": str(self.state / "strongswan.conf"),
+             "SWANCTL_DIR": str(self.state / "swanctl")},
+            timeout,
         )  # fmt: skip
 
     def configure(
@@ -93,11 +129,14 @@ class Charon:
         initiator: bool,
         ca: Issued,
         me: Issued,
+        start_action: str = "none",
     ) -> None:
         """strongswan.conf and swanctl.conf for this scenario.
 
         As a responder charon gets the scenario's proposal with and without PFS (so that what
-        pyracoon proposes decides); as an initiator exactly the scenario's.
+        pyracoon proposes decides); as an initiator exactly the scenario's. ``start_action``
+        ``trap`` makes charon install its policies at once and initiate on its kernel's ACQUIRE
+        (only meaningful with a kernel that has ESP: the fake kernel never sends one).
         """
         s = self.state
         for sub in ("run", "swanctl/x509", "swanctl/x509ca", "swanctl/private"):
@@ -179,7 +218,7 @@ swanctl {{
         esp_proposals = {esp}
         local_ts = {lts}
         remote_ts = {rts}
-        start_action = none
+        start_action = {start_action}
       }}
     }}
   }}
@@ -195,18 +234,13 @@ swanctl {{
                 (plugins / so.name).write_bytes(so.read_bytes())
             (plugins / self.fake_kernel.name).write_bytes(self.fake_kernel.read_bytes())
             mounts += f" && mount --bind '{plugins}' '{PLUGINDIR}'"
-        out = (self.state / "charon.stdout").open("w")
         # exec: the pid we hold is charon's own, so stopping it by pid is exact
-        self.proc = subprocess.Popen(
-            ["ip", "netns", "exec", self.ns, "env",
-             f"STRONGSWAN_CONF={self.state / 'strongswan.conf'}",
-             "sh", "-c", f"{mounts} && exec {CHARON}"],
-            stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-        out.close()
+        self.launch(
+            f"{mounts} && exec {CHARON}", {"STRONGSWAN_CONF": str(self.state / "strongswan.conf")}
+        )
         deadline = time.monotonic() + 15
         while self.swanctl("--stats", timeout=5).returncode != 0:
-            if self.proc.poll() is not None or time.monotonic() > deadline:
+            if not self.running() or time.monotonic() > deadline:
                 raise AssertionError(f"charon did not start:\n{self.diagnostics()}")
             time.sleep(0.05)
         loaded = self.swanctl("--load-all")
@@ -221,8 +255,7 @@ swanctl {{
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
 
     def diagnostics(self) -> str:
-        so = self.state / "charon.stdout"
-        return f"charon log:\n{self.log_text()}\nstdout: {so.read_text() if so.exists() else ''}"
+        return f"charon log:\n{self.log_text()}\nstdout: {self.stdout_text()}"
 
     def wait_log(self, pattern: str, timeout: float = 20) -> re.Match[str] | None:
         deadline = time.monotonic() + timeout
@@ -248,9 +281,6 @@ swanctl {{
         ):
             child.keys[label] = hexdump_after(before, label)
         return child
-
-    def stop(self) -> None:
-        stop_pid(self.proc)
 
 
 def hexdump_after(text: str, label: str) -> str:

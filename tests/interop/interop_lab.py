@@ -182,6 +182,48 @@ SUITES = {
 GROUP_NAMES = {2: "modp1024", 5: "modp1536", 14: "modp2048"}
 
 
+def racoon_sections(sc: Scenario, me: str, peer: str, extra_remote: str = "") -> str:
+    """racoon.conf's ``remote`` and ``sainfo`` for ``sc`` between ``me`` and ``peer``.
+
+    Without paths or ``listen``: where the certificates and the PSK file are depends on the host
+    (a directory of the test here, the memo's ``/usr/local/etc/racoon`` in the kernel lab).
+    """
+    suite = SUITES[sc.suite]
+    method = "rsasig" if sc.auth == "rsasig" else "pre_shared_key"
+    ident = (
+        '    certificate_type x509 "host_cert.pem" "host_priv.pem";\n    my_identifier asn1dn;\n'
+        if sc.auth == "rsasig"
+        else f"    my_identifier address {me};\n"
+    )
+    return (
+        f"remote {peer} {{\n"
+        f"    exchange_mode {sc.mode};\n{ident}{extra_remote}"
+        f"    proposal {{ {suite.p1} authentication_method {method}; "
+        f"dh_group {suite.group}; }}\n"
+        "}\n"
+        "sainfo anonymous {\n"
+        + (f"    pfs_group {suite.group};\n" if sc.pfs else "")
+        + f"    {suite.p2}\n"
+        "    compression_algorithm deflate;\n"
+        "    lifetime time 2 hour;\n"
+        "}\n"
+    )
+
+
+def racoon_policies(sc: Scenario, me: str, peer: str) -> str:
+    """The racoon-style ``require`` SPD for ``sc`` (setkey syntax): one rule each way."""
+    if sc.encap == "transport":
+        return (
+            f"spdadd {me} {peer} any -P out ipsec esp/transport//require;\n"
+            f"spdadd {peer} {me} any -P in ipsec esp/transport//require;\n"
+        )
+    mine, theirs = SUBNETS[sc.family]
+    return (
+        f"spdadd {mine} {theirs} any -P out ipsec esp/tunnel/{me}-{peer}/require;\n"
+        f"spdadd {theirs} {mine} any -P in ipsec esp/tunnel/{peer}-{me}/require;\n"
+    )
+
+
 @dataclass
 class Pyracoon:
     """pyracoon in namespace ``ns`` at ``address``; its kernel and files live in ``dir``."""
@@ -217,44 +259,12 @@ class Pyracoon:
         psk.chmod(0o600)
 
     def load_spd(self, sc: Scenario, peer: str) -> None:
-        if sc.encap == "transport":
-            text = (
-                f"spdadd {self.address} {peer} any -P out ipsec esp/transport//require;\n"
-                f"spdadd {peer} {self.address} any -P in ipsec esp/transport//require;\n"
-            )
-        else:
-            mine, theirs = SUBNETS[sc.family]
-            text = (
-                f"spdadd {mine} {theirs} any -P out ipsec "
-                f"esp/tunnel/{self.address}-{peer}/require;\n"
-                f"spdadd {theirs} {mine} any -P in ipsec "
-                f"esp/tunnel/{peer}-{self.address}/require;\n"
-            )
+        text = racoon_policies(sc, self.address, peer)
         r = self.host.setkey("-c", stdin="spdflush;\nflush;\n" + text)
         assert r.returncode == 0, r.stdout + r.stderr
 
     def configure(self, sc: Scenario, peer: str, *, extra_remote: str = "") -> Path:
-        suite = SUITES[sc.suite]
-        method = "rsasig" if sc.auth == "rsasig" else "pre_shared_key"
-        ident = (
-            '    certificate_type x509 "host_cert.pem" "host_priv.pem";\n'
-            "    my_identifier asn1dn;\n"
-            if sc.auth == "rsasig"
-            else f"    my_identifier address {self.address};\n"
-        )
-        return self.write_config(
-            f"remote {peer} {{\n"
-            f"    exchange_mode {sc.mode};\n{ident}{extra_remote}"
-            f"    proposal {{ {suite.p1} authentication_method {method}; "
-            f"dh_group {suite.group}; }}\n"
-            "}\n"
-            "sainfo anonymous {\n"
-            + (f"    pfs_group {suite.group};\n" if sc.pfs else "")
-            + f"    {suite.p2}\n"
-            "    compression_algorithm deflate;\n"
-            "    lifetime time 2 hour;\n"
-            "}\n"
-        )
+        return self.write_config(racoon_sections(sc, self.address, peer, extra_remote))
 
     def write_config(self, body: str) -> Path:
         """racoon.conf: this host's paths and listen line, then ``body``."""
