@@ -350,14 +350,26 @@ def automatic_keying(
         established = all(h.wait_log("IPsec-SA established", 30, count=2) for h in hosts)
         out.step(f"both daemons: IPsec-SA established in each direction: {established}")
         again = ping(h1, h2.address, count=3)
-        time.sleep(0.3)
-        cap.proc.stop()
-        out.tcpdump = cap.lines()
         for h in hosts:
             out.setkey_d[h.name] = h.setkey("-D", kernel=kernel)
             out.setkey_dp[h.name] = h.setkey("-DP", kernel=kernel)
             out.states[h.name] = xfrm_states(h)
-        out.ok = established and again and bool(cap.esp_spis()) and crosswise(out.states)
+        # IKE itself must stay outside the ::/0 policy now that ESP SAs exist for the pair:
+        # an ISAKMP Delete (racoonctl delete-sa isakmp) goes out as UDP 500, not inside ESP.
+        before = len(cap.lines())
+        fam = "inet6" if family == 6 else "inet"
+        h1.host.run(h1.private(f"pyracoonctl delete-sa isakmp {fam} {h1.address} {h2.address}"))
+        time.sleep(1)
+        cap.proc.stop()
+        out.tcpdump = cap.lines()
+        ike_clear = any(
+            ".500 > " in line and "inf" in line and "ESP(" not in line
+            for line in out.tcpdump[before:]
+        )
+        out.step(f"an ISAKMP Delete after the SAs exist leaves as plain UDP 500: {ike_clear}")
+        out.ok = (
+            established and again and bool(cap.esp_spis()) and crosswise(out.states) and ike_clear
+        )
         return out
     finally:
         stop_daemons(hosts, out)
