@@ -27,7 +27,7 @@ from typing import IO
 from pyracoon import __version__
 from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config
-from pyracoon.kernel.base import KernelError, KernelSocket, open_kernel
+from pyracoon.kernel.base import BACKENDS_TEXT, KernelError, KernelSocket, open_kernel
 from pyracoon.pki import check_file_permission, load_credentials
 from pyracoon.pki.errors import PkiError
 
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-V", dest="version", action="store_true", help="print the version")
     p.add_argument(
         "--kernel",
-        help="auto, pfkey or unix:PATH (a pyracoon-kernel); default $PYRACOON_KERNEL or auto",
+        help=f"{BACKENDS_TEXT} (unix:PATH is a pyracoon-kernel); default $PYRACOON_KERNEL or auto",
     )
     p.add_argument(
         "--ike-keylog",

@@ -30,7 +30,7 @@ import sys
 import time
 from collections import deque
 
-from .base import KERNEL_ENV, KernelError
+from .base import KERNEL_ENV, KernelError, control_request
 from .memory import Endpoint, InMemoryKernel
 from .pfkey import PfkeyDecodeError, decode
 
@@ -185,6 +185,8 @@ class KernelServer:
         try:
             req = json.loads(data)
             op = req["op"]
+            if op == "now":
+                return {"now": self.kernel.clock()}
             if op == "advance":
                 if self.clock is None:
                     return {"error": "this kernel runs on the real clock; start it --manual-clock"}
@@ -252,20 +254,7 @@ def _control_request(spec: str | None, req: dict) -> dict:
     spec = spec or os.environ.get(KERNEL_ENV) or ""
     if not spec.startswith("unix:"):
         raise KernelError("packet and advance need a simulated kernel: --kernel unix:PATH")
-    path = spec[5:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        try:
-            s.connect(path)
-        except OSError as e:
-            raise KernelError(f"no simulated kernel at {path} ({e.strerror})") from e
-        s.settimeout(5)
-        s.send(json.dumps(req).encode())
-        while True:
-            data = s.recv(1 << 19)
-            if not data:
-                raise KernelError(f"the kernel at {path} closed the connection")
-            if data[:1] == b"{":
-                return json.loads(data)
+    return control_request(spec[5:], req)
 
 
 def build_parser() -> argparse.ArgumentParser:

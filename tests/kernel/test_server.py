@@ -12,7 +12,7 @@ import subprocess
 import pytest
 from pyracoon_testing import start_kernel, tool
 
-from pyracoon.kernel.base import KernelUnavailable, open_kernel
+from pyracoon.kernel.base import BACKENDS, KernelUnavailable, open_kernel
 from pyracoon.kernel.pfkey import (
     SA,
     SA2,
@@ -167,8 +167,11 @@ def test_pfkey_backend_missing_is_one_sentence():
 
 
 def test_unknown_and_missing_kernels_are_explained(short_tmp):
-    with pytest.raises(KernelUnavailable, match="unknown kernel 'bogus'"):
+    with pytest.raises(KernelUnavailable, match="unknown kernel 'bogus'") as exc:
         open_kernel("bogus")
+    # only what works in this version is offered, and from the one list of backends
+    assert str(exc.value).endswith(f"choose one of {', '.join(BACKENDS)}")
+    assert "xfrm" not in str(exc.value)
     with pytest.raises(KernelUnavailable, match="no simulated kernel at"):
         open_kernel(f"unix:{short_tmp}/nothing.sock")
     with pytest.raises(KernelUnavailable, match="XFRM backend is not in this version"):
@@ -189,3 +192,20 @@ def test_requests_sent_just_before_closing_are_still_carried_out(kernel_server):
             s.send(encode(m))
     with open_kernel(kernel_server.spec) as k:
         assert k.request(Message(MsgType.DUMP)).errno == errno.ENOENT
+
+
+def test_dump_times_come_from_the_kernels_clock(manual_kernel_server):
+    """After ``advance 180`` the SA is 180 s old by the kernel's clock, whatever the wall says."""
+    env = dict(os.environ, PYRACOON_KERNEL=manual_kernel_server.spec)
+    with open_kernel(manual_kernel_server.spec) as k:
+        assert k.request(esp_add(0x111)).errno == 0
+        before = k.now()
+    adv = subprocess.run(
+        [tool("pyracoon-kernel"), "advance", "180"], env=env, capture_output=True, text=True
+    )
+    assert adv.returncode == 0, adv.stderr
+    with open_kernel(manual_kernel_server.spec) as k:
+        assert k.now() == before + 180
+    out = subprocess.run([tool("pysetkey"), "-D"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "\tdiff: 180(s)\thard: 0(s)\tsoft: 0(s)\n" in out.stdout, out.stdout
