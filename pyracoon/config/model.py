@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import sys
 from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING
@@ -75,6 +76,16 @@ PORT_ISAKMP_NATT = 4500
 
 #: VARRUN: where a relative ``path pidfile`` lands and where the default pid file lives.
 VARRUN = "/var/run"
+
+
+def default_config_path(platform: str = sys.platform) -> str:
+    """Where racoon.conf is when ``-f`` is not given: where this platform's racoon package puts
+    it, so that pyracoon finds an existing setup. FreeBSD's port installs under /usr/local (the
+    memo's /usr/local/etc/racoon); Debian's ipsec-tools and the BSDs' base systems use
+    /etc/racoon. ``pyracoon`` and ``rc.d/racoon.sh`` both take it from here."""
+    if platform.startswith(("freebsd", "dragonfly")):
+        return "/usr/local/etc/racoon/racoon.conf"
+    return "/etc/racoon/racoon.conf"
 
 
 class LogLevel(IntEnum):

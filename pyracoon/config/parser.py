@@ -364,10 +364,12 @@ class _Parser:
             with open(path, encoding="utf-8", errors="surrogateescape") as handle:
                 text = handle.read()
         except OSError as exc:
-            message = f"failed to open file {path} ({exc.strerror})"
-            if opener is None:
-                raise ConfigError(message, file=path, line=0, token="") from exc
-            raise opener.error(message) from exc
+            if opener is None:  # the main file: no line of it was read, so none is named
+                raise ConfigError(
+                    f"cannot read the configuration file {path}: {exc.strerror}",
+                    file=path, line=0, token="",
+                ) from exc
+            raise opener.error(f"failed to open file {path} ({exc.strerror})") from exc
         self.parse_text(text, path)
 
     def include(self, s: _Stream, keyword: Token) -> None:

@@ -26,7 +26,7 @@ from typing import IO
 
 from pyracoon import __version__
 from pyracoon.config import ConfigError, parse_file
-from pyracoon.config.model import Config
+from pyracoon.config.model import Config, default_config_path
 from pyracoon.kernel.base import BACKENDS_TEXT, KernelError, KernelSocket, open_kernel
 from pyracoon.pki import check_file_permission, load_credentials
 from pyracoon.pki.errors import PkiError
@@ -36,7 +36,7 @@ from .addresses import local_addresses
 from .log import Log
 from .service import HANDLED_SIGNALS, Daemon, Listener, Options, bind_udp
 
-DEFAULT_CONFIG = "/etc/racoon/racoon.conf"
+DEFAULT_CONFIG = default_config_path()
 
 
 class StartupError(Exception):
@@ -47,9 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pyracoon",
         description="IKEv1 key management daemon, racoon-compatible.",
-        epilog="example: pyracoon -F -f /etc/racoon/racoon.conf -l /var/log/racoon.log",
+        epilog=f"example: pyracoon -F -f {DEFAULT_CONFIG} -l /var/log/racoon.log",
     )
-    p.add_argument("-f", dest="config", default=DEFAULT_CONFIG, help="configuration file")
+    p.add_argument(
+        "-f", dest="config", default=DEFAULT_CONFIG, help=f"configuration file ({DEFAULT_CONFIG})"
+    )
     p.add_argument("-l", dest="logfile", help="log to this file instead of syslog")
     p.add_argument("-p", dest="port", type=int, help="ISAKMP port (default 500)")
     p.add_argument("-P", dest="natt_port", type=int, help="NAT-T port (default 4500)")
@@ -124,7 +126,10 @@ def check_key_files(config: Config) -> None:
         except PkiError as e:
             raise StartupError(str(e)) from None
         except OSError as e:
-            raise StartupError(f"cannot read {config.paths.pre_shared_key}: {e.strerror}") from None
+            raise StartupError(
+                f"cannot read the pre-shared key file {config.paths.pre_shared_key} "
+                f"(path pre_shared_key): {e.strerror}"
+            ) from None
 
 
 def listen_endpoints(config: Config, family: int | None) -> list[tuple]:

@@ -500,3 +500,52 @@ def test_missing_certificate_is_refused(pair):
     (a.dir / "cert" / "host_cert.pem").unlink()
     run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
     assert "host_cert.pem" in run.stderr
+
+
+def test_missing_private_key_is_one_line_not_a_traceback(pair):
+    pair.configure(auth="rsasig")
+    a = pair.hosts[0]
+    (a.dir / "cert" / "host_priv.pem").unlink()
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
+    assert run.stderr == (
+        "pyracoon: remote anonymous: cannot read private key "
+        f"{a.dir / 'cert' / 'host_priv.pem'}: No such file or directory\n"
+    )
+
+
+def test_garbage_certificate_names_the_file_in_plain_words(pair):
+    pair.configure(auth="rsasig")
+    a = pair.hosts[0]
+    (a.dir / "cert" / "host_cert.pem").write_text("garbage\n")
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
+    assert run.stderr == (
+        f"pyracoon: remote anonymous: {a.dir / 'cert' / 'host_cert.pem'} is neither a PEM nor a "
+        "DER certificate\n"
+    )
+
+
+def test_psk_path_naming_a_directory_gets_no_chmod_advice(pair):
+    pair.configure(auth="psk")
+    a = pair.hosts[0]
+    conf = a.dir / "racoon.conf"
+    conf.write_text(conf.read_text().replace(str(a.dir / "psk.txt"), str(a.dir / "cert")))
+    run = start_fails("-f", str(conf), "--kernel", a.kernel_spec)
+    assert run.stderr == (
+        f"pyracoon: cannot read the pre-shared key file {a.dir / 'cert'} (path pre_shared_key): "
+        "Is a directory\n"
+    )
+
+
+def test_missing_config_file_is_said_plainly(short_tmp):
+    run = start_fails("-f", str(short_tmp / "nonexistent.conf"))
+    assert run.stderr == (
+        f"pyracoon: cannot read the configuration file {short_tmp / 'nonexistent.conf'}: "
+        "No such file or directory\n"
+    )
+
+
+def test_default_config_path_is_the_platforms():
+    from pyracoon.config.model import default_config_path
+
+    run = subprocess.run([program("pyracoon"), "-h"], capture_output=True, text=True, timeout=30)
+    assert f"configuration file ({default_config_path()})" in " ".join(run.stdout.split())
