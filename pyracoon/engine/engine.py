@@ -90,7 +90,7 @@ from .errors import (
     PayloadMalformed,
     UnexpectedMessage,
 )
-from .events import Endpoint, Level, fmt_endpoint
+from .events import Endpoint, IPAddress, Level, fmt_endpoint
 from .phase1 import AGGRESSIVE, MAIN, P1State, Phase1, Role, random_message_id
 from .proposals import (
     PROTOCOL_NAMES,
@@ -362,6 +362,9 @@ class Engine:
                     w.peer[0],
                 )
                 self._acquire_error(w.request)
+                self._events.append(
+                    ev.NegotiationFailed(2, w.peer, "time up waiting for phase 1")
+                )
 
     # ================================================================== config helpers
     def psk_source(self) -> Any:
@@ -1000,6 +1003,8 @@ class Engine:
                 self._dumps.pop(0)
             return
         if mtype == MsgType.FLUSH and msg.pid != self.pid:
+            for q in self.established:
+                self._events.append(ev.Phase2Deleted(q.local, q.peer, q.message_id))
             self.established.clear()
 
     def _forget_pending(self, q: Quick) -> None:
@@ -1046,25 +1051,31 @@ class Engine:
             return
         self._phase2_for_policy(sp, msg.src.addr, msg.dst.addr, msg.seq, now)
 
-    def establish_ipsec(self, src: str, dst: str, now: float, ul_proto: int = 255) -> bool:
+    def establish_ipsec(
+        self, src: str, dst: str, now: float, ul_proto: int = 255
+    ) -> IPAddress | None:
         """``establish-sa esp|ah SRC DST``: negotiate the SAs the outbound SP covering that
-        traffic asks for, as an ACQUIRE would (without a kernel seq)."""
+        traffic asks for, as an ACQUIRE would (without a kernel seq).
+
+        Returns the peer the negotiation is with (the tunnel's far end, or DST), for
+        ``establish-sa -w`` to wait on; None when nothing could be started.
+        """
         self.now = now
         local_sel = Selector(ipaddress.ip_network(src, strict=False), ul_proto)
         remote_sel = Selector(ipaddress.ip_network(dst, strict=False), ul_proto)
         sp = self._find_policy(Direction.OUTBOUND, local_sel, remote_sel, wild=True)
         if sp is None or sp.policy_type != 2:
             self.log(Level.ERROR, f"no policy found: {local_sel} -> {remote_sel} (out)")
-            return False
-        self._phase2_for_policy(
+            return None
+        return self._phase2_for_policy(
             sp, local_sel.network.network_address, remote_sel.network.network_address, 0, now
         )
-        return True
 
     def _phase2_for_policy(
         self, sp: SpdEntry, src_addr: Any, dst_addr: Any, seq: int, now: float
-    ) -> None:
-        """A phase 2 for outbound SP ``sp``, triggered by traffic ``src_addr -> dst_addr``."""
+    ) -> IPAddress | None:
+        """A phase 2 for outbound SP ``sp``, triggered by traffic ``src_addr -> dst_addr``;
+        the peer's address, or None when there is no ``remote`` for it."""
         pol_id = sp.policy_id
         tunnel = next((r for r in sp.requests if r.mode == Mode.TUNNEL and r.dst), None)
         me = tunnel.src if tunnel is not None else src_addr
@@ -1088,10 +1099,11 @@ class Engine:
                 peer_addr,
             )
             self._acquire_error(request)
-            return
+            return None
         local = (me, self.local_port(me))
         peer = (peer_addr, remote.port or self.config.isakmp_port)
         self._request_phase2(remote, local, peer, request, now)
+        return ipaddress.ip_address(str(peer_addr))
 
     def _request_phase2(
         self, remote: Remote, local: Endpoint, peer: Endpoint, request: Request, now: float
@@ -1347,8 +1359,11 @@ class Engine:
         self._remove_phase1(ph1, announce=True)
 
     def _remove_phase1(self, ph1: Phase1, *, announce: bool) -> None:
-        if announce and ph1.established:
+        was_up = ph1.established
+        if announce and was_up:
             self.send_info(ph1, [Delete(ProtocolID.ISAKMP, (ph1.cookies,))])
+        if was_up:
+            self._events.append(ev.Phase1Deleted(ph1.local, ph1.peer, ph1.cookies))
         ph1.state = P1State.EXPIRED
         self.ph1s.pop(ph1.icky, None)
         for key in [k for k in self.quicks if k[0] == ph1.icky]:
@@ -1380,6 +1395,7 @@ class Engine:
     def _drop_phase2(self, q: Quick) -> None:
         if q in self.established:
             self.established.remove(q)
+            self._events.append(ev.Phase2Deleted(q.local, q.peer, q.message_id))
         self._remove_generated_policies(q)
         self.quicks.pop((q.ph1.icky, q.message_id), None)
 

@@ -111,6 +111,26 @@ class Phase2Established:
 
 
 @dataclass(frozen=True)
+class Phase1Deleted:
+    """An established ISAKMP SA is gone (deleted by us or the peer, expired, purged), so that
+    ``racoonctl show-event`` watchers see SAs go as well as come (racoon's EVT_PHASE1_DOWN)."""
+
+    local: Endpoint
+    remote: Endpoint
+    cookies: bytes
+
+
+@dataclass(frozen=True)
+class Phase2Deleted:
+    """The kernel SAs of one established quick mode are gone or no longer ours to track
+    (deleted, flushed, expired; racoon's EVT_PHASE2_DOWN)."""
+
+    local: Endpoint
+    remote: Endpoint
+    message_id: int
+
+
+@dataclass(frozen=True)
 class PeerDead:
     """DPD declared the peer dead and its SAs were purged (racoon's phase1_dead script)."""
 
@@ -150,6 +170,8 @@ Event = (
     | Phase1Established
     | IkeKeys
     | Phase2Established
+    | Phase1Deleted
+    | Phase2Deleted
     | NegotiationFailed
     | PeerDead
 )
