@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import ipaddress
 import os
+import random
 import shutil
 import signal
 import socket
@@ -114,8 +115,15 @@ def install_certificates(cert_dir: Path, ca: Issued, host: Issued) -> None:
 # hosts
 
 
-def free_port(addresses: list[str], start: int = 20500) -> int:
-    """A UDP port free on every one of ``addresses``."""
+def free_port(addresses: list[str], start: int | None = None) -> int:
+    """A UDP port free on every one of ``addresses``.
+
+    The search starts at a random port (unless ``start`` is given): pyracoon binds its ports
+    exclusively, so several test runs or demos on one machine that all tried 20500 first would
+    keep taking each other's port in the moment between this check and the daemon's bind.
+    """
+    if start is None:
+        start = random.randrange(20500, 30500)
     for port in range(start, start + 2000):
         socks = []
         try:
