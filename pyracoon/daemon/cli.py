@@ -33,7 +33,7 @@ from pyracoon.pki.errors import PkiError
 
 from . import backupsa
 from .addresses import local_addresses
-from .log import Log
+from .log import SYSLOG_SOCKETS, Log, syslog_socket
 from .service import HANDLED_SIGNALS, Daemon, Listener, Options, bind_udp
 
 DEFAULT_CONFIG = default_config_path()
@@ -96,7 +96,7 @@ def open_keylog(path: str) -> IO[str]:
 
 def load_config(args: argparse.Namespace) -> Config:
     try:
-        config = parse_file(args.config)
+        config = parse_file(args.config, include_base=os.getcwd())
     except ConfigError as e:
         raise StartupError(str(e)) from None
     except OSError as e:
@@ -226,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
+    # A detached daemon runs in /, so a relative -f or -l would name another file at the first
+    # SIGHUP (re-read, reopen): fix them to what they name now, from where we were started.
+    start_dir = os.getcwd()
+    config_path = os.path.join(start_dir, args.config)
+    if args.logfile:
+        args.logfile = os.path.join(start_dir, args.logfile)
     config = load_config(args)
     check_key_files(config)
     level = config.effective_log_level(args.debug)
@@ -239,7 +245,7 @@ def _start(args: argparse.Namespace) -> int:
     if args.foreground:
         print("Foreground mode.", file=sys.stderr, flush=True)
     log.info(f"pyracoon {__version__}")
-    log.info(f'Reading configuration from "{args.config}"')
+    log.info(f'Reading configuration from "{config_path}"')
     for w in config.warnings:
         log.warning(str(w))
     keylog = None
@@ -273,9 +279,20 @@ def _start(args: argparse.Namespace) -> int:
         except OSError as e:
             raise StartupError(f"cannot write the pid file {pidfile}: {e.strerror}") from None
     else:
+        if args.logfile is None and syslog_socket() is None:
+            # the last thing said on the terminal: everything else has been checked
+            print(
+                f"pyracoon: warning: no syslog socket on this machine "
+                f"({', '.join(SYSLOG_SOCKETS)}), so once detached this daemon's log goes "
+                "nowhere; give -l FILE to log to a file",
+                file=sys.stderr,
+                flush=True,
+            )
         detach(pidfile)
         log.stream = None
-    options = Options(args.config, args.debug, args.port, args.natt_port, args.verbose, args.kernel)
+    options = Options(
+        config_path, args.debug, args.port, args.natt_port, args.verbose, args.kernel, start_dir
+    )
     daemon = Daemon(config, options, kernel, listeners, log, keylog=keylog)
     try:
         status = asyncio.run(daemon.run())

@@ -28,6 +28,22 @@ from pyracoon.engine.events import Level, LogEvent
 
 LEVEL_NAMES = {lvl.name.lower(): lvl for lvl in Level}
 
+#: Where syslog(3) sends its lines: Linux, the BSDs, macOS.
+SYSLOG_SOCKETS = ("/dev/log", "/var/run/log", "/var/run/syslog")
+
+
+def syslog_socket(candidates: tuple[str, ...] = SYSLOG_SOCKETS) -> str | None:
+    """The local syslog socket, if this machine has one.
+
+    syslog(3) drops lines silently when there is no syslog daemon (containers, minimal
+    installs), so a detached daemon without ``-l`` would log nothing and never say so; the
+    start-up checks this before detaching.
+    """
+    for path in candidates:
+        if os.path.exists(path):
+            return path
+    return None
+
 
 def timestamp(when: float) -> str:
     """racoon's ``YYYY-MM-DD HH:MM:SS: `` prefix, in local time."""
