@@ -175,6 +175,28 @@ def test_the_main_job_demo(short_tmp):
     assert "# the next packet 127.0.0.1 -> 127.0.0.2: protected spi=0x" in text
 
 
+def test_a_kept_demo_can_be_run_again_by_hand(short_tmp):
+    import io
+
+    work = short_tmp / "demo"
+    work.mkdir()
+    out = io.StringIO()
+    assert run_demo(work, out, keep=True) == 0, out.getvalue()
+    assert f"to run it again by hand: sh {work.resolve() / 'rerun.sh'}" in out.getvalue()
+    for h in ("host1", "host2"):
+        assert "esp/transport//use" in (work / h / "spd.conf").read_text()
+    again = subprocess.run(["sh", str(work / "rerun.sh")], capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("\tE: 3des-cbc ") == 4, again.stdout
+    assert again.stdout.rstrip().splitlines()[-1].startswith("protected spi=0x")
+    deadline = time.monotonic() + 10
+    while any((work / h / "kernel.sock").exists() for h in ("host1", "host2")):
+        assert time.monotonic() < deadline, "the rerun left a kernel running"
+        time.sleep(0.1)
+    assert not any((work / h / "racoon.pid").exists() for h in ("host1", "host2"))
+
+
 @pytest.mark.parametrize("auth", ["psk", "rsasig"])
 @pytest.mark.parametrize("mode", ["main", "aggressive"])
 def test_acquire_negotiates_matching_sas(pair, mode, auth):
