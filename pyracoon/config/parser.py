@@ -1,4 +1,4 @@
-"""A recursive-descent parser for the whole racoon.conf grammar (racoon-facts section 1).
+"""A recursive-descent parser for the whole racoon.conf grammar (racoon.conf(5)).
 
 It follows ipsec-tools 0.8.2's cfparse.y statement by statement, including its checks and, where
 racoon has one, its error wording ("no exchange mode specified.", "byte lifetime support is
@@ -883,7 +883,7 @@ class _Parser:
                 remote.certificate_type = CertificateType(
                     "plain_rsa", None, self.string(s, 'a key file "..."')
                 )
-                # racoon-facts 1.3: plain RSA keys have no certificates to send or verify.
+                # racoon.conf(5): remote: plain RSA keys have no certificates to send or verify.
                 remote.send_cert = remote.send_cr = remote.verify_cert = False
             state.certificate_set = True
         elif name == "peers_certfile":

@@ -3,7 +3,7 @@
 ``pyracoon [-46BFdLVv] [-f conf] [-l logfile] [-p port] [-P nattport] [--kernel SPEC]
 [--ike-keylog FILE]``
 
-The order differs from racoon's on purpose (racoon-facts.md section 2): racoon calls daemon()
+The order differs from racoon's on purpose (racoon(8)): racoon calls daemon()
 first, so a broken configuration only reaches the log and the shell sees status 0, and ``-B``
 runs before the configuration is parsed, so it cannot work. Here everything that can fail is
 done in the foreground first -- parse the configuration, check key files, open the kernel,

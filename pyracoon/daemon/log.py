@@ -1,7 +1,7 @@
 """racoon's log: its levels, its line format, and where the lines go.
 
 The memo's troubleshooting advice is "if ESP doesn't happen, read /var/log/all.log", and people
-grep racoon's lines (racoon-facts.md section 4). So the lines keep racoon's shape::
+grep racoon's lines (racoon's plog.c). So the lines keep racoon's shape::
 
     [YYYY-MM-DD HH:MM:SS: ][[peer] ]LEVEL: [where: ]text
 

@@ -168,8 +168,8 @@ class Daemon:
         self.stop(0)
 
     async def _shutdown(self) -> None:
-        """Remove the SAs we installed (manual ones stay: racoon's FLUSH of everything is a bug
-        racoon-facts.md lists), empty backupsa, close everything."""
+        """Remove the SAs we installed (manual ones stay: racoon's FLUSH of everything is a
+        known racoon bug), empty backupsa, close everything."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
             loop.remove_reader(self.kernel.fileno())

@@ -129,7 +129,7 @@ def _contains(outer: Selector, inner: Selector) -> bool:
 
 @dataclass
 class SpdEntry:
-    """One cached SPD entry (racoon's SPD cache, racoon-facts 5.2)."""
+    """One cached SPD entry (racoon's SPD cache, racoon's pfkey.c)."""
 
     policy_id: int
     direction: int
@@ -140,7 +140,7 @@ class SpdEntry:
 
 
 def padding_policy(config: Config) -> PaddingPolicy:
-    """racoon.conf's ``padding {}`` block as the CBC layer applies it (racoon-facts 8.13)."""
+    """racoon.conf's ``padding {}`` block as the CBC layer applies it (racoon.conf(5): padding)."""
     pad = config.padding
     return PaddingPolicy(
         pad.randomize, pad.randomize_length, pad.maximum_length, pad.strict_check,
@@ -152,7 +152,7 @@ def policy_offers(
     sp: SpdEntry, twin: SpdEntry | None, *, inbound_first: bool
 ) -> list[ProtocolOffer]:
     """One protocol offer per ipsecrequest of ``sp``, in reverse SPD order as racoon proposes
-    them (racoon-facts 1.5), each with the reqids of both directions: ``sp``'s own for its
+    them (racoon.conf(5): sainfo), each with the reqids of both directions: ``sp``'s own for its
     direction, ``twin``'s (the SP of the other direction) for the other one when it has a request
     for the same protocol. ``inbound_first`` says that ``sp`` is the inbound SP (responder)."""
     offers = []
@@ -192,7 +192,7 @@ class Engine:
     #: How to turn ``now`` into a date for certificate validity; default: ``now`` is Unix time.
     wall_clock: Callable[[float], datetime] | None = None
     #: Set the commit bit in QM1.  racoon never does; this exists to test the other side of
-    #: racoon-facts 8.8 (a peer that sets it) against ourselves.
+    #: racoon's isakmp_quick.c (a peer that sets it) against ourselves.
     commit_bit: bool = False
     #: Emit :class:`~pyracoon.engine.events.IkeKeys` for every ISAKMP SA whose keys are derived
     #: (``pyracoon --ike-keylog``).  Off by default: the event carries a secret.
@@ -251,7 +251,7 @@ class Engine:
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
 
     def reload(self, config: Config, now: float) -> None:
-        """SIGHUP: take the new configuration and re-read the SPD (racoon-facts 2).
+        """SIGHUP: take the new configuration and re-read the SPD (racoon(8)).
 
         Existing SAs stay; each ISAKMP SA is re-bound to the remote the new file gives for its
         peer (racoon's revalidation), or keeps its old settings, with a warning, when the new
@@ -804,7 +804,7 @@ class Engine:
         )
         q = Quick(self, ph1, False, msg.message_id, placeholder, now)
         self.quicks[key] = q
-        q.commit = bool(msg.flags & Flag.COMMIT)  # copied into QM2 (racoon-facts 8.8)
+        q.commit = bool(msg.flags & Flag.COMMIT)  # copied into QM2 (racoon's isakmp_quick.c)
         digest = hashlib.md5(data, usedforsecurity=False).digest()
         q.replies[digest] = None
         q._answering = digest  # QM2 goes out once the kernel gave us SPIs
@@ -896,7 +896,7 @@ class Engine:
     def _generated_offers(
         self, q: Quick, sa: SA, local: Selector, remote: Selector, sainfo: Any
     ) -> list[ProtocolOffer]:
-        """generate_policy (racoon-facts 5.2): the responder has no SP, so it takes the
+        """generate_policy (racoon's pfkey.c): the responder has no SP, so it takes the
         protocols and modes of the peer's first proposal and installs X_SPDUPDATE in, fwd
         (tunnel mode, as Linux needs) and out, level require -- or unique with a reqid counted
         from 1 under ``generate_policy unique`` -- living as long as the SA."""
@@ -944,7 +944,7 @@ class Engine:
         return offers
 
     def _remove_generated_policies(self, q: Quick) -> None:
-        """X_SPDDELETE of what generate_policy installed for ``q`` (racoon-facts 5.2)."""
+        """X_SPDDELETE of what generate_policy installed for ``q`` (racoon's pfkey.c)."""
         for direction, src, dst in q.generated_policies:
             msg = pfkey.Message(MsgType.X_SPDDELETE, 0, seq=self.next_seq(), pid=self.pid)
             msg.add(pfkey.Policy(2, direction, 0, 0, []))
@@ -1200,7 +1200,7 @@ class Engine:
         q.start(sainfo, self._send_ids(ph1, request))
 
     def _send_ids(self, ph1: Phase1, request: Request) -> bool:
-        """IDs are omitted when nothing they say is new (racoon-facts 8.11)."""
+        """IDs are omitted when nothing they say is new (racoon's isakmp_quick.c)."""
         if request.tunnel or ph1.remote.support_proxy:
             return True
         if any(o.mode != EncapsulationMode.TRANSPORT for o in request.offers):
@@ -1317,7 +1317,7 @@ class Engine:
             self._start_quick(ph1, w.request, now)
 
     def phase1_dead(self, ph1: Phase1, now: float) -> None:
-        """DPD gave up (racoon-facts 8.16): purge the peer's SAs and its ISAKMP SAs."""
+        """DPD gave up (RFC 3706): purge the peer's SAs and its ISAKMP SAs."""
         self.log(
             Level.INFO, f"DPD: remote (ISAKMP-SA spi={ph1.index()}) seems to be dead.", ph1.peer[0]
         )
@@ -1329,7 +1329,7 @@ class Engine:
 
     def phase1_dying(self, ph1: Phase1, now: float) -> None:
         """80 % of the lifetime: an initiator with phase-2 SAs under it renegotiates phase 1
-        (``rekey force``, or ``rekey on`` while DPD is active, racoon-facts 1.3)."""
+        (``rekey force``, or ``rekey on`` while DPD is active, racoon.conf(5): remote)."""
         remote = ph1.remote
         wanted = remote.rekey is Rekey.FORCE or (remote.rekey is Rekey.ON and ph1.dpd_active)
         if ph1.role is not Role.INITIATOR or not wanted:
@@ -1378,7 +1378,7 @@ class Engine:
 
     def phase2_established(self, q: Quick, now: float) -> None:
         # It stays in self.quicks too: a late QM2 retransmission must still find it and get
-        # QM3 again (the lost-QM3 case of racoon-facts 8.14).
+        # QM3 again (the lost-QM3 case of racoon's isakmp.c).
         """Every kernel SA of ``q`` is in: announce it."""
         self.established.append(q)
         self._events.append(

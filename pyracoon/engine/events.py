@@ -31,7 +31,7 @@ def fmt_endpoint(ep: Endpoint) -> str:
 
 
 class Level(IntEnum):
-    """racoon's log levels (racoon-facts 4): a line prints when its level <= the configured one."""
+    """racoon's log levels (racoon's plog.c): a line prints when its level <= the configured one."""
 
     ERROR = 1
     WARNING = 2
@@ -59,7 +59,7 @@ class KernelRequest:
 
 @dataclass(frozen=True)
 class LogEvent:
-    """One log line: ``text`` is racoon's wording where racoon has one (racoon-facts 4).
+    """One log line: ``text`` is racoon's wording where racoon has one (racoon's plog.c).
 
     ``peer`` is the remote address the line is about, if any; secrets never appear in ``text``.
     """

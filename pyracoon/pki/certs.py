@@ -245,7 +245,7 @@ def certificate_request_authority(
     peers_certificate: x509.Certificate | None = None,
     ca_certificate: x509.Certificate | None = None,
 ) -> DistinguishedName | None:
-    """The Certification Authority name racoon puts in its CERT-REQUEST (racoon-facts 8.12):
+    """The Certification Authority name racoon puts in its CERT-REQUEST (racoon's isakmp_ident.c):
     the issuer of ``peers_certfile`` if configured, else the subject of ``ca_type``, else none
     (the engine then sends a CR without an authority, or none at all)."""
     if peers_certificate is not None:

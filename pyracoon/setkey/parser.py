@@ -6,7 +6,7 @@ syntax error anywhere changes nothing. The checks setkey makes while parsing are
 here, with its messages: key lengths against the kernel's REGISTER ranges (the caller passes
 them in ``SupportedAlgorithms``), address resolution, the policy string, SPI size.
 
-Grammar (racoon-facts 7.2)::
+Grammar (setkey(8))::
 
     add [-46n] SRC DST PROTO SPI [EXT...] ALGS ;
     get|delete|getspi [-46n] SRC DST PROTO SPI [EXT...] ;

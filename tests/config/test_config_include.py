@@ -1,4 +1,4 @@
-"""``include`` with glob patterns, ``path include`` and the depth limit (racoon-facts 1.2)."""
+"""``include`` with glob patterns, ``path include`` and the depth limit (racoon.conf(5))."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""setkey's input grammar: every construct of racoon-facts 7.2/7.3 and every rejection.
+"""setkey's input grammar: every construct of setkey(8); ipsec_set_policy(3) and every rejection.
 
 No test here resolves a hostname through the system: a fake resolver stands in for DNS.
 """
