@@ -86,7 +86,7 @@ def test_manual_keying_example_runs_and_cleans_up():
     assert "\tE: 3des-cbc  54686973 20697320 61205365 63726574 204b6579 20212121\n" in out.stdout
     assert "\tA: hmac-sha1  54686973 20697320 61205365 63726574 204b6579\n" in out.stdout
     assert out.stdout.endswith("protected spi=0x111\n")
-    assert "pyracoon-kernel: stopped" in out.stderr
+    assert "pyracoon-kernel: serving a simulated kernel on /tmp/pyracoon-demo." in out.stderr
 
 
 def test_status_as_typed_finds_the_checkouts_pysetkey(kernel_server, tmp_path):
