@@ -16,6 +16,7 @@ import argparse
 import contextlib
 import ipaddress
 import os
+import random
 import shutil
 import signal
 import socket
@@ -114,8 +115,15 @@ def install_certificates(cert_dir: Path, ca: Issued, host: Issued) -> None:
 # hosts
 
 
-def free_port(addresses: list[str], start: int = 20500) -> int:
-    """A UDP port free on every one of ``addresses``."""
+def free_port(addresses: list[str], start: int | None = None) -> int:
+    """A UDP port free on every one of ``addresses``.
+
+    The search starts at a random port (unless ``start`` is given): pyracoon binds its ports
+    exclusively, so several test runs or demos on one machine that all tried 20500 first would
+    keep taking each other's port in the moment between this check and the daemon's bind.
+    """
+    if start is None:
+        start = random.randrange(20500, 30500)
     for port in range(start, start + 2000):
         socks = []
         try:
@@ -277,7 +285,68 @@ def memo_policies(me: str, peer: str) -> str:
     )
 
 
-def run_demo(workdir: Path, out=sys.stdout) -> int:
+RERUN = """\
+#!/bin/sh
+# pyracoon-demo's run, by hand, with the files it kept here: start both simulated kernels,
+# load each host's SPD (spd.conf), start both daemons (detached, logging to racoon.log, on the
+# demo's port), send the packet that starts the negotiation, show both SADs, stop everything.
+#   sh {top}/rerun.sh
+set -eu
+bin={bin}
+h1={h1}
+h2={h2}
+for h in "$h1" "$h2"; do
+    "$bin/pyracoon-kernel" --listen "$h/kernel.sock" --background --pidfile "$h/kernel.pid"
+done
+stop() {{
+    for h in "$h1" "$h2"; do
+        [ -r "$h/racoon.pid" ] && kill "$(cat "$h/racoon.pid")" 2>/dev/null || true
+    done
+    sleep 1  # each daemon removes its SAs from its kernel before the kernel goes
+    for h in "$h1" "$h2"; do
+        [ -r "$h/kernel.pid" ] && kill "$(cat "$h/kernel.pid")" 2>/dev/null || true
+    done
+}}
+trap stop EXIT
+PYRACOON_KERNEL="unix:$h1/kernel.sock" "$bin/pysetkey" -f "$h1/spd.conf"
+PYRACOON_KERNEL="unix:$h2/kernel.sock" "$bin/pysetkey" -f "$h2/spd.conf"
+for h in "$h1" "$h2"; do
+    "$bin/pyracoon" -f "$h/racoon.conf" -l "$h/racoon.log" -p {port} --kernel "unix:$h/kernel.sock"
+done
+export PYRACOON_KERNEL="unix:$h1/kernel.sock"
+"$bin/pyracoon-kernel" packet {a1} {a2} tcp 1022 22
+i=0
+until "$bin/pyracoon-kernel" packet {a1} {a2} tcp 1022 22 | grep -q '^protected'; do
+    i=$((i + 1)); [ "$i" -lt 150 ] || {{ echo "no SA after 30 s; see $h1/racoon.log" >&2; exit 1; }}
+    sleep 0.2
+done
+sleep 0.5  # both SAs of each side
+for h in "$h1" "$h2"; do
+    echo "# $h: pysetkey -D"
+    PYRACOON_KERNEL="unix:$h/kernel.sock" "$bin/pysetkey" -D
+done
+"$bin/pyracoon-kernel" packet {a1} {a2} tcp 1022 22
+"""
+
+
+def write_rerun(workdir: Path, hosts: list[SimHost], port: int) -> Path:
+    """``--keep``: the SPD each host loaded and a script with the exact commands and flags, so
+    a kept demo can be run again by hand (or read as a recipe)."""
+    for h in hosts:
+        peer = next(o for o in hosts if o is not h)
+        (h.dir / "spd.conf").write_text(memo_policies(h.address, peer.address))
+    script = workdir / "rerun.sh"
+    script.write_text(
+        RERUN.format(
+            top=workdir.resolve(), bin=BIN, h1=hosts[0].dir.resolve(), h2=hosts[1].dir.resolve(),
+            port=port, a1=hosts[0].address, a2=hosts[1].address,
+        )
+    )
+    script.chmod(0o755)
+    return script
+
+
+def run_demo(workdir: Path, out=sys.stdout, *, keep: bool = False) -> int:
     ca = issue("pyracoon lab CA")
     hosts = [
         SimHost("host1", "127.0.0.1", workdir / "host1"),
@@ -302,6 +371,9 @@ def run_demo(workdir: Path, out=sys.stdout) -> int:
                 print(f"{h.name}: pyracoon did not start: {err}", file=out)
                 return 1
         h1, h2 = hosts
+        if keep:
+            rerun = write_rerun(workdir, hosts, port)
+            print(f"# kept in {workdir}; to run it again by hand: sh {rerun}", file=out)
         sent = h1.run("pyracoon-kernel", "packet", h1.address, h2.address, "tcp", "1022", "22")
         print(f"# a packet {h1.address} -> {h2.address}: {sent.stdout.strip()}", file=out)
         ok = all(h.wait_log("IPsec-SA established", 30) for h in hosts)
@@ -327,7 +399,12 @@ def main(argv: list[str] | None = None) -> int:
         description="Two simulated hosts on 127.0.0.1 and 127.0.0.2 key ESP with the memo's "
         "racoon.conf and X.509 certificates; prints both SADs and the established lines.",
     )
-    p.add_argument("--keep", metavar="DIR", help="work in DIR and keep it (default: a temp dir)")
+    p.add_argument(
+        "--keep",
+        metavar="DIR",
+        help="work in DIR and keep it, with each host's spd.conf and a rerun.sh that runs the "
+        "demo again by hand (default: a temp dir, removed)",
+    )
     real = p.add_argument_group(
         "real kernel",
         "--real-kernel runs the memo between two hosts of a real Linux kernel (user-mode-linux, "
@@ -359,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"pyracoon-demo: {work} is not empty", file=sys.stderr)
             return 2
         work.mkdir(parents=True, exist_ok=True)
-        return run_demo(work)
+        return run_demo(work, keep=True)
     with tempfile.TemporaryDirectory(prefix="pyracoon-demo.") as d:
         status = run_demo(Path(d))
     with contextlib.suppress(Exception):

@@ -10,14 +10,31 @@
 # Settings come from the environment or from $RC_CONF (default /etc/rc.conf, if readable):
 #   ipsec_enable   YES to act on start (default NO, as on FreeBSD)
 #   ipsec_file     the setkey file (default /etc/ipsec.conf)
-#   pysetkey       the program (default: pysetkey on $PATH)
+#   pysetkey       the program; default: the first that exists of the program recorded when
+#                  this script was installed, the checkout's .venv/bin/pysetkey (when run as
+#                  rc.d/pyipsec.sh from a checkout), pysetkey on $PATH, /usr/local/sbin/pysetkey
 #   PYRACOON_KERNEL  which kernel pysetkey talks to (see pysetkey --kernel)
+
+installed_pysetkey=""   # written by 'pyracoon-files install'
 
 RC_CONF=${RC_CONF:-/etc/rc.conf}
 [ -r "$RC_CONF" ] && . "$RC_CONF"
 ipsec_enable=${ipsec_enable:-NO}
 ipsec_file=${ipsec_file:-/etc/ipsec.conf}
-pysetkey=${pysetkey:-pysetkey}
+here=$(cd "$(dirname "$0")" 2>/dev/null && pwd)
+if [ -z "${pysetkey:-}" ]; then
+    for candidate in "$installed_pysetkey" "$here/../.venv/bin/pysetkey" \
+        "$(command -v pysetkey 2>/dev/null)" /usr/local/sbin/pysetkey /usr/local/bin/pysetkey; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ]; then pysetkey=$candidate; break; fi
+    done
+fi
+if [ -z "${pysetkey:-}" ]; then
+    case "$1" in start|stop|reload|restart|status)
+        echo "pyipsec: cannot find pysetkey (not in $here/../.venv/bin, not on PATH, not in" \
+            "/usr/local/sbin); set pysetkey=PATH" >&2
+        exit 1 ;;
+    esac
+fi
 
 enabled() {
     case "$ipsec_enable" in
@@ -44,7 +61,7 @@ stop)
     echo " ipsec"
     ;;
 reload|restart)
-    "$0" stop && "$0" start
+    sh "$0" stop && sh "$0" start
     ;;
 status)
     "$pysetkey" -DP && "$pysetkey" -D

@@ -10,18 +10,26 @@
 #
 # Unlike the memo's script, stop uses the pid file instead of 'killall racoon', so it never
 # signals another racoon-named process. Settings (environment, or $RC_CONF if readable):
-#   pyracoon        the daemon          (default /usr/local/sbin/pyracoon, else pyracoon on PATH)
-#   racoon_conf     its configuration   (default /usr/local/etc/racoon/racoon.conf)
+#   pyracoon        the daemon; default: the first that exists of the program recorded when
+#                   this script was installed, the checkout's .venv/bin/pyracoon (when run as
+#                   rc.d/racoon.sh from a checkout), pyracoon on $PATH, /usr/local/sbin/pyracoon
+#   racoon_conf     its configuration   (default: none given, so pyracoon uses its own default,
+#                   /etc/racoon/racoon.conf on Linux, /usr/local/etc/racoon/racoon.conf on FreeBSD)
 #   racoon_pidfile  its pid file        (default /var/run/racoon.pid; must match 'path pidfile')
 #   racoon_flags    extra flags, e.g. "-l /var/log/racoon.log" or "--kernel unix:/run/k.sock"
 
+installed_pyracoon=""   # written by 'pyracoon-files install'
+
 RC_CONF=${RC_CONF:-/etc/rc.conf}
 [ -r "$RC_CONF" ] && . "$RC_CONF"
+here=$(cd "$(dirname "$0")" 2>/dev/null && pwd)
 if [ -z "${pyracoon:-}" ]; then
-    if [ -x /usr/local/sbin/pyracoon ]; then pyracoon=/usr/local/sbin/pyracoon
-    else pyracoon=$(command -v pyracoon || echo /usr/local/sbin/pyracoon); fi
+    for candidate in "$installed_pyracoon" "$here/../.venv/bin/pyracoon" \
+        "$(command -v pyracoon 2>/dev/null)" /usr/local/sbin/pyracoon /usr/local/bin/pyracoon; do
+        if [ -n "$candidate" ] && [ -x "$candidate" ]; then pyracoon=$candidate; break; fi
+    done
 fi
-racoon_conf=${racoon_conf:-/usr/local/etc/racoon/racoon.conf}
+racoon_conf=${racoon_conf:-}
 racoon_pidfile=${racoon_pidfile:-/var/run/racoon.pid}
 racoon_flags=${racoon_flags:-}
 
@@ -38,12 +46,21 @@ do_start() {
         echo "racoon already running (pid $pid)" >&2
         return 1
     fi
+    if [ -z "${pyracoon:-}" ]; then
+        echo "racoon.sh: cannot find pyracoon (not installed beside this script, not in" \
+            "$here/../.venv/bin, not on PATH, not in /usr/local/sbin); set pyracoon=PATH" >&2
+        return 1
+    fi
     if [ ! -x "$pyracoon" ]; then
         echo "racoon.sh: $pyracoon is not executable" >&2
         return 1
     fi
     # shellcheck disable=SC2086
-    "$pyracoon" -f "$racoon_conf" $racoon_flags || return 1
+    if [ -n "$racoon_conf" ]; then
+        "$pyracoon" -f "$racoon_conf" $racoon_flags || return 1
+    else
+        "$pyracoon" $racoon_flags || return 1
+    fi
     echo " racoon"
 }
 

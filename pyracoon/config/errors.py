@@ -21,7 +21,8 @@ class ConfigError(Exception):
     """A racoon.conf that racoon would refuse (or that pyracoon cannot honour safely).
 
     ``file`` and ``line`` locate the offending token; ``token`` is its text as written
-    (``<EOF>`` at the end of a file).  ``message`` is the bare explanation.
+    (``<EOF>`` at the end of a file).  ``message`` is the bare explanation.  Line 0 means the
+    file itself (it could not be read): the message then names it and stands alone.
     """
 
     def __init__(self, message: str, *, file: str, line: int, token: str) -> None:
@@ -32,7 +33,10 @@ class ConfigError(Exception):
         super().__init__(str(self))
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line}: {self.message} near '{self.token}'"
+        if self.line == 0:
+            return self.message
+        near = f" near '{self.token}'" if self.token else ""
+        return f"{self.file}:{self.line}: {self.message}{near}"
 
 
 @dataclass(frozen=True)

@@ -1,4 +1,4 @@
-"""Tokens of racoon.conf (racoon-facts 1.1), in the manner of racoon's flex scanner.
+"""Tokens of racoon.conf (racoon's cftoken.l), in the manner of racoon's flex scanner.
 
 racoon's scanner is context-sensitive: a block keyword such as ``counter`` is a keyword only
 inside ``timer { }``.  We split the job differently, on purpose: the lexer produces context-free

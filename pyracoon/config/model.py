@@ -1,9 +1,9 @@
 """The typed model of a racoon.conf, with racoon's *real* defaults.
 
-Every default below is the one the ipsec-tools 0.8.2 code uses, not the man page's (racoon-facts
-1.2-1.5): phase1/phase2 timers 30 s, ``complex_bundle on``, ``match_empty_cr off``, a lifetime
-of 28800 s that is therefore always proposed, ``proposal_check strict``... Where the two
-disagree the comment says so, because people will compare a pyracoon log with the man page.
+Every default below is the one the ipsec-tools 0.8.2 code uses, not racoon.conf(5)'s: phase1/phase2
+timers 30 s, ``complex_bundle on``, ``match_empty_cr off``, a lifetime of 28800 s that is therefore
+always proposed, ``proposal_check strict``... Where the two disagree the comment says so, because
+people will compare a pyracoon log with the man page.
 
 The model is plain dataclasses so that the engine can read it without knowing the grammar, and
 so that tests can build one by hand.  Algorithms are rows of the one table in
@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import posixpath
+import sys
 from dataclasses import dataclass, field, replace
 from enum import Enum, IntEnum
 from typing import TYPE_CHECKING
@@ -66,10 +67,10 @@ IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: Identifier forms of ``my_identifier`` / ``peers_identifier`` / sainfo ``from``.
 Identifier = IdentifierSpec
 
-#: racoon's oakley_get_defaultlifetime(): 8 hours, for phase 1 and phase 2 (racoon-facts 1.3/1.5).
+#: racoon's oakley_get_defaultlifetime(): 8 hours, for phase 1 and phase 2 (racoon.conf(5)).
 DEFAULT_LIFETIME = 28800
 
-#: IKE ports (racoon-facts 2: ``-p`` / ``-P``).
+#: IKE ports (racoon(8): ``-p`` / ``-P``).
 PORT_ISAKMP = 500
 PORT_ISAKMP_NATT = 4500
 
@@ -77,8 +78,18 @@ PORT_ISAKMP_NATT = 4500
 VARRUN = "/var/run"
 
 
+def default_config_path(platform: str = sys.platform) -> str:
+    """Where racoon.conf is when ``-f`` is not given: where this platform's racoon package puts
+    it, so that pyracoon finds an existing setup. FreeBSD's port installs under /usr/local (the
+    memo's /usr/local/etc/racoon); Debian's ipsec-tools and the BSDs' base systems use
+    /etc/racoon. ``pyracoon`` and ``rc.d/racoon.sh`` both take it from here."""
+    if platform.startswith(("freebsd", "dragonfly")):
+        return "/usr/local/etc/racoon/racoon.conf"
+    return "/etc/racoon/racoon.conf"
+
+
 class LogLevel(IntEnum):
-    """racoon's log levels (racoon-facts 4); a message prints when its level <= the current one."""
+    """racoon's log levels (racoon's plog.c); a message prints when its level <= the current one."""
 
     ERROR = 1
     WARNING = 2
@@ -98,7 +109,7 @@ class ProposalCheck(Enum):
 
 
 class GeneratePolicy(Enum):
-    """``generate_policy``; ``on`` is the same as ``require`` (racoon-facts 1.3)."""
+    """``generate_policy``; ``on`` is the same as ``require`` (racoon.conf(5): remote)."""
 
     OFF = "off"
     REQUIRE = "require"
@@ -155,7 +166,7 @@ class Paths:
 
     def pidfile_path(self) -> str:
         """The pid file: ``VARRUN/racoon.pid`` by default; a relative ``path pidfile`` lands
-        under VARRUN (racoon-facts 1.2)."""
+        under VARRUN (racoon.conf(5))."""
         if self.pidfile is None:
             return posixpath.join(VARRUN, "racoon.pid")
         if posixpath.isabs(self.pidfile):
@@ -174,7 +185,7 @@ class Privsep:
 
 @dataclass
 class Padding:
-    """``padding {}``; the values are racoon's defaults (racoon-facts 1.2, 8.13)."""
+    """``padding {}``; the values are racoon's defaults (racoon.conf(5): padding)."""
 
     randomize: bool = True
     randomize_length: bool = False
@@ -199,7 +210,7 @@ class ListenAddress:
 
 @dataclass
 class AdminSock:
-    """``adminsock``.  Defaults: racoon-facts 3 -- root:root, 0600, and Debian's path
+    """``adminsock``.  Defaults: racoonctl(8) -- root:root, 0600, and Debian's path
     ``/var/run/racoon/racoon.sock`` (upstream's is ``/var/racoon/racoon.sock``), the one
     ``pyracoonctl`` looks for by default.
 
@@ -227,7 +238,7 @@ class Listen:
 
 @dataclass
 class Timer:
-    """``timer {}`` with the code's defaults, in seconds (racoon-facts 1.2).
+    """``timer {}`` with the code's defaults, in seconds (racoon.conf(5)).
 
     ``phase1``: how long a phase-2 request waits for a phase-1 SA (man page says 15).
     ``phase2``: the whole quick-mode deadline (man page says 10).
@@ -264,8 +275,8 @@ class Phase1Proposal:
     """One ``proposal {}`` block = one transform of the single ISAKMP proposal #1.
 
     ``key_length`` is None for fixed-key ciphers; variable-key ciphers default to 128 and always
-    send the Key-Length attribute (racoon-facts 1.4).  ``lifetime`` is None when the block does
-    not set one: the remote's lifetime applies (see :meth:`Remote.proposal_lifetime`).
+    send the Key-Length attribute (racoon.conf(5), proposal).  ``lifetime`` is None when the
+    block does not set one: the remote's lifetime applies (see :meth:`Remote.proposal_lifetime`).
     """
 
     encryption: Cipher
@@ -283,7 +294,7 @@ class Phase1Proposal:
 
 @dataclass
 class Remote:
-    """A ``remote`` block with the code's defaults (racoon-facts 1.3, remoteconf.c newrmconf).
+    """A ``remote`` block with the code's defaults (racoon.conf(5): remote, remoteconf.c newrmconf).
 
     ``name`` is the quoted name of the new-style header, None for the old form
     (``remote ADDR|anonymous``).  ``address`` None with ``anonymous`` True matches any peer;
@@ -367,7 +378,7 @@ class SaInfoId:
 
     ``kind`` is the racoon.conf form (``address``, ``subnet``, ``fqdn``, ``user_fqdn``,
     ``keyid``); ``id_type``/``protocol_id``/``port``/``data`` are the ID payload fields, compared
-    exactly (racoon-facts 1.5).  ``protocol_id`` 0 and ``port`` 0 mean "any", as on the wire.
+    exactly (racoon.conf(5): sainfo).  ``protocol_id`` 0 and ``port`` 0 mean "any", as on the wire.
     """
 
     kind: str
@@ -443,7 +454,7 @@ class SaInfo:
 
 @dataclass
 class ModeCfg:
-    """Top-level ``mode_cfg {}`` (racoon-facts 1.6), with racoon's defaults."""
+    """Top-level ``mode_cfg {}`` (racoon.conf(5): mode_cfg), with racoon's defaults."""
 
     auth_source: str = "system"
     auth_groups: list[str] = field(default_factory=list)
@@ -467,7 +478,7 @@ class ModeCfg:
 
 @dataclass
 class LdapCfg:
-    """``ldapcfg {}``: the settings as written (racoon-facts 1.6)."""
+    """``ldapcfg {}``: the settings as written (racoon.conf(5): mode_cfg)."""
 
     version: int = 3
     debug: int = 0
@@ -544,7 +555,7 @@ class Config:
     def with_command_line(self, *, isakmp_port: int | None = None,
                           natt_port: int | None = None) -> Config:
         """A copy with ``-p``/``-P`` applied: command-line ports win over the defaults used for
-        listen lines and remotes that write no port (racoon-facts 2)."""
+        listen lines and remotes that write no port (racoon(8))."""
         return replace(self,
                        isakmp_port=self.isakmp_port if isakmp_port is None else isakmp_port,
                        natt_port=self.natt_port if natt_port is None else natt_port)

@@ -1,4 +1,4 @@
-"""A recursive-descent parser for the whole racoon.conf grammar (racoon-facts section 1).
+"""A recursive-descent parser for the whole racoon.conf grammar (racoon.conf(5)).
 
 It follows ipsec-tools 0.8.2's cfparse.y statement by statement, including its checks and, where
 racoon has one, its error wording ("no exchange mode specified.", "byte lifetime support is
@@ -364,10 +364,12 @@ class _Parser:
             with open(path, encoding="utf-8", errors="surrogateescape") as handle:
                 text = handle.read()
         except OSError as exc:
-            message = f"failed to open file {path} ({exc.strerror})"
-            if opener is None:
-                raise ConfigError(message, file=path, line=0, token="") from exc
-            raise opener.error(message) from exc
+            if opener is None:  # the main file: no line of it was read, so none is named
+                raise ConfigError(
+                    f"cannot read the configuration file {path}: {exc.strerror}",
+                    file=path, line=0, token="",
+                ) from exc
+            raise opener.error(f"failed to open file {path} ({exc.strerror})") from exc
         self.parse_text(text, path)
 
     def include(self, s: _Stream, keyword: Token) -> None:
@@ -881,7 +883,7 @@ class _Parser:
                 remote.certificate_type = CertificateType(
                     "plain_rsa", None, self.string(s, 'a key file "..."')
                 )
-                # racoon-facts 1.3: plain RSA keys have no certificates to send or verify.
+                # racoon.conf(5): remote: plain RSA keys have no certificates to send or verify.
                 remote.send_cert = remote.send_cr = remote.verify_cert = False
             state.certificate_set = True
         elif name == "peers_certfile":

@@ -1,7 +1,7 @@
 """sainfo selection: racoon's getsainfo() with the reason for every verdict.
 
 Users are regularly surprised that racoon matches sainfo IDs by **exact equality** with the
-quick-mode ID payloads, not by containment (racoon-facts 1.5, 9): ``sainfo subnet 10.0.0.0/16``
+quick-mode ID payloads, not by containment (racoon.conf(5): sainfo): ``sainfo subnet 10.0.0.0/16``
 does not match a peer proposing ``10.0.1.0/24``.  The only leniency is that an ID_IPVx_ADDR
 equals an ID_IPVx_ADDR_SUBNET whose mask is all ones.  Since that is confusing, every candidate
 comes back with a sentence saying why it did or did not match, for the log.

@@ -5,7 +5,7 @@ Why one table: the same cipher is ``7`` in an Oakley transform (RFC 2409 appendi
 an ESP transform id (RFC 2407 section 4.4.4), ``12`` again as an SADB ealg (RFC 2367 / KAME
 ``pfkeyv2.h``), ``aes`` in racoon.conf, ``aes-cbc`` in setkey and ``cbc(aes)`` in XFRM.  Keeping
 those in one row means the engine, the kernel backends and setkey cannot disagree.  The numbers
-follow ipsec-tools 0.8.2 (racoon-facts sections 1.4, 1.5, 5.1, 7.4).
+follow ipsec-tools 0.8.2 (racoon.conf(5): proposal and sainfo; pfkeyv2.h; setkey(8): algorithms).
 
 This module deliberately imports nothing heavy (no ``cryptography``): setkey and the kernel code
 import it to translate names and numbers.  The ``implementation`` column is a dotted path

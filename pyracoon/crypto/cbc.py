@@ -1,6 +1,6 @@
 """The CBC state of an ISAKMP SA: which IV the next encrypted message uses.
 
-RFC 2409 appendix B and racoon-facts 8.3/8.4:
+RFC 2409 appendix B:
 
 * the first phase-1 IV is ``hash(g^xi | g^xr)``; after each message the IV becomes the last
   ciphertext block of that message, *in both directions* (one chain per exchange);

@@ -2,7 +2,7 @@
 (RFC 5903).
 
 * The public value sent in KE and the shared secret g^xy are left-padded with zeros to the group
-  length (RFC 2409 section 5: "MUST be the length of the negotiated DH group"; racoon-facts 8).
+  length (RFC 2409 section 5: "MUST be the length of the negotiated DH group").
 * ECP public values are ``x | y`` without the SEC1 ``0x04`` prefix and the shared secret is the
   x coordinate alone (RFC 5903 sections 7 and 9).
 * Peer values are validated before use: exact length, ``1 < y < p-1`` for MODP (NIST SP 800-56A

@@ -36,7 +36,7 @@ class DHGroup:
 
     group_id: int
     kind: GroupKind
-    #: Names accepted in racoon.conf ``dh_group`` / ``pfs_group`` (racoon-facts 1.4).
+    #: Names accepted in racoon.conf ``dh_group`` / ``pfs_group`` (racoon.conf(5): proposal).
     names: tuple[str, ...]
     #: Length in bytes of a public value (KE payload data) and of the shared secret g^xy.
     public_length: int

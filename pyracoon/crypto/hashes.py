@@ -2,7 +2,7 @@
 HASH(3) and HASH(4) of quick mode, and the informational HASH(1).
 
 RFC 2409 sections 5 (main and aggressive mode), 5.5 (quick mode), 5.7 (informational), and
-racoon-facts 8.5, 8.6, 8.8.  Conventions, as racoon uses them:
+RFC 2409; racoon's isakmp_quick.c.  Conventions, as racoon uses them:
 
 * ``SAi_b`` is the body of the **initiator's** SA payload (no 4-byte generic header) in both
   HASH_I and HASH_R;
@@ -12,7 +12,7 @@ racoon-facts 8.5, 8.6, 8.8.  Conventions, as racoon uses them:
   bytes; the next-payload field of the last one is part of them);
 * M-ID enters as 4 bytes in network order.
 
-NAT-D (RFC 3947 section 3.2, racoon-facts 8.15) is here too: it is the plain hash of the
+NAT-D (RFC 3947 section 3.2) is here too: it is the plain hash of the
 cookies, an address and a port.
 
 Comparison of a received HASH with the computed one is constant-time (:func:`verify_hash`).
@@ -101,7 +101,7 @@ def quick_mode_hash3(
 
 
 def quick_mode_hash4(prf: Prf, skeyid_a: bytes, m_id: int | bytes, notify: bytes) -> bytes:
-    """HASH(4) of the CONNECTED notify sent when the commit bit is set (racoon-facts 8.8)."""
+    """HASH(4) of the CONNECTED notify sent when the commit bit is set (racoon's isakmp_quick.c)."""
     # RFC 2408 s.4.8 / racoon isakmp_quick.c: HASH(4) = prf(SKEYID_a, M-ID | N)
     return prf(skeyid_a, message_id_bytes(m_id), notify)
 

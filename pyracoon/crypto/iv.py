@@ -1,4 +1,4 @@
-"""Initialization vectors of ISAKMP encryption (RFC 2409 appendix B, racoon-facts 8.3 and 8.4).
+"""Initialization vectors of ISAKMP encryption (RFC 2409 appendix B).
 
 * Phase 1: ``hash(g^xi | g^xr)`` with the *plain* negotiated hash (not the HMAC), truncated to
   the cipher block.  CBC then chains across messages (see :mod:`pyracoon.crypto.cbc`).

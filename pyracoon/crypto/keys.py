@@ -1,8 +1,7 @@
 """Key derivation of IKEv1: SKEYID, SKEYID_d/a/e, the phase-1 encryption key and KEYMAT.
 
 RFC 2409 section 5 (SKEYID and its three children), appendix B (stretching SKEYID_e into a longer
-cipher key) and section 5.5 (KEYMAT for quick mode), as racoon computes them (racoon-facts 8.1,
-8.2, 8.7):
+cipher key) and section 5.5 (KEYMAT for quick mode), as racoon computes them (RFC 2409):
 
 * g^xy enters every formula padded to the group length (see :mod:`pyracoon.crypto.dh`);
 * nonces are always ``Ni_b | Nr_b`` (initiator first) on both sides;
@@ -200,7 +199,7 @@ def derive_sa_keys(
     authentication_key_length: int,
     g_qm_xy: bytes | None = None,
 ) -> SaKeys:
-    """Both directions' keys: inbound from our SPI, outbound from the peer's (racoon-facts 8.7).
+    """Both directions' keys: inbound from our SPI, outbound from the peer's (RFC 2409).
 
     Lengths are bytes.  The encryption key is the head of KEYMAT, the authentication key follows
     it (RFC 2409 section 5.5 leaves the split to the DOI; RFC 2407 section 4.5 and every

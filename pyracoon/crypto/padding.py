@@ -1,5 +1,5 @@
 """Padding of encrypted ISAKMP messages, the racoon way (racoon.conf ``padding {}`` section,
-racoon-facts 8.13, ``oakley_padlen`` / ``oakley_do_encrypt`` / ``oakley_do_decrypt``).
+racoon.conf(5): padding, ``oakley_padlen`` / ``oakley_do_encrypt`` / ``oakley_do_decrypt``).
 
 RFC 2408 section 3.5 leaves the pad contents open and RFC 2409 appendix B only asks for a whole
 number of blocks.  racoon's rules, reproduced here:

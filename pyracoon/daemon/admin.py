@@ -33,6 +33,7 @@ from pyracoon.kernel.sadb import MsgType, SaType
 from pyracoon.setkey.dump import format_sa
 
 if TYPE_CHECKING:
+    from .feed import Subscription
     from .service import Daemon
 
 SATYPES = {
@@ -66,11 +67,12 @@ class DaemonAdmin:
 
     # -- kernel reads, off the event loop ---------------------------------------------------
 
-    def _dump_sync(self, satypes: tuple[int, ...]) -> list[Message]:
+    def _dump_sync(self, satypes: tuple[int, ...]) -> tuple[list[Message], float]:
+        """The SAs and the kernel's time (what their ages count from)."""
         with open_kernel(self.daemon.kernel_spec) as k:
-            return [m for satype in satypes for m in k.dump(satype)]
+            return [m for satype in satypes for m in k.dump(satype)], k.now()
 
-    async def _dump(self, satypes: tuple[int, ...]) -> list[Message]:
+    async def _dump(self, satypes: tuple[int, ...]) -> tuple[list[Message], float]:
         try:
             return await asyncio.to_thread(self._dump_sync, satypes)
         except KernelError as e:
@@ -79,7 +81,13 @@ class DaemonAdmin:
     # -- commands ---------------------------------------------------------------------------
 
     async def reload_config(self) -> str:
-        self.daemon.reload()
+        """What SIGHUP does; a refused file is an error reply naming FILE:LINE, so the command
+        fails where it was typed and not only in the log."""
+        refused = self.daemon.reload()
+        if refused is not None:
+            raise AdminCommandError(
+                errno.EINVAL, f"{refused}; the previous configuration is still running"
+            )
         return ""
 
     async def show_schedule(self) -> str:
@@ -101,19 +109,22 @@ class DaemonAdmin:
         )
 
     async def show_event(self) -> AsyncIterator[str]:
-        return self._events()
+        """Events from now on, for as long as the client stays (no replay of old ones: an SA
+        that was established before may be long gone)."""
+        return self._events(self.daemon.feed.subscribe())
 
-    async def _events(self) -> AsyncIterator[str]:
-        seen = len(self.daemon.recent)
-        for event in list(self.daemon.recent):
-            yield _event_line(event)
-        while True:
-            await self.daemon.event_added.wait()
-            self.daemon.event_added.clear()
-            items = list(self.daemon.recent)
-            for event in items[seen:] if seen <= len(items) else items:
-                yield _event_line(event)
-            seen = len(items)
+    @staticmethod
+    async def _events(sub: Subscription) -> AsyncIterator[str]:
+        with sub:
+            reported = 0
+            while True:
+                event = await sub.get()
+                if sub.dropped > reported:
+                    yield f"({sub.dropped - reported} events dropped: this client fell behind)\n"
+                    reported = sub.dropped
+                line = _event_line(event)
+                if line is not None:
+                    yield line
 
     async def show_sa(self, proto: AdminProto, verbose: int) -> str:
         if proto == AdminProto.ADMIN_PROTO_ISAKMP:
@@ -135,11 +146,10 @@ class DaemonAdmin:
         satypes = SATYPES.get(proto)
         if satypes is None:
             raise AdminCommandError(errno.ENOTSUP, f"show-sa for protocol {proto:#x}")
-        sas = await self._dump(satypes)
+        sas, now = await self._dump(satypes)
         if not sas:
             return "No SAD entries.\n"
-        now = int(time.time())
-        return "".join(format_sa(m, now) for m in sas)
+        return "".join(format_sa(m, int(now)) for m in sas)
 
     async def flush_sa(self, proto: AdminProto) -> str:
         if proto == AdminProto.ADMIN_PROTO_ISAKMP:
@@ -167,7 +177,7 @@ class DaemonAdmin:
             raise AdminCommandError(errno.ENOTSUP, f"delete-sa for protocol {proto:#x}")
         matching = [
             m
-            for m in await self._dump(satypes)
+            for m in (await self._dump(satypes))[0]
             if m.src is not None
             and m.dst is not None
             and {m.src.addr, m.dst.addr} == {index.src.address, index.dst.address}
@@ -181,26 +191,49 @@ class DaemonAdmin:
             self.daemon.send_kernel(delete)
         return ""
 
-    async def establish_sa(self, proto, index, wait, remote_name, user) -> str:
+    async def establish_sa(
+        self,
+        proto: AdminProto,
+        index: AdminIndex,
+        wait: bool,
+        remote_name: str | None,
+        user: object,
+    ) -> str:
+        """Start the negotiation; with ``wait`` (``-w``, ``vpn-connect``) answer only once it
+        has succeeded or failed, as docs/admin.md promises."""
         now = time.time()
         engine = self.daemon.engine
-        if proto == AdminProto.ADMIN_PROTO_ISAKMP:
-            peer = (index.dst.address, index.dst.port or self.daemon.config.isakmp_port)
-            local = (index.src.address, engine.local_port(index.src.address))
-            ok = engine.establish(peer, now, local)
-        elif proto in (AdminProto.ADMIN_PROTO_ESP, AdminProto.ADMIN_PROTO_AH):
-            src = f"{index.src.address}/{index.prefs}"
-            dst = f"{index.dst.address}/{index.prefd}"
-            ok = engine.establish_ipsec(src, dst, now, index.ul_proto)
-        else:
+        if proto not in (
+            AdminProto.ADMIN_PROTO_ISAKMP, AdminProto.ADMIN_PROTO_ESP, AdminProto.ADMIN_PROTO_AH
+        ):
             raise AdminCommandError(errno.ENOTSUP, f"establish-sa for protocol {proto:#x}")
-        self.daemon.pump()
-        if not ok:
-            raise AdminCommandError(
-                errno.ENOENT,
-                "nothing to negotiate: no matching 'remote' or outbound ipsec policy; "
-                "see the daemon's log",
-            )
+        # subscribe before starting: the outcome may come in this very pump
+        with self.daemon.feed.subscribe() as sub:
+            peer_address: object = None
+            if proto == AdminProto.ADMIN_PROTO_ISAKMP:
+                peer = (index.dst.address, index.dst.port or self.daemon.config.isakmp_port)
+                local = (index.src.address, engine.local_port(index.src.address))
+                if wait and any(
+                    s.remote[0] == index.dst.address and s.state == "established"
+                    for s in engine.isakmp_sas()
+                ):
+                    return ""  # up already: that is the outcome
+                if engine.establish(peer, now, local):
+                    peer_address = index.dst.address
+            else:
+                src = f"{index.src.address}/{index.prefs}"
+                dst = f"{index.dst.address}/{index.prefd}"
+                peer_address = engine.establish_ipsec(src, dst, now, index.ul_proto)
+            self.daemon.pump()
+            if peer_address is None:
+                raise AdminCommandError(
+                    errno.ENOENT,
+                    "nothing to negotiate: no matching 'remote' or outbound ipsec policy; "
+                    "see the daemon's log",
+                )
+            if wait:
+                await _outcome(sub, 1 if proto == AdminProto.ADMIN_PROTO_ISAKMP else 2,
+                               peer_address)
         return ""
 
     async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex) -> str:
@@ -215,18 +248,51 @@ class DaemonAdmin:
         raise AdminCommandError(errno.ENOTSUP, "get-cert is not supported by pyracoon yet")
 
 
-def _event_line(event: ev.Event) -> str:
-    if isinstance(event, ev.Phase1Established):
-        kind = AdminEvent.EVT_PHASE1_UP
-    elif isinstance(event, ev.Phase2Established):
-        kind = AdminEvent.EVT_PHASE2_UP
-    elif isinstance(event, ev.NegotiationFailed):
+async def _outcome(sub: Subscription, phase: int, peer: object) -> None:
+    """Wait for the end of the negotiation with ``peer``: return when the SA of ``phase`` is
+    up, raise with the engine's reason when it failed (a phase-1 failure ends a phase-2 wait
+    too). The engine's retransmission and phase-1 timers bound the wait."""
+    while True:
+        event = await sub.get()
+        remote = getattr(event, "remote", None)
+        if remote is None or remote[0] != peer:
+            continue
+        if phase == 1 and isinstance(event, ev.Phase1Established):
+            return
+        if phase == 2 and isinstance(event, ev.Phase2Established):
+            return
+        if isinstance(event, ev.NegotiationFailed) and event.phase <= phase:
+            code = errno.ETIMEDOUT if "time up" in event.reason else errno.ECONNREFUSED
+            raise AdminCommandError(
+                code, f"phase {event.phase} with {peer} failed: {event.reason}"
+            )
+        if isinstance(event, ev.PeerDead):
+            raise AdminCommandError(errno.ETIMEDOUT, f"{peer} stopped answering (DPD)")
+
+
+#: What ``show-event`` prints for each engine outcome, as racoonctl's event names.
+_EVENT_KINDS: dict[type, AdminEvent] = {
+    ev.Phase1Established: AdminEvent.EVT_PHASE1_UP,
+    ev.Phase1Deleted: AdminEvent.EVT_PHASE1_DOWN,
+    ev.Phase2Established: AdminEvent.EVT_PHASE2_UP,
+    ev.Phase2Deleted: AdminEvent.EVT_PHASE2_DOWN,
+    ev.PeerDead: AdminEvent.EVT_PHASE1_DPD_TIMEOUT,
+}
+
+
+def _event_line(event: ev.Event) -> str | None:
+    """racoonctl's line for an outcome; None for events a watcher has no use for."""
+    if isinstance(event, ev.NegotiationFailed):
         kind = (
             AdminEvent.EVT_PHASE1_NO_RESPONSE
             if event.phase == 1
             else AdminEvent.EVT_PHASE2_NO_RESPONSE
         )
     else:
-        return f"{type(event).__name__}\n"
+        found = _EVENT_KINDS.get(type(event))
+        if found is None:
+            return None
+        kind = found
     local = getattr(event, "local", None)
-    return format_event(kind, _ep(local) if local else None, _ep(event.remote))
+    remote = getattr(event, "remote", None)
+    return format_event(kind, _ep(local) if local else None, _ep(remote) if remote else None)

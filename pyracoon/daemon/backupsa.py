@@ -2,7 +2,7 @@
 
 racoon appends one line per UPDATE and ADD it sends, and ``racoon -B`` reads them back -- but
 0.8.2 reads the file before it has parsed the configuration, so the path is still unset and the
-restore always fails (racoon-facts.md section 6; the memo: "with backupsa, things still go wrong
+restore always fails (racoon's backupsa.c; the memo: "with backupsa, things still go wrong
 after a restart"). This module keeps racoon's line format, so existing files stay readable, and
 the daemon calls ``restore`` *after* the configuration is parsed.
 
@@ -34,7 +34,7 @@ from pyracoon.pki.errors import WeakFilePermissionError
 
 TIME_FORMAT = "%b %d %H:%M:%S %Y"
 SOFT_PERCENT = 80
-"""Soft lifetimes are 80 % of the hard ones, as racoon installs them (racoon-facts 5.2)."""
+"""Soft lifetimes are 80 % of the hard ones, as racoon installs them (racoon's pfkey.c)."""
 
 
 class BackupError(Exception):

@@ -3,7 +3,7 @@
 ``pyracoon [-46BFdLVv] [-f conf] [-l logfile] [-p port] [-P nattport] [--kernel SPEC]
 [--ike-keylog FILE]``
 
-The order differs from racoon's on purpose (racoon-facts.md section 2): racoon calls daemon()
+The order differs from racoon's on purpose (racoon(8)): racoon calls daemon()
 first, so a broken configuration only reaches the log and the shell sees status 0, and ``-B``
 runs before the configuration is parsed, so it cannot work. Here everything that can fail is
 done in the foreground first -- parse the configuration, check key files, open the kernel,
@@ -26,17 +26,17 @@ from typing import IO
 
 from pyracoon import __version__
 from pyracoon.config import ConfigError, parse_file
-from pyracoon.config.model import Config
-from pyracoon.kernel.base import KernelError, KernelSocket, open_kernel
+from pyracoon.config.model import Config, default_config_path
+from pyracoon.kernel.base import BACKENDS_TEXT, KernelError, KernelSocket, open_kernel
 from pyracoon.pki import check_file_permission, load_credentials
 from pyracoon.pki.errors import PkiError
 
 from . import backupsa
 from .addresses import local_addresses
-from .log import Log
+from .log import SYSLOG_SOCKETS, Log, syslog_socket
 from .service import HANDLED_SIGNALS, Daemon, Listener, Options, bind_udp
 
-DEFAULT_CONFIG = "/etc/racoon/racoon.conf"
+DEFAULT_CONFIG = default_config_path()
 
 
 class StartupError(Exception):
@@ -47,9 +47,11 @@ def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="pyracoon",
         description="IKEv1 key management daemon, racoon-compatible.",
-        epilog="example: pyracoon -F -f /etc/racoon/racoon.conf -l /var/log/racoon.log",
+        epilog=f"example: pyracoon -F -f {DEFAULT_CONFIG} -l /var/log/racoon.log",
     )
-    p.add_argument("-f", dest="config", default=DEFAULT_CONFIG, help="configuration file")
+    p.add_argument(
+        "-f", dest="config", default=DEFAULT_CONFIG, help=f"configuration file ({DEFAULT_CONFIG})"
+    )
     p.add_argument("-l", dest="logfile", help="log to this file instead of syslog")
     p.add_argument("-p", dest="port", type=int, help="ISAKMP port (default 500)")
     p.add_argument("-P", dest="natt_port", type=int, help="NAT-T port (default 4500)")
@@ -63,7 +65,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-V", dest="version", action="store_true", help="print the version")
     p.add_argument(
         "--kernel",
-        help="auto, pfkey or unix:PATH (a pyracoon-kernel); default $PYRACOON_KERNEL or auto",
+        help=f"{BACKENDS_TEXT} (unix:PATH is a pyracoon-kernel); default $PYRACOON_KERNEL or auto",
     )
     p.add_argument(
         "--ike-keylog",
@@ -94,7 +96,7 @@ def open_keylog(path: str) -> IO[str]:
 
 def load_config(args: argparse.Namespace) -> Config:
     try:
-        config = parse_file(args.config)
+        config = parse_file(args.config, include_base=os.getcwd())
     except ConfigError as e:
         raise StartupError(str(e)) from None
     except OSError as e:
@@ -124,7 +126,10 @@ def check_key_files(config: Config) -> None:
         except PkiError as e:
             raise StartupError(str(e)) from None
         except OSError as e:
-            raise StartupError(f"cannot read {config.paths.pre_shared_key}: {e.strerror}") from None
+            raise StartupError(
+                f"cannot read the pre-shared key file {config.paths.pre_shared_key} "
+                f"(path pre_shared_key): {e.strerror}"
+            ) from None
 
 
 def listen_endpoints(config: Config, family: int | None) -> list[tuple]:
@@ -221,6 +226,12 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _start(args: argparse.Namespace) -> int:
+    # A detached daemon runs in /, so a relative -f or -l would name another file at the first
+    # SIGHUP (re-read, reopen): fix them to what they name now, from where we were started.
+    start_dir = os.getcwd()
+    config_path = os.path.join(start_dir, args.config)
+    if args.logfile:
+        args.logfile = os.path.join(start_dir, args.logfile)
     config = load_config(args)
     check_key_files(config)
     level = config.effective_log_level(args.debug)
@@ -234,7 +245,7 @@ def _start(args: argparse.Namespace) -> int:
     if args.foreground:
         print("Foreground mode.", file=sys.stderr, flush=True)
     log.info(f"pyracoon {__version__}")
-    log.info(f'Reading configuration from "{args.config}"')
+    log.info(f'Reading configuration from "{config_path}"')
     for w in config.warnings:
         log.warning(str(w))
     keylog = None
@@ -268,9 +279,20 @@ def _start(args: argparse.Namespace) -> int:
         except OSError as e:
             raise StartupError(f"cannot write the pid file {pidfile}: {e.strerror}") from None
     else:
+        if args.logfile is None and syslog_socket() is None:
+            # the last thing said on the terminal: everything else has been checked
+            print(
+                f"pyracoon: warning: no syslog socket on this machine "
+                f"({', '.join(SYSLOG_SOCKETS)}), so once detached this daemon's log goes "
+                "nowhere; give -l FILE to log to a file",
+                file=sys.stderr,
+                flush=True,
+            )
         detach(pidfile)
         log.stream = None
-    options = Options(args.config, args.debug, args.port, args.natt_port, args.verbose, args.kernel)
+    options = Options(
+        config_path, args.debug, args.port, args.natt_port, args.verbose, args.kernel, start_dir
+    )
     daemon = Daemon(config, options, kernel, listeners, log, keylog=keylog)
     try:
         status = asyncio.run(daemon.run())

@@ -1,7 +1,7 @@
 """racoon's log: its levels, its line format, and where the lines go.
 
 The memo's troubleshooting advice is "if ESP doesn't happen, read /var/log/all.log", and people
-grep racoon's lines (racoon-facts.md section 4). So the lines keep racoon's shape::
+grep racoon's lines (racoon's plog.c). So the lines keep racoon's shape::
 
     [YYYY-MM-DD HH:MM:SS: ][[peer] ]LEVEL: [where: ]text
 
@@ -27,6 +27,22 @@ from typing import TextIO
 from pyracoon.engine.events import Level, LogEvent
 
 LEVEL_NAMES = {lvl.name.lower(): lvl for lvl in Level}
+
+#: Where syslog(3) sends its lines: Linux, the BSDs, macOS.
+SYSLOG_SOCKETS = ("/dev/log", "/var/run/log", "/var/run/syslog")
+
+
+def syslog_socket(candidates: tuple[str, ...] = SYSLOG_SOCKETS) -> str | None:
+    """The local syslog socket, if this machine has one.
+
+    syslog(3) drops lines silently when there is no syslog daemon (containers, minimal
+    installs), so a detached daemon without ``-l`` would log nothing and never say so; the
+    start-up checks this before detaching.
+    """
+    for path in candidates:
+        if os.path.exists(path):
+            return path
+    return None
 
 
 def timestamp(when: float) -> str:

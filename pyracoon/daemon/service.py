@@ -16,12 +16,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import os
 import signal
 import socket
 import time
-from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO
@@ -36,10 +36,11 @@ from pyracoon.engine import Engine
 from pyracoon.engine import events as ev
 from pyracoon.kernel.base import KernelError, KernelMessageUndecodable, KernelSocket
 from pyracoon.kernel.pfkey import Message
-from pyracoon.kernel.sadb import ExtType, MsgType
+from pyracoon.kernel.sadb import ExtType, MsgType, SaType
 
 from . import backupsa
 from .bypass import BypassError, set_bypass
+from .feed import EventFeed
 from .log import Log
 
 Endpoint = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
@@ -64,12 +65,15 @@ def bind_udp(endpoint: Endpoint, log: Log | None = None) -> socket.socket:
     The socket bypasses IPsec policy (:mod:`.bypass`), so that an SPD entry covering all traffic
     does not catch IKE itself. Failing that is one warning on ``log``, not a reason to stop:
     peers that no policy covers can still be reached.
+
+    No SO_REUSEADDR: for UDP it buys nothing on restart (there is no TIME_WAIT), and on Linux
+    it lets a second daemon bind the same address and port as a running one, after which the
+    two split the peers' datagrams between them. Without it the second is refused at start.
     """
     addr, port = endpoint
     family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
     sock = socket.socket(family, socket.SOCK_DGRAM)
     try:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         try:
@@ -99,6 +103,9 @@ class Options:
     verbose: bool = False
     kernel: str | None = None
     """The ``--kernel`` spec, for the second socket ``pyracoonctl show-sa`` reads the SAD with."""
+    include_base: str | None = None
+    """The directory relative ``include`` names were taken under at start (the working
+    directory then): a detached daemon runs in ``/``, and a reload must find the same files."""
 
 
 class Daemon:
@@ -126,9 +133,8 @@ class Daemon:
         self.engine = Engine(config, pid=kernel.pid, export_ike_keys=keylog is not None)
         self.installed: dict[tuple[int, object, int], Message] = {}
         """SAs this daemon installed, by (satype, dst, spi): what a clean stop removes."""
-        self.recent: deque[ev.Event] = deque(maxlen=200)
-        """Phase-1/phase-2 outcomes, for ``pyracoonctl show-event``."""
-        self.event_added = asyncio.Event()
+        self.feed = EventFeed()
+        """Phase-1/phase-2 outcomes, for ``pyracoonctl show-event`` and ``establish-sa -w``."""
         self.kernel_spec = options.kernel
         self.admin: AdminServer | None = None
         self._stop = asyncio.Event()
@@ -184,8 +190,8 @@ class Daemon:
         self.stop(0)
 
     async def _shutdown(self) -> None:
-        """Remove the SAs we installed (manual ones stay: racoon's FLUSH of everything is a bug
-        racoon-facts.md lists), empty backupsa, close everything."""
+        """Remove the SAs we installed (manual ones stay: racoon's FLUSH of everything is a
+        known racoon bug), empty backupsa, close everything."""
         loop = asyncio.get_running_loop()
         with contextlib.suppress(Exception):
             loop.remove_reader(self.kernel.fileno())
@@ -198,13 +204,17 @@ class Daemon:
             for ext in (added.sa, added.src, added.dst):
                 if ext is not None:
                     delete.add(ext)
+            what = _sa_name(added)
             try:
                 reply = self.kernel.request(delete, timeout=1.0)
             except KernelError as e:
-                self.log.error(f"pfkey DELETE failed at shutdown: {e}")
+                self.log.error(f"pfkey DELETE of {what} failed at shutdown: {e}")
                 continue
-            if reply.errno:
-                self.log.warning(f"pfkey DELETE at shutdown: {os.strerror(reply.errno)}")
+            if reply.errno == errno.ESRCH:
+                # gone already (a DELETE or FLUSH we did not see): nothing left to remove
+                self.log.debug(f"{what} was already gone at shutdown")
+            elif reply.errno:
+                self.log.warning(f"pfkey DELETE of {what} at shutdown: {os.strerror(reply.errno)}")
         self.installed.clear()
         if self.config.paths.backupsa:
             with contextlib.suppress(OSError):
@@ -307,8 +317,7 @@ class Daemon:
             elif isinstance(event, ev.IkeKeys):
                 self._write_keylog(event)
             else:
-                self.recent.append(event)
-                self.event_added.set()
+                self.feed.publish(event)
         self._arm_timer()
 
     def _fallback_listener(self, out: ev.DatagramOut) -> Listener | None:
@@ -373,8 +382,14 @@ class Daemon:
 
     def _track(self, msg: Message) -> None:
         """Keep ``installed`` current from the kernel's answers and broadcasts."""
+        if msg.errno:
+            return
+        if msg.type == MsgType.FLUSH:  # it has no SA or address: it names only an SA type
+            for key in [k for k in self.installed if msg.satype in (SaType.UNSPEC, k[0])]:
+                del self.installed[key]
+            return
         sa, dst = msg.sa, msg.dst
-        if sa is None or dst is None or msg.errno:
+        if sa is None or dst is None:
             return
         key = (msg.satype, dst.addr, sa.spi)
         if msg.type in (MsgType.UPDATE, MsgType.ADD) and msg.pid == self.kernel.pid:
@@ -383,8 +398,6 @@ class Daemon:
             msg.type == MsgType.EXPIRE and msg.get(ExtType.LIFETIME_HARD) is not None
         ):
             self.installed.pop(key, None)
-        elif msg.type == MsgType.FLUSH:
-            self.installed.clear()
 
     def _arm_timer(self) -> None:
         when = self.engine.next_timer()
@@ -398,20 +411,24 @@ class Daemon:
 
     # -- reconfiguration ----------------------------------------------------------------------
 
-    def reload(self) -> None:
-        """SIGHUP: parse the file again; a broken one is refused and the old one keeps running."""
+    def reload(self) -> str | None:
+        """SIGHUP: parse the file again; a broken one is refused and the old one keeps running.
+
+        Returns None when the new configuration runs, else why not (``FILE:LINE: ...``), so
+        that ``pyracoonctl reload-config`` can fail with it instead of only logging it.
+        """
         path = self.options.config_path
         try:
-            new = parse_file(path).with_command_line(
+            new = parse_file(path, include_base=self.options.include_base).with_command_line(
                 isakmp_port=self.options.isakmp_port, natt_port=self.options.natt_port
             )
         except ConfigError as e:
             self.log.error(f"{e}")
             self.log.error(f"configuration reload refused; still running the previous {path}")
-            return
+            return str(e)
         except OSError as e:
             self.log.error(f"cannot read {path}: {e.strerror}; still running the previous one")
-            return
+            return f"cannot read {path}: {e.strerror}"
         self.config = new
         self.engine.reload(new, self.clock())
         self.log.reopen()
@@ -419,3 +436,13 @@ class Daemon:
         for w in new.warnings:
             self.log.warning(str(w))
         self.pump()
+        return None
+
+
+def _sa_name(added: Message) -> str:
+    """``ESP SA 10.0.0.1->10.0.0.2 spi=0x1234``: which SA a shutdown line is about."""
+    kind = {SaType.ESP: "ESP", SaType.AH: "AH", SaType.IPCOMP: "IPCOMP"}.get(added.satype, "")
+    src = added.src.addr if added.src is not None else "?"
+    dst = added.dst.addr if added.dst is not None else "?"
+    spi = f" spi={added.sa.spi:#x}" if added.sa is not None else ""
+    return f"{kind or f'satype {added.satype}'} SA {src}->{dst}{spi}"

@@ -90,7 +90,7 @@ from .errors import (
     PayloadMalformed,
     UnexpectedMessage,
 )
-from .events import Endpoint, Level, fmt_endpoint
+from .events import Endpoint, IPAddress, Level, fmt_endpoint
 from .phase1 import AGGRESSIVE, MAIN, P1State, Phase1, Role, random_message_id
 from .proposals import (
     PROTOCOL_NAMES,
@@ -129,7 +129,7 @@ def _contains(outer: Selector, inner: Selector) -> bool:
 
 @dataclass
 class SpdEntry:
-    """One cached SPD entry (racoon's SPD cache, racoon-facts 5.2)."""
+    """One cached SPD entry (racoon's SPD cache, racoon's pfkey.c)."""
 
     policy_id: int
     direction: int
@@ -140,7 +140,7 @@ class SpdEntry:
 
 
 def padding_policy(config: Config) -> PaddingPolicy:
-    """racoon.conf's ``padding {}`` block as the CBC layer applies it (racoon-facts 8.13)."""
+    """racoon.conf's ``padding {}`` block as the CBC layer applies it (racoon.conf(5): padding)."""
     pad = config.padding
     return PaddingPolicy(
         pad.randomize, pad.randomize_length, pad.maximum_length, pad.strict_check,
@@ -152,7 +152,7 @@ def policy_offers(
     sp: SpdEntry, twin: SpdEntry | None, *, inbound_first: bool
 ) -> list[ProtocolOffer]:
     """One protocol offer per ipsecrequest of ``sp``, in reverse SPD order as racoon proposes
-    them (racoon-facts 1.5), each with the reqids of both directions: ``sp``'s own for its
+    them (racoon.conf(5): sainfo), each with the reqids of both directions: ``sp``'s own for its
     direction, ``twin``'s (the SP of the other direction) for the other one when it has a request
     for the same protocol. ``inbound_first`` says that ``sp`` is the inbound SP (responder)."""
     offers = []
@@ -227,7 +227,7 @@ class Engine:
     #: How to turn ``now`` into a date for certificate validity; default: ``now`` is Unix time.
     wall_clock: Callable[[float], datetime] | None = None
     #: Set the commit bit in QM1.  racoon never does; this exists to test the other side of
-    #: racoon-facts 8.8 (a peer that sets it) against ourselves.
+    #: racoon's isakmp_quick.c (a peer that sets it) against ourselves.
     commit_bit: bool = False
     #: Emit :class:`~pyracoon.engine.events.IkeKeys` for every ISAKMP SA whose keys are derived
     #: (``pyracoon --ike-keylog``).  Off by default: the event carries a secret.
@@ -292,7 +292,7 @@ class Engine:
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
 
     def reload(self, config: Config, now: float) -> None:
-        """SIGHUP: take the new configuration and re-read the SPD (racoon-facts 2).
+        """SIGHUP: take the new configuration and re-read the SPD (racoon(8)).
 
         Existing SAs stay; each ISAKMP SA is re-bound to the remote the new file gives for its
         peer (racoon's revalidation), or keeps its old settings, with a warning, when the new
@@ -404,6 +404,9 @@ class Engine:
                     w.peer[0],
                 )
                 self._acquire_error(w.request)
+                self._events.append(
+                    ev.NegotiationFailed(2, w.peer, "time up waiting for phase 1")
+                )
 
     # ================================================================== config helpers
     def psk_source(self) -> Any:
@@ -843,7 +846,7 @@ class Engine:
         )
         q = Quick(self, ph1, False, msg.message_id, placeholder, now)
         self.quicks[key] = q
-        q.commit = bool(msg.flags & Flag.COMMIT)  # copied into QM2 (racoon-facts 8.8)
+        q.commit = bool(msg.flags & Flag.COMMIT)  # copied into QM2 (racoon's isakmp_quick.c)
         digest = hashlib.md5(data, usedforsecurity=False).digest()
         q.replies[digest] = None
         q._answering = digest  # QM2 goes out once the kernel gave us SPIs
@@ -935,7 +938,7 @@ class Engine:
     def _generated_offers(
         self, q: Quick, sa: SA, local: Selector, remote: Selector, sainfo: Any
     ) -> list[ProtocolOffer]:
-        """generate_policy (racoon-facts 5.2): the responder has no SP, so it takes the
+        """generate_policy (racoon's pfkey.c): the responder has no SP, so it takes the
         protocols and modes of the peer's first proposal and installs X_SPDUPDATE in, fwd
         (tunnel mode, as Linux needs) and out, level require -- or unique with a reqid counted
         from 1 under ``generate_policy unique`` -- living as long as the SA."""
@@ -983,7 +986,7 @@ class Engine:
         return offers
 
     def _remove_generated_policies(self, q: Quick) -> None:
-        """X_SPDDELETE of what generate_policy installed for ``q`` (racoon-facts 5.2)."""
+        """X_SPDDELETE of what generate_policy installed for ``q`` (racoon's pfkey.c)."""
         for direction, src, dst in q.generated_policies:
             msg = pfkey.Message(MsgType.X_SPDDELETE, 0, seq=self.next_seq(), pid=self.pid)
             msg.add(pfkey.Policy(2, direction, 0, 0, []))
@@ -1050,6 +1053,8 @@ class Engine:
                 self._dumps.pop(0)
             return
         if mtype == MsgType.FLUSH and msg.pid != self.pid:
+            for q in self.established:
+                self._events.append(ev.Phase2Deleted(q.local, q.peer, q.message_id))
             self.established.clear()
 
     def _spd_loaded(self, now: float) -> None:
@@ -1136,25 +1141,31 @@ class Engine:
             peer_addr,
         )
 
-    def establish_ipsec(self, src: str, dst: str, now: float, ul_proto: int = 255) -> bool:
+    def establish_ipsec(
+        self, src: str, dst: str, now: float, ul_proto: int = 255
+    ) -> IPAddress | None:
         """``establish-sa esp|ah SRC DST``: negotiate the SAs the outbound SP covering that
-        traffic asks for, as an ACQUIRE would (without a kernel seq)."""
+        traffic asks for, as an ACQUIRE would (without a kernel seq).
+
+        Returns the peer the negotiation is with (the tunnel's far end, or DST), for
+        ``establish-sa -w`` to wait on; None when nothing could be started.
+        """
         self.now = now
         local_sel = Selector(ipaddress.ip_network(src, strict=False), ul_proto)
         remote_sel = Selector(ipaddress.ip_network(dst, strict=False), ul_proto)
         sp = self._find_policy(Direction.OUTBOUND, local_sel, remote_sel, wild=True)
         if sp is None or sp.policy_type != 2:
             self.log(Level.ERROR, f"no policy found: {local_sel} -> {remote_sel} (out)")
-            return False
-        self._phase2_for_policy(
+            return None
+        return self._phase2_for_policy(
             sp, local_sel.network.network_address, remote_sel.network.network_address, 0, now
         )
-        return True
 
     def _phase2_for_policy(
         self, sp: SpdEntry, src_addr: Any, dst_addr: Any, seq: int, now: float
-    ) -> None:
-        """A phase 2 for outbound SP ``sp``, triggered by traffic ``src_addr -> dst_addr``."""
+    ) -> IPAddress | None:
+        """A phase 2 for outbound SP ``sp``, triggered by traffic ``src_addr -> dst_addr``;
+        the peer's address, or None when there is no ``remote`` for it."""
         pol_id = sp.policy_id
         tunnel = _tunnel_request(sp)
         me = tunnel.src if tunnel is not None else src_addr
@@ -1178,10 +1189,11 @@ class Engine:
                 peer_addr,
             )
             self._acquire_error(request)
-            return
+            return None
         local = (me, self.local_port(me))
         peer = (peer_addr, remote.port or self.config.isakmp_port)
         self._request_phase2(remote, local, peer, request, now)
+        return ipaddress.ip_address(str(peer_addr))
 
     def _request_phase2(
         self, remote: Remote, local: Endpoint, peer: Endpoint, request: Request, now: float
@@ -1278,7 +1290,7 @@ class Engine:
         q.start(sainfo, self._send_ids(ph1, request))
 
     def _send_ids(self, ph1: Phase1, request: Request) -> bool:
-        """IDs are omitted when nothing they say is new (racoon-facts 8.11)."""
+        """IDs are omitted when nothing they say is new (racoon's isakmp_quick.c)."""
         if request.tunnel or ph1.remote.support_proxy:
             return True
         if any(o.mode != EncapsulationMode.TRANSPORT for o in request.offers):
@@ -1395,7 +1407,7 @@ class Engine:
             self._start_quick(ph1, w.request, now)
 
     def phase1_dead(self, ph1: Phase1, now: float) -> None:
-        """DPD gave up (racoon-facts 8.16): purge the peer's SAs and its ISAKMP SAs."""
+        """DPD gave up (RFC 3706): purge the peer's SAs and its ISAKMP SAs."""
         self.log(
             Level.INFO, f"DPD: remote (ISAKMP-SA spi={ph1.index()}) seems to be dead.", ph1.peer[0]
         )
@@ -1407,7 +1419,7 @@ class Engine:
 
     def phase1_dying(self, ph1: Phase1, now: float) -> None:
         """80 % of the lifetime: an initiator with phase-2 SAs under it renegotiates phase 1
-        (``rekey force``, or ``rekey on`` while DPD is active, racoon-facts 1.3)."""
+        (``rekey force``, or ``rekey on`` while DPD is active, racoon.conf(5): remote)."""
         remote = ph1.remote
         wanted = remote.rekey is Rekey.FORCE or (remote.rekey is Rekey.ON and ph1.dpd_active)
         if ph1.role is not Role.INITIATOR or not wanted:
@@ -1437,8 +1449,11 @@ class Engine:
         self._remove_phase1(ph1, announce=True)
 
     def _remove_phase1(self, ph1: Phase1, *, announce: bool) -> None:
-        if announce and ph1.established:
+        was_up = ph1.established
+        if announce and was_up:
             self.send_info(ph1, [Delete(ProtocolID.ISAKMP, (ph1.cookies,))])
+        if was_up:
+            self._events.append(ev.Phase1Deleted(ph1.local, ph1.peer, ph1.cookies))
         ph1.state = P1State.EXPIRED
         self.ph1s.pop(ph1.icky, None)
         for key in [k for k in self.quicks if k[0] == ph1.icky]:
@@ -1453,7 +1468,7 @@ class Engine:
 
     def phase2_established(self, q: Quick, now: float) -> None:
         # It stays in self.quicks too: a late QM2 retransmission must still find it and get
-        # QM3 again (the lost-QM3 case of racoon-facts 8.14).
+        # QM3 again (the lost-QM3 case of racoon's isakmp.c).
         """Every kernel SA of ``q`` is in: announce it."""
         self.established.append(q)
         self._events.append(
@@ -1470,6 +1485,7 @@ class Engine:
     def _drop_phase2(self, q: Quick) -> None:
         if q in self.established:
             self.established.remove(q)
+            self._events.append(ev.Phase2Deleted(q.local, q.peer, q.message_id))
         self._remove_generated_policies(q)
         self.quicks.pop((q.ph1.icky, q.message_id), None)
 

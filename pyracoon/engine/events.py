@@ -31,7 +31,7 @@ def fmt_endpoint(ep: Endpoint) -> str:
 
 
 class Level(IntEnum):
-    """racoon's log levels (racoon-facts 4): a line prints when its level <= the configured one."""
+    """racoon's log levels (racoon's plog.c): a line prints when its level <= the configured one."""
 
     ERROR = 1
     WARNING = 2
@@ -59,7 +59,7 @@ class KernelRequest:
 
 @dataclass(frozen=True)
 class LogEvent:
-    """One log line: ``text`` is racoon's wording where racoon has one (racoon-facts 4).
+    """One log line: ``text`` is racoon's wording where racoon has one (racoon's plog.c).
 
     ``peer`` is the remote address the line is about, if any; secrets never appear in ``text``.
     """
@@ -111,6 +111,26 @@ class Phase2Established:
 
 
 @dataclass(frozen=True)
+class Phase1Deleted:
+    """An established ISAKMP SA is gone (deleted by us or the peer, expired, purged), so that
+    ``racoonctl show-event`` watchers see SAs go as well as come (racoon's EVT_PHASE1_DOWN)."""
+
+    local: Endpoint
+    remote: Endpoint
+    cookies: bytes
+
+
+@dataclass(frozen=True)
+class Phase2Deleted:
+    """The kernel SAs of one established quick mode are gone or no longer ours to track
+    (deleted, flushed, expired; racoon's EVT_PHASE2_DOWN)."""
+
+    local: Endpoint
+    remote: Endpoint
+    message_id: int
+
+
+@dataclass(frozen=True)
 class PeerDead:
     """DPD declared the peer dead and its SAs were purged (racoon's phase1_dead script)."""
 
@@ -150,6 +170,8 @@ Event = (
     | Phase1Established
     | IkeKeys
     | Phase2Established
+    | Phase1Deleted
+    | Phase2Deleted
     | NegotiationFailed
     | PeerDead
 )

@@ -9,7 +9,7 @@ up ``(exchange, role, state)`` in :data:`STATE_TABLE`: the row names the handler
 that must be present and the state that follows.  A message that fits no row is reported as
 "unexpected" (a late duplicate or a reordered datagram) and dropped, as racoon does.
 
-Messages, racoon-facts 8.12::
+Messages, racoon's isakmp_ident.c::
 
     main        I: MM1 SA          R: MM2 SA            I: MM3 KE Ni      R: MM4 KE Nr [CR]
                 I: MM5 *ID [CERT] HASH_I|SIG_I [CR]     R: MM6 *ID [CERT] HASH_R|SIG_R
@@ -113,7 +113,7 @@ if TYPE_CHECKING:
 MAIN = ExchangeType.IDENTITY_PROTECTION
 AGGRESSIVE = ExchangeType.AGGRESSIVE
 
-#: Vendor IDs worth a log line (racoon-facts 4: "received Vendor ID: DPD").
+#: Vendor IDs worth a log line (racoon's plog.c: "received Vendor ID: DPD").
 DPD_VENDOR_ID = bytes.fromhex("afcad71368a1f1c96b8696fc77570100")  # RFC 3706 section 7
 KNOWN_VENDOR_IDS = {
     DPD_VENDOR_ID: "DPD",
@@ -231,7 +231,7 @@ class Phase1:
         self.peer_cert = None
         self.psk_entry: str | None = None
         self.peer_sent_cr = False
-        # retransmission (racoon-facts 8.14)
+        # retransmission (racoon's isakmp.c)
         self.last_sent: bytes | None = None
         #: racoon's recvdpkt list: MD5 of a datagram we accepted -> the reply we sent to it.
         self.replies: dict[bytes, bytes | None] = {}
@@ -303,7 +303,7 @@ class Phase1:
         return encode_message(msg)
 
     def _replay(self, digest: bytes) -> bool:
-        """A datagram seen before: send our stored reply again (racoon-facts 8.14)."""
+        """A datagram seen before: send our stored reply again (racoon's isakmp.c)."""
         if digest not in self.replies:
             return False
         reply = self.replies[digest]
@@ -559,7 +559,7 @@ class Phase1:
     # ------------------------------------------------------------------ DPD (RFC 3706)
     @property
     def dpd_active(self) -> bool:
-        """We probe: dpd_delay > 0 and both sides announced DPD (racoon-facts 8.16)."""
+        """We probe: dpd_delay > 0 and both sides announced DPD (RFC 3706)."""
         return self.remote.dpd and self.remote.dpd_delay > 0 and self.peer_dpd
 
     def _send_r_u_there(self, now: float) -> None:
@@ -602,7 +602,7 @@ class Phase1:
                 self._send_r_u_there(now)
 
     def _cert_request(self) -> list[Payload]:
-        """CR when rsasig and send_cr (racoon-facts 8.12: peers_certfile issuer, ca_type
+        """CR when rsasig and send_cr (racoon's isakmp_ident.c: peers_certfile issuer, ca_type
         subject, else empty)."""
         if not self._uses_signatures() or not self.remote.send_cr:
             return []
@@ -892,7 +892,7 @@ class Phase1:
         assert self.params is not None
         self.established_at = now
         self.expire_at = now + self.params.lifetime
-        # racoon-facts 8.14: the ISAKMP SA is "dying" at 80 % of its lifetime
+        # racoon's isakmp.c: the ISAKMP SA is "dying" at 80 % of its lifetime
         self.dying_at = now + self.params.lifetime * 8 // 10
         if self.dpd_active:
             self.dpd_next_at = now + self.remote.dpd_delay

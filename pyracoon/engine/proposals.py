@@ -1,12 +1,12 @@
 """Building our SA payloads and choosing among the peer's, as racoon does.
 
-Phase 1 (racoon-facts 1.4, 8.9): every ``proposal {}`` block is one transform, numbered in
-config order, inside a single ISAKMP proposal #1; attributes in racoon's order (life type and
-duration, encryption, key length, authentication method, hash, group).  The responder walks the
-peer's transforms in the peer's order and takes the first one that one of its own proposals
+Phase 1 (racoon.conf(5): proposal and proposal_check): every ``proposal {}`` block is one transform,
+numbered in config order, inside a single ISAKMP proposal #1; attributes in racoon's order (life
+type and duration, encryption, key length, authentication method, hash, group).  The responder walks
+the peer's transforms in the peer's order and takes the first one that one of its own proposals
 accepts.
 
-Phase 2 (racoon-facts 1.5): one proposal #1 with one protocol per SPD ipsecrequest, in reverse
+Phase 2 (racoon.conf(5): sainfo): one proposal #1 with one protocol per SPD ipsecrequest, in reverse
 SPD order, each with one transform per encryption x authentication combination; attributes life
 type and duration, encapsulation mode, [key length], [authentication], [group description].
 

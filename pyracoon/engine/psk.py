@@ -1,16 +1,16 @@
 """The pre-shared key file (``path pre_shared_key``), looked up as racoon's getpsk() does.
 
-racoon-facts 1.7: one ``ID<whitespace>SECRET`` per line, the secret running to the end of the
-line (spaces included), ``#`` lines are comments, a secret starting ``0x`` is hex, and the Debian
-``*`` entry matches anyone.  The file must belong to us and grant nothing to group or others,
+racoon.conf(5), pre_shared_key: one ``ID<whitespace>SECRET`` per line, the secret running to the end
+of the line (spaces included), ``#`` lines are comments, a secret starting ``0x`` is hex, and the
+Debian ``*`` entry matches anyone.  The file must belong to us and grant nothing to group or others,
 else racoon logs ``X has weak file permission`` and the lookup fails.
 
 racoon re-reads the file on every lookup (so an edited psk.txt needs no reload); so do we.  That
 file read is the only I/O of the engine's phase 1, and it happens only when SKEYID is computed.
 
-Which keys are tried (the part that surprises people, racoon-facts 1.7): main mode knows only
-the peer's IP address when it needs SKEYID (the ID is still encrypted), aggressive mode tries
-the peer's ID value first and the address only if ``verify_identifier`` is off.
+Which keys are tried (the part that surprises people; racoon.conf(5), pre_shared_key): main mode
+knows only the peer's IP address when it needs SKEYID (the ID is still encrypted), aggressive mode
+tries the peer's ID value first and the address only if ``verify_identifier`` is off.
 """
 
 from __future__ import annotations

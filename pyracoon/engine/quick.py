@@ -10,10 +10,10 @@ Initiator (an ACQUIRE asked for SAs)::
 
 Responder: QM1 -> sainfo and SPD lookup, proposal choice -> GETSPI per protocol -> QM2;
 QM3 -> UPDATE + ADD.  The kernel answers asynchronously: each request carries a ``seq`` (the
-ACQUIRE's, when there was one, racoon-facts 5.2) and the reply is routed back here by
+ACQUIRE's, when there was one, racoon's pfkey.c) and the reply is routed back here by
 ``(seq, satype)``.
 
-KEYMAT (racoon-facts 8.7): inbound keys from *our* SPI, outbound from the peer's, nonces always
+KEYMAT (RFC 2409): inbound keys from *our* SPI, outbound from the peer's, nonces always
 Ni|Nr, PFS secret first when PFS was negotiated.  Each exchange has its own CBC chain seeded from
 the phase-1 chain and the M-ID (8.4); a received message moves it only once its HASH verified.
 """
@@ -108,7 +108,7 @@ SADB_MODE_OF = {
     EncapsulationMode.UDP_ENCAPSULATED_TRANSPORT: Mode.TRANSPORT,
 }
 MODE_NAMES = {EncapsulationMode.TUNNEL: "Tunnel", EncapsulationMode.TRANSPORT: "Transport"}
-#: Replay window racoon asks for (racoon-facts 5.2); IPComp has none.
+#: Replay window racoon asks for (racoon's pfkey.c); IPComp has none.
 REPLAY_WINDOW = 4
 
 
@@ -131,7 +131,7 @@ class Selector:
     port: int = 0
 
     def id_payload(self) -> Identification:
-        """ID_IPV*_ADDR for a host, ID_IPV*_ADDR_SUBNET otherwise (racoon-facts 1.5)."""
+        """ID_IPV*_ADDR for a host, ID_IPV*_ADDR_SUBNET otherwise (racoon.conf(5): sainfo)."""
         net = self.network
         proto = 0 if self.proto == 255 else self.proto
         if net.prefixlen == net.max_prefixlen:
@@ -248,7 +248,7 @@ class Quick:
         return self.ph1.peer
 
     def index(self) -> str:
-        # racoon prints the msgid through ntohs(): only 16 bits survive (racoon-facts 4).
+        # racoon prints the msgid through ntohs(): only 16 bits survive (racoon's plog.c).
         """racoon's ``icookie:rcookie:msgid`` (msgid cut to 16 bits, as racoon prints it)."""
         return f"{self.ph1.index()}:{self.message_id & 0xFFFF:08x}"
 
@@ -400,7 +400,7 @@ class Quick:
 
     # ------------------------------------------------------------------ kernel
     def request_spis(self) -> None:
-        """GETSPI for every protocol (racoon-facts 5.2): src=peer, dst=me."""
+        """GETSPI for every protocol (racoon's pfkey.c): src=peer, dst=me."""
         for offer in self.request.offers:
             satype = SATYPE_OF[offer.protocol]
             msg = pfkey.Message(MsgType.GETSPI, satype, seq=self.seq, pid=self.engine.pid)
@@ -500,7 +500,8 @@ class Quick:
             self._prf, self._skeyid_a, self.message_id, self.nonce, self.peer_nonce
         )
         if self.commit:
-            # Commit bit (RFC 2408 4.8, racoon-facts 8.8): QM3 is resent until CONNECTED comes.
+            # Commit bit (RFC 2408 4.8; racoon's isakmp_quick.c): QM3 is resent until CONNECTED
+            # comes.
             self._send([Hash(hash3)], now, expect_reply=True)
             self.state = QState.WAIT_CONNECTED
             return
@@ -656,7 +657,7 @@ class Quick:
         return (self.nonce, self.peer_nonce) if self.initiator else (self.peer_nonce, self.nonce)
 
     def install(self, now: float) -> None:
-        """UPDATE the inbound SA and ADD the outbound one, per protocol (racoon-facts 5.2)."""
+        """UPDATE the inbound SA and ADD the outbound one, per protocol (racoon's pfkey.c)."""
         assert self.ph1.keys is not None
         ni, nr = self._ni_nr()
         self.state = QState.ADDING

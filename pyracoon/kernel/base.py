@@ -30,8 +30,10 @@ not read.
 from __future__ import annotations
 
 import errno as errno_mod
+import json
 import os
 import socket
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 
@@ -242,6 +244,15 @@ class KernelSocket(ABC):
         finally:
             self._backlog.extend(kept)
 
+    def now(self) -> float:
+        """The kernel's clock, in seconds since the epoch: what its lifetimes count from.
+
+        A real kernel's is the wall clock. A simulated one may run on a manual clock
+        (``pyracoon-kernel --manual-clock`` and ``advance``); ``setkey -D``'s ``current:`` and
+        ``diff:`` lines must then come from that clock, not from this machine's.
+        """
+        return time.time()
+
     def fileno(self) -> int:
         """A descriptor that becomes readable when a message waits (for event loops)."""
         raise KernelError(f"{type(self).__name__} has no file descriptor")
@@ -326,9 +337,44 @@ class UnixKernelSocket(_DatagramKernelSocket):
                 f"'pyracoon-kernel --listen {path}'"
             ) from e
         super().__init__(sock, LINUX, path)
+        self.path = path
+
+    def now(self) -> float:
+        """The simulated kernel's clock (``{"op": "now"}``), which ``advance`` may have moved."""
+        reply = control_request(self.path, {"op": "now"})
+        if "now" not in reply:
+            raise KernelError(f"the kernel at {self.path} did not say its time: {reply}")
+        return float(reply["now"])
 
 
-BACKENDS = ("auto", "pfkey", "xfrm", "unix:PATH")
+def control_request(path: str, req: dict, timeout: float = 5.0) -> dict:
+    """Send one JSON control request to ``pyracoon-kernel`` at ``path`` and return its answer.
+
+    It goes on a connection of its own, so the PF_KEY messages of a socket in use are never
+    mixed with JSON; PF_KEY broadcasts that reach this connection meanwhile are skipped.
+    """
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        try:
+            s.connect(path)
+        except OSError as e:
+            raise KernelUnavailable(f"no simulated kernel at {path} ({e.strerror})") from e
+        s.settimeout(timeout)
+        try:
+            s.send(json.dumps(req).encode())
+            while True:
+                data = s.recv(MAX_MESSAGE)
+                if not data:
+                    raise KernelError(f"the kernel at {path} closed the connection")
+                if data[:1] == b"{":
+                    return json.loads(data)
+        except TimeoutError:
+            raise KernelError(f"the kernel at {path} did not answer within {timeout:g} s") from None
+
+
+#: The backends ``open_kernel`` can open in this version, as ``--kernel`` spells them. Messages
+#: and usage lines list these, so a backend added here is offered everywhere at once.
+BACKENDS = ("auto", "pfkey", "unix:PATH")
+BACKENDS_TEXT = "|".join(BACKENDS)
 
 
 def open_kernel(spec: str | None = None) -> KernelSocket:

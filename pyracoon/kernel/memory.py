@@ -93,7 +93,7 @@ SPI_MAX_DEFAULT = 0x0FFFFFFF
 Clock = Callable[[], float]
 
 # What a REGISTER reply announces: (id, ivlen, minbits, maxbits). The usual kernel ranges of
-# racoon-facts.md section 7.4, with KAME's keyed-md5/keyed-sha1 and a null cipher that accepts a
+# setkey(8): algorithms, with KAME's keyed-md5/keyed-sha1 and a null cipher that accepts a
 # key (the old "simple" transform of the seed memo) so the memo's manual-keying examples load.
 SUPPORTED_AUTH: tuple[Alg, ...] = (
     Alg(AuthAlg.MD5HMAC, 0, 128, 128),

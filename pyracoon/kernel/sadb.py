@@ -2,7 +2,7 @@
 
 The names follow the C headers (``SADB_X_SPDADD`` becomes ``MsgType.X_SPDADD``) so that a reader
 with ``net/pfkeyv2.h`` or ``linux/pfkeyv2.h`` open finds each value once. The numbers are those of
-racoon-facts.md section 5.1.
+pfkeyv2.h.
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ import sys
 import time
 from collections import deque
 
-from .base import KERNEL_ENV, KernelError
+from .base import KERNEL_ENV, KernelError, control_request
 from .memory import Endpoint, InMemoryKernel
 from .pfkey import PfkeyDecodeError, decode
 
@@ -216,6 +216,8 @@ class KernelServer:
                 for ep in others:
                     ep.deliver(raw)
                 return {"delivered": len(others)}
+            if op == "now":
+                return {"now": self.kernel.clock()}
             if op == "advance":
                 if self.clock is None:
                     return {"error": "this kernel runs on the real clock; start it --manual-clock"}
@@ -293,20 +295,7 @@ def _control_request(spec: str | None, req: dict) -> dict:
     spec = spec or os.environ.get(KERNEL_ENV) or ""
     if not spec.startswith("unix:"):
         raise KernelError("packet and advance need a simulated kernel: --kernel unix:PATH")
-    path = spec[5:]
-    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
-        try:
-            s.connect(path)
-        except OSError as e:
-            raise KernelError(f"no simulated kernel at {path} ({e.strerror})") from e
-        s.settimeout(5)
-        s.send(json.dumps(req).encode())
-        while True:
-            data = s.recv(1 << 19)
-            if not data:
-                raise KernelError(f"the kernel at {path} closed the connection")
-            if data[:1] == b"{":
-                return json.loads(data)
+    return control_request(spec[5:], req)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -314,12 +303,18 @@ def build_parser() -> argparse.ArgumentParser:
         prog="pyracoon-kernel",
         description="Serve a simulated PF_KEY kernel on a Unix socket, or drive one.",
         epilog="examples:\n"
-        "  pyracoon-kernel --listen /tmp/k.sock &\n"
+        "  pyracoon-kernel --listen /tmp/k.sock --background --pidfile /tmp/k.pid\n"
         "  pyracoon-kernel --kernel unix:/tmp/k.sock packet 10.0.0.1 10.0.0.2 udp 5000 53\n"
         "  pyracoon-kernel --kernel unix:/tmp/k.sock advance 180",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("--listen", metavar="PATH", help="serve a new simulated kernel at PATH")
+    p.add_argument(
+        "--background",
+        action="store_true",
+        help="with --listen: return once PATH accepts connections, serving on in the background",
+    )
+    p.add_argument("--pidfile", metavar="FILE", help="with --listen: write the server's pid here")
     p.add_argument("--manual-clock", action="store_true", help="time moves only by 'advance'")
     p.add_argument("-v", "--verbose", action="store_true", help="log every PF_KEY message")
     p.add_argument(
@@ -391,22 +386,74 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
+    path = os.path.abspath(args.listen)  # removed at the end, wherever we are by then
     server = KernelServer(
-        args.listen,
-        manual_clock=args.manual_clock,
-        verbose=args.verbose,
-        test_hooks=args.test_hooks,
+        path, manual_clock=args.manual_clock, verbose=args.verbose, test_hooks=args.test_hooks
     )
-    server.bind()
 
     def stop(signum: int, frame: object) -> None:
         server.stopping = True
 
+    # before the fork: a SIGTERM sent as soon as the pid file names us must be a clean stop
     signal.signal(signal.SIGTERM, stop)
     signal.signal(signal.SIGINT, stop)
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
+    server.bind()
+    pidfile = os.path.abspath(args.pidfile) if args.pidfile else None
+    if args.background:
+        _background(path, pidfile)
+    elif pidfile:
+        _write_pidfile(pidfile, os.getpid())
+    try:
+        return _serve_bound(server, args)
+    finally:
+        if pidfile:
+            with contextlib.suppress(OSError):
+                with open(pidfile) as f:
+                    mine = f.read().strip() == str(os.getpid())
+                if mine:
+                    os.unlink(pidfile)
+
+
+def _write_pidfile(path: str, pid: int) -> None:
+    try:
+        with open(path, "w") as f:
+            f.write(f"{pid}\n")
+    except OSError as e:
+        raise ServerError(f"cannot write the pid file {path}: {e.strerror}") from e
+
+
+def _background(path: str, pidfile: str | None) -> None:
+    """Fork once the socket listens: the parent returns to the shell, the child serves.
+
+    The socket is bound and listening before the fork, so a client started right after the
+    parent exits connects; there is no start-up race for a script to sleep through (a plain
+    ``pyracoon-kernel --listen PATH &`` has one). The path lock is inherited by the child.
+    """
+    sys.stdout.flush()
+    sys.stderr.flush()
+    pid = os.fork()
+    if pid > 0:
+        if pidfile:
+            try:
+                _write_pidfile(pidfile, pid)
+            except ServerError as e:
+                os.kill(pid, signal.SIGTERM)
+                print(f"pyracoon-kernel: {e}", file=sys.stderr)
+                os._exit(1)
+        print(f"pyracoon-kernel: serving a simulated kernel on {path} (pid {pid})", file=sys.stderr)
+        os._exit(0)
+    os.setsid()
+    os.chdir("/")
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+
+
+def _serve_bound(server: KernelServer, args: argparse.Namespace) -> int:
     print(
-        f"pyracoon-kernel: serving a simulated kernel on {args.listen}", file=sys.stderr, flush=True
+        f"pyracoon-kernel: serving a simulated kernel on {server.path}", file=sys.stderr, flush=True
     )
     try:
         server.serve()

@@ -14,6 +14,7 @@ This is the only module of :mod:`pyracoon.pki` that reads files (plus the CA dir
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
 import re
@@ -52,10 +53,17 @@ def check_file_permission(path: str | os.PathLike[str], *, what: str = "file") -
 
     Used for private keys here and meant for psk.txt too. Raises
     :class:`~pyracoon.pki.errors.WeakFilePermissionError` naming the file and its mode; an
-    unreadable file raises ``OSError`` as usual.
+    unreadable file raises ``OSError`` as usual, and so does a directory or anything else that
+    is not a regular file (``IsADirectoryError``): advising ``chmod 600`` on a directory would
+    send the user the wrong way, since the configured name is what is wrong.
     """
     path = Path(path)
-    mode = stat.S_IMODE(path.stat().st_mode)
+    st = path.stat()
+    if stat.S_ISDIR(st.st_mode):
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
+    if not stat.S_ISREG(st.st_mode):
+        raise OSError(errno.EINVAL, f"{path} is not a regular file", str(path))
+    mode = stat.S_IMODE(st.st_mode)
     if mode & WEAK_PERMISSION_BITS:
         who = []
         if mode & stat.S_IRWXG:
@@ -79,17 +87,23 @@ def _read(path: Path, what: str, error: type[CertificateLoadError | PrivateKeyLo
 
 def parse_certificates(data: bytes, *, source: str = "<data>") -> list[x509.Certificate]:
     """All certificates in ``data``: every PEM block, or one DER certificate."""
+    # The parser's own words ("ParseError { kind: ShortData ... }") mean nothing to the person
+    # who configured the file; they stay on the exception chain for debugging.
     if b"-----BEGIN" in data:
         try:
             certs = x509.load_pem_x509_certificates(data)
         except ValueError as exc:
-            raise CertificateLoadError(source, f"{source}: bad PEM certificate: {exc}") from exc
+            raise CertificateLoadError(
+                source,
+                f"{source} has a PEM block that is not an X.509 certificate (a key, a CSR, or "
+                "damaged base64?)",
+            ) from exc
         return certs
     try:
         return [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
         raise CertificateLoadError(
-            source, f"{source} is neither a PEM nor a DER certificate: {exc}"
+            source, f"{source} is neither a PEM nor a DER certificate"
         ) from exc
 
 
@@ -132,7 +146,12 @@ def load_private_key(
     """
     path = Path(path)
     if check_permissions:
-        check_file_permission(path, what="private key")
+        try:
+            check_file_permission(path, what="private key")
+        except OSError as exc:
+            raise PrivateKeyLoadError(
+                path, f"cannot read private key {path}: {exc.strerror or exc}"
+            ) from exc
     data = _read(path, "private key", PrivateKeyLoadError)
     is_pem = b"-----BEGIN" in data
     if is_pem and (b"ENCRYPTED" in data):
@@ -143,7 +162,11 @@ def load_private_key(
     except TypeError as exc:  # cryptography: "Password was not given but private key is encrypted"
         raise _encrypted(path) from exc
     except (ValueError, UnsupportedAlgorithm) as exc:
-        raise PrivateKeyLoadError(path, f"{path} holds no private key we can read: {exc}") from exc
+        raise PrivateKeyLoadError(
+            path,
+            f"{path} holds no private key we can read: it is not an unencrypted PEM or DER key "
+            "(PKCS#1, SEC1 or PKCS#8)",
+        ) from exc
 
 
 def _encrypted(path: Path) -> EncryptedPrivateKeyError:
@@ -222,7 +245,7 @@ def certificate_request_authority(
     peers_certificate: x509.Certificate | None = None,
     ca_certificate: x509.Certificate | None = None,
 ) -> DistinguishedName | None:
-    """The Certification Authority name racoon puts in its CERT-REQUEST (racoon-facts 8.12):
+    """The Certification Authority name racoon puts in its CERT-REQUEST (racoon's isakmp_ident.c):
     the issuer of ``peers_certfile`` if configured, else the subject of ``ca_type``, else none
     (the engine then sends a CR without an authority, or none at all)."""
     if peers_certificate is not None:

@@ -1,6 +1,6 @@
 """Phase-1 identities: racoon.conf identifier forms, ID payload values, and the checks on them.
 
-Three jobs, all named after racoon.conf (racoon-facts 1.3 and 8.11):
+Three jobs, all named after racoon.conf (racoon.conf(5): remote; racoon's isakmp_quick.c):
 
 * ``my_identifier address|fqdn|user_fqdn|keyid [file]|keyid tag|asn1dn`` becomes an
   :class:`Identity` — the (ID type, data) pair carried in our ID payload. ``asn1dn`` without a DN

@@ -10,7 +10,7 @@ schemes coexist, exactly as in ipsec-tools 0.8.2:
   differ for the old keyed algorithms and for ``simple``.
 
 The built-in key ranges are the ones the simulated kernel reports in its REGISTER reply
-(``pyracoon.kernel.memory``, racoon-facts 7.4); setkey itself only checks against what the
+(``pyracoon.kernel.memory``, setkey(8): algorithms); setkey itself only checks against what the
 kernel said, so they are used only with ``-n``, when no kernel is asked.
 """
 
@@ -174,7 +174,7 @@ class KeyRange:
 DEFAULT_ENCRYPTION_RANGES: dict[int, KeyRange] = {
     a.id: KeyRange(a.minbits, a.maxbits) for a in SUPPORTED_ENCRYPT
 }
-"""racoon-facts 7.4: what a usual kernel's REGISTER reply says -- the simulated kernel's own
+"""setkey(8): algorithms: what a usual kernel's REGISTER reply says -- the simulated kernel's own
 answer, so that ``pysetkey -n`` and ``pysetkey`` against ``pyracoon-kernel`` agree."""
 
 DEFAULT_AUTHENTICATION_RANGES: dict[int, KeyRange] = {

@@ -30,7 +30,13 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from pyracoon import __version__
-from pyracoon.kernel.base import KernelError, KernelMessageUndecodable, KernelSocket, open_kernel
+from pyracoon.kernel.base import (
+    BACKENDS_TEXT,
+    KernelError,
+    KernelMessageUndecodable,
+    KernelSocket,
+    open_kernel,
+)
 from pyracoon.kernel.pfkey import (
     LINUX,
     Message,
@@ -92,6 +98,7 @@ class Options:
     rfc_mode: bool = True  # -r (default) / -k
     version: bool = False  # -V
     help: bool = False  # -h / -?
+    long_help: bool = False  # --help: asked for, so not a failure (setkey has no --help)
     kernel: str | None = None  # --kernel
     files: list[str] = field(default_factory=list)
 
@@ -106,7 +113,7 @@ def usage_text() -> str:
         f"       {PROG} [-Pv] -F\n"
         f"       {PROG} [-H] -x\n"
         f"       {PROG} [-V] [-h]\n"
-        f"       any of the above with --kernel auto|pfkey|unix:PATH (or $PYRACOON_KERNEL)\n"
+        f"       any of the above with --kernel {BACKENDS_TEXT} (or $PYRACOON_KERNEL)\n"
     )
 
 
@@ -124,6 +131,9 @@ def parse_args(argv: list[str]) -> Options:
             break
         if arg.startswith("--"):
             name, eq, value = arg[2:].partition("=")
+            if name == "help" and not eq:
+                opts.long_help = True
+                continue
             if name != "kernel":
                 raise UsageError(f"{PROG}: unrecognized option '{arg}'")
             if not eq:
@@ -330,15 +340,20 @@ class Session:
         where = f"line {line}: " if line is not None else ""
         self.err.write(f"{PROG}: {where}{e}\n")
 
-    def show(self, reply: Message) -> None:
-        """Print a GET / DUMP / SPDGET / SPDDUMP answer as setkey's postproc does."""
+    def show(self, reply: Message, now: int | None = None) -> None:
+        """Print a GET / DUMP / SPDGET / SPDDUMP answer as setkey's postproc does.
+
+        ``now`` is the kernel's time for ``current:`` and ``diff:``; a dump reads it once.
+        """
         if reply.type in (MsgType.GET, MsgType.DUMP):
+            if now is None:
+                now = int(self.clock())
             if reply.type == MsgType.DUMP and not self.opts.all_states and is_dead(reply):
                 return
             if self.opts.loop and reply.type == MsgType.DUMP:
-                self.out.write(format_short(reply, int(self.clock())))
+                self.out.write(format_short(reply, now))
             else:
-                self.out.write(format_sa(reply, int(self.clock()), self.opts.with_ports))
+                self.out.write(format_sa(reply, now, self.opts.with_ports))
         elif reply.type in (MsgType.X_SPDGET, MsgType.X_SPDDUMP):
             self.out.write(format_policy(reply, self.opts.with_ports))
 
@@ -361,11 +376,12 @@ class Session:
         if self.opts.no_action:
             return
         try:
+            now = int(self.clock()) if msg.type == MsgType.DUMP else None
             for reply in self.dump_entries(msg):
                 if reply.errno:
                     self.report_error(line, reply)
                 else:
-                    self.show(reply)
+                    self.show(reply, now)
         except KernelError as e:
             self.kernel_failure(line, e)
 
@@ -524,8 +540,13 @@ def run_stdin(session: Session, stream: TextIO, options: ParseOptions) -> int:
 
 
 def run_files(files: list[str], opts: Options, out: TextIO, err: TextIO) -> int:
-    """Bare file arguments: decode the raw PF_KEY messages in each, print them."""
+    """Bare file arguments: decode the raw PF_KEY messages in each, print them.
+
+    A file that is not PF_KEY messages is an error (stderr, exit status 1): a script that feeds
+    the wrong file must not carry on as though it had been read.
+    """
     session = Session(None, opts, out, err)
+    status = 0
     for name in files:
         try:
             with open(name, "rb") as f:
@@ -540,12 +561,14 @@ def run_files(files: list[str], opts: Options, out: TextIO, err: TextIO) -> int:
         while pos + 16 <= len(data):
             length = int.from_bytes(data[pos + 4 : pos + 6], sys.byteorder) * 8
             if length == 0:
-                out.write(f"{name}: zero-length message at offset {pos}\n")
+                err.write(f"{PROG}: {name}: zero-length message at offset {pos}\n")
+                status = 1
                 break
             try:
                 msg = decode(data[pos : pos + length], LINUX)
             except PfkeyDecodeError as e:
-                out.write(f"{e}\n")
+                err.write(f"{PROG}: {name}: not a PF_KEY message at offset {pos}: {e}\n")
+                status = 1
                 pos += length
                 continue
             if opts.verbose:
@@ -555,7 +578,7 @@ def run_files(files: list[str], opts: Options, out: TextIO, err: TextIO) -> int:
             else:
                 session.show(msg)
             pos += length
-    return 0
+    return status
 
 
 def run_promisc(kernel: KernelSocket, opts: Options, out: TextIO, err: TextIO) -> int:
@@ -605,9 +628,12 @@ def run(
     stderr: TextIO | None = None,
     stdin: TextIO | None = None,
     kernel_opener: Callable[[str | None], KernelSocket] = open_kernel,
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
 ) -> int:
-    """``main`` with its streams, kernel and clock injectable, so tests run it in-process."""
+    """``main`` with its streams, kernel and clock injectable, so tests run it in-process.
+
+    Without ``clock`` the time is the kernel's own (``KernelSocket.now``).
+    """
     out = stdout or sys.stdout
     err = stderr or sys.stderr
     if not args:
@@ -619,8 +645,11 @@ def run(
         err.write(f"{e}\n")
         out.write(usage_text())
         return 1
-    if opts.help:
+    if opts.long_help:
         out.write(usage_text())
+        return 0
+    if opts.help:
+        out.write(usage_text())  # setkey's -h exits 1 (its usage() does), and so do we
         return 1
     if opts.version:
         out.write(usage_text().splitlines()[0] + "\n")
@@ -654,7 +683,7 @@ def _run_mode(
     err: TextIO,
     stdin: TextIO | None,
     kernel_opener: Callable[[str | None], KernelSocket],
-    clock: Callable[[], float] = time.time,
+    clock: Callable[[], float] | None = None,
 ) -> int:
     text = None
     if opts.mode == "script":
@@ -667,6 +696,8 @@ def _run_mode(
     if not opts.no_action or opts.mode == "promisc":
         kernel = kernel_opener(opts.kernel)
     try:
+        if clock is None:
+            clock = kernel.now if kernel is not None else time.time
         session = Session(kernel, opts, out, err, clock)
         if opts.mode == "promisc":
             assert kernel is not None

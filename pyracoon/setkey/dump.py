@@ -130,7 +130,7 @@ def format_sa(msg: Message, now: int, with_ports: bool = False) -> str:
     enc = msg.key(ExtType.KEY_ENCRYPT)
     auth = msg.key(ExtType.KEY_AUTH)
     if msg.satype == SaType.IPCOMP:
-        # ipsec-tools' pfkey_sa_dump prints no newline after the C: line (racoon-facts.md 7.5
+        # ipsec-tools' pfkey_sa_dump prints no newline after the C: line (libipsec's pfkey_dump.c
         # draws one); the code wins, so "seq=" follows on the same line exactly as setkey shows.
         out.append("\tC: " + COMPRESSION_DUMP_NAMES.get(sa.encrypt, str(sa.encrypt)) + " ")
     elif msg.satype == SaType.ESP and enc is not None:

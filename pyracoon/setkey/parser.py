@@ -6,7 +6,7 @@ syntax error anywhere changes nothing. The checks setkey makes while parsing are
 here, with its messages: key lengths against the kernel's REGISTER ranges (the caller passes
 them in ``SupportedAlgorithms``), address resolution, the policy string, SPI size.
 
-Grammar (racoon-facts 7.2)::
+Grammar (setkey(8))::
 
     add [-46n] SRC DST PROTO SPI [EXT...] ALGS ;
     get|delete|getspi [-46n] SRC DST PROTO SPI [EXT...] ;
@@ -484,8 +484,12 @@ class _Parser:
             return bytes.fromhex(digits), tok
         raise self.syntax_error()
 
-    def check_keylen(self, table: str, alg_id: int, key: bytes, tok: Token) -> None:
-        """libipsec ``ipsec_check_keylen``: against the ranges the kernel reported."""
+    def check_keylen(self, table: str, alg_id: int, key: bytes, tok: Token, name: str) -> None:
+        """libipsec ``ipsec_check_keylen``: against the ranges the kernel reported.
+
+        libipsec prints a bare ``KEYLEN MIN MAX``; we keep that line for scripts that grep it
+        and add one a person can act on: which key, how long it is, what the algorithm takes.
+        """
         ranges = (
             self.opt.supported.encryption if table == "enc" else self.opt.supported.authentication
         )
@@ -496,11 +500,22 @@ class _Parser:
             raise self.error("Not supported", tok)
         bits = len(key) * 8
         if not rng.allows(bits):
-            diag = f"{bits} {rng.minbits} {rng.maxbits}"
-            if self.opt.keylen_diagnostic is not None:
-                self.opt.keylen_diagnostic(diag)
-            else:
-                print(diag, file=sys.stderr)
+            what = "encryption" if table == "enc" else "authentication"
+            allowed = (
+                f"exactly {rng.minbits} bits ({rng.minbits // 8} bytes)"
+                if rng.minbits == rng.maxbits
+                else f"{rng.minbits} to {rng.maxbits} bits"
+            )
+            for diag in (
+                f"{bits} {rng.minbits} {rng.maxbits}",
+                f"line {tok.line}: the {name} {what} key is {bits} bits "
+                f"({len(key)} byte{'' if len(key) == 1 else 's'}); "
+                f"{name} takes {allowed}",
+            ):
+                if self.opt.keylen_diagnostic is not None:
+                    self.opt.keylen_diagnostic(diag)
+                else:
+                    print(diag, file=sys.stderr)
             raise self.error("Invalid key length", tok)
 
     def algorithms(self, cmd: SaCommand) -> None:
@@ -552,7 +567,7 @@ class _Parser:
                     raise self.error("algorithm mismatched", tok)
                 cmd.flags |= SaFlags.IV4B
             key, key_tok = self.key_string()
-        self.check_keylen("enc", alg.id, key, key_tok)
+        self.check_keylen("enc", alg.id, key, key_tok, alg.name)
         cmd.enc_key = key
 
     def auth_alg(self, cmd: SaCommand) -> None:
@@ -571,7 +586,7 @@ class _Parser:
             if not lo <= len(key) <= hi:
                 raise self.error("Invalid key length", key_tok)
         else:
-            self.check_keylen("auth", alg.id, key, key_tok)
+            self.check_keylen("auth", alg.id, key, key_tok, alg.name)
         cmd.auth_key = key
 
     # -- commands -------------------------------------------------------------------------

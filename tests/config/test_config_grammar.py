@@ -1,4 +1,4 @@
-"""Every racoon.conf grammar item parses into the expected model values (racoon-facts 1.2-1.6)."""
+"""Every racoon.conf grammar item parses into the expected model values (racoon.conf(5))."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``include`` with glob patterns, ``path include`` and the depth limit (racoon-facts 1.2)."""
+"""``include`` with glob patterns, ``path include`` and the depth limit (racoon.conf(5))."""
 
 from __future__ import annotations
 
@@ -94,6 +94,32 @@ def test_self_include_stops_at_the_depth_limit(tmp_path: Path) -> None:
 
 
 def test_missing_main_file(tmp_path: Path) -> None:
+    """Said plainly: no line 0 of a file that was never read, no empty 'near' token."""
     with pytest.raises(ConfigError) as info:
         parse_file(tmp_path / "absent.conf")
-    assert "failed to open file" in info.value.message
+    assert str(info.value) == (
+        f"cannot read the configuration file {tmp_path / 'absent.conf'}: No such file or directory"
+    )
+    (tmp_path / "dir.conf").mkdir()
+    with pytest.raises(ConfigError) as info:
+        parse_file(tmp_path / "dir.conf")
+    assert str(info.value) == (
+        f"cannot read the configuration file {tmp_path / 'dir.conf'}: Is a directory"
+    )
+
+
+def test_a_missing_include_names_the_include_line(tmp_path: Path) -> None:
+    main = tmp_path / "main.conf"
+    main.write_text(f'\ninclude "{tmp_path / "gone.conf"}";\n')
+    with pytest.raises(ConfigError) as info:
+        parse_file(main)
+    assert str(info.value).startswith(f"{main}:2: glob found no matches for path")
+
+
+def test_the_default_configuration_path_is_the_platforms() -> None:
+    """One default per platform, the one that platform's racoon package uses."""
+    from pyracoon.config.model import default_config_path
+
+    assert default_config_path("linux") == "/etc/racoon/racoon.conf"  # Debian's ipsec-tools
+    assert default_config_path("freebsd14") == "/usr/local/etc/racoon/racoon.conf"  # ports
+    assert default_config_path("netbsd10") == "/etc/racoon/racoon.conf"  # base system

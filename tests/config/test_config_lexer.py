@@ -1,4 +1,4 @@
-"""Token shapes of racoon.conf (racoon-facts 1.1)."""
+"""Token shapes of racoon.conf (racoon's cftoken.l)."""
 
 from __future__ import annotations
 

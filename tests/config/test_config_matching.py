@@ -1,4 +1,4 @@
-"""sainfo selection (score order, exact matching) and remote lookup (racoon-facts 1.3, 1.5)."""
+"""sainfo selection (score order, exact matching) and remote lookup (racoon.conf(5))."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The algorithm table: numbers from racoon-facts sections 1.4, 1.5, 5.1 and 7.4 (ipsec-tools
+"""The algorithm table: numbers from racoon.conf(5), pfkeyv2.h and setkey(8) (ipsec-tools
 0.8.2), lookups by every key, and the promise that it imports nothing heavy."""
 
 from __future__ import annotations
@@ -20,17 +20,17 @@ from pyracoon.crypto.algorithms import (
 )
 from pyracoon.crypto.errors import UnknownAlgorithm
 
-# racoon-facts 1.4: Oakley encryption ids
+# racoon.conf(5): proposal: Oakley encryption ids
 PHASE1_CIPHERS = {"des": 1, "idea": 2, "blowfish": 3, "rc5": 4, "3des": 5, "cast128": 6,
                   "aes": 7, "camellia": 8}  # fmt: skip
-# racoon-facts 1.5: ESP transform ids
+# racoon.conf(5): sainfo: ESP transform ids
 ESP_IDS = {"des_iv64": 1, "des": 2, "3des": 3, "rc5": 4, "idea": 5, "cast128": 6, "blowfish": 7,
            "3idea": 8, "des_iv32": 9, "rc4": 10, "null": 11, "aes": 12, "camellia": 22,
            "twofish": 253}  # fmt: skip
-# racoon-facts 5.1: SADB ealg numbers
+# pfkeyv2.h: SADB ealg numbers
 SADB_EALG = {"des": 2, "3des": 3, "cast128": 6, "blowfish": 7, "null": 11, "aes": 12,
              "aes-ctr": 13, "camellia": 22, "serpent": 252, "twofish": 253}  # fmt: skip
-# racoon-facts 7.4: kernel key ranges (bits)
+# setkey(8): algorithms: kernel key ranges (bits)
 KEY_BITS = {"des": (64, 64), "3des": (192, 192), "blowfish": (40, 448), "cast128": (40, 128),
             "aes": (128, 256), "camellia": (128, 256), "null": (0, 0)}  # fmt: skip
 
@@ -61,7 +61,7 @@ def test_key_lengths(name: str, bits: tuple[int, int]) -> None:
 
 
 def test_variable_key_ciphers() -> None:
-    """Variable-key ciphers default to 128 and always send Key-Length (racoon-facts 1.4)."""
+    """Variable-key ciphers default to 128 and always send Key-Length (racoon.conf(5): proposal)."""
     for name in ("blowfish", "cast128", "aes", "camellia"):
         row = CIPHERS.by("name", name)
         assert row.variable_key and row.default_bits == 128
@@ -92,7 +92,7 @@ def test_every_ike_cipher_with_an_implementation_is_a_block_cipher() -> None:
             assert row.ike_id is not None and row.block_size in (8, 16), row.name
 
 
-# racoon-facts 1.4 (hash ids), 1.5 (auth attribute), 5.1 (SADB aalg), 7.4 (key bits)
+# racoon.conf(5) (hash ids, auth attribute), pfkeyv2.h (SADB aalg), setkey(8) (key bits)
 AUTH = [
     # name, ike hash, auth attribute, AH id, sadb, setkey, key bits
     ("hmac-md5", 1, 1, 2, 2, "hmac-md5", 128),

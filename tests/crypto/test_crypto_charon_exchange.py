@@ -1,7 +1,7 @@
 """Known-answer test against a real IKEv1 exchange between two strongSwan charon daemons.
 
 Source: tests/data/charon-exchange/ (README.md there says exactly how it was recorded with
-strongSwan 5.9.8 and /work/shared/interop/strongswan-pair.sh).  From the captured datagrams, the
+strongSwan 5.9.8 and tests/data/strongswan-pair.sh).  From the captured datagrams, the
 pre-shared key in the initiator's swanctl.conf and the Diffie-Hellman secrets charon logged, the
 test recomputes everything else with pyracoon.crypto and compares with charon's own log lines:
 SKEYID, SKEYID_d/a/e, Ka, the IVs, HASH_I/HASH_R (also against the HASH payloads decrypted from

@@ -182,6 +182,28 @@ def test_the_main_job_demo(short_tmp):
     assert "# the next packet 127.0.0.1 -> 127.0.0.2: protected spi=0x" in text
 
 
+def test_a_kept_demo_can_be_run_again_by_hand(short_tmp):
+    import io
+
+    work = short_tmp / "demo"
+    work.mkdir()
+    out = io.StringIO()
+    assert run_demo(work, out, keep=True) == 0, out.getvalue()
+    assert f"to run it again by hand: sh {work.resolve() / 'rerun.sh'}" in out.getvalue()
+    for h in ("host1", "host2"):
+        assert "esp/transport//use" in (work / h / "spd.conf").read_text()
+    again = subprocess.run(["sh", str(work / "rerun.sh")], capture_output=True, text=True,
+                           timeout=120)  # fmt: skip
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout.count("\tE: 3des-cbc ") == 4, again.stdout
+    assert again.stdout.rstrip().splitlines()[-1].startswith("protected spi=0x")
+    deadline = time.monotonic() + 10
+    while any((work / h / "kernel.sock").exists() for h in ("host1", "host2")):
+        assert time.monotonic() < deadline, "the rerun left a kernel running"
+        time.sleep(0.1)
+    assert not any((work / h / "racoon.pid").exists() for h in ("host1", "host2"))
+
+
 @pytest.mark.parametrize("auth", ["psk", "rsasig"])
 @pytest.mark.parametrize("mode", ["main", "aggressive"])
 def test_acquire_negotiates_matching_sas(pair, mode, auth):
@@ -407,52 +429,148 @@ def ctl(h: SimHost, *args: str) -> subprocess.CompletedProcess:
     )
 
 
+class EventWatcher:
+    """``pyracoonctl show-event`` in the background; ``lines`` fills as events arrive.
+
+    ``-d`` hexdumps the daemon's first (empty) reply on stderr: once it is there the daemon
+    has subscribed this client, so nothing that happens afterwards can be missed.
+    """
+
+    def __init__(self, h: SimHost) -> None:
+        import threading
+
+        self.proc = subprocess.Popen(
+            [program("pyracoonctl"), "-d", "-s", str(h.dir / "admin.sock"), "show-event"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        self.lines: list[str] = []
+        self.subscribed = threading.Event()
+        threading.Thread(target=self._read_out, daemon=True).start()
+        threading.Thread(target=self._read_err, daemon=True).start()
+        assert self.subscribed.wait(20), "show-event got no first reply"
+
+    def _read_out(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self.lines.append(line.rstrip("\n"))
+
+    def _read_err(self) -> None:
+        assert self.proc.stderr is not None
+        for line in self.proc.stderr:
+            if line.startswith("reply ("):
+                self.subscribed.set()
+
+    def wait_for(self, text: str, count: int = 1, timeout: float = 20) -> list[str]:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if sum(text in line for line in self.lines) >= count:
+                break
+            time.sleep(0.05)
+        return list(self.lines)
+
+    def stop(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
 def test_pyracoonctl_establishes_shows_and_deletes(pair):
     pair.configure(auth="rsasig")
     pair.start()
     a, b = pair.hosts
     assert (a.dir / "admin.sock").stat().st_mode & 0o777 == 0o600
-    out = ctl(a, "establish-sa", "esp", "inet", a.address, b.address, "any")
-    assert out.returncode == 0, out.stderr
-    pair.wait_established()
-    assert_crosswise_equal(pair)
-
-    isakmp = ctl(a, "show-sa", "isakmp")
-    assert isakmp.returncode == 0
-    assert isakmp.stdout.startswith("Destination ")
-    assert f"{b.address}.{pair.port} " in isakmp.stdout
-    esp = ctl(a, "show-sa", "esp")
-    assert esp.stdout.count("\tesp mode=transport spi=") == 2
-    assert esp.stdout.count("\tE: aes-cbc ") == 2
-    # show-event streams until interrupted: read until the line comes, then stop it.
-    watcher = subprocess.Popen(
-        [program("pyracoonctl"), "-s", str(a.dir / "admin.sock"), "show-event"],
-        stdout=subprocess.PIPE,
-        text=True,
-    )
-    wanted = f"Phase 2 established : {a.address}[{pair.port}] -> {b.address}[{pair.port}]"
+    watcher = EventWatcher(a)
     try:
-        seen = []
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            line = watcher.stdout.readline()
-            if not line or wanted in line:
-                seen.append(line)
-                break
-            seen.append(line)
-        assert any(wanted in line for line in seen), seen
-    finally:
-        watcher.kill()
-        watcher.wait()
+        out = ctl(a, "establish-sa", "esp", "inet", a.address, b.address, "any")
+        assert out.returncode == 0, out.stderr
+        pair.wait_established()
+        assert_crosswise_equal(pair)
 
-    assert ctl(a, "delete-sa", "isakmp", "inet", a.address, b.address).returncode == 0
-    assert wait_lines(a, "ISAKMP-SA deleted", 1)
-    assert ctl(a, "show-sa", "isakmp").stdout.count("\n") == 1  # the header only
-    assert ctl(a, "flush-sa", "esp").returncode == 0
-    deadline = time.monotonic() + 5
-    while dump(a) and time.monotonic() < deadline:
-        time.sleep(0.05)
+        isakmp = ctl(a, "show-sa", "isakmp")
+        assert isakmp.returncode == 0
+        assert isakmp.stdout.startswith("Destination ")
+        assert f"{b.address}.{pair.port} " in isakmp.stdout
+        esp = ctl(a, "show-sa", "esp")
+        assert esp.stdout.count("\tesp mode=transport spi=") == 2
+        assert esp.stdout.count("\tE: aes-cbc ") == 2
+
+        route = f"{a.address}[{pair.port}] -> {b.address}[{pair.port}]"
+        seen = watcher.wait_for("Phase 2 established")
+        time.sleep(0.5)  # a second line for the same quick mode would have come by now
+        assert watcher.lines == [
+            f"Phase 1 established : {route}",
+            f"Phase 2 established : {route}",
+        ], seen
+        # a watcher that connects now hears nothing of SAs made before it came
+        late = EventWatcher(a)
+        try:
+            assert ctl(a, "delete-sa", "isakmp", "inet", a.address, b.address).returncode == 0
+            assert wait_lines(a, "ISAKMP-SA deleted", 1)
+            assert ctl(a, "show-sa", "isakmp").stdout.count("\n") == 1  # the header only
+            assert ctl(a, "flush-sa", "esp").returncode == 0
+            deadline = time.monotonic() + 5
+            while dump(a) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            assert dump(a) == []
+            watcher.wait_for("Phase 2 deleted")
+            late.wait_for("Phase 2 deleted")
+            assert late.lines == [f"Phase 1 deleted : {route}", f"Phase 2 deleted : {route}"]
+            assert watcher.lines[2:] == late.lines
+        finally:
+            late.stop()
+    finally:
+        watcher.stop()
+    # the SAs are gone already: a clean stop has nothing to remove and nothing to warn about
+    a.daemon.send_signal(signal.SIGTERM)
+    assert a.daemon.wait(10) == 0
+    assert not a.log_lines("WARNING"), a.log_path.read_text()
+
+
+def test_establish_sa_wait_returns_with_the_sas_up(pair):
+    pair.configure()
+    pair.start()
+    a, b = pair.hosts
+    out = ctl(a, "establish-sa", "-w", "esp", "inet", a.address, b.address, "any")
+    assert out.returncode == 0, out.stderr
+    # -w answered after the outcome: the SAs are in the kernel already, no waiting here
+    assert len([m for m in dump(a) if m.sa.state == SaState.MATURE]) == 2
+    again = ctl(a, "establish-sa", "-w", "isakmp", "inet", a.address, b.address)
+    assert again.returncode == 0, again.stderr
+
+
+def test_establish_sa_wait_fails_when_the_peer_is_down(pair):
+    pair.configure()
+    a, b = pair.hosts
+    conf = a.dir / "racoon.conf"
+    conf.write_text(conf.read_text() + "timer { counter 2; interval 1 sec; phase1 10 sec; }\n")
+    a.start_daemon(conf, "-p", str(pair.port))  # host 2's daemon is never started
+    assert a.wait_log("admin socket"), pair.why(a)
+    began = time.monotonic()
+    out = ctl(a, "establish-sa", "-w", "isakmp", "inet", a.address, b.address)
+    took = time.monotonic() - began
+    assert out.returncode == 1, out
+    assert out.stderr.startswith(f"pyracoonctl: establish-sa: phase 1 with {b.address} failed: ")
+    assert "time up" in out.stderr and took >= 1.5, (took, out.stderr)
+    out = ctl(a, "establish-sa", "-w", "esp", "inet", a.address, b.address, "any")
+    assert out.returncode == 1 and f"with {b.address} failed" in out.stderr, out
     assert dump(a) == []
+
+
+def test_reload_config_fails_with_file_and_line(pair):
+    pair.configure()
+    pair.start()
+    a = pair.hosts[0]
+    conf = a.dir / "racoon.conf"
+    good = conf.read_text()
+    conf.write_text(good + "sainfo anonymous { lifetime time 1 min; }\n")
+    out = ctl(a, "reload-config")
+    assert out.returncode == 1
+    lines = len(good.splitlines())
+    assert out.stderr.startswith(f"pyracoonctl: reload-config: {conf}:{lines + 1}: "), out.stderr
+    assert "the previous configuration is still running" in out.stderr
+    conf.write_text(good)
+    assert ctl(a, "reload-config").returncode == 0
 
 
 def test_pyracoonctl_establishes_phase1_only_and_reports_errors(pair):
@@ -467,7 +585,8 @@ def test_pyracoonctl_establishes_phase1_only_and_reports_errors(pair):
     assert len(schedule) >= 2  # the ISAKMP SA's lifetime timer
     missing = ctl(a, "establish-sa", "esp", "inet", a.address, "127.0.0.9", "any")
     assert missing.returncode == 1 and "no matching" in missing.stderr
-    assert ctl(a, "reload-config").returncode == 0
+    reload = ctl(a, "reload-config")
+    assert reload.returncode == 0, reload.stderr
     assert wait_lines(a, "Reading configuration from", 2)
 
 
@@ -558,3 +677,137 @@ def test_missing_certificate_is_refused(pair):
     (a.dir / "cert" / "host_cert.pem").unlink()
     run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
     assert "host_cert.pem" in run.stderr
+
+
+def test_missing_private_key_is_one_line_not_a_traceback(pair):
+    pair.configure(auth="rsasig")
+    a = pair.hosts[0]
+    (a.dir / "cert" / "host_priv.pem").unlink()
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
+    assert run.stderr == (
+        "pyracoon: remote anonymous: cannot read private key "
+        f"{a.dir / 'cert' / 'host_priv.pem'}: No such file or directory\n"
+    )
+
+
+def test_garbage_certificate_names_the_file_in_plain_words(pair):
+    pair.configure(auth="rsasig")
+    a = pair.hosts[0]
+    (a.dir / "cert" / "host_cert.pem").write_text("garbage\n")
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "--kernel", a.kernel_spec)
+    assert run.stderr == (
+        f"pyracoon: remote anonymous: {a.dir / 'cert' / 'host_cert.pem'} is neither a PEM nor a "
+        "DER certificate\n"
+    )
+
+
+def test_psk_path_naming_a_directory_gets_no_chmod_advice(pair):
+    pair.configure(auth="psk")
+    a = pair.hosts[0]
+    conf = a.dir / "racoon.conf"
+    conf.write_text(conf.read_text().replace(str(a.dir / "psk.txt"), str(a.dir / "cert")))
+    run = start_fails("-f", str(conf), "--kernel", a.kernel_spec)
+    assert run.stderr == (
+        f"pyracoon: cannot read the pre-shared key file {a.dir / 'cert'} (path pre_shared_key): "
+        "Is a directory\n"
+    )
+
+
+def test_missing_config_file_is_said_plainly(short_tmp):
+    run = start_fails("-f", str(short_tmp / "nonexistent.conf"))
+    assert run.stderr == (
+        f"pyracoon: cannot read the configuration file {short_tmp / 'nonexistent.conf'}: "
+        "No such file or directory\n"
+    )
+
+
+def test_default_config_path_is_the_platforms():
+    from pyracoon.config.model import default_config_path
+
+    run = subprocess.run([program("pyracoon"), "-h"], capture_output=True, text=True, timeout=30)
+    assert f"configuration file ({default_config_path()})" in " ".join(run.stdout.split())
+
+
+def test_a_second_daemon_on_the_same_address_and_port_is_refused(pair):
+    pair.configure()
+    a = pair.hosts[0]
+    conf = a.dir / "racoon.conf"
+    first = subprocess.run(
+        [program("pyracoon"), "-f", str(conf), "-p", str(pair.port), "-l", str(a.log_path),
+         "--kernel", a.kernel_spec],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stderr
+    pidfile = a.dir / "racoon.pid"
+    pid = int(pidfile.read_text())
+    try:
+        assert a.wait_log("admin socket")
+        run = start_fails("-f", str(conf), "-p", str(pair.port), "-l", str(a.dir / "second.log"),
+                          "--kernel", a.kernel_spec)  # fmt: skip
+        assert run.stderr == (
+            f"pyracoon: cannot listen on {a.address}[{pair.port}]: Address already in use\n"
+        )
+        assert int(pidfile.read_text()) == pid  # the first one's pid file is untouched
+        os.kill(pid, 0)
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def test_relative_config_and_log_paths_survive_detaching(pair):
+    """The detached daemon runs in /; SIGHUP must still re-read the same file and log there."""
+    pair.configure()
+    a = pair.hosts[0]
+    run = subprocess.run(
+        [program("pyracoon"), "-f", "racoon.conf", "-p", str(pair.port), "-l", "racoon.log",
+         "--kernel", a.kernel_spec],
+        capture_output=True, text=True, timeout=60, cwd=a.dir,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    pidfile = a.dir / "racoon.pid"
+    pid = int(pidfile.read_text())
+    try:
+        assert a.wait_log("admin socket")
+        assert ctl(a, "reload-config").returncode == 0
+        os.kill(pid, signal.SIGHUP)
+        assert wait_lines(a, f'Reading configuration from "{a.dir / "racoon.conf"}"', 3)
+        assert not a.log_lines("ERROR"), a.log_path.read_text()
+    finally:
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while pidfile.exists() and time.monotonic() < deadline:
+            time.sleep(0.05)
+
+
+def test_detaching_without_syslog_or_log_file_says_so(pair):
+    from pyracoon.daemon.log import syslog_socket
+
+    pair.configure()
+    a = pair.hosts[0]
+    run = subprocess.run(
+        [program("pyracoon"), "-f", str(a.dir / "racoon.conf"), "-p", str(pair.port),
+         "--kernel", a.kernel_spec],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    pidfile = a.dir / "racoon.pid"
+    pid = int(pidfile.read_text())
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + 10
+    while pidfile.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    warned = "no syslog socket on this machine" in run.stderr
+    assert warned == (syslog_socket() is None), run.stderr
+    if warned:
+        assert run.stderr.strip().endswith("give -l FILE to log to a file")
+
+
+def test_syslog_socket_is_found_where_it_is(tmp_path):
+    from pyracoon.daemon.log import syslog_socket
+
+    there = tmp_path / "log"
+    there.touch()
+    assert syslog_socket((str(tmp_path / "none"), str(there))) == str(there)
+    assert syslog_socket((str(tmp_path / "none"),)) is None

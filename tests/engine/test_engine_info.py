@@ -1,5 +1,5 @@
 """Informational exchanges: INITIAL-CONTACT sent and honoured, Delete on expiry and on a
-kernel-side delete, quick-mode rekey on a soft EXPIRE (racoon-facts 5.2, 8.10)."""
+kernel-side delete, quick-mode rekey on a soft EXPIRE (racoon's pfkey.c; RFC 2407: 4.6.3.3)."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """Two engines negotiate end to end: main and aggressive mode x PSK and RSA signatures x IPv4
 and IPv6 x with and without PFS.  Each ends with the same keys crosswise in the two simulated
-kernels and the kernel requests racoon makes (racoon-facts 5.2)."""
+kernels and the kernel requests racoon makes (racoon's pfkey.c)."""
 
 from __future__ import annotations
 

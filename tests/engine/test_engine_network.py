@@ -1,4 +1,4 @@
-"""Loss, duplication, reordering and time-outs, with a fake clock (racoon-facts 8.14)."""
+"""Loss, duplication, reordering and time-outs, with a fake clock (racoon's isakmp.c)."""
 
 from __future__ import annotations
 

@@ -18,9 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import interop_charon
 import pytest
-from interop_charon import CHARON, build_fake_kernel
-from interop_lab import IN_CI, V4, V6, NetnsPair, tool_missing
+from interop_charon import CHARON, PLUGINDIR, REQUIRED_PLUGINS, build_fake_kernel
+from interop_lab import V4, V6, NetnsPair, tool_missing, unavailable
 
 from pyracoon.lab import Issued, issue
 
@@ -32,13 +33,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if here in Path(item.fspath).parents:
             item.add_marker(pytest.mark.interop)
-
-
-def unavailable(reason: str) -> None:
-    """Skip locally, fail in CI: CI installs every tool, so absence there is a regression."""
-    if IN_CI:
-        pytest.fail(f"interop prerequisite missing in CI: {reason}")
-    pytest.skip(reason)
 
 
 def require(*tools: str) -> None:
@@ -53,6 +47,23 @@ def require_charon() -> None:
     require("swanctl")
     if not CHARON.exists():
         unavailable(f"{CHARON} missing (apt-get install strongswan-charon)")
+    missing = [
+        name for name, package in REQUIRED_PLUGINS.items()
+        if not (PLUGINDIR / f"libstrongswan-{name}.so").exists()
+    ]  # fmt: skip
+    if missing:
+        packages = sorted({REQUIRED_PLUGINS[m] for m in missing})
+        unavailable(
+            f"charon plugin(s) {', '.join(missing)} missing from {PLUGINDIR} "
+            f"(apt-get install {' '.join(packages)}): without openssl charon has no 3DES/AES "
+            "and answers INVALID-KEY-INFORMATION"
+        )
+
+
+@pytest.fixture(autouse=True)
+def _charons_of_this_test() -> Iterator[None]:
+    interop_charon.started.clear()
+    yield
 
 
 @pytest.fixture
@@ -113,12 +124,19 @@ def record() -> Iterator[list[dict]]:
     _results.extend(rows)
 
 
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> None:
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo) -> Iterator[None]:
     # a failing test's rows must not reach the table: drop them before the fixture teardown
     if call.when == "call" and call.excinfo is not None:
         rows = getattr(item, "funcargs", {}).get("record")
         if isinstance(rows, list):
             rows.clear()
+    outcome = yield
+    report = outcome.get_result()  # type: ignore[attr-defined]
+    # a failure against charon shows charon's side too: its log says why it refused
+    if report.when == "call" and report.failed:
+        for title, text in interop_charon.report_sections():
+            report.sections.append((title, text))
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:

@@ -25,13 +25,60 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from interop_lab import GROUP_NAMES, PSK, SUBNETS, SUITES, Scenario, run, stop_pid, write_charon_pem
+from interop_lab import (
+    GROUP_NAMES,
+    PSK,
+    SUBNETS,
+    SUITES,
+    Scenario,
+    run,
+    stop_pid,
+    unavailable,
+    write_charon_pem,
+)
 
 from pyracoon.lab import Issued
 
 CHARON = Path("/usr/lib/ipsec/charon")
 PLUGINDIR = Path("/usr/lib/ipsec/plugins")
 BUILDER = Path(__file__).resolve().parent / "build-fake-kernel.sh"
+
+#: The plugins our strongswan.conf loads, and the Debian package of each.  ``openssl`` is the one
+#: that goes missing: it is in libstrongswan-standard-plugins, only a Recommends of
+#: strongswan-charon, and without it charon has no 3DES or AES and answers
+#: INVALID-KEY-INFORMATION -- a missing prerequisite, not a pyracoon bug.
+REQUIRED_PLUGINS = {
+    "random": "libstrongswan", "nonce": "libstrongswan",
+    "openssl": "libstrongswan-standard-plugins",
+    "pem": "libstrongswan", "pkcs1": "libstrongswan", "pkcs8": "libstrongswan",
+    "x509": "libstrongswan", "revocation": "libstrongswan", "constraints": "libstrongswan",
+    "pubkey": "libstrongswan", "sha1": "libstrongswan", "sha2": "libstrongswan",
+    "md5": "libstrongswan", "hmac": "libstrongswan", "gmp": "libstrongswan",
+    "kernel-netlink": "libstrongswan", "socket-default": "strongswan-libcharon",
+    "vici": "strongswan-swanctl",
+}  # fmt: skip
+
+started: list[Charon] = []
+"""The charons the running test started, whose logs a failure report shows."""
+
+
+def loaded_plugins(stats: str) -> list[str]:
+    """The plugin names of ``swanctl --stats``' ``loaded plugins:`` line."""
+    for line in stats.splitlines():
+        if line.strip().startswith("loaded plugins:"):
+            return line.split(":", 1)[1].split()
+    return []
+
+
+def missing_plugins(stats: str, wanted: list[str]) -> list[str]:
+    """Which of ``wanted`` charon did not load (a missing or broken .so is only logged)."""
+    have = set(loaded_plugins(stats))
+    return [w for w in wanted if w not in have]
+
+
+def report_sections() -> list[tuple[str, str]]:
+    """A ``charon log`` section per charon of the current test, for its failure report."""
+    return [(f"charon log ({c.address}, {c.log_path})", c.diagnostics()) for c in started]
 
 
 def charon_version() -> str:
@@ -75,6 +122,9 @@ class Charon:
     peer: str
     fake_kernel: Path | None = None
     proc: subprocess.Popen | None = None
+    without_plugins: tuple[str, ...] = ()
+    """Plugins left out of the copied plugin directory (with ``fake_kernel``): how a test makes
+    the charon of a machine that lacks a plugin package."""
 
     @property
     def log_path(self) -> Path:
@@ -142,8 +192,7 @@ class Charon:
         for sub in ("run", "swanctl/x509", "swanctl/x509ca", "swanctl/private"):
             (s / sub).mkdir(parents=True, exist_ok=True)
         suite = SUITES[sc.suite]
-        load = "random nonce openssl pem pkcs1 pkcs8 x509 revocation constraints pubkey "
-        load += "sha1 sha2 md5 hmac gmp kernel-netlink socket-default vici"
+        load = " ".join(REQUIRED_PLUGINS)
         if self.fake_kernel is not None:
             # critical (!): refuse to start rather than fall back to kernel-netlink's ESP
             load = "fake-kernel! " + load
@@ -230,19 +279,31 @@ swanctl {{
         if self.fake_kernel is not None:
             plugins = self.state / "plugins"
             plugins.mkdir(exist_ok=True)
+            left_out = {f"libstrongswan-{name}.so" for name in self.without_plugins}
             for so in PLUGINDIR.glob("*.so"):
-                (plugins / so.name).write_bytes(so.read_bytes())
+                if so.name not in left_out:
+                    (plugins / so.name).write_bytes(so.read_bytes())
             (plugins / self.fake_kernel.name).write_bytes(self.fake_kernel.read_bytes())
             mounts += f" && mount --bind '{plugins}' '{PLUGINDIR}'"
         # exec: the pid we hold is charon's own, so stopping it by pid is exact
         self.launch(
             f"{mounts} && exec {CHARON}", {"STRONGSWAN_CONF": str(self.state / "strongswan.conf")}
         )
+        started.append(self)
         deadline = time.monotonic() + 15
-        while self.swanctl("--stats", timeout=5).returncode != 0:
+        while (stats := self.swanctl("--stats", timeout=5)).returncode != 0:
             if not self.running() or time.monotonic() > deadline:
                 raise AssertionError(f"charon did not start:\n{self.diagnostics()}")
             time.sleep(0.05)
+        missing = missing_plugins(stats.stdout, list(REQUIRED_PLUGINS))
+        if missing:
+            packages = sorted({REQUIRED_PLUGINS[m] for m in missing})
+            self.stop()
+            unavailable(
+                f"charon did not load plugin(s) {', '.join(missing)} "
+                f"(apt-get install {' '.join(packages)})",
+                f"swanctl --stats:\n{stats.stdout}\n{self.diagnostics()}",
+            )
         loaded = self.swanctl("--load-all")
         assert loaded.returncode == 0, loaded.stdout + loaded.stderr
 

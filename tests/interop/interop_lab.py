@@ -21,6 +21,8 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pytest
+
 from pyracoon.kernel.base import open_kernel
 from pyracoon.kernel.pfkey import Message
 from pyracoon.kernel.sadb import ExtType, SaState
@@ -35,6 +37,19 @@ SUBNET_HOSTS = {4: ("192.168.1.5", "192.168.2.5"), 6: ("fd78:1::5", "fd78:2::5")
 PSK = "interop test secret"
 #: In CI every tool is installed by .ci/run: a missing one is a failure there, a skip elsewhere.
 IN_CI = os.environ.get("CI", "").lower() not in ("", "0", "false", "no")
+
+
+def unavailable(reason: str, details: str = "") -> None:
+    """Skip locally, fail in CI: CI installs every tool, so absence there is a regression.
+
+    ``details`` (a tool's own log, say) goes into the failure, where someone has to find the
+    cause; a local skip shows the one-line reason only.
+    """
+    if IN_CI:
+        pytest.fail(
+            f"interop prerequisite missing in CI: {reason}" + (f"\n{details}" if details else "")
+        )
+    pytest.skip(reason)
 _counter = itertools.count()
 
 

@@ -13,8 +13,8 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import Certs, require, unavailable
-from interop_lab import NetnsPair, Pyracoon, Scenario
+from conftest import Certs, require
+from interop_lab import NetnsPair, Pyracoon, Scenario, unavailable
 from interop_pluto import Pluto, fetch_libreswan, libreswan_version
 from interop_tshark import Capture, check_capture
 

@@ -14,7 +14,7 @@ import subprocess
 import pytest
 from pyracoon_testing import start_kernel, tool
 
-from pyracoon.kernel.base import KernelUnavailable, open_kernel
+from pyracoon.kernel.base import BACKENDS, KernelUnavailable, open_kernel
 from pyracoon.kernel.pfkey import (
     SA,
     SA2,
@@ -169,8 +169,11 @@ def test_pfkey_backend_missing_is_one_sentence():
 
 
 def test_unknown_and_missing_kernels_are_explained(short_tmp):
-    with pytest.raises(KernelUnavailable, match="unknown kernel 'bogus'"):
+    with pytest.raises(KernelUnavailable, match="unknown kernel 'bogus'") as exc:
         open_kernel("bogus")
+    # only what works in this version is offered, and from the one list of backends
+    assert str(exc.value).endswith(f"choose one of {', '.join(BACKENDS)}")
+    assert "xfrm" not in str(exc.value)
     with pytest.raises(KernelUnavailable, match="no simulated kernel at"):
         open_kernel(f"unix:{short_tmp}/nothing.sock")
     with pytest.raises(KernelUnavailable, match="XFRM backend is not in this version"):
@@ -222,3 +225,59 @@ def test_a_client_reads_past_an_injected_undecodable_message(short_tmp):
             assert c.request(Message(MsgType.FLUSH)).errno == 0
     finally:
         assert k.stop() == 0
+
+
+def test_dump_times_come_from_the_kernels_clock(manual_kernel_server):
+    """After ``advance 180`` the SA is 180 s old by the kernel's clock, whatever the wall says."""
+    env = dict(os.environ, PYRACOON_KERNEL=manual_kernel_server.spec)
+    with open_kernel(manual_kernel_server.spec) as k:
+        assert k.request(esp_add(0x111)).errno == 0
+        before = k.now()
+    adv = subprocess.run(
+        [tool("pyracoon-kernel"), "advance", "180"], env=env, capture_output=True, text=True
+    )
+    assert adv.returncode == 0, adv.stderr
+    with open_kernel(manual_kernel_server.spec) as k:
+        assert k.now() == before + 180
+    out = subprocess.run([tool("pysetkey"), "-D"], env=env, capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    assert "\tdiff: 180(s)\thard: 0(s)\tsoft: 0(s)\n" in out.stdout, out.stdout
+
+
+def test_background_returns_once_the_kernel_serves(short_tmp):
+    """A script may use the kernel on the very next line: no sleep, no start-up race."""
+    import time
+
+    for n in range(5):
+        sock, pidfile = short_tmp / f"k{n}.sock", short_tmp / f"k{n}.pid"
+        started = subprocess.run(
+            [tool("pyracoon-kernel"), "--listen", str(sock), "--background",
+             "--pidfile", str(pidfile)],
+            capture_output=True, text=True, timeout=30,
+        )  # fmt: skip
+        assert started.returncode == 0, started.stderr
+        pid = int(pidfile.read_text())
+        assert started.stderr == (
+            f"pyracoon-kernel: serving a simulated kernel on {sock} (pid {pid})\n"
+        )
+        env = dict(os.environ, PYRACOON_KERNEL=f"unix:{sock}")
+        dumped = subprocess.run([tool("pysetkey"), "-D"], env=env, capture_output=True, text=True)
+        assert (dumped.returncode, dumped.stdout) == (0, "No SAD entries.\n"), dumped.stderr
+        os.kill(pid, signal.SIGTERM)
+        deadline = time.monotonic() + 10
+        while (sock.exists() or pidfile.exists()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not sock.exists() and not pidfile.exists()
+
+
+def test_dump_fails_when_the_kernel_cannot_be_reached(short_tmp):
+    """Whatever the reason the kernel is not there, -D says so and does not exit 0."""
+    stale = short_tmp / "stale.sock"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.bind(str(stale))  # a socket file nobody listens on (a killed server's)
+    for spec in (f"unix:{short_tmp}/none.sock", f"unix:{stale}"):
+        out = subprocess.run(
+            [tool("pysetkey"), "-D", "--kernel", spec], capture_output=True, text=True
+        )
+        assert out.returncode == 1 and out.stdout == "", out
+        assert out.stderr.startswith("pysetkey: no simulated kernel at "), out.stderr

@@ -48,6 +48,48 @@ def test_bad_certificate_files_say_which_file(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize(
+    "data",
+    [
+        b"garbage\n",
+        bytes(range(256)),
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+    ],
+    ids=["text", "binary", "bad-pem-block"],
+)
+def test_a_garbage_certificate_is_named_in_plain_words(tmp_path: Path, data: bytes) -> None:
+    """The file and what it is not -- none of the parser's internals (``ParseError {...}``)."""
+    path = tmp_path / "host_cert.pem"
+    path.write_bytes(data)
+    with pytest.raises(CertificateLoadError) as info:
+        load_certificate(path)
+    message = str(info.value)
+    assert message.startswith(f"{path} ")
+    assert "PEM" in message and "certificate" in message
+    for leak in ("ParseError", "kind:", "{", "asn1", "cryptography.io"):
+        assert leak not in message, message
+
+
+def test_a_missing_private_key_is_a_load_error_not_a_traceback(tmp_path: Path) -> None:
+    with pytest.raises(PrivateKeyLoadError) as info:
+        load_private_key(tmp_path / "host_priv.pem")
+    assert str(info.value) == (
+        f"cannot read private key {tmp_path / 'host_priv.pem'}: No such file or directory"
+    )
+
+
+def test_a_directory_is_not_a_secret_file(tmp_path: Path) -> None:
+    """No 'chmod 600' advice for a directory: the name is wrong, not the mode."""
+    (tmp_path / "cert").mkdir()
+    (tmp_path / "cert").chmod(0o755)
+    with pytest.raises(IsADirectoryError) as info:
+        check_file_permission(tmp_path / "cert", what="pre-shared key file")
+    assert "chmod" not in str(info.value)
+    with pytest.raises(PrivateKeyLoadError) as key_info:
+        load_private_key(tmp_path / "cert")
+    assert str(key_info.value) == f"cannot read private key {tmp_path / 'cert'}: Is a directory"
+
+
+@pytest.mark.parametrize(
     ("kind", "encoding", "fmt"),
     [
         ("rsa", serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL),
@@ -92,8 +134,12 @@ def test_garbage_key_file(tmp_path: Path) -> None:
     path = tmp_path / "k.pem"
     path.write_bytes(b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n")
     chmod(path, 0o600)
-    with pytest.raises(PrivateKeyLoadError, match="holds no private key"):
+    with pytest.raises(PrivateKeyLoadError, match="holds no private key") as info:
         load_private_key(path)
+    assert str(info.value) == (
+        f"{path} holds no private key we can read: it is not an unencrypted PEM or DER key "
+        "(PKCS#1, SEC1 or PKCS#8)"
+    )
 
 
 @pytest.mark.parametrize(

@@ -86,4 +86,21 @@ def test_manual_keying_example_runs_and_cleans_up():
     assert "\tE: 3des-cbc  54686973 20697320 61205365 63726574 204b6579 20212121\n" in out.stdout
     assert "\tA: hmac-sha1  54686973 20697320 61205365 63726574 204b6579\n" in out.stdout
     assert out.stdout.endswith("protected spi=0x111\n")
-    assert "pyracoon-kernel: stopped" in out.stderr
+    assert "pyracoon-kernel: serving a simulated kernel on /tmp/pyracoon-demo." in out.stderr
+
+
+def test_status_as_typed_finds_the_checkouts_pysetkey(kernel_server, tmp_path):
+    """No pysetkey setting, no venv on PATH: the README's 'sh rc.d/pyipsec.sh ...' works."""
+    co = tmp_path / "co"
+    (co / "rc.d").mkdir(parents=True)
+    (co / ".venv").mkdir()
+    (co / ".venv" / "bin").symlink_to(Path(tool("pysetkey")).parent)
+    (co / "rc.d" / "pyipsec.sh").write_text(SCRIPT.read_text())
+    env = {"PATH": "/usr/bin:/bin", "RC_CONF": "/nonexistent/rc.conf",
+           "PYRACOON_KERNEL": kernel_server.spec, "ipsec_enable": "YES",
+           "ipsec_file": str(TOP / "conf" / "ipsec.conf")}  # fmt: skip
+    for verb in ("start", "status", "reload", "stop"):
+        out = subprocess.run(["sh", "rc.d/pyipsec.sh", verb], cwd=co, env=env,
+                             capture_output=True, text=True, timeout=60)  # fmt: skip
+        assert out.returncode == 0, (verb, out.stdout, out.stderr)
+    assert spd(kernel_server) == "No SPD entries.\n"

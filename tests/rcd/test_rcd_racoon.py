@@ -118,3 +118,62 @@ def test_systemd_unit_matches_the_daemon():
     text = (TOP / "rc.d" / "pyracoon.service").read_text()
     assert "Type=forking" in text and "PIDFile=/run/racoon.pid" in text
     assert "ExecReload=/bin/kill -HUP $MAINPID" in text
+
+
+def checkout_copy(tmp: Path, script: str) -> Path:
+    """rc.d/SCRIPT in a checkout-shaped directory whose .venv/bin holds our programs."""
+    (tmp / "rc.d").mkdir(parents=True)
+    (tmp / ".venv").mkdir()
+    (tmp / ".venv" / "bin").symlink_to(Path(program("pyracoon")).parent)
+    copy = tmp / "rc.d" / script
+    copy.write_text((TOP / "rc.d" / script).read_text())
+    return copy
+
+
+def test_start_as_typed_finds_the_checkouts_pyracoon(host, short_tmp):
+    """No pyracoon setting, no venv on PATH: the README's 'sh rc.d/racoon.sh start' works."""
+    script = checkout_copy(short_tmp / "co", "racoon.sh")
+    port = free_port([host.address])
+    env = {
+        "PATH": "/usr/bin:/bin",
+        "RC_CONF": "/nonexistent/rc.conf",
+        "racoon_conf": str(host.dir / "racoon.conf"),
+        "racoon_pidfile": str(host.dir / "racoon.pid"),
+        "racoon_flags": f"-p {port} -l {host.log_path} --kernel {host.kernel_spec}",
+    }
+    run = subprocess.run(["sh", "rc.d/racoon.sh", "start"], cwd=script.parent.parent, env=env,
+                         capture_output=True, text=True, timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    stop = subprocess.run(["sh", str(script), "stop"], env=env, capture_output=True, text=True,
+                          timeout=60)  # fmt: skip
+    assert stop.returncode == 0, stop.stderr
+
+
+def test_no_program_found_says_what_to_set(short_tmp):
+    (short_tmp / "rc.d").mkdir()
+    script = short_tmp / "rc.d" / "racoon.sh"
+    script.write_text((TOP / "rc.d" / "racoon.sh").read_text())
+    env = {"PATH": "/nonexistent", "RC_CONF": "/nonexistent/rc.conf",
+           "racoon_pidfile": str(short_tmp / "racoon.pid")}  # fmt: skip
+    run = subprocess.run(["/bin/sh", str(script), "start"], env=env, capture_output=True,
+                         text=True, timeout=60)  # fmt: skip
+    if Path("/usr/local/sbin/pyracoon").exists() or Path("/usr/local/bin/pyracoon").exists():
+        pytest.skip("pyracoon is installed in /usr/local on this machine")
+    assert run.returncode == 1
+    assert "cannot find pyracoon" in run.stderr and "set pyracoon=PATH" in run.stderr
+
+
+def test_without_racoon_conf_the_daemon_chooses_its_default(short_tmp):
+    """One default configuration path per platform, the daemon's: the script passes no -f."""
+    stub = short_tmp / "pyracoon"
+    stub.write_text(f'#!/bin/sh\necho "$@" > {short_tmp / "args"}\n')
+    stub.chmod(0o755)
+    env = {"PATH": "/usr/bin:/bin", "RC_CONF": "/nonexistent/rc.conf", "pyracoon": str(stub),
+           "racoon_pidfile": str(short_tmp / "racoon.pid"), "racoon_flags": "-l /dev/null"}
+    run = subprocess.run(["sh", str(SCRIPT), "start"], env=env, capture_output=True, text=True,
+                         timeout=60)  # fmt: skip
+    assert run.returncode == 0, run.stderr
+    assert (short_tmp / "args").read_text() == "-l /dev/null\n"
+    env["racoon_conf"] = "/etc/racoon/other.conf"
+    subprocess.run(["sh", str(SCRIPT), "start"], env=env, timeout=60)
+    assert (short_tmp / "args").read_text() == "-f /etc/racoon/other.conf -l /dev/null\n"

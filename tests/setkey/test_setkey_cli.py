@@ -204,8 +204,34 @@ def test_a_bad_key_length_changes_nothing(host: Host, tmp_path: Path) -> None:
         'flush;\nadd 10.0.0.1 10.0.0.2 esp 0x200 -E 3des-cbc "too short";\n', tmp_path
     )
     assert rc == 1
-    assert err == "72 192 192\n"
+    assert err == (
+        "72 192 192\n"
+        "line 2: the 3des-cbc encryption key is 72 bits (9 bytes); "
+        "3des-cbc takes exactly 192 bits (24 bytes)\n"
+    )
     assert out == "line 2: Invalid key length at [too short]\nparse failed, line 2.\n"
+
+
+def test_a_bad_key_length_names_the_key_and_the_allowed_range(host: Host, tmp_path: Path) -> None:
+    rc, _, err = host.load(
+        'add 10.0.0.1 10.0.0.2 esp 0x200 -E blowfish-cbc "abc" -A hmac-sha1 "short";\n', tmp_path
+    )
+    assert rc == 1
+    assert err.splitlines()[-1] == (
+        "line 1: the blowfish-cbc encryption key is 24 bits (3 bytes); "
+        "blowfish-cbc takes 40 to 448 bits"
+    )
+    rc, _, err = host.load(
+        'add 10.0.0.1 10.0.0.2 esp 0x200 -E 3des-cbc "123456789012345678901234"\n'
+        '    -A hmac-sha1 "short";\n',
+        tmp_path,
+    )
+    assert rc == 1
+    assert err.splitlines() == [
+        "40 160 160",
+        "line 2: the hmac-sha1 authentication key is 40 bits (5 bytes); "
+        "hmac-sha1 takes exactly 160 bits (20 bytes)",
+    ]
 
 
 def test_kernel_refusals_set_the_exit_status(host: Host, tmp_path: Path) -> None:
@@ -340,7 +366,11 @@ def test_stdin_mode_runs_each_command_as_it_completes(host: Host) -> None:
             "add 10.0.0.1 10.0.0.2 esp 0x303 -E null;\n"
         ),
     )
-    assert rc == 1 and err == "8 64 64\n"
+    assert rc == 1 and err == (
+        "8 64 64\n"
+        "line 3: the des-cbc encryption key is 8 bits (1 byte); des-cbc takes exactly 64 bits "
+        "(8 bytes)\n"
+    )
     assert out.startswith("line 3: Invalid key length at [0x01]\n10.0.0.1 10.0.0.2 \n")
     assert out.count("\tesp mode=any") == 2
     dump = host.setkey("-D")[1]
@@ -369,7 +399,7 @@ def test_no_action_mode_never_opens_the_kernel(tmp_path: Path) -> None:
     assert out.getvalue() == ""
     path.write_text('add 10.0.0.1 10.0.0.2 esp 0x300 -E des-cbc "1234567";\n')
     assert run(["-nf", str(path)], stdout=out, stderr=err, kernel_opener=refuse) == 1
-    assert "Invalid key length" in out.getvalue() and err.getvalue() == "56 64 64\n"
+    assert "Invalid key length" in out.getvalue() and err.getvalue().startswith("56 64 64\n")
 
 
 def test_dump_hides_dead_sas_unless_all() -> None:
@@ -447,6 +477,23 @@ def test_bad_options(args: list[str], message: str) -> None:
     assert out.getvalue().startswith("pysetkey @(#) pyracoon ")
 
 
+def test_long_help_prints_the_usage_and_succeeds() -> None:
+    """``--help`` is a request, not a mistake (setkey has no --help; its ``-h`` exits 1)."""
+    out, err = io.StringIO(), io.StringIO()
+    assert run(["--help"], stdout=out, stderr=err) == 0
+    assert err.getvalue() == ""
+    assert "usage: pysetkey [-vrk] file ...\n" in out.getvalue()
+
+
+def test_usage_offers_only_the_backends_open_kernel_knows() -> None:
+    from pyracoon.kernel.base import BACKENDS
+
+    out = io.StringIO()
+    run(["--help"], stdout=out)
+    assert f"--kernel {'|'.join(BACKENDS)} " in out.getvalue()
+    assert "xfrm" not in out.getvalue()
+
+
 def test_usage_and_version() -> None:
     for args in ([], ["-h"], ["-?"], ["-n"]):
         out = io.StringIO()
@@ -500,9 +547,22 @@ def test_bare_files_decode_raw_messages(tmp_path: Path) -> None:
     assert run([str(tmp_path / "short.bin")], stdout=io.StringIO(), stderr=err) == 1
     assert err.getvalue() == f"pysetkey: {tmp_path / 'short.bin'}: Invalid argument\n"
     (tmp_path / "bad.bin").write_bytes(b"\x03\x00\x00\x00\x02" + bytes(11))
-    out = io.StringIO()
-    assert run([str(tmp_path / "bad.bin")], stdout=out, stderr=io.StringIO()) == 0
-    assert out.getvalue().startswith("malformed PF_KEY message: sadb_msg.sadb_msg_version")
+    out, err = io.StringIO(), io.StringIO()
+    assert run([str(tmp_path / "bad.bin")], stdout=out, stderr=err) == 1
+    assert out.getvalue() == ""
+    assert err.getvalue().startswith(
+        f"pysetkey: {tmp_path / 'bad.bin'}: not a PF_KEY message at offset 0: "
+        "malformed PF_KEY message: sadb_msg.sadb_msg_version"
+    )
+
+
+def test_a_text_file_is_not_pf_key_messages(tmp_path: Path) -> None:
+    """Feeding setkey's input file to the message reader by mistake must fail the command."""
+    text = tmp_path / "ipsec.conf"
+    text.write_bytes((CONF / "ipsec.conf.host1").read_bytes())
+    out, err = io.StringIO(), io.StringIO()
+    assert run([str(text)], stdout=out, stderr=err) == 1
+    assert err.getvalue().startswith(f"pysetkey: {text}: not a PF_KEY message at offset 0")
 
 
 class ScriptedSocket(KernelSocket):

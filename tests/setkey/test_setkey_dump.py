@@ -1,4 +1,4 @@
-"""setkey's text layouts, byte for byte (racoon-facts 7.5 / 7.6 and the seed memo, section 10).
+"""setkey's text layouts, byte for byte (libipsec's pfkey_dump.c and the seed memo, section 10).
 
 Times are asserted in fixed zones: the memo's dump was taken in Japan (JST, UTC+9), which the
 POSIX zone string ``JST-9`` expresses without any tz database.
@@ -108,7 +108,7 @@ def sa_entry(
 
 
 def test_seed_des_md5_block(tz: None) -> None:
-    """The memo's FreeBSD dump (section 10), with 0.8.2's trailing spaces (racoon-facts 7.5)."""
+    """The memo's FreeBSD dump (section 10), with 0.8.2's trailing spaces (pfkey_dump.c)."""
     current = Lifetime(
         ExtType.LIFETIME_CURRENT,
         allocations=6,

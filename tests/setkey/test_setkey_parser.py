@@ -1,4 +1,4 @@
-"""setkey's input grammar: every construct of racoon-facts 7.2/7.3 and every rejection.
+"""setkey's input grammar: every construct of setkey(8); ipsec_set_policy(3) and every rejection.
 
 No test here resolves a hostname through the system: a fake resolver stands in for DNS.
 """
@@ -293,7 +293,11 @@ def test_spi_sizes() -> None:
 def test_encryption_key_lengths(alg: str, nbytes: int, rng: str) -> None:
     e = err(f"add 10.0.0.1 10.0.0.2 esp 300 -E {alg} 0x{'01' * nbytes};")
     assert e.render() == f"line 1: Invalid key length at [0x{'01' * nbytes}]"
-    assert DIAG == [rng]
+    bits, lo, hi = rng.split()
+    assert DIAG[0] == rng  # libipsec's own line, unchanged
+    assert DIAG[1].startswith(f"line 1: the {alg} encryption key is {bits} bits ({nbytes} bytes)")
+    allowed = f"{lo} to {hi} bits" if lo != hi else f"exactly {hi} bits ({int(hi) // 8} bytes)"
+    assert DIAG[1].endswith(f"{alg} takes {allowed}")
 
 
 @pytest.mark.parametrize(
@@ -311,13 +315,19 @@ def test_encryption_key_lengths(alg: str, nbytes: int, rng: str) -> None:
 def test_authentication_key_lengths(alg: str, nbytes: int, rng: str) -> None:
     e = err(f'add 10.0.0.1 10.0.0.2 ah 300 -A {alg} "{"k" * nbytes}";')
     assert e.render() == f"line 1: Invalid key length at [{'k' * nbytes}]"
-    assert DIAG == [rng]
+    bits, _, hi = rng.split()
+    assert DIAG == [
+        rng,
+        f"line 1: the {alg} authentication key is {bits} bits ({nbytes} bytes); "
+        f"{alg} takes exactly {hi} bits ({int(hi) // 8} bytes)",
+    ]
 
 
 def test_key_lengths_come_from_the_kernel_ranges() -> None:
     narrow = SupportedAlgorithms({EncAlg.AESCBC: KeyRange(256, 256)}, {})
     e = err('add 10.0.0.1 10.0.0.2 esp 300 -E aes-cbc "1234567890123456";', supported=narrow)
-    assert e.message == "Invalid key length" and DIAG == ["128 256 256"]
+    assert e.message == "Invalid key length" and DIAG[0] == "128 256 256"
+    assert DIAG[1].endswith("aes-cbc takes exactly 256 bits (32 bytes)")
     e = err('add 10.0.0.1 10.0.0.2 esp 300 -E des-cbc "12345678";', supported=narrow)
     assert e.message == "Not supported"
     unknown = SupportedAlgorithms()
@@ -331,7 +341,11 @@ def test_keylen_diagnostic_defaults_to_stderr(capsys: pytest.CaptureFixture[str]
             'add 10.0.0.1 10.0.0.2 esp 300 -E des-cbc "1234567";',
             ParseOptions(resolver=fake_resolver),
         )
-    assert capsys.readouterr().err == "56 64 64\n"
+    assert capsys.readouterr().err == (
+        "56 64 64\n"
+        "line 1: the des-cbc encryption key is 56 bits (7 bytes); des-cbc takes exactly 64 bits "
+        "(8 bytes)\n"
+    )
 
 
 # --------------------------------------------------------------------------------------------

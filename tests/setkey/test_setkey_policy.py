@@ -1,4 +1,4 @@
-"""libipsec's policy language: ipsec_set_policy and ipsec_dump_policy (racoon-facts 7.3)."""
+"""libipsec's policy language: ipsec_set_policy and ipsec_dump_policy (ipsec_set_policy(3))."""
 
 from __future__ import annotations
 

@@ -2,11 +2,11 @@
 # capture.sh -- regenerate strongswan-*.json: real IKEv1 datagrams between two
 # strongSwan charon daemons in network namespaces (see README.md here).
 # Needs root, strongswan-charon strongswan-swanctl strongswan-pki
-# libcharon-extra-plugins tshark openssl, and /work/shared/interop/strongswan-pair.sh
+# libcharon-extra-plugins tshark openssl, and ../strongswan-pair.sh beside this directory
 # (override with PAIR=...).  Writes into the directory holding this script.
 set -euo pipefail
 HERE=$(cd "$(dirname "$0")" && pwd)
-PAIR=${PAIR:-/work/shared/interop/strongswan-pair.sh}
+PAIR=${PAIR:-$HERE/../strongswan-pair.sh}
 TMP=$(mktemp -d /tmp/wire-capture.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 

@@ -1,0 +1,160 @@
+"""The daemon's side of pyracoonctl, in-process: a real ``Daemon`` over an ``InMemoryKernel``.
+
+Engine outcomes are injected the way the engine hands them out (its event list, then
+``Daemon.pump``), so these tests exercise the daemon's plumbing -- what ``show-event`` streams,
+what ``reload-config`` answers, what a clean stop logs -- without sockets or peers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import ipaddress
+from pathlib import Path
+
+import pytest
+
+from pyracoon.admin.errors import AdminCommandError
+from pyracoon.config import parse_file
+from pyracoon.daemon.admin import DaemonAdmin
+from pyracoon.daemon.log import Log
+from pyracoon.daemon.service import Daemon, Options
+from pyracoon.engine import events as ev
+from pyracoon.engine.events import Level
+from pyracoon.kernel.memory import InMemoryKernel
+
+CONF = """\
+listen { adminsock disabled; }
+remote anonymous {
+  exchange_mode main;
+  my_identifier address;
+  proposal { encryption_algorithm aes; hash_algorithm sha1;
+             authentication_method pre_shared_key; dh_group 14; }
+}
+"""
+A = (ipaddress.ip_address("127.0.0.1"), 500)
+B = (ipaddress.ip_address("127.0.0.2"), 500)
+
+
+def make_daemon(tmp_path: Path) -> tuple[Daemon, io.StringIO]:
+    path = tmp_path / "racoon.conf"
+    path.write_text(CONF)
+    out = io.StringIO()
+    log = Log(Level.DEBUG, use_syslog=False, stream=out)
+    kernel = InMemoryKernel().open()
+    return Daemon(parse_file(path), Options(str(path)), kernel, [], log), out
+
+
+def happen(daemon: Daemon, *events: ev.Event) -> None:
+    """As if the engine had just decided these."""
+    daemon.engine._events.extend(events)
+    daemon.pump()
+
+
+def up(n: int) -> ev.Phase1Established:
+    return ev.Phase1Established(A, B, n.to_bytes(16, "big"), True)
+
+
+async def next_line(stream, timeout: float = 1.0) -> str:
+    return await asyncio.wait_for(stream.__anext__(), timeout)
+
+
+async def test_show_event_starts_at_connect_without_replaying_old_events(tmp_path):
+    daemon, _ = make_daemon(tmp_path)
+    admin = DaemonAdmin(daemon)
+    happen(daemon, up(1))  # before the watcher connects: history, not news
+    stream = await admin.show_event()
+    happen(daemon, ev.Phase1Deleted(A, B, bytes(16)))
+    assert await next_line(stream) == "Phase 1 deleted : 127.0.0.1[500] -> 127.0.0.2[500]\n"
+    with pytest.raises(TimeoutError):
+        await next_line(stream, 0.2)
+    await stream.aclose()
+    assert len(daemon.feed) == 0  # the watcher's subscription went with it
+
+
+async def test_show_event_keeps_streaming_past_two_hundred_events(tmp_path):
+    daemon, _ = make_daemon(tmp_path)
+    stream = await DaemonAdmin(daemon).show_event()
+    for n in range(450):
+        happen(daemon, up(n))
+        assert await next_line(stream) == (
+            "Phase 1 established : 127.0.0.1[500] -> 127.0.0.2[500]\n"
+        ), f"event {n}"
+    await stream.aclose()
+
+
+async def test_show_event_names_deletions_and_failures(tmp_path):
+    daemon, _ = make_daemon(tmp_path)
+    stream = await DaemonAdmin(daemon).show_event()
+    happen(
+        daemon,
+        ev.Phase2Established(A, B, 7, ("ESP",), (0x100,), (0x200,)),
+        ev.Phase2Deleted(A, B, 7),
+        ev.NegotiationFailed(1, B, "phase1 negotiation failed due to time up."),
+        ev.PeerDead(A, B, bytes(16)),
+    )
+    assert [await next_line(stream) for _ in range(4)] == [
+        "Phase 2 established : 127.0.0.1[500] -> 127.0.0.2[500]\n",
+        "Phase 2 deleted : 127.0.0.1[500] -> 127.0.0.2[500]\n",
+        "Phase 1 error: peer not responding : unknown -> 127.0.0.2[500]\n",
+        "Phase 1 error: dead peer detected : 127.0.0.1[500] -> 127.0.0.2[500]\n",
+    ]
+    await stream.aclose()
+
+
+async def test_a_watcher_that_falls_behind_is_told_what_it_missed(tmp_path):
+    daemon, _ = make_daemon(tmp_path)
+    daemon.feed.limit = 10
+    stream = await DaemonAdmin(daemon).show_event()
+    happen(daemon, *(up(n) for n in range(25)))
+    assert await next_line(stream) == "(15 events dropped: this client fell behind)\n"
+    lines = [await next_line(stream) for _ in range(10)]
+    assert all(line.startswith("Phase 1 established") for line in lines)
+    await stream.aclose()
+
+
+async def test_reload_config_of_a_broken_file_is_an_error_with_file_and_line(tmp_path):
+    daemon, log = make_daemon(tmp_path)
+    conf = tmp_path / "racoon.conf"
+    conf.write_text(CONF + "sainfo anonymous { lifetime time 1 min; }\n")
+    with pytest.raises(AdminCommandError) as info:
+        await DaemonAdmin(daemon).reload_config()
+    assert info.value.message.startswith(f"{conf}:8: no encryption algorithm")
+    assert "the previous configuration is still running" in info.value.message
+    assert "configuration reload refused" in log.getvalue()
+    conf.write_text(CONF)
+    assert await DaemonAdmin(daemon).reload_config() == ""
+
+
+async def test_shutdown_is_quiet_about_sas_already_flushed(tmp_path):
+    """A FLUSH (flush-sa, setkey -F) empties what a clean stop would remove: no warnings."""
+    from pyracoon.kernel.pfkey import SA, SA2, Address, Message
+    from pyracoon.kernel.sadb import ExtType, MsgType, SaType
+
+    daemon, log = make_daemon(tmp_path)
+    for spi in (0x1001, 0x1002):
+        add = Message(MsgType.ADD, SaType.ESP, pid=daemon.kernel.pid, seq=spi)
+        add.add(SA(spi, 0, 0, 0, 11, 0)).add(SA2())
+        add.add(Address(ExtType.ADDRESS_SRC, A[0])).add(Address(ExtType.ADDRESS_DST, B[0]))
+        daemon._track(daemon.kernel.request(add))
+    assert len(daemon.installed) == 2
+    daemon._track(Message(MsgType.FLUSH, SaType.ESP))
+    assert daemon.installed == {}
+    await daemon._shutdown()
+    assert "WARNING" not in log.getvalue()
+
+
+async def test_shutdown_names_an_sa_it_could_not_delete(tmp_path):
+    """An SA gone behind our back is no news (debug); any other refusal names the SA."""
+    from pyracoon.kernel.pfkey import SA, SA2, Address, Message
+    from pyracoon.kernel.sadb import ExtType, MsgType, SaType
+
+    daemon, log = make_daemon(tmp_path)
+    add = Message(MsgType.ADD, SaType.ESP, pid=daemon.kernel.pid, seq=1)
+    add.add(SA(0x2001, 0, 0, 0, 11, 0)).add(SA2())
+    add.add(Address(ExtType.ADDRESS_SRC, A[0])).add(Address(ExtType.ADDRESS_DST, B[0]))
+    daemon.installed[(SaType.ESP, B[0], 0x2001)] = add  # never in the kernel
+    await daemon._shutdown()
+    text = log.getvalue()
+    assert "WARNING" not in text
+    assert "ESP SA 127.0.0.1->127.0.0.2 spi=0x2001 was already gone at shutdown" in text
