@@ -266,7 +266,8 @@ def req(level: int, reqid: int = 0, mode: int = Mode.TRANSPORT, proto: int = 50,
 
 def conversation(k: Kernel) -> list[dict]:
     names = Names()
-    chosen = {0x1001, 0x1002, 0x1003, 0x1004, 0x1005, 0x1006, 0x1007, 0x1008, 0x2001}
+    chosen = {0x1001, 0x1002, 0x1003, 0x1004, 0x1005, 0x1006, 0x1007, 0x1008, 0x1009, 0x100A,
+              0x100B, 0x100C, 0x100D, 0x2001}  # fmt: skip
     steps: list[dict] = []
 
     def step(label: str, who: str, msg: Message | None, after: Any = None) -> list[bytes]:
@@ -321,6 +322,22 @@ def conversation(k: Kernel) -> list[dict]:
     no_sa = sa_id(MsgType.DELETE, 0, A, B)
     del no_sa.extensions[ExtType.SA]
     step("DELETE without an SA extension", "s", no_sa)
+    hard_only = sa_msg(MsgType.ADD, 0x1009, A, B)
+    hard_only.add(Lifetime(ExtType.LIFETIME_HARD, addtime=100))
+    step("ADD with a hard lifetime only", "s", hard_only)
+    keyless = sa_msg(MsgType.ADD, 0x100A, A, B)
+    assert keyless.sa is not None
+    keyless.sa.encrypt = EncAlg.NULL
+    del keyless.extensions[ExtType.KEY_ENCRYPT]
+    step("ADD ESP null without KEY_ENCRYPT", "s", keyless)
+    step("ADD with a 64-bit HMAC-SHA1 key", "s",
+         sa_msg(MsgType.ADD, 0x100B, A, B, key_a=b"8 bytes!"))  # fmt: skip
+    step("ADD with a 128-bit 3DES key", "s",
+         sa_msg(MsgType.ADD, 0x100C, A, B, key_e=b"sixteen bytes!!!"))  # fmt: skip
+    keyed_md5 = sa_msg(MsgType.ADD, 0x100D, A, B, key_a=b"sixteen bytes!!!")
+    assert keyed_md5.sa is not None
+    keyed_md5.sa.auth = AuthAlg.MD5  # KAME's keyed-md5, 249
+    step("ADD with keyed-md5", "s", keyed_md5)
     step("FLUSH", "s", Message(MsgType.FLUSH, SaType.ESP))
     step("DUMP an empty SAD", "s", Message(MsgType.DUMP, SaType.ESP))
     step("FLUSH an empty SAD", "s", Message(MsgType.FLUSH, SaType.ESP))
