@@ -28,7 +28,7 @@ import time
 from dataclasses import dataclass
 
 from pyracoon.kernel.pfkey import SA, SA2, Address, Key, Lifetime, Message
-from pyracoon.kernel.sadb import ExtType, MsgType
+from pyracoon.kernel.sadb import ExtType, MsgType, SaType
 from pyracoon.pki.certs import check_file_permission
 from pyracoon.pki.errors import WeakFilePermissionError
 
@@ -82,7 +82,9 @@ class BackupEntry:
         msg.add(SA2(self.mode, 0, self.reqid))
         msg.add(Address(ExtType.ADDRESS_SRC, self.src))
         msg.add(Address(ExtType.ADDRESS_DST, self.dst))
-        if self.e_keylen:
+        if self.e_keylen or (self.satype == SaType.ESP and self.e_type):
+            # as libipsec sends it: an ESP null cipher still has its 0-bit KEY_ENCRYPT, which
+            # Linux's af_key requires (EINVAL without)
             msg.add(Key(ExtType.KEY_ENCRYPT, self.keymat[: self.e_keylen]))
         if self.a_keylen:
             msg.add(

@@ -713,7 +713,10 @@ class Quick:
                 msg.add(pfkey.SA2(mode=mode, reqid=reqid))
                 msg.add(pfkey.Address(ExtType.ADDRESS_SRC, src))
                 msg.add(pfkey.Address(ExtType.ADDRESS_DST, dst))
-                if keyset is not None and keyset.encryption_key:
+                # libipsec's pfkey_send_x3 sends KEY_ENCRYPT for every ESP cipher, null's 0
+                # bits too; Linux's af_key refuses an ESP SA without it (EINVAL).
+                esp_cipher = satype == SaType.ESP and enc_id != 0
+                if keyset is not None and (keyset.encryption_key or esp_cipher):
                     msg.add(pfkey.Key(ExtType.KEY_ENCRYPT, keyset.encryption_key))
                 if keyset is not None and keyset.authentication_key:
                     msg.add(pfkey.Key(ExtType.KEY_AUTH, keyset.authentication_key))

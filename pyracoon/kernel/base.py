@@ -192,10 +192,10 @@ class KernelSocket(ABC):
     ) -> list[Message]:
         """Every SA of ``satype`` (0: all), or every policy with ``policies``: DUMP/X_SPDDUMP.
 
-        A dump is answered by one reply per entry, whose ``seq`` counts down to 0 on the last,
-        so ``request`` cannot wait for it. An empty table (ENOENT) is an empty list; any other
-        errno, or silence for ``timeout`` seconds, is a ``KernelError``. Broadcasts arriving in
-        between are kept for ``recv``.
+        A dump is answered by one reply per entry, whose ``seq`` is 0 on the last (KAME counts
+        down to it, Linux counts up from 1 and ends on 0), so ``request`` cannot wait for it.
+        An empty table (ENOENT) is an empty list; any other errno, or silence for ``timeout``
+        seconds, is a ``KernelError``. Broadcasts arriving in between are kept for ``recv``.
 
         An entry that cannot be decoded is read past, so the dump still ends in step with the
         kernel. With ``skipped`` given, such entries are appended to it and the others

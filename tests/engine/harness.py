@@ -43,6 +43,8 @@ class Host:
     sock: object
     logs: list[LogEvent] = field(default_factory=list)
     other_events: list[object] = field(default_factory=list)
+    sent: list[pfkey.Message] = field(default_factory=list)
+    """What the engine asked its kernel, for what the kernel does not keep as it was sent."""
 
     def log_text(self) -> str:
         return "\n".join(e.render() for e in self.logs)
@@ -126,6 +128,7 @@ class Net:
             if isinstance(e, DatagramOut):
                 self.in_flight.append(e)
             elif isinstance(e, KernelRequest):
+                h.sent.append(e.msg)
                 h.sock.send(e.msg)  # type: ignore[attr-defined]
             elif isinstance(e, LogEvent):
                 h.logs.append(e)

@@ -95,8 +95,13 @@ def test_register_lists_algorithms_and_registers_the_socket(kernel):
     assert enc[EncAlg.THREEDESCBC] == (192, 192) and enc[EncAlg.BLOWFISHCBC] == (40, 448)
     assert auth[AuthAlg.MD5] == (128, 128) and auth[AuthAlg.SHA] == (160, 160)
     assert SaType.ESP in s.endpoint.registered
-    ah = s.request(Message(MsgType.REGISTER, SaType.AH))
-    assert ah.get(ExtType.SUPPORTED_ENCRYPT) is None
+    # Linux (seen in the lab): the same socket again is EEXIST; AH's answer lists the ciphers
+    # too, and goes to every registered socket
+    assert s.request(Message(MsgType.REGISTER, SaType.ESP)).errno == errno.EEXIST
+    other = kernel.open()
+    ah = other.request(Message(MsgType.REGISTER, SaType.AH))
+    assert ah.get(ExtType.SUPPORTED_ENCRYPT) is not None
+    assert [m.type for m in s.pending()] == [MsgType.REGISTER]
 
 
 def test_getspi_then_update_makes_a_mature_sa(kernel):
@@ -110,10 +115,12 @@ def test_getspi_then_update_makes_a_mature_sa(kernel):
     assert kernel.sad[(SaType.ESP, ip(A), spi)].state == SaState.LARVAL
     assert other.pending() == []  # GETSPI answers the sender only
 
-    upd = esp_add(B, A, spi, mtype=MsgType.UPDATE, hard={"addtime": 180})
+    upd = esp_add(B, A, spi, mtype=MsgType.UPDATE, hard={"addtime": 180}, soft={"addtime": 144})
+    alone = esp_add(B, A, spi, mtype=MsgType.UPDATE, hard={"addtime": 180})
+    assert racoon.request(alone).errno == errno.EINVAL  # Linux: both limits or neither
     r = racoon.request(upd)
     assert r.errno == 0
-    assert r.key(ExtType.KEY_ENCRYPT) is None  # no keys in broadcasts
+    assert r.key(ExtType.KEY_ENCRYPT).key == b"k" * 24  # Linux broadcasts the keys
     entry = kernel.sad[(SaType.ESP, ip(A), spi)]
     assert entry.state == SaState.MATURE and entry.reqid == 0 and entry.hard.addtime == 180
     seen = other.pending()
@@ -132,7 +139,10 @@ def test_getspi_allocates_unique_spis(kernel):
         spis.add(s.request(m).sa.spi)
     assert spis == set(range(0x100, 0x110))
     m = addrs(Message(MsgType.GETSPI, SaType.ESP), B, A).add(SpiRange(0x100, 0x10F))
-    assert s.request(m).errno == errno.EEXIST
+    assert s.request(m).errno == errno.ENOENT
+    # the larval state was made before the SPI was looked for, and stays without one
+    (left,) = kernel.acquiring
+    assert (left.spi, left.state) == (0, SaState.LARVAL)
 
 
 def test_errno_values(kernel):
@@ -163,17 +173,20 @@ def test_malformed_request_gets_einval(kernel):
     assert reply.errno == errno.EINVAL and reply.seq == 5
 
 
-def test_dump_counts_seq_down_and_flush_empties(kernel):
+def test_dump_lists_the_newest_first_and_flush_empties(kernel):
     s = kernel.open()
     for spi in (0x111, 0x112, 0x113):
         s.request(esp_add(spi=spi))
     s.send(Message(MsgType.DUMP, seq=1, pid=s.pid))
     dumped = s.pending()
-    assert [m.seq for m in dumped] == [2, 1, 0]
-    assert [m.sa.spi for m in dumped] == [0x111, 0x112, 0x113]
+    assert [m.seq for m in dumped] == [1, 2, 0]  # Linux: count + 1, the last one 0
+    assert [m.sa.spi for m in dumped] == [0x113, 0x112, 0x111]
     assert all(m.key(ExtType.KEY_AUTH).key == b"a" * 20 for m in dumped)
-    assert s.request(Message(MsgType.FLUSH)).errno == 0
+    s.send(Message(MsgType.FLUSH, seq=2, pid=s.pid))
+    assert [m.type for m in s.pending()] == [MsgType.FLUSH, MsgType.FLUSH]  # answer + broadcast
     assert s.request(Message(MsgType.DUMP)).errno == errno.ENOENT
+    s.send(Message(MsgType.FLUSH, seq=3, pid=s.pid))
+    assert [m.type for m in s.pending()] == [MsgType.FLUSH]  # nothing went: the answer only
 
 
 def test_delete_broadcasts_to_every_socket(kernel):
@@ -186,13 +199,47 @@ def test_delete_broadcasts_to_every_socket(kernel):
     assert not kernel.sad
 
 
-def test_delete_without_spi_removes_all_between_the_addresses(kernel):
+def test_delete_without_spi_is_einval(kernel):
+    """KAME removes every SA between the addresses; Linux's pfkey_delete wants the SA."""
     s = kernel.open()
     for spi in (0x111, 0x222):
         s.request(esp_add(spi=spi))
-    s.request(esp_add(B, A, 0x333))
-    assert s.request(addrs(Message(MsgType.DELETE, SaType.ESP), A, B)).errno == 0
-    assert [e.spi for e in kernel.sad.values()] == [0x333]
+    assert s.request(addrs(Message(MsgType.DELETE, SaType.ESP), A, B)).errno == errno.EINVAL
+    assert sorted(e.spi for e in kernel.sad.values()) == [0x111, 0x222]
+
+
+def test_sa_as_linux_keeps_it(kernel):
+    """pfkey_msg2xfrm_state and back, as the lab showed: mode any is transport, the replay
+    window at most 32, KAME's flags gone; addresses with protocol 0 and port 0; the proxy
+    (the selector) 0/0; both limits, zero when unset; DELETE's broadcast the whole dead SA."""
+    s, other = kernel.open(), kernel.open()
+    m = esp_add()
+    m.add(SA(0x111, 64, 0, AuthAlg.SHA1HMAC, EncAlg.THREEDESCBC, 0x80000040))
+    m.add(SA2(Mode.ANY, 0, 0))
+    r = s.request(m)
+    assert (r.sa.replay, r.sa.flags, r.sa2.mode) == (32, 0x80000000, Mode.TRANSPORT)
+    assert (r.src.proto, r.src.port, r.dst.proto) == (0, 0, 0)
+    proxy = r.get(ExtType.ADDRESS_PROXY)
+    assert (proxy.addr, proxy.prefixlen, proxy.proto) == (ip("::"), 0, 255)
+    assert r.lifetime(ExtType.LIFETIME_HARD) == Lifetime(ExtType.LIFETIME_HARD)
+    assert r.lifetime(ExtType.LIFETIME_SOFT) == Lifetime(ExtType.LIFETIME_SOFT)
+    other.pending()
+    gone = s.request(addrs(Message(MsgType.DELETE, SaType.ESP).add(SA(0x111)), "::1", B))
+    assert gone.sa.state == SaState.DEAD and gone.key(ExtType.KEY_AUTH).key == b"a" * 20
+    assert [x.type for x in other.pending()] == [MsgType.DELETE]  # found by dst and SPI only
+
+
+def test_update_of_a_mature_sa_takes_only_the_lifetimes(kernel):
+    s = kernel.open()
+    s.request(esp_add())
+    upd = esp_add(mtype=MsgType.UPDATE, hard={"addtime": 200}, soft={"addtime": 100})
+    upd.add(Key(ExtType.KEY_AUTH, b"b" * 20))
+    r = s.request(upd)
+    # the broadcast is the SA made from the message, and thrown away
+    assert r.sa.state == SaState.DEAD and r.key(ExtType.KEY_AUTH).key == b"b" * 20
+    got = s.request(addrs(Message(MsgType.GET, SaType.ESP).add(SA(0x111)), A, B))
+    assert got.sa.state == SaState.MATURE and got.key(ExtType.KEY_AUTH).key == b"a" * 20
+    assert got.lifetime(ExtType.LIFETIME_HARD).addtime == 200
 
 
 # ---- lifetimes ---------------------------------------------------------------------------------
@@ -418,15 +465,18 @@ def test_default_level_is_required_on_linux(kernel):
     assert kernel.output(A, B).verdict == Verdict.DROPPED
 
 
-def test_policy_hard_lifetime_sends_spdexpire(kernel, clock):
+def test_policy_hard_lifetime_removes_it_without_a_word(kernel, clock):
+    """af_key's key_notify_policy_expire sends nothing: no SPDEXPIRE on Linux."""
     s = kernel.open()
     m = spdadd(A, B, Direction.OUTBOUND)
     m.add(Lifetime(ExtType.LIFETIME_HARD, addtime=30))
     s.request(m)
-    clock.now += 30
+    clock.now += 29
     kernel.tick()
-    assert [x.type for x in s.pending()] == [MsgType.X_SPDEXPIRE]
-    assert not kernel.spd
+    assert kernel.spd
+    clock.now += 1
+    kernel.tick()
+    assert s.pending() == [] and not kernel.spd
 
 
 # ---- the packet path -------------------------------------------------------------------------
@@ -442,7 +492,8 @@ def test_use_policy_sends_clear_and_acquires_once(kernel, clock):
     assert acq.type == MsgType.ACQUIRE and acq.satype == SaType.ESP
     assert acq.src.addr == ip(A) and acq.dst.addr == ip(B)
     assert acq.policy.id == pol.id and acq.seq > 0
-    assert acq.get(ExtType.PROPOSAL).combs
+    # af_key never fills a template's algorithm masks: a proposal without combinations
+    assert (acq.get(ExtType.PROPOSAL).replay, acq.get(ExtType.PROPOSAL).combs) == (32, [])
     # pfkey_send_acquire: addresses with protocol 0; X_POLICY is the bare header, no requests
     assert (acq.src.proto, acq.src.prefixlen, acq.dst.proto) == (0, 128, 0)
     assert sys.byteorder != "little" or encode_extension(acq.policy) == bytes.fromhex(
@@ -454,10 +505,14 @@ def test_use_policy_sends_clear_and_acquires_once(kernel, clock):
         + pol.id.to_bytes(4, "little").hex()  # sadb_x_policy_id
         + "00000080"  # sadb_x_policy_priority = 0x80000000
     )
-    assert not kernel.output(A, B).acquired  # blocked for a while
+    assert not kernel.output(A, B).acquired  # the larval state says: under way
     assert racoon.pending() == []
-    clock.now += 30
+    (larval,) = kernel.acquiring
+    assert (larval.spi, larval.acquire_seq, larval.hard.addtime) == (0, acq.seq, LARVAL_LIFETIME)
+    clock.now += LARVAL_LIFETIME
     assert kernel.output(A, B).acquired
+    # the first larval state expired with a hard EXPIRE before the new ACQUIRE
+    assert [m.type for m in racoon.pending()] == [MsgType.EXPIRE, MsgType.ACQUIRE]
 
 
 def test_require_policy_drops_until_the_sa_exists(kernel):
@@ -499,24 +554,50 @@ def test_tunnel_policy_acquires_for_the_endpoints(kernel):
     assert kernel.output("198.18.3.5", "203.0.113.9").reason == "no policy"
 
 
-def test_acquire_error_from_key_manager_unblocks(kernel):
+def test_acquire_error_from_key_manager_blocks_that_flow(kernel):
+    """pfkey_acquire: the larval state turns into an error state, which keeps the flow that
+    caused it from asking again until it expires -- another flow asks at once. No answer."""
+    racoon = kernel.open()
+    racoon.request(Message(MsgType.REGISTER, SaType.ESP))
+    racoon.request(spdadd(A, B, Direction.OUTBOUND))
+    kernel.output(A, B, 17, 4000, 53)
+    (acq,) = racoon.pending()
+    racoon.send(Message(MsgType.ACQUIRE, SaType.ESP, errno.EINVAL, acq.seq, racoon.pid))
+    assert racoon.pending() == []
+    assert not kernel.output(A, B, 17, 4000, 53).acquired
+    assert kernel.output(A, B, 17, 4001, 53).acquired
+
+
+def test_add_replaces_the_larval_state_of_its_acquire(kernel):
     racoon = kernel.open()
     racoon.request(Message(MsgType.REGISTER, SaType.ESP))
     racoon.request(spdadd(A, B, Direction.OUTBOUND))
     kernel.output(A, B)
     (acq,) = racoon.pending()
-    racoon.send(Message(MsgType.ACQUIRE, SaType.ESP, errno.EINVAL, acq.seq, racoon.pid))
-    assert kernel.output(A, B).acquired
+    racoon.send(Message(MsgType.DUMP, SaType.ESP, seq=40, pid=racoon.pid))
+    (larval,) = racoon.pending()
+    assert (larval.sa.spi, larval.sa.state, larval.lifetime(ExtType.LIFETIME_HARD).addtime) == (
+        0,
+        SaState.LARVAL,
+        LARVAL_LIFETIME,
+    )
+    assert racoon.request(esp_add()).errno == 0
+    assert not kernel.acquiring
+    assert kernel.output(A, B).verdict == Verdict.PROTECTED
 
 
 def test_promiscuous_socket_sees_requests_and_replies(kernel):
     spy, s = kernel.open(), kernel.open()
     assert spy.request(Message(MsgType.X_PROMISC, 1)).errno == 0
+    assert [m.type for m in s.pending()] == [MsgType.X_PROMISC]  # echoed to every socket
     s.request(Message(MsgType.REGISTER, SaType.ESP))
     seen = spy.pending()
-    assert [m.type for m in seen] == [MsgType.REGISTER, MsgType.REGISTER]
-    assert seen[0].get(ExtType.SUPPORTED_AUTH) is None  # the request
-    assert seen[1].get(ExtType.SUPPORTED_AUTH) is not None  # the reply
+    assert [m.type for m in seen] == [MsgType.X_PROMISC, MsgType.REGISTER, MsgType.REGISTER]
+    assert seen[1].get(ExtType.SUPPORTED_AUTH) is None  # the request
+    assert seen[2].get(ExtType.SUPPORTED_AUTH) is not None  # the reply
+    s.request(esp_add())
+    # a broadcast reaches it twice: as a promiscuous socket and as one of all
+    assert [m.type for m in spy.pending()] == [MsgType.ADD] * 3
 
 
 def test_request_keeps_broadcasts_for_recv(kernel):
@@ -536,7 +617,7 @@ def test_socket_dump_collects_every_reply_and_keeps_broadcasts(kernel):
     for spi in (0x111, 0x112):
         other.request(esp_add(spi=spi))
     other.request(spdadd(A, B, Direction.OUTBOUND))
-    assert [m.sa.spi for m in s.dump(SaType.ESP)] == [0x111, 0x112]
+    assert [m.sa.spi for m in s.dump(SaType.ESP)] == [0x112, 0x111]  # the newest first
     assert s.dump(SaType.AH) == []
     assert [m.policy.dir for m in s.dump(policies=True)] == [Direction.OUTBOUND]
     kept = [m.type for m in s.pending()]
@@ -607,7 +688,10 @@ def test_dump_reads_past_an_undecodable_entry(kernel):
 
     def corrupt_first_entry() -> None:
         entry = bytearray(s.endpoint.queue[0])
-        struct.pack_into("=H", entry, 32, 12)  # the first request's len, after two headers
+        at = 16
+        while struct.unpack_from("=H", entry, at + 2)[0] != ExtType.X_POLICY:
+            at += struct.unpack_from("=H", entry, at)[0] * 8
+        struct.pack_into("=H", entry, at + 16, 12)  # the first request's len
         s.endpoint.queue[0] = bytes(entry)
 
     original_send = s.send
@@ -620,7 +704,7 @@ def test_dump_reads_past_an_undecodable_entry(kernel):
     s.send = send  # type: ignore[method-assign]
     skipped: list[KernelMessageUndecodable] = []
     (kept,) = s.dump(policies=True, skipped=skipped)
-    assert kept.policy.dir == Direction.INBOUND
+    assert kept.policy.dir == Direction.OUTBOUND  # the newest, inbound, came first
     assert [(b.msg_type, b.seq, b.error.field) for b in skipped] == [
         (MsgType.X_SPDDUMP, 1, "sadb_x_ipsecrequest_len")
     ]

@@ -82,23 +82,25 @@ def test_seed_host1_file_loads_and_dumps(host: Host) -> None:
     host.now += 93
     rc, out, err = host.setkey("-D")
     assert (rc, err) == (0, "")
+    # As setkey prints it on Linux (the memo's dump was KAME's): the newest SA first, seq 1
+    # then 0; mode "any" kept as transport; setkey's CYCSEQ flag dropped.
     assert strip_pid(out) == (
-        f"{H1} {H2} \n"
-        "\tesp mode=any spi=273(0x00000111) reqid=0(0x00000000)\n"
+        f"{H2} {H1} \n"
+        "\tesp mode=transport spi=274(0x00000112) reqid=0(0x00000000)\n"
         "\tE: 3des-cbc  54686973 20697320 61205365 63726574 204b6579 20212121\n"
         "\tA: hmac-sha1  54686973 20697320 61205365 63726574 204b6579\n"
-        "\tseq=0x00000000 replay=0 flags=0x00000040 state=mature \n"
+        "\tseq=0x00000000 replay=0 flags=0x00000000 state=mature \n"
         "\tcreated: Jan 25 16:24:59 2003\tcurrent: Jan 25 16:26:32 2003\n"
         "\tdiff: 93(s)\thard: 0(s)\tsoft: 0(s)\n"
         "\tlast:                     \thard: 0(s)\tsoft: 0(s)\n"
         "\tcurrent: 0(bytes)\thard: 0(bytes)\tsoft: 0(bytes)\n"
         "\tallocated: 0\thard: 0\tsoft: 0\n"
         "\tsadb_seq=1\n"
-        f"{H2} {H1} \n"
-        "\tesp mode=any spi=274(0x00000112) reqid=0(0x00000000)\n"
+        f"{H1} {H2} \n"
+        "\tesp mode=transport spi=273(0x00000111) reqid=0(0x00000000)\n"
         "\tE: 3des-cbc  54686973 20697320 61205365 63726574 204b6579 20212121\n"
         "\tA: hmac-sha1  54686973 20697320 61205365 63726574 204b6579\n"
-        "\tseq=0x00000000 replay=0 flags=0x00000040 state=mature \n"
+        "\tseq=0x00000000 replay=0 flags=0x00000000 state=mature \n"
         "\tcreated: Jan 25 16:24:59 2003\tcurrent: Jan 25 16:26:32 2003\n"
         "\tdiff: 93(s)\thard: 0(s)\tsoft: 0(s)\n"
         "\tlast:                     \thard: 0(s)\tsoft: 0(s)\n"
@@ -108,22 +110,27 @@ def test_seed_host1_file_loads_and_dumps(host: Host) -> None:
     )
     rc, out, err = host.setkey("-DP")
     assert (rc, err) == (0, "")
+    # out, in, then in's fwd twin (setkey -r, the default) went in; Linux dumps the newest
+    # first and always sends the hard lifetime, which setkey prints
     blocks = out.split(f"{H2}[any] {H1}[any] 255\n")
-    assert out.startswith(
+    assert len(blocks) == 3 and blocks[0] == ""
+    assert blocks[1].startswith("\tfwd prio def ipsec\n\tesp/transport//require\n")
+    assert blocks[2].startswith("\tin prio def ipsec\n\tesp/transport//require\n")
+    out_block = blocks[2].split("\trefcnt=0\n")[1]
+    assert out_block.startswith(
         f"{H1}[any] {H2}[any] 255\n\tout prio def ipsec\n\tesp/transport//require\n"
-        "\tcreated: Jan 25 16:24:59 2003  lastused:                     \n\tspid="
+        "\tcreated: Jan 25 16:24:59 2003  lastused:                     \n"
+        "\tlifetime: 0(s) validtime: 0(s)\n\tspid="
     )
-    assert len(blocks) == 3  # in, then its fwd twin (setkey -r, the default)
-    assert blocks[1].startswith("\tin prio def ipsec\n\tesp/transport//require\n")
-    assert blocks[2].startswith("\tfwd prio def ipsec\n\tesp/transport//require\n")
     assert out.endswith("\trefcnt=0\n")
 
 
 def test_host2_is_the_mirror_of_host1(host: Host) -> None:
     assert host.setkey("-f", str(CONF / "ipsec.conf.host2"))[0] == 0
     out = host.setkey("-DP")[1]
-    assert out.startswith(f"{H2}[any] {H1}[any] 255\n\tout prio def ipsec\n")
+    assert out.startswith(f"{H1}[any] {H2}[any] 255\n\tfwd prio def ipsec\n")  # newest
     assert f"{H1}[any] {H2}[any] 255\n\tin prio def ipsec\n" in out
+    assert f"{H2}[any] {H1}[any] 255\n\tout prio def ipsec\n" in out
 
 
 @pytest.mark.parametrize(
@@ -155,15 +162,18 @@ def test_section_10_examples(host: Host, name: str, e_line: str, a_line: str) ->
             "line 6: WARNING: obsolete algorithm at [simple]\n"
         )
     dump = host.setkey("-D")[1].split("\n")
-    assert dump[0:6] == [
-        f"{A} {B} ",
-        "\tesp mode=any spi=273(0x00000111) reqid=0(0x00000000)",
+    assert dump[0:6] == [  # Linux: the newest first, mode any kept as transport, no CYCSEQ
+        f"{B} {A} ",
+        "\tesp mode=transport spi=274(0x00000112) reqid=0(0x00000000)",
         e_line,
         a_line,
-        "\tseq=0x00000000 replay=0 flags=0x00000040 state=mature ",
+        "\tseq=0x00000000 replay=0 flags=0x00000000 state=mature ",
         "\tcreated: Jan 25 16:24:59 2003\tcurrent: Jan 25 16:24:59 2003",
     ]
-    assert dump[11:13] == [f"{B} {A} ", "\tesp mode=any spi=274(0x00000112) reqid=0(0x00000000)"]
+    assert dump[11:13] == [
+        f"{A} {B} ",
+        "\tesp mode=transport spi=273(0x00000111) reqid=0(0x00000000)",
+    ]
 
 
 def test_section_7_spd_only_file(host: Host) -> None:
@@ -172,7 +182,7 @@ def test_section_7_spd_only_file(host: Host) -> None:
     heads = [line for line in out.split("\n") if line and not line.startswith("\t")]
     assert heads == ["::/0[any] ::/0[any] 255"] * 3
     dirs = [line for line in out.split("\n") if line.endswith(" prio def ipsec")]
-    assert dirs == ["\tout prio def ipsec", "\tin prio def ipsec", "\tfwd prio def ipsec"]
+    assert dirs == ["\tfwd prio def ipsec", "\tin prio def ipsec", "\tout prio def ipsec"]
     assert out.count("\tesp/transport//use\n") == 3
     assert host.setkey("-D") == (0, "No SAD entries.\n", "")
 
@@ -311,22 +321,23 @@ spdadd 10.0.0.1 10.0.0.4 any -P out ipsec esp/transport/10.0.0.1-10.0.0.4/unique
 def test_dump_shows_templates_as_linux_keeps_them(host: Host, tmp_path: Path) -> None:
     assert host.load(LINUX_TEMPLATES, tmp_path, "-k") == (0, "", "")
     out = host.setkey("-DP")[1]
-    shown = [ln for ln in out.splitlines() if not ln.startswith(("\tcreated:", "\tspid", "\tref"))]
-    assert shown == [
+    skip = ("\tcreated:", "\tlifetime:", "\tspid", "\tref")
+    shown = [ln for ln in out.splitlines() if not ln.startswith(skip)]
+    assert shown == [  # the newest first
+        "10.0.0.1[any] 10.0.0.4[any] 255",
+        "\tout prio def ipsec",
+        "\tesp/transport//unique#16385",
+        "10.0.0.3[any] 10.0.0.1[any] 255",
+        "\tin prio def ipsec",
+        "\tesp/tunnel/10.0.0.3-10.0.0.1/use",
+        "10.0.0.1[any] 10.0.0.3[any] 255",
+        "\tout prio def ipsec",
+        "\tesp/tunnel/10.0.0.1-10.0.0.3/require",
         "10.0.0.1[any] 10.0.0.2[any] 255",
         "\tout prio def ipsec",
         "\tesp/transport//require",
         "\tah/transport//unique:5",
         "\tipcomp/transport//unique#16384",
-        "10.0.0.1[any] 10.0.0.3[any] 255",
-        "\tout prio def ipsec",
-        "\tesp/tunnel/10.0.0.1-10.0.0.3/require",
-        "10.0.0.3[any] 10.0.0.1[any] 255",
-        "\tin prio def ipsec",
-        "\tesp/tunnel/10.0.0.3-10.0.0.1/use",
-        "10.0.0.1[any] 10.0.0.4[any] 255",
-        "\tout prio def ipsec",
-        "\tesp/transport//unique#16385",
     ]
 
 
@@ -372,7 +383,7 @@ def test_stdin_mode_runs_each_command_as_it_completes(host: Host) -> None:
         "(8 bytes)\n"
     )
     assert out.startswith("line 3: Invalid key length at [0x01]\n10.0.0.1 10.0.0.2 \n")
-    assert out.count("\tesp mode=any") == 2
+    assert out.count("\tesp mode=transport") == 2  # Linux keeps mode any as transport
     dump = host.setkey("-D")[1]
     assert "spi=770(" not in dump and "spi=771(" not in dump
 
@@ -425,7 +436,8 @@ def test_verbose_prints_every_message(host: Host) -> None:
 
 def test_with_ports(host: Host, tmp_path: Path) -> None:
     host.load("add 10.0.0.1[500] 10.0.0.2[4500] esp 0x300 -E null;\n", tmp_path)
-    assert host.setkey("-Dp")[1].startswith("10.0.0.1[500] 10.0.0.2[4500] \n")
+    # Linux keeps no port in an SA's addresses (NAT-T's travel in their own extensions)
+    assert host.setkey("-Dp")[1].startswith("10.0.0.1[0] 10.0.0.2[0] \n")
     assert host.setkey("-D")[1].startswith("10.0.0.1 10.0.0.2 \n")
 
 
@@ -612,7 +624,8 @@ def test_loop_mode_prints_short_lines(host: Host, monkeypatch: pytest.MonkeyPatc
     rc, out, _ = host.setkey("-D", "-l")
     assert rc == 0
     assert out.split("\n")[0] == "time p   s spi      ltime   src -> dst"
-    assert out.split("\n")[1] == f"2459 esp M 00000111 ???/??? #255 {A} -> #255 {B}"
+    # Linux: the newest SA first, both limits always there, SA addresses with protocol 0
+    assert out.split("\n")[1] == f"2459 esp M 00000112   0/0   {B} -> {A}"
 
 
 def test_unterminated_quote_in_a_file(host: Host, tmp_path: Path) -> None:
@@ -650,7 +663,7 @@ def test_an_undecodable_dump_entry_is_reported_and_skipped(host: Host, tmp_path:
             send(msg)
             if msg.type == MsgType.X_SPDDUMP:
                 first = bytearray(sock.endpoint.queue[0])
-                struct.pack_into("=H", first, 32, 12)  # sadb_x_ipsecrequest_len
+                struct.pack_into("=H", first, request_at(first), 12)  # sadb_x_ipsecrequest_len
                 sock.endpoint.queue[0] = bytes(first)
 
         sock.send = garbling_send  # type: ignore[method-assign]
@@ -659,10 +672,21 @@ def test_an_undecodable_dump_entry_is_reported_and_skipped(host: Host, tmp_path:
     host.kernel.open = opener  # type: ignore[method-assign]
     rc, out, err = host.setkey("-DP")
     assert rc == 1
+    # X_POLICY comes last in Linux's policy messages: after two IPv4 addresses (24 bytes each)
+    # and three lifetimes (32 each), its 16-byte header puts the first request at 176
     assert err == (
         "pysetkey: cannot decode a PF_KEY message from the kernel: SADB_X_SPDDUMP "
-        "sadb_x_ipsecrequest.sadb_x_ipsecrequest_len at offset 32: 12 bytes does not fit the "
+        "sadb_x_ipsecrequest.sadb_x_ipsecrequest_len at offset 176: 12 bytes does not fit the "
         "policy; skipped\n"
     )
-    assert out.startswith("10.0.0.2[any] 10.0.0.1[any] 255\n\tin prio def ipsec\n\tah/transport")
-    assert "10.0.0.1[any] 10.0.0.2[any]" not in out
+    # the first reply is the newest policy, "in"; the older "out" is still printed
+    assert out.startswith("10.0.0.1[any] 10.0.0.2[any] 255\n\tout prio def ipsec\n\tesp/transport")
+    assert "10.0.0.2[any] 10.0.0.1[any]" not in out
+
+
+def request_at(msg: bytes | bytearray) -> int:
+    """Where the first ipsecrequest of a policy message starts: after X_POLICY's header."""
+    at = 16
+    while struct.unpack_from("=H", msg, at + 2)[0] != ExtType.X_POLICY:
+        at += struct.unpack_from("=H", msg, at)[0] * 8
+    return at + 16
