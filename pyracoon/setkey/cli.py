@@ -106,7 +106,7 @@ def usage_text() -> str:
         f"       {PROG} [-Pv] -F\n"
         f"       {PROG} [-H] -x\n"
         f"       {PROG} [-V] [-h]\n"
-        f"       any of the above with --kernel auto|pfkey|unix:PATH (or $PYRACOON_KERNEL)\n"
+        f"       any of the above with --kernel auto|xfrm|pfkey|unix:PATH (or $PYRACOON_KERNEL)\n"
     )
 
 
