@@ -12,8 +12,10 @@ structure, the field and the offset. ``struct.error`` and ``IndexError`` never e
 every read goes through ``_Reader``, which checks the remaining length first.
 
 sockaddrs differ between systems: Linux has a 16-bit family, BSD a length byte and an 8-bit
-family (and its own AF_INET6 number). ``SockaddrLayout`` captures that, and the codec takes one;
-the simulated kernel and its Unix socket use the Linux layout on every platform.
+family (and its own AF_INET6 number). So does ``sadb_x_ipsecrequest``: KAME's is 8 bytes with a
+16-bit reqid, Linux's 16 bytes with a 32-bit reqid and two reserved fields, and a Linux kernel
+ignores a request shorter than its own. ``SockaddrLayout`` captures both differences, and the
+codec takes one; the simulated kernel and its Unix socket use the Linux layout on every platform.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import ClassVar
 
-from .sadb import PF_KEY_V2, ExtType, MsgType, name_of
+from .sadb import PF_KEY_V2, ExtType, Mode, MsgType, name_of
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -55,12 +57,34 @@ def align8(n: int) -> int:
 
 @dataclass(frozen=True)
 class SockaddrLayout:
-    """How a platform lays out ``struct sockaddr_in``/``sockaddr_in6`` inside PF_KEY messages."""
+    """How a platform lays out the structures that differ between PF_KEY kernels.
+
+    ``struct sockaddr_in``/``sockaddr_in6`` (``bsd``: a length byte and an 8-bit family) and
+    ``struct sadb_x_ipsecrequest`` (``kame_ipsecrequest``: KAME's 8 bytes with a 16-bit reqid
+    rather than Linux's 16 bytes with a 32-bit one). ``kame_ipsecrequest`` left as None follows
+    ``bsd``, since every BSD PF_KEY kernel is KAME's and Linux is the only other one.
+    """
 
     name: str
     bsd: bool
     af_inet: int
     af_inet6: int
+    kame_ipsecrequest: bool | None = None
+
+    def __post_init__(self) -> None:
+        if self.kame_ipsecrequest is None:
+            object.__setattr__(self, "kame_ipsecrequest", self.bsd)
+
+    @property
+    def ipsecrequest_size(self) -> int:
+        """``sizeof(struct sadb_x_ipsecrequest)``: 8 on KAME, 16 (packed) on Linux."""
+        return 8 if self.kame_ipsecrequest else 16
+
+    def family_at(self, data: bytes, pos: int) -> int:
+        """The address family of the sockaddr at ``pos``; the caller checks 2 bytes are there."""
+        if self.bsd:
+            return data[pos + 1]
+        return int.from_bytes(data[pos : pos + 2], sys.byteorder)
 
     def encode(self, addr: IPAddress, port: int = 0, flowinfo: int = 0, scope_id: int = 0) -> bytes:
         if addr.version == 4:
@@ -565,7 +589,20 @@ class KmPrivate(Extension):
 class IpsecRequest:
     """``sadb_x_ipsecrequest``: one element of a policy's bundle (protocol, mode, level, reqid).
 
-    Tunnel mode carries the two endpoints; transport mode normally carries none.
+    Two layouts, chosen by ``SockaddrLayout.kame_ipsecrequest``::
+
+        KAME (8 bytes)             Linux (16 bytes, packed)
+        u16 len                    u16 len
+        u16 proto                  u16 proto
+        u8  mode                   u8  mode
+        u8  level                  u8  level
+        u16 reqid                  u16 reserved1
+                                   u32 reqid
+                                   u32 reserved2
+
+    ``len`` counts bytes, including the tunnel endpoints (two sockaddrs of one family) that may
+    follow. Linux reads them only in tunnel mode, and a transport-mode request may carry none
+    or zero-filled ones (family 0): both decode as "no endpoints".
     """
 
     proto: int = 50
@@ -584,7 +621,19 @@ class IpsecRequest:
             addrs += bytes(align8(len(addrs)) - len(addrs))
         elif (self.src is None) != (self.dst is None):
             raise ValueError("an ipsecrequest has both tunnel endpoints or neither")
-        head = struct.pack("=HHBBH", 8 + len(addrs), self.proto, self.mode, self.level, self.reqid)
+        length = layout.ipsecrequest_size + len(addrs)
+        if layout.kame_ipsecrequest:
+            if not 0 <= self.reqid <= 0xFFFF:
+                raise ValueError(
+                    f"reqid {self.reqid} does not fit KAME's 16-bit sadb_x_ipsecrequest_reqid"
+                )
+            head = struct.pack("=HHBBH", length, self.proto, self.mode, self.level, self.reqid)
+        else:
+            if not 0 <= self.reqid <= 0xFFFFFFFF:
+                raise ValueError(f"reqid {self.reqid} does not fit sadb_x_ipsecrequest_reqid")
+            head = struct.pack(
+                "=HHBBHII", length, self.proto, self.mode, self.level, 0, self.reqid, 0
+            )
         return head + addrs
 
     @classmethod
@@ -592,25 +641,56 @@ class IpsecRequest:
         w = "sadb_x_ipsecrequest"
         start = r.pos
         length = r.u16(w, "sadb_x_ipsecrequest_len")
-        if length < 8 or length % 8 or start + length > r.end:
+        if length < layout.ipsecrequest_size or start + length > r.end:
             raise PfkeyDecodeError(
                 w, "sadb_x_ipsecrequest_len", start, f"{length} bytes does not fit the policy"
+            )
+        if layout.kame_ipsecrequest and length % 8:
+            raise PfkeyDecodeError(
+                w, "sadb_x_ipsecrequest_len", start, f"{length} bytes is not 64-bit aligned"
             )
         proto = r.u16(w, "sadb_x_ipsecrequest_proto")
         mode = r.u8(w, "sadb_x_ipsecrequest_mode")
         level = r.u8(w, "sadb_x_ipsecrequest_level")
-        reqid = r.u16(w, "sadb_x_ipsecrequest_reqid")
+        if layout.kame_ipsecrequest:
+            reqid = r.u16(w, "sadb_x_ipsecrequest_reqid")
+        else:
+            r.u16(w, "sadb_x_ipsecrequest_reserved1")
+            reqid = r.u32(w, "sadb_x_ipsecrequest_reqid")
+            r.u32(w, "sadb_x_ipsecrequest_reserved2")
         req = cls(proto, mode, level, reqid)
         sub = _Reader(r.data, r.pos, start + length)
         if sub.remaining():
-            req.src, req.src_port, _, _ = layout.decode(sub, w + ".src")
-            req.dst, req.dst_port, _, _ = layout.decode(sub, w + ".dst")
-            if req.src.version != req.dst.version:
+            req._decode_endpoints(sub, layout, start)
+        r.pos = start + length
+        return req
+
+    def _decode_endpoints(self, sub: _Reader, layout: SockaddrLayout, start: int) -> None:
+        """Read the sockaddrs after the fixed part, if there are any to read.
+
+        A zero family means "none" (a zero-filled transport request). Linux reads endpoints in
+        tunnel mode only (``parse_ipsecrequest``), so there a transport request's trailing bytes
+        are ignored whatever they hold; KAME reads whatever is there, and so do we on KAME.
+        """
+        w = "sadb_x_ipsecrequest"
+        if sub.remaining() < 2:
+            if self.mode == Mode.TUNNEL or layout.kame_ipsecrequest:
+                raise PfkeyDecodeError(w, "src", sub.pos, "truncated tunnel endpoint")
+            return
+        if layout.family_at(sub.data, sub.pos) == 0:
+            return
+        try:
+            src, sport, _, _ = layout.decode(sub, w + ".src")
+            dst, dport, _, _ = layout.decode(sub, w + ".dst")
+            if src.version != dst.version:
                 raise PfkeyDecodeError(w, "dst", start, "tunnel endpoints of different families")
             if sub.remaining() >= 8:
                 raise PfkeyDecodeError(w, "padding", sub.pos, "unexpected data after endpoints")
-        r.pos = start + length
-        return req
+        except PfkeyDecodeError:
+            if self.mode == Mode.TUNNEL or layout.kame_ipsecrequest:
+                raise
+            return  # Linux ignores what follows a transport-mode request
+        self.src, self.src_port, self.dst, self.dst_port = src, sport, dst, dport
 
 
 @dataclass
@@ -638,8 +718,13 @@ class Policy(Extension):
         pid = r.u32(w, "sadb_x_policy_id")
         prio = r.u32(w, "sadb_x_policy_priority")
         reqs = []
-        while r.remaining():
+        # Linux's parse_ipsecrequests reads requests while a whole fixed part is left and
+        # ignores a shorter tail (which is how a KAME-sized request vanishes there); KAME reads
+        # until the extension ends.
+        least = 1 if layout.kame_ipsecrequest else layout.ipsecrequest_size
+        while r.remaining() >= least:
             reqs.append(IpsecRequest.decode(r, layout))
+        r.take(r.remaining(), w, "sadb_x_ipsecrequest")
         return cls(ptype, direction, pid, prio, reqs)
 
 

@@ -166,6 +166,14 @@ class KernelServer:
             data = conn.recv(1 << 19)
         except BlockingIOError:
             return
+        except ConnectionResetError:
+            # The client closed while replies we sent it were still unread. Linux then sets a
+            # one-shot ECONNRESET on our end, and recv reports it *before* the requests the
+            # client queued ahead of its close; the next recv returns them, then EOF. So this
+            # is not the end: stop sending to it and keep reading, as a kernel still carries
+            # out what a PF_KEY socket wrote before it was closed.
+            self._go_deaf(conn)
+            return
         except OSError:
             data = b""
         if not data:
@@ -173,7 +181,9 @@ class KernelServer:
             return
         ep, out = self.conns[conn]
         if data[:1] == b"{":
-            out.append(json.dumps(self._control(data)).encode())
+            answer = json.dumps(self._control(data)).encode()
+            if conn not in self.deaf:
+                out.append(answer)
         else:
             if self.verbose:
                 self._log(">", data)
@@ -228,13 +238,23 @@ class KernelServer:
         except BlockingIOError:
             pass
         except OSError:
-            # The client stopped reading (it may have sent its last requests and closed): drop
-            # what it would have received, but keep reading, so requests it queued before
-            # closing are still carried out, as a kernel does with a closed PF_KEY socket.
-            out.clear()
-            self.deaf.add(conn)
+            # The client stopped reading (it may have sent its last requests and closed).
+            self._go_deaf(conn)
+            return
         want_write = bool(out) and conn not in self.deaf
         self.sel.modify(conn, selectors.EVENT_READ | (selectors.EVENT_WRITE if want_write else 0))
+
+    def _go_deaf(self, conn: socket.socket) -> None:
+        """Stop sending to ``conn`` but keep reading it until EOF.
+
+        A client that closes right after writing has its last requests still queued here; they
+        are carried out, as a kernel does with what a closed PF_KEY socket wrote, and what it
+        would have received is dropped.
+        """
+        _, out = self.conns[conn]
+        out.clear()
+        self.deaf.add(conn)
+        self.sel.modify(conn, selectors.EVENT_READ)
 
     def _log(self, arrow: str, data: bytes) -> None:
         try:

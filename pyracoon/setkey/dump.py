@@ -15,6 +15,7 @@ from __future__ import annotations
 import time
 
 from pyracoon.kernel.pfkey import (
+    LINUX,
     SA,
     SA2,
     Address,
@@ -368,9 +369,7 @@ def _kdebug_ext(ext: Extension) -> str:
         )
         req: IpsecRequest
         for req in ext.requests:
-            length = 8
-            if req.src is not None and req.dst is not None:
-                length += (16 if req.src.version == 4 else 28) * 2
+            length = len(req.encode(LINUX))  # what the kernel's sadb_x_ipsecrequest_len says
             text += (
                 f" {{ len={length} proto={req.proto} mode={req.mode} level={req.level} "
                 f"reqid={req.reqid}\n"
@@ -394,7 +393,7 @@ def _kdebug_ext(ext: Extension) -> str:
 
 def format_kdebug(msg: Message) -> str:
     """``kdebug_sadb``: the field-by-field debugging dump of ``-v`` and ``-x``."""
-    from pyracoon.kernel.pfkey import LINUX, encode_extension
+    from pyracoon.kernel.pfkey import encode_extension
 
     ext_bytes = [encode_extension(ext, LINUX) for ext in msg]
     total = (16 + sum(len(b) for b in ext_bytes)) // 8

@@ -432,7 +432,7 @@ def test_kdebug_policy_and_supported() -> None:
     msg = Message(MsgType.X_SPDADD).add(Policy(2, 2, 0x19, 0x80000000, [req]))
     assert format_kdebug(msg).endswith(
         "sadb_x_policy{ type=2 dir=2 id=19 priority=2147483648 }\n"
-        " { len=8 proto=50 mode=1 level=2 reqid=0\n }\n"
+        " { len=16 proto=50 mode=1 level=2 reqid=0\n }\n"
     )
     reg = Message(MsgType.REGISTER).add(Supported(ExtType.SUPPORTED_AUTH, [Alg(2, 0, 128, 128)]))
     assert format_kdebug(reg).endswith("sadb_sup{\n  { id=2 ivlen=0 min=128 max=128 }\n}\n")

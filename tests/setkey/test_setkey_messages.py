@@ -86,7 +86,8 @@ def test_seed_spdadd_message_bytes_and_fwd_copy() -> None:
         f"spdadd {H2} {H1} any -P in ipsec esp/transport//require;"
     )
     (out_msg,) = spd_messages(out_cmd)
-    request = struct.pack("=HHBBH", 8, 50, 1, 2, 0)
+    # Linux's 16-byte sadb_x_ipsecrequest: len, proto, mode, level, reserved1, reqid, reserved2
+    request = struct.pack("=HHBBHII", 16, 50, 1, 2, 0, 0, 0)
     policy = ext(18, struct.pack("=HBBII", 2, 2, 0, 0, 0x80000000) + request)
     assert encode(out_msg, LINUX) == sadb_msg(
         14, 0, policy + address6(5, H1, 128, 255) + address6(6, H2, 128, 255)
@@ -108,7 +109,7 @@ def test_spd_message_with_prefix_ports_and_tunnel() -> None:
     (msg,) = spd_messages(cmd)
     sa_in = struct.pack("=H", 2) + struct.pack("!H", 0) + bytes([192, 0, 2, 1]) + bytes(8)
     sa_out = struct.pack("=H", 2) + struct.pack("!H", 0) + bytes([192, 0, 2, 2]) + bytes(8)
-    request = struct.pack("=HHBBH", 40, 50, 2, 3, 3) + sa_in + sa_out
+    request = struct.pack("=HHBBHII", 48, 50, 2, 3, 0, 3, 0) + sa_in + sa_out
     policy = ext(18, struct.pack("=HBBII", 2, 2, 0, 0, 0x40000000 - 1) + request)
     assert encode(msg, LINUX) == sadb_msg(
         14, 0, policy + address4(5, "10.1.0.0", 16, 6, 0) + address4(6, "10.2.0.0", 16, 6, 80)
