@@ -75,6 +75,8 @@ class MemoHost:
     address: str
     dir: Path
     daemon: Proc | None = None
+    kernel: str = "pfkey"
+    """The backend this host's pysetkey and pyracoon use (``--kernel``)."""
 
     @property
     def name(self) -> str:
@@ -247,8 +249,11 @@ def ping(h: MemoHost, dst: str, count: int = 1, wait: float = 1, interval: float
     return h.host.run(f"ping -c {count} -i {interval} -W {wait:g} {dst}", timeout=60).ok
 
 
-def manual_keying(lab: KernelLab, family: int = 6) -> Outcome:
-    """Section 2: host 1's file alone stops traffic; with host 2's too, it flows as ESP."""
+def manual_keying(lab: KernelLab, family: int = 6, kernel: str = "pfkey") -> Outcome:
+    """Section 2: host 1's file alone stops traffic; with host 2's too, it flows as ESP.
+
+    ``kernel`` is what ``pysetkey --kernel`` loads the files and reads them back through.
+    """
     out = Outcome()
     h1, h2 = memo_hosts(lab, family)
     if family == 6:
@@ -262,18 +267,20 @@ def manual_keying(lab: KernelLab, family: int = 6) -> Outcome:
             for n in ("ipsec.conf.host1", "ipsec.conf.host2")
         )
     cap = capture(h2)
-    out.step(f"host1: pysetkey -f ipsec.conf.host1 -> {h1.setkey('-c', stdin=files[0]).strip()!r}")
+    loaded = h1.setkey("-c", stdin=files[0], kernel=kernel).strip()
+    out.step(f"host1: pysetkey -f ipsec.conf.host1 -> {loaded!r}")
     one_sided = ping(h1, h2.address, count=2)
     out.step(f"ping host1 -> host2 with only host1 configured: {'ok' if one_sided else 'fails'}")
-    out.step(f"host2: pysetkey -f ipsec.conf.host2 -> {h2.setkey('-c', stdin=files[1]).strip()!r}")
+    loaded = h2.setkey("-c", stdin=files[1], kernel=kernel).strip()
+    out.step(f"host2: pysetkey -f ipsec.conf.host2 -> {loaded!r}")
     both = ping(h1, h2.address, count=3)
     out.step(f"ping host1 -> host2 with both configured: {'ok' if both else 'fails'}")
     time.sleep(0.3)
     cap.proc.stop()
     out.tcpdump = cap.lines()
     for h in (h1, h2):
-        out.setkey_d[h.name] = h.setkey("-D")
-        out.setkey_dp[h.name] = h.setkey("-DP")
+        out.setkey_d[h.name] = h.setkey("-D", kernel=kernel)
+        out.setkey_dp[h.name] = h.setkey("-DP", kernel=kernel)
         out.states[h.name] = xfrm_states(h)
     out.ok = (not one_sided) and both and {"0x00000111", "0x00000112"} <= cap.esp_spis()
     return out
@@ -285,13 +292,14 @@ def start_daemons(
     family: int = 6,
     racoon_conf: str | None = None,
     setkey_file: str | Callable[[str, str], str] | None = None,
-    kernel: str = "pfkey",
+    kernel: str | tuple[str, str] = "pfkey",
 ) -> tuple[MemoHost, MemoHost] | None:
     """Sections 4-8 on both hosts: certificates, racoon.conf, the SPD, ``pyracoon`` started.
 
     ``setkey_file`` is one file for both hosts, or a function of (this host's address, the
-    peer's) for per-host policies. None (with the reason in ``out.steps``) when a daemon did not
-    come up.
+    peer's) for per-host policies. ``kernel`` is the backend of both hosts' pysetkey and daemon,
+    or one for each (host1's, host2's), as in XFRM on one host and PF_KEY on the other. None
+    (with the reason in ``out.steps``) when a daemon did not come up.
     """
     h1, h2 = memo_hosts(lab, family)
     conf = racoon_conf if racoon_conf is not None else conf_file("racoon.conf").read_text()
@@ -299,13 +307,15 @@ def start_daemons(
     if spd is None:
         spd = conf_file("ipsec.conf").read_text() if family == 6 else v4_policies()
     ca = issue("pyracoon lab CA")
-    for h, peer in ((h1, h2), (h2, h1)):
+    kernels = (kernel, kernel) if isinstance(kernel, str) else kernel
+    for h, peer, k in ((h1, h2, kernels[0]), (h2, h1, kernels[1])):
+        h.kernel = k
         install_memo_racoon(h, ca, conf)
         text = spd(h.address, peer.address) if callable(spd) else spd
-        loaded = h.setkey("-c", stdin=text, kernel=kernel).strip()
-        out.step(f"{h.name}: pysetkey -f ipsec.conf -> {loaded!r}")
+        loaded = h.setkey("-c", stdin=text, kernel=k).strip()
+        out.step(f"{h.name}: pysetkey --kernel {k} -f ipsec.conf -> {loaded!r}")
     for h in (h1, h2):
-        h.start_daemon(kernel=kernel)
+        h.start_daemon(kernel=h.kernel)
     for h in (h1, h2):
         if not h.wait_log("used as isakmp port", 30):
             out.step(f"{h.name}: pyracoon did not start")
@@ -327,7 +337,7 @@ def automatic_keying(
     family: int = 6,
     racoon_conf: str | None = None,
     setkey_file: str | None = None,
-    kernel: str = "pfkey",
+    kernel: str | tuple[str, str] = "pfkey",
     pings: int = 15,
 ) -> Outcome:
     """Sections 4-9: certificates, racoon.conf, the ``use`` SPD, two daemons, then ping."""
@@ -347,8 +357,8 @@ def automatic_keying(
         cap.proc.stop()
         out.tcpdump = cap.lines()
         for h in hosts:
-            out.setkey_d[h.name] = h.setkey("-D", kernel=kernel)
-            out.setkey_dp[h.name] = h.setkey("-DP", kernel=kernel)
+            out.setkey_d[h.name] = h.setkey("-D", kernel=h.kernel)
+            out.setkey_dp[h.name] = h.setkey("-DP", kernel=h.kernel)
             out.states[h.name] = xfrm_states(h)
         out.ok = established and again and bool(cap.esp_spis()) and crosswise(out.states)
         return out
