@@ -140,12 +140,12 @@ def listen_endpoints(config: Config, family: int | None) -> list[tuple]:
     return [(a, config.isakmp_port) for a in local_addresses(family)]
 
 
-def bind_all(endpoints: list[tuple]) -> list[Listener]:
+def bind_all(endpoints: list[tuple], log: Log | None = None) -> list[Listener]:
     listeners: list[Listener] = []
     try:
         for ep in endpoints:
             try:
-                listeners.append(Listener(ep, bind_udp(ep)))
+                listeners.append(Listener(ep, bind_udp(ep, log)))
             except OSError as e:
                 raise StartupError(f"cannot listen on {ep[0]}[{ep[1]}]: {e.strerror}") from None
     except StartupError:
@@ -256,7 +256,7 @@ def _start(args: argparse.Namespace) -> int:
     log.info(f"kernel: {kernel.backend} (--kernel {spec})")
     if args.restore:
         restore_backup(config, kernel, log, time.time())
-    listeners = bind_all(listen_endpoints(config, args.family))
+    listeners = bind_all(listen_endpoints(config, args.family), log)
     if not listeners:
         raise StartupError("no address to listen on: add a 'listen { isakmp ADDR; }' block")
     for lst in listeners:

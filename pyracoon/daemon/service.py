@@ -37,6 +37,7 @@ from pyracoon.kernel.pfkey import Message
 from pyracoon.kernel.sadb import ExtType, MsgType
 
 from . import backupsa
+from .bypass import BypassError, set_bypass
 from .log import Log
 
 Endpoint = tuple[ipaddress.IPv4Address | ipaddress.IPv6Address, int]
@@ -52,8 +53,13 @@ class Listener:
     stream: asyncio_dgram.aio.DatagramServer | None = None
 
 
-def bind_udp(endpoint: Endpoint) -> socket.socket:
-    """A UDP socket bound to ``endpoint``; ``OSError`` says why not (port in use...)."""
+def bind_udp(endpoint: Endpoint, log: Log | None = None) -> socket.socket:
+    """A UDP socket bound to ``endpoint``; ``OSError`` says why not (port in use...).
+
+    The socket bypasses IPsec policy (:mod:`.bypass`), so that an SPD entry covering all traffic
+    does not catch IKE itself. Failing that is one warning on ``log``, not a reason to stop:
+    peers that no policy covers can still be reached.
+    """
     addr, port = endpoint
     family = socket.AF_INET if addr.version == 4 else socket.AF_INET6
     sock = socket.socket(family, socket.SOCK_DGRAM)
@@ -61,6 +67,14 @@ def bind_udp(endpoint: Endpoint) -> socket.socket:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+        try:
+            option = set_bypass(sock)
+        except BypassError as e:
+            if log is not None:
+                log.warning(f"IKE packets may be caught by IPsec policies: {addr}[{port}]: {e}")
+        else:
+            if log is not None:
+                log.debug(f"{addr}[{port}]: IPsec policy bypassed ({option})")
         sock.bind((str(addr), port))
         sock.setblocking(False)
     except OSError:

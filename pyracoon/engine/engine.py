@@ -170,6 +170,37 @@ def policy_offers(
     return offers
 
 
+#: Destinations no IKE peer can have, and how the log names them. An SPD entry as wide as
+#: ``spdadd ::/0 ::/0 any`` also covers multicast (neighbour and router discovery, mDNS),
+#: broadcasts, link-local neighbours (whose address means nothing without an interface, which
+#: a remote block cannot name) and the unspecified address; an ACQUIRE for them must not start
+#: a phase 1 that would retransmit to them for nothing. IPv4 169.254/16 is not here: those are
+#: unicast addresses a peer can have.
+_NOT_A_PEER: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = (
+    (ipaddress.ip_network("0.0.0.0/32"), "the unspecified address"),
+    (ipaddress.ip_network("::/128"), "the unspecified address"),
+    (ipaddress.ip_network("255.255.255.255/32"), "the broadcast address"),
+    (ipaddress.ip_network("224.0.0.0/4"), "a multicast address"),
+    (ipaddress.ip_network("ff00::/8"), "a multicast address"),
+    (ipaddress.ip_network("fe80::/10"), "an IPv6 link-local address"),
+)
+#: How many such destinations are remembered, to log each at INFO only once.
+_NOT_A_PEER_MEMORY = 1024
+
+
+def not_a_peer(addr: Any) -> str | None:
+    """Why ``addr`` cannot be an IKE peer (a phrase for the log), or None when it can."""
+    for net, what in _NOT_A_PEER:
+        if addr.version == net.version and addr in net:
+            return what
+    return None
+
+
+def _tunnel_request(sp: SpdEntry) -> pfkey.IpsecRequest | None:
+    """The tunnel-mode request of ``sp`` with its endpoints: its ``dst`` is the IKE peer."""
+    return next((r for r in sp.requests if r.mode == Mode.TUNNEL and r.dst), None)
+
+
 @dataclass
 class Waiting:
     """A phase-2 request queued until its phase 1 is up (timer phase1)."""
@@ -206,6 +237,8 @@ class Engine:
         self.waiting: list[Waiting] = []
         self.pending: dict[tuple[int, int, int], Quick] = {}
         self.contacted: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
+        #: Destinations whose ACQUIREs were ignored (not_a_peer) and already logged at INFO.
+        self.not_peers: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
         self.established: list[Quick] = []
         self._seq = 0
         self._next_generated_reqid = 0
@@ -1045,6 +1078,12 @@ class Engine:
             return
         if sp.policy_type != 2:
             return
+        tunnel = _tunnel_request(sp)
+        peer_addr = tunnel.dst if tunnel is not None else msg.dst.addr
+        why = not_a_peer(peer_addr)
+        if why is not None:
+            self._ignore_acquire(peer_addr, why, pol.id)
+            return
         if any(
             q.request.policy_id == pol.id and q.state not in (QState.ESTABLISHED, QState.FAILED)
             for q in self.quicks.values()
@@ -1052,6 +1091,26 @@ class Engine:
             self.log(Level.DEBUG, f"ignore the acquire because ph2 found for policy {pol.id}")
             return
         self._phase2_for_policy(sp, msg.src.addr, msg.dst.addr, msg.seq, now)
+
+    def _ignore_acquire(self, peer_addr: Any, why: str, policy_id: int) -> None:
+        """Say once per destination, at INFO, why its ACQUIREs lead to nothing; then DEBUG.
+
+        Nothing goes back to the kernel either, as racoon ignores an ACQUIRE for a multicast
+        destination: there is no negotiation whose failure could be reported.
+        """
+        if peer_addr in self.not_peers:
+            self.log(Level.DEBUG, f"ignore the acquire for {peer_addr}: {why}", peer_addr)
+            return
+        if len(self.not_peers) >= _NOT_A_PEER_MEMORY:
+            self.not_peers.clear()
+        self.not_peers.add(peer_addr)
+        self.log(
+            Level.INFO,
+            f"ACQUIRE for {peer_addr} ignored: {why} cannot be an IKE peer, so nothing is "
+            f"negotiated for it (policy id:{policy_id}; a '-P out none' policy for it stops "
+            "these ACQUIREs)",
+            peer_addr,
+        )
 
     def establish_ipsec(self, src: str, dst: str, now: float, ul_proto: int = 255) -> bool:
         """``establish-sa esp|ah SRC DST``: negotiate the SAs the outbound SP covering that
@@ -1073,7 +1132,7 @@ class Engine:
     ) -> None:
         """A phase 2 for outbound SP ``sp``, triggered by traffic ``src_addr -> dst_addr``."""
         pol_id = sp.policy_id
-        tunnel = next((r for r in sp.requests if r.mode == Mode.TUNNEL and r.dst), None)
+        tunnel = _tunnel_request(sp)
         me = tunnel.src if tunnel is not None else src_addr
         peer_addr = tunnel.dst if tunnel is not None else dst_addr
         assert me is not None and peer_addr is not None

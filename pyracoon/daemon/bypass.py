@@ -1,0 +1,193 @@
+"""A per-socket IPsec policy of type bypass on each IKE socket, as racoon's setsockopt_bypass().
+
+Why: an SPD entry such as ``spdadd ::/0 ::/0 any -P out ipsec esp/transport//use;`` covers IKE's
+own UDP 500 too. With ``require`` between two hosts the kernel drops IKE's datagrams for want of
+the very SA IKE is there to negotiate, so no negotiation can ever start. With ``use`` they leave
+in the clear only until an SA exists and then go inside it, so once one side has lost its SAs
+(a restart) the other's IKE is unreadable to it and nothing can be renegotiated. A socket's own
+policy is looked up before the SPD, so a bypass on the socket lets its datagrams pass in the
+clear both ways, whatever the SPD says.
+
+Why here and not in :mod:`pyracoon.kernel`: this is a socket option on the daemon's own UDP
+sockets, which are always sockets of the host's real network stack -- also when ``--kernel``
+names a simulated kernel -- so it does not belong to the PF_KEY backend abstraction.
+
+How, per system:
+
+* The KAME interface, ``IP_IPSEC_POLICY``/``IPV6_IPSEC_POLICY`` with a ``struct sadb_x_policy``
+  (the PF_KEY extension itself: length, exttype X_POLICY, type BYPASS, direction; no
+  ipsecrequests, so no levels), once for in and once for out. BSD has only this. Linux
+  implements it in ``af_key``: the kernel asks each loaded key manager to compile the option,
+  so it works only while ``af_key`` is loaded.
+* Linux's own interface, ``IP_XFRM_POLICY``/``IPV6_XFRM_POLICY`` with a ``struct
+  xfrm_userpolicy_info`` (``linux/xfrm.h``), compiled by ``xfrm_user``: the fallback on a Linux
+  without ``af_key``. Its selector must name the socket's family or the kernel says EINVAL.
+
+Both need CAP_NET_ADMIN. racoon does not listen on an address whose socket it could not give
+the bypass; here a failure is one warning (the caller logs :class:`BypassError`'s text) and the
+socket serves anyway, since peers that no policy covers can still be reached through it.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import errno
+import os
+import socket
+import sys
+from dataclasses import dataclass
+
+from pyracoon.kernel.pfkey import Policy, encode_extension
+from pyracoon.kernel.sadb import Direction, PolicyType
+
+#: ``XFRM_POLICY_IN``/``XFRM_POLICY_OUT`` (``linux/xfrm.h``); PF_KEY's directions are 1 and 2.
+XFRM_POLICY_IN = 0
+XFRM_POLICY_OUT = 1
+XFRM_POLICY_ALLOW = 0
+
+
+@dataclass(frozen=True)
+class SocketOptions:
+    """The option numbers of one system (they differ between Linux and the BSDs)."""
+
+    ipsec_v4: int
+    ipsec_v6: int
+    xfrm_v4: int | None = None
+    xfrm_v6: int | None = None
+
+
+LINUX = SocketOptions(ipsec_v4=16, ipsec_v6=34, xfrm_v4=17, xfrm_v6=35)
+#: ``netinet/in.h`` and KAME's ``netinet6/in6.h``; NetBSD numbers IP_IPSEC_POLICY differently.
+FREEBSD = SocketOptions(ipsec_v4=21, ipsec_v6=28)
+NETBSD = SocketOptions(ipsec_v4=22, ipsec_v6=28)
+
+
+def native_options(platform: str = sys.platform) -> SocketOptions | None:
+    """This system's option numbers; None where there is no per-socket IPsec policy (OpenBSD)."""
+    if platform.startswith("linux"):
+        return LINUX
+    if platform.startswith("netbsd"):
+        return NETBSD
+    if platform.startswith(("freebsd", "darwin", "dragonfly")):
+        return FREEBSD
+    return None
+
+
+class BypassError(Exception):
+    """The bypass could not be set; the text says what each attempt got."""
+
+
+def sadb_bypass(direction: Direction) -> bytes:
+    """The ``struct sadb_x_policy`` of a bypass policy for ``direction`` (16 bytes)."""
+    return encode_extension(Policy(PolicyType.BYPASS, int(direction)))
+
+
+class _XfrmSelector(ctypes.Structure):
+    """``struct xfrm_selector``; ``xfrm_address_t`` is a union of 4 x __be32."""
+
+    _fields_ = [
+        ("daddr", ctypes.c_uint32 * 4),
+        ("saddr", ctypes.c_uint32 * 4),
+        ("dport", ctypes.c_uint16),
+        ("dport_mask", ctypes.c_uint16),
+        ("sport", ctypes.c_uint16),
+        ("sport_mask", ctypes.c_uint16),
+        ("family", ctypes.c_uint16),
+        ("prefixlen_d", ctypes.c_uint8),
+        ("prefixlen_s", ctypes.c_uint8),
+        ("proto", ctypes.c_uint8),
+        ("ifindex", ctypes.c_int),
+        ("user", ctypes.c_uint32),
+    ]
+
+
+class _XfrmUserpolicyInfo(ctypes.Structure):
+    """``struct xfrm_userpolicy_info``, laid out by ctypes with this ABI's alignment.
+
+    The lifetimes are ``__u64``, so the size depends on the ABI: 168 bytes where a u64 is
+    8-aligned (x86-64, arm64, arm), 164 on i386. The kernel refuses anything shorter than its
+    own ``sizeof``, so the layout must be the native one, which is what ctypes computes.
+    """
+
+    _fields_ = [
+        ("sel", _XfrmSelector),
+        ("lft", ctypes.c_uint64 * 8),  # struct xfrm_lifetime_cfg: limits and expiry times
+        ("curlft", ctypes.c_uint64 * 4),  # struct xfrm_lifetime_cur: bytes, packets, times
+        ("priority", ctypes.c_uint32),
+        ("index", ctypes.c_uint32),
+        ("dir", ctypes.c_uint8),
+        ("action", ctypes.c_uint8),
+        ("flags", ctypes.c_uint8),
+        ("share", ctypes.c_uint8),
+    ]
+
+
+def xfrm_bypass(family: int, direction: int) -> bytes:
+    """The ``struct xfrm_userpolicy_info`` that allows all of ``family`` in ``direction``.
+
+    ``direction`` is XFRM_POLICY_IN or XFRM_POLICY_OUT. An empty selector of the socket's
+    family matches all its traffic; zero lifetimes mean none; index 0 lets the kernel choose.
+    """
+    info = _XfrmUserpolicyInfo()
+    info.sel.family = family
+    info.dir = direction
+    info.action = XFRM_POLICY_ALLOW
+    return bytes(info)
+
+
+def set_bypass(sock: socket.socket, options: SocketOptions | None = None) -> str:
+    """Make ``sock`` bypass IPsec policy both ways; returns the option that did it.
+
+    The KAME option first (racoon's way, and the only one on BSD), then on Linux the XFRM one.
+    Each is set for in and out; a policy set again replaces the socket's previous one for that
+    direction, so a half-done first attempt is simply overwritten by the second.
+    """
+    opts = options if options is not None else native_options()
+    if opts is None:
+        raise BypassError(f"{sys.platform} has no per-socket IPsec policy")
+    family = sock.family
+    # Linux implements the KAME option in af_key; elsewhere it is the kernel's IPsec itself.
+    kame_absent = "af_key is not loaded" if opts is LINUX else "the kernel has no IPsec"
+    kame = [sadb_bypass(Direction.INBOUND), sadb_bypass(Direction.OUTBOUND)]
+    xfrm = [xfrm_bypass(family, XFRM_POLICY_IN), xfrm_bypass(family, XFRM_POLICY_OUT)]
+    if family == socket.AF_INET:
+        level = socket.IPPROTO_IP
+        attempts = [
+            ("IP_IPSEC_POLICY", opts.ipsec_v4, kame, kame_absent),
+            ("IP_XFRM_POLICY", opts.xfrm_v4, xfrm, "xfrm_user is not loaded"),
+        ]
+    elif family == socket.AF_INET6:
+        level = socket.IPPROTO_IPV6
+        attempts = [
+            ("IPV6_IPSEC_POLICY", opts.ipsec_v6, kame, kame_absent),
+            ("IPV6_XFRM_POLICY", opts.xfrm_v6, xfrm, "xfrm_user is not loaded"),
+        ]
+    else:
+        raise BypassError(f"not an IP socket (family {family})")
+    failures: list[str] = []
+    for name, number, bufs, unsupported in attempts:
+        if number is None:
+            continue
+        try:
+            for buf in bufs:
+                sock.setsockopt(level, number, buf)
+        except OSError as e:
+            failures.append(f"{name}: {_reason(e, unsupported)}")
+            continue
+        return name
+    raise BypassError("; ".join(failures))
+
+
+def _reason(e: OSError, unsupported: str) -> str:
+    """The errno's text, and what it means for this option.
+
+    Linux hands the option to each loaded key manager in turn; one that does not implement it
+    answers EOPNOTSUPP, so that errno means the module that does is absent.
+    """
+    text = os.strerror(e.errno) if e.errno else str(e)
+    hint = {
+        errno.EPERM: "needs CAP_NET_ADMIN",
+        errno.EOPNOTSUPP: unsupported,
+        errno.ENOPROTOOPT: "the kernel has no IPsec",
+    }.get(e.errno or 0)
+    return f"{text} ({hint})" if hint else text
