@@ -1065,13 +1065,6 @@ class Engine:
         if pol is None or msg.src is None or msg.dst is None:
             self.log(Level.ERROR, "ACQUIRE without X_POLICY or addresses: ignored")
             return
-        # racoon's pk_recvacquire: a policy as wide as "::/0 use" also covers the multicast
-        # of neighbour discovery and routing; no peer answers IKE at a group address, and a
-        # negotiation for one would hold the policy's ACQUIREs back for everything else.
-        for what, end in (("destination", msg.dst), ("source", msg.src)):
-            if end.addr.is_multicast:
-                self.log(Level.DEBUG, f"ignore due to multicast {what} address: {end.addr}.")
-                return
         sp = self.spd.get(pol.id)
         if sp is None:
             self.log(Level.ERROR, f"no policy found: id:{pol.id}")

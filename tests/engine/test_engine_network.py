@@ -210,25 +210,3 @@ def test_kernel_request_flow_initiator() -> None:
     assert update.src.addr == b.address and add.src.addr == a.address
     assert update.sa.replay == 4 and update.lifetime(3).addtime == 28800
     assert update.lifetime(4).addtime == 23040
-
-
-def test_an_acquire_for_a_multicast_address_starts_no_negotiation() -> None:
-    """racoon ignores them: "::/0 use" covers neighbour discovery, and no group answers IKE."""
-    import ipaddress
-
-    from pyracoon.kernel.pfkey import Address, Message, Policy
-    from pyracoon.kernel.sadb import ExtType, SaType
-
-    net, a, b = setup()
-    out_id = next(sp.policy_id for sp in a.engine.spd.values() if sp.direction == 2)
-    msg = Message(MsgType.ACQUIRE, SaType.ESP, seq=9, pid=0)
-    msg.add(Address(ExtType.ADDRESS_SRC, a.address))
-    msg.add(Address(ExtType.ADDRESS_DST, ipaddress.ip_address("224.0.0.5")))
-    msg.add(Policy(2, 2, out_id, 0, []))
-    a.engine.receive_kernel(msg, net.clock.now)
-    net.pump()
-    assert a.has_log("ignore due to multicast destination address: 224.0.0.5."), a.log_text()
-    assert not a.engine.ph1s and not a.engine.quicks
-    net.acquire(a, b)  # and the policy still serves unicast traffic at once
-    net.pump()
-    assert esp_sas(a)
