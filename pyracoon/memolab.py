@@ -201,12 +201,15 @@ class XfrmSA:
 
 
 def xfrm_states(h: MemoHost) -> list[XfrmSA]:
-    """The host's ESP SAs, read with iproute2 from XFRM (independent of our PF_KEY codec)."""
+    """The host's ESP SAs, read with iproute2 from XFRM (independent of our codecs)."""
     text = h.host.run("ip -s xfrm state").stdout
     out = []
     for block in re.split(r"\n(?=src )", text.strip()):
         m = XFRM_STATE.search(block)
-        if not m:
+        if not m or int(m["spi"], 16) == 0:
+            # SPI 0: the larval state the kernel makes while an ACQUIRE waits for a key
+            # manager -- no keys, no traffic; the "::/0 use" SPD leaves some for neighbour
+            # discovery, which is never negotiated
             continue
         enc = re.search(r"enc \S+ (0x[0-9a-f]+)", block)
         auth = re.search(r"auth(?:-trunc)? \S+ (0x[0-9a-f]+)", block)

@@ -18,9 +18,16 @@ from pyracoon.kernellab import Host, KernelLab
 from pyracoon.memolab import (
     MEMO_HOST1,
     MEMO_HOST2,
+    V4_HOST1,
     Outcome,
     automatic_keying,
+    conf_file,
     manual_keying,
+    ping,
+    require_policies,
+    start_daemons,
+    stop_daemons,
+    xfrm_states,
 )
 
 K16 = "0x00112233445566778899aabbccddeeff"
@@ -289,7 +296,12 @@ def test_memo_automatic_keying_over_xfrm(lab: KernelLab, family: int, kernel):
         for sa in h1:
             assert f"({sa.spi})" in d, d
         assert "E: 3des-cbc" in d and "A: hmac-sha1" in d
-        assert "ERROR" not in o.logs[host], explain(o)
+        errors = [line for line in o.logs[host].splitlines() if "ERROR" in line]
+        if k == "pfkey":
+            # over af_key an early ACQUIRE can name a policy the daemon has not cached yet; it
+            # happens with PF_KEY on both hosts too, and the next ACQUIRE is served
+            errors = [e for e in errors if "no policy found: id:" not in e]
+        assert errors == [], explain(o)
 
 
 def test_ten_thousand_sas_and_policies_load_and_dump_through_xfrm(lab: KernelLab):
@@ -327,3 +339,76 @@ def test_ten_thousand_sas_and_policies_load_and_dump_through_xfrm(lab: KernelLab
     timed("-F", "pysetkey --kernel xfrm -F")
     timed("-FP", "pysetkey --kernel xfrm -FP")
     assert a.run("ip xfrm state count").stdout.split()[-1] == "0"
+
+
+def _established(hosts, pairs: int = 1) -> bool:
+    return all(h.wait_log("IPsec-SA established", 30, count=2 * pairs) for h in hosts)
+
+
+def test_daemon_over_xfrm_removes_only_its_own_sas_then_restores_them_from_backupsa(
+    lab: KernelLab,
+):
+    o = Outcome()
+    hosts = start_daemons(lab, o, family=4, setkey_file=require_policies, kernel="xfrm")
+    assert hosts is not None, explain(o)
+    h1, h2 = hosts
+    manual = (
+        "add 10.1.0.1 10.1.0.9 esp 0x9999 "
+        '-E 3des-cbc "123456789012345678901234" -A hmac-sha1 "12345678901234567890";\n'
+    )
+    try:
+        for _ in range(20):  # require: the first packets only start the negotiation
+            if ping(h1, h2.address, count=1, wait=1):
+                break
+        established = _established(hosts)
+        loaded = h1.setkey("-c", stdin=manual, kernel="xfrm")
+        negotiated = {s.spi for s in xfrm_states(h1)} - {"0x00009999"}
+    finally:
+        stop_daemons(hosts, o)
+    assert established and loaded == "" and len(negotiated) >= 2, explain(o)
+    # SIGTERM: each daemon deleted what it installed, and nothing else
+    assert [s.spi for s in xfrm_states(h1)] == ["0x00009999"], explain(o)
+    assert xfrm_states(h2) == [], explain(o)
+    # -B: the SAs recorded in backupsa come back, with what is left of their lifetime
+    h1.log.unlink()
+    h1.start_daemon("-B", kernel="xfrm")
+    try:
+        assert h1.wait_log("used as isakmp port", 30), h1.log_text()
+        restored = {s.spi for s in xfrm_states(h1)}
+        assert negotiated <= restored, (negotiated, restored, h1.log_text())
+        assert h1.log_text().count(": restored") >= len(negotiated), h1.log_text()
+        assert all(0 < s.hard_add <= 180 for s in xfrm_states(h1) if s.spi in negotiated), (
+            xfrm_states(h1)
+        )
+    finally:
+        h1.daemon.stop()
+
+
+def test_generate_policy_over_xfrm_installs_the_responders_spd(lab: KernelLab):
+    conf = conf_file("racoon.conf").read_text()
+    conf = conf.replace("remote anonymous {", "remote anonymous {\n  generate_policy on;", 1)
+
+    def spd(me: str, peer: str) -> str:
+        # host1 asks for ESP; host2 has no SPD at all, generate_policy makes it
+        return require_policies(me, peer) if me == V4_HOST1 else "spdflush;\nflush;\n"
+
+    o = Outcome()
+    hosts = start_daemons(lab, o, family=4, racoon_conf=conf, setkey_file=spd, kernel="xfrm")
+    assert hosts is not None, explain(o)
+    h1, h2 = hosts
+    try:
+        for _ in range(20):
+            if ping(h1, h2.address, count=1, wait=1):
+                break
+        established = _established(hosts)
+        flows = ping(h1, h2.address, count=3)
+        pol = h2.host.run("ip -s xfrm policy").stdout
+        dp = h2.setkey("-DP", kernel="xfrm")
+    finally:
+        stop_daemons(hosts, o)
+    assert established and flows, explain(o)
+    for d in ("in", "out"):
+        assert f"dir {d} " in pol, pol
+    assert "expire add: soft 0(sec), hard 180(sec)" in pol, pol  # as long as the SA
+    assert dp.count("esp/transport//require") >= 2, dp
+    assert "generate policy" in o.logs["host2"], explain(o)
