@@ -19,6 +19,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as hs
 
 from pyracoon.kernel import netlink as nl
 from pyracoon.kernel import xfrm
@@ -503,3 +505,36 @@ def test_auto_takes_xfrm_on_linux_when_it_opens_and_pfkey_otherwise(monkeypatch)
     monkeypatch.setattr(base.sys, "platform", "freebsd14")
     assert open_kernel("auto") == "pfkey"
     assert open_kernel("xfrm") == "xfrm"
+
+
+EVENT_TYPES = [
+    xfrm.XFRM_MSG_ACQUIRE,
+    xfrm.XFRM_MSG_EXPIRE,
+    xfrm.XFRM_MSG_POLEXPIRE,
+    xfrm.XFRM_MSG_NEWSA,
+    xfrm.XFRM_MSG_UPDSA,
+    xfrm.XFRM_MSG_DELSA,
+    xfrm.XFRM_MSG_FLUSHSA,
+    xfrm.XFRM_MSG_NEWPOLICY,
+    xfrm.XFRM_MSG_UPDPOLICY,
+    xfrm.XFRM_MSG_DELPOLICY,
+    xfrm.XFRM_MSG_FLUSHPOLICY,
+]
+
+
+@given(hs.sampled_from(EVENT_TYPES), hs.binary(max_size=600), hs.integers(0, 599))
+@settings(max_examples=400, deadline=None)
+def test_any_event_bytes_give_a_message_none_or_a_decode_error(mtype, junk, cut):
+    # random bytes, and a well-formed SA or policy cut short or with junk attributes after it
+    info, attrs = xfrm.sa_request(memo_add())
+    pinfo, pattrs = xfrm.policy_request(spd(2, []), new_reqid=lambda: 1)
+    for payload in (
+        junk,
+        (info.pack() + nl.attrs(attrs) + junk)[: 224 + cut],
+        pinfo.pack() + junk,
+    ):
+        try:
+            out = xfrm.event_message(nl.NlMsg(mtype, 0, 0, 0, payload))
+        except (xfrm.XfrmDecodeError, nl.NetlinkDecodeError):
+            continue
+        assert out is None or isinstance(out, Message)
