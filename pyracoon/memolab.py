@@ -139,7 +139,22 @@ def memo_hosts(lab: KernelLab, family: int = 6) -> tuple[MemoHost, MemoHost]:
         for sub in ("etc/racoon/cert", "run"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         out.append(MemoHost(lab.add_host(name, cidr), addr, d))
+    pin_neighbours(out[0], out[1])
     return out[0], out[1]
+
+
+def pin_neighbours(a: MemoHost, b: MemoHost) -> None:
+    """Permanent neighbour entries for each other's address.
+
+    Section 2's ``require`` pair between the two global IPv6 addresses also covers their
+    unicast neighbour discovery, which then needs the very SAs it precedes: without this an
+    IPv6 host could not even reach its peer's IKE port. (IPv4's ARP is not IP.)
+    """
+    mac = {h.name: h.host.run("cat /sys/class/net/eth0/address").stdout.strip() for h in (a, b)}
+    for me, other in ((a, b), (b, a)):
+        me.host.run(
+            f"ip neigh replace {other.address} lladdr {mac[other.name]} dev eth0 nud permanent"
+        )
 
 
 def install_memo_racoon(h: MemoHost, ca: Issued, racoon_conf: str) -> None:

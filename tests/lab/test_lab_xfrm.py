@@ -10,6 +10,7 @@ flow as ESP.
 from __future__ import annotations
 
 import re
+import signal
 import time
 
 import pytest
@@ -357,10 +358,7 @@ def test_daemon_over_xfrm_removes_only_its_own_sas_then_restores_them_from_backu
         '-E 3des-cbc "123456789012345678901234" -A hmac-sha1 "12345678901234567890";\n'
     )
     try:
-        for _ in range(20):  # require: the first packets only start the negotiation
-            if ping(h1, h2.address, count=1, wait=1):
-                break
-        established = _established(hosts)
+        established = _negotiate(h1, h2)
         loaded = h1.setkey("-c", stdin=manual, kernel="xfrm")
         negotiated = {s.spi for s in xfrm_states(h1)} - {"0x00009999"}
     finally:
@@ -369,19 +367,40 @@ def test_daemon_over_xfrm_removes_only_its_own_sas_then_restores_them_from_backu
     # SIGTERM: each daemon deleted what it installed, and nothing else
     assert [s.spi for s in xfrm_states(h1)] == ["0x00009999"], explain(o)
     assert xfrm_states(h2) == [], explain(o)
-    # -B: the SAs recorded in backupsa come back, with what is left of their lifetime
-    h1.log.unlink()
-    h1.start_daemon("-B", kernel="xfrm")
+
+    # -B is for a daemon that died (a clean stop empties backupsa): negotiate again, kill
+    # host1's daemon, lose its SAD as a reboot would, and restore
+    for h in hosts:
+        h.log.unlink()
+        h.start_daemon(kernel="xfrm")
     try:
+        assert all(h.wait_log("used as isakmp port", 30) for h in hosts)
+        assert _negotiate(h1, h2), h1.log_text() + h2.log_text()
+        negotiated = {s.spi for s in xfrm_states(h1)} - {"0x00009999"}
+        assert h1.daemon is not None
+        h1.daemon.signal(signal.SIGKILL)
+        h1.daemon.wait(10)
+        assert h1.setkey("-F", kernel="xfrm") == "" and xfrm_states(h1) == []
+        h1.log.unlink()
+        h1.start_daemon("-B", kernel="xfrm")
         assert h1.wait_log("used as isakmp port", 30), h1.log_text()
-        restored = {s.spi for s in xfrm_states(h1)}
-        assert negotiated <= restored, (negotiated, restored, h1.log_text())
+        restored = xfrm_states(h1)
+        assert negotiated <= {s.spi for s in restored}, (negotiated, restored, h1.log_text())
         assert h1.log_text().count(": restored") >= len(negotiated), h1.log_text()
-        assert all(0 < s.hard_add <= 180 for s in xfrm_states(h1) if s.spi in negotiated), (
-            xfrm_states(h1)
-        )
+        # with what was left of their 180 s
+        assert all(0 < s.hard_add <= 180 for s in restored), restored
     finally:
-        h1.daemon.stop()
+        for h in hosts:
+            if h.daemon is not None:
+                h.daemon.stop()
+
+
+def _negotiate(h1, h2) -> bool:
+    """``require``: the first packets only start the negotiation; ping until one passes."""
+    for _ in range(20):
+        if ping(h1, h2.address, count=1, wait=1):
+            break
+    return _established((h1, h2))
 
 
 def test_generate_policy_over_xfrm_installs_the_responders_spd(lab: KernelLab):
