@@ -7,7 +7,9 @@ messages to write (recorded in ``path backupsa`` when they install an SA), log l
 next time to wake up.
 
 Nothing here may stop the daemon because one peer misbehaved: an exception while handling one
-input is logged with the peer and the daemon carries on serving the others.
+input is logged with the peer and the daemon carries on serving the others. The same holds for
+a PF_KEY message that cannot be decoded: it is logged (once per kind) and skipped; only a
+kernel socket that fails as a whole stops the daemon.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config
 from pyracoon.engine import Engine
 from pyracoon.engine import events as ev
-from pyracoon.kernel.base import KernelError, KernelSocket
+from pyracoon.kernel.base import KernelError, KernelMessageUndecodable, KernelSocket
 from pyracoon.kernel.pfkey import Message
 from pyracoon.kernel.sadb import ExtType, MsgType
 
@@ -129,6 +131,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._tasks: list[asyncio.Task] = []
+        self._undecodable_seen: set[tuple] = set()
+        """Kinds (type, structure, field) of undecodable kernel messages already logged."""
         self.exit_status = 0
 
     # -- life ---------------------------------------------------------------------------------
@@ -236,6 +240,16 @@ class Daemon:
         while True:
             try:
                 msg = self.kernel.recv(0)
+            except KernelMessageUndecodable as e:
+                # One message lost, not the kernel: a daemon that stopped here would leave every
+                # peer without SAs because of one extension it cannot parse. Say it once per
+                # kind of problem, so a kernel that keeps sending it does not flood the log.
+                if e.kind not in self._undecodable_seen:
+                    self._undecodable_seen.add(e.kind)
+                    self.log.error(f"{e}; skipped")
+                else:
+                    self.log.debug(f"{e}; skipped")
+                continue
             except KernelError as e:
                 self.log.error(f"lost the kernel: {e}")
                 self.stop(1)

@@ -19,6 +19,15 @@ answers depends on the backend chosen by ``open_kernel``:
 A socket receives replies to its own requests *and* broadcasts caused by other sockets (an SA
 added by another process, an ACQUIRE, an EXPIRE); ``request`` waits for the reply that matches
 its own type, seq and pid and keeps anything else for the next ``recv``.
+
+A message the codec cannot decode (a newer kernel's extension laid out in a way we do not know,
+a kernel bug) costs that message, never the socket: ``recv`` raises
+``KernelMessageUndecodable``, which says what could be read of it, and the next ``recv`` goes
+on with the next message. ``request`` and ``dump`` keep such messages for ``recv`` like any
+other broadcast -- unless the header shows it is the answer they wait for: then the request
+ends at once with a plain ``KernelError`` (its outcome is unknown, and waiting would only end
+in a timeout), and a dump skips that entry and, after its last reply, says how many it could
+not read.
 """
 
 from __future__ import annotations
@@ -31,8 +40,17 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 
-from .pfkey import LINUX, Message, PfkeyDecodeError, SockaddrLayout, decode, encode, native_layout
-from .sadb import MsgType
+from .pfkey import (
+    HEADER,
+    LINUX,
+    Message,
+    PfkeyDecodeError,
+    SockaddrLayout,
+    decode,
+    encode,
+    native_layout,
+)
+from .sadb import MsgType, name_of
 
 KERNEL_ENV = "PYRACOON_KERNEL"
 AF_KEY = getattr(socket, "AF_KEY", 15)
@@ -51,6 +69,56 @@ class KernelUnavailable(KernelError):
     """The selected backend does not exist on this machine."""
 
 
+class KernelMessageUndecodable(KernelError):
+    """One message from the kernel could not be decoded; the socket itself is fine.
+
+    A daemon logs it and reads on. It carries the decode error (structure, field, offset) and,
+    when the 16-byte ``sadb_msg`` header is there, the message's type, seq and pid, which is
+    how ``request`` and ``dump`` tell their own answers from other sockets' broadcasts.
+    """
+
+    def __init__(self, data: bytes, error: PfkeyDecodeError) -> None:
+        self.data = bytes(data)
+        self.error = error
+        self.msg_type: int | None = None
+        self.seq: int | None = None
+        self.pid: int | None = None
+        if len(self.data) >= HEADER.size:
+            _, self.msg_type, _, _, _, _, self.seq, self.pid = HEADER.unpack_from(self.data)
+        super().__init__(
+            f"cannot decode a PF_KEY message from the kernel: {self.type_name} "
+            f"{error.where}.{error.field} at offset {error.offset}: {error.reason}"
+        )
+
+    @property
+    def type_name(self) -> str:
+        """``SADB_X_SPDDUMP``, ``SADB_99`` for a type we do not know, or why there is none."""
+        if self.msg_type is None:
+            return "(no header)"
+        return f"SADB_{name_of(MsgType, self.msg_type)}"
+
+    @property
+    def kind(self) -> tuple[int | None, str, str]:
+        """What makes two of these "the same problem": the message type and the field."""
+        return (self.msg_type, self.error.where, self.error.field)
+
+    def answers(self, msg_type: int, pid: int, seq: int | None = None) -> bool:
+        """Is this, by its header, the kernel's answer to our ``msg_type`` (and ``seq``)?"""
+        return (
+            self.msg_type == msg_type
+            and self.pid == pid
+            and (seq is None or self.seq == seq)
+        )
+
+
+def decode_from_kernel(data: bytes, layout: SockaddrLayout = LINUX) -> Message:
+    """``decode`` for bytes a kernel sent: a malformed message is ``KernelMessageUndecodable``."""
+    try:
+        return decode(data, layout)
+    except PfkeyDecodeError as e:
+        raise KernelMessageUndecodable(data, e) from e
+
+
 class KernelSocket(ABC):
     """A PF_KEY socket: ``send`` a message, ``recv`` replies and broadcasts."""
 
@@ -59,7 +127,8 @@ class KernelSocket(ABC):
 
     def __init__(self) -> None:
         self.pid = os.getpid()
-        self._backlog: deque[Message] = deque()
+        self._backlog: deque[Message | KernelMessageUndecodable] = deque()
+        """Messages ``request``/``dump`` read that were not theirs, undecodable ones included."""
         self._seq = 0
         self.notice: Callable[[str], None] = _stderr_notice
         """Where a backend says what a person must fix (``modprobe esp4``); the daemon points it
@@ -79,8 +148,16 @@ class KernelSocket(ABC):
         """The next message from the kernel, or None when ``timeout`` seconds pass first."""
 
     def recv(self, timeout: float | None = None) -> Message | None:
+        """The next message, or None after ``timeout`` seconds.
+
+        Raises ``KernelMessageUndecodable`` for a message that cannot be decoded (call again
+        for the next one), ``KernelError`` when the socket itself fails.
+        """
         if self._backlog:
-            return self._backlog.popleft()
+            item = self._backlog.popleft()
+            if isinstance(item, KernelMessageUndecodable):
+                raise item
+            return item
         return self._recv(timeout)
 
     def request(self, msg: Message, timeout: float = 1.0) -> Message:
@@ -94,10 +171,19 @@ class KernelSocket(ABC):
         if not msg.seq:
             msg.seq = self.next_seq()
         self.send(msg)
-        kept: list[Message] = []
+        kept: list[Message | KernelMessageUndecodable] = []
         try:
             while True:
-                reply = self._recv(timeout)
+                try:
+                    reply = self._recv(timeout)
+                except KernelMessageUndecodable as bad:
+                    if bad.answers(msg.type, msg.pid, msg.seq):
+                        raise KernelError(
+                            f"the kernel's reply to SADB_{name_of(MsgType, msg.type)} could not "
+                            f"be decoded: {bad.error}"
+                        ) from bad
+                    kept.append(bad)
+                    continue
                 if reply is None:
                     raise KernelError(
                         f"the kernel did not answer SADB message type {msg.type} within "
@@ -110,7 +196,12 @@ class KernelSocket(ABC):
             self._backlog.extend(kept)
 
     def dump(
-        self, satype: int = 0, *, policies: bool = False, timeout: float = 2.0
+        self,
+        satype: int = 0,
+        *,
+        policies: bool = False,
+        timeout: float = 2.0,
+        skipped: list[KernelMessageUndecodable] | None = None,
     ) -> list[Message]:
         """Every SA of ``satype`` (0: all), or every policy with ``policies``: DUMP/X_SPDDUMP.
 
@@ -118,26 +209,51 @@ class KernelSocket(ABC):
         so ``request`` cannot wait for it. An empty table (ENOENT) is an empty list; any other
         errno, or silence for ``timeout`` seconds, is a ``KernelError``. Broadcasts arriving in
         between are kept for ``recv``.
+
+        An entry that cannot be decoded is read past, so the dump still ends in step with the
+        kernel. With ``skipped`` given, such entries are appended to it and the others
+        returned; without, the dump is a ``KernelError`` naming the first of them.
         """
         mtype = MsgType.X_SPDDUMP if policies else MsgType.DUMP
         self.send(Message(mtype, 0 if policies else satype, seq=self.next_seq(), pid=self.pid))
         out: list[Message] = []
-        kept: list[Message] = []
+        bad_entries: list[KernelMessageUndecodable] = []
+        kept: list[Message | KernelMessageUndecodable] = []
+
+        def finish() -> list[Message]:
+            if bad_entries and skipped is None:
+                raise KernelError(
+                    f"{len(bad_entries)} of the kernel's {len(out) + len(bad_entries)} dump "
+                    f"replies could not be decoded: {bad_entries[0].error}"
+                )
+            if skipped is not None:
+                skipped.extend(bad_entries)
+            return out
+
         try:
             while True:
-                m = self._recv(timeout)
+                try:
+                    m = self._recv(timeout)
+                except KernelMessageUndecodable as bad:
+                    if not bad.answers(mtype, self.pid):
+                        kept.append(bad)
+                        continue
+                    bad_entries.append(bad)
+                    if bad.seq == 0:
+                        return finish()
+                    continue
                 if m is None:
                     raise KernelError(f"the kernel stopped answering the dump after {len(out)}")
                 if m.type != mtype or m.pid != self.pid:
                     kept.append(m)
                     continue
                 if m.errno == errno_mod.ENOENT:
-                    return out
+                    return finish()
                 if m.errno:
                     raise KernelError(f"the kernel refused the dump: {os.strerror(m.errno)}")
                 out.append(m)
                 if m.seq == 0:
-                    return out
+                    return finish()
         finally:
             self._backlog.extend(kept)
 
@@ -180,10 +296,7 @@ class _DatagramKernelSocket(KernelSocket):
             raise KernelError(f"cannot read from the kernel at {self.where}: {e.strerror}") from e
         if not data:
             raise KernelError(f"the kernel at {self.where} closed the connection")
-        try:
-            return decode(data, self.layout)
-        except PfkeyDecodeError as e:
-            raise KernelError(f"the kernel at {self.where} sent a malformed message: {e}") from e
+        return decode_from_kernel(data, self.layout)
 
     def fileno(self) -> int:
         return self.sock.fileno()

@@ -26,7 +26,10 @@ Theory of operation
   only a kernel sends.
 * Policy ids are made as Linux makes them, ``(n << 3) | xfrm_dir`` (in 0, out 1, fwd 2), which is
   what lets setkey tell per-socket policies (id % 8 >= 3) from SPD entries.
-* Level ``default`` follows the KAME sysctl default (``esp_trans_deflev`` = use).
+* Policies are kept as Linux keeps them (``parse_ipsecrequest``): each ipsecrequest becomes a
+  ``Template`` that remembers only "optional" (level use) or a reqid (level unique); default
+  and require both mean "required". Dumps and broadcasts report what the kernel kept
+  (``pfkey_xfrm_policy2msg``), so what went in is not always what comes out.
 """
 
 from __future__ import annotations
@@ -41,7 +44,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
-from .base import KernelSocket
+from .base import KernelSocket, decode_from_kernel
 from .pfkey import (
     SA,
     SA2,
@@ -49,6 +52,7 @@ from .pfkey import (
     Alg,
     Comb,
     IPAddress,
+    IpsecRequest,
     Key,
     Lifetime,
     Message,
@@ -64,6 +68,7 @@ from .pfkey import (
 from .sadb import (
     MANUAL_REQID_MAX,
     ULPROTO_ANY,
+    XFRM_MAX_DEPTH,
     AuthAlg,
     CompAlg,
     Direction,
@@ -122,6 +127,11 @@ SUPPORTED_COMP: tuple[Alg, ...] = (
 _FIXED_KEY_SIZES = {EncAlg.AESCBC: (128, 192, 256), EncAlg.CAMELLIACBC: (128, 192, 256)}
 
 SATYPE_OF_PROTO = {IpProto.ESP: SaType.ESP, IpProto.AH: SaType.AH, IpProto.IPCOMP: SaType.IPCOMP}
+TEMPLATE_PROTOS = frozenset(
+    {IpProto.ESP, IpProto.AH, IpProto.IPCOMP, IpProto.ROUTING, IpProto.DSTOPTS}
+)
+"""What Linux's ``xfrm_id_proto_valid`` accepts in a template (with IPv6 built in)."""
+REQID_MAX = 0xFFFFFFFF
 _XFRM_DIR = {Direction.INBOUND: 0, Direction.OUTBOUND: 1, Direction.FWD: 2}
 
 
@@ -185,14 +195,47 @@ class SAEntry:
 
 
 @dataclass
+class Template:
+    """What Linux keeps of one ipsecrequest (an ``xfrm_tmpl``, from ``parse_ipsecrequest``).
+
+    The request's level is not kept, only what it meant: ``optional`` for use, a ``reqid`` for
+    unique; default, require and unknown levels leave neither. Tunnel endpoints are kept for
+    tunnel mode only and without ports. So a dump cannot return what was sent, only what the
+    kernel understood -- which is what setkey -DP shows on Linux.
+    """
+
+    proto: int
+    mode: int
+    reqid: int = 0
+    optional: bool = False
+    src: IPAddress | None = None
+    dst: IPAddress | None = None
+
+    @property
+    def level(self) -> int:
+        """``pfkey_xfrm_policy2msg``: require, unique when there is a reqid, use when optional."""
+        if self.optional:
+            return Level.USE
+        return Level.UNIQUE if self.reqid else Level.REQUIRE
+
+    def request(self) -> IpsecRequest:
+        """The ipsecrequest a dump reports for this template (endpoint ports are 0)."""
+        return IpsecRequest(self.proto, self.mode, self.level, self.reqid, self.src, self.dst)
+
+
+@dataclass
 class SPEntry:
-    """A security policy: selectors, direction, action, bundle, lifetimes."""
+    """A security policy: selectors, direction, action, bundle, lifetimes.
+
+    ``policy_type`` is what the kernel reports, not what was asked: Linux keeps only allow or
+    block, so an ipsec policy without templates (and an entry of type none) is "none".
+    """
 
     id: int
     dir: int
     policy_type: int
     priority: int
-    requests: list
+    requests: list[Template]
     src: Address
     dst: Address
     created: int
@@ -258,7 +301,8 @@ class InMemoryKernel:
         self._next_endpoint = 1
         self._policy_gen = 0
         self._acquire_seq = 0
-        self._next_reqid = MANUAL_REQID_MAX + 1
+        self._last_reqid = MANUAL_REQID_MAX
+        """``gen_reqid``'s counter: it only grows (wrapping past 2**32), flushes do not reset it."""
         self._acquires: dict[tuple, tuple[int, int]] = {}
         """(policy id, src, dst) -> (when, ACQUIRE seq): ACQUIREs not to repeat yet."""
 
@@ -584,24 +628,30 @@ class InMemoryKernel:
         return pol
 
     def _spdadd(self, ep: Endpoint, msg: Message) -> None:
+        """SPDADD/SPDUPDATE as ``pfkey_spdadd`` takes them."""
         pol = self._policy_of(msg)
         src, dst = self._addresses(msg)
+        if pol.policy_type > PolicyType.IPSEC:
+            raise KernelRefusal(E.EINVAL, f"policy type {pol.policy_type} is not one Linux keeps")
         if pol.dir not in _XFRM_DIR:
             raise KernelRefusal(E.EINVAL, f"policy direction {pol.dir} is not in, out or fwd")
-        if pol.policy_type not in PolicyType._value2member_map_:
-            raise KernelRefusal(E.EINVAL, f"unknown policy type {pol.policy_type}")
         if src.proto != dst.proto:
             raise KernelRefusal(E.EINVAL, "source and destination upper-layer protocols differ")
-        requests = [self._check_request(r) for r in pol.requests]
-        if pol.policy_type == PolicyType.IPSEC and not requests:
-            raise KernelRefusal(E.EINVAL, "an ipsec policy needs at least one request")
+        templates: list[Template] = []
+        if pol.policy_type == PolicyType.IPSEC:  # other types' requests are never read
+            for req in pol.requests:
+                templates.append(self._template(req, pol.dir, templates))
+        if pol.policy_type == PolicyType.DISCARD:
+            reported = PolicyType.DISCARD
+        else:
+            reported = PolicyType.IPSEC if templates else PolicyType.NONE
         ctx = msg.get(ExtType.X_SEC_CTX)
         entry = SPEntry(
             0,
             pol.dir,
-            pol.policy_type,
+            reported,
             pol.priority,
-            requests,
+            templates,
             src,
             dst,
             created=self.now(),
@@ -621,22 +671,50 @@ class InMemoryKernel:
             self.spd.append(entry)
         self._broadcast(self._sp_message(msg.reply(), entry))
 
-    def _check_request(self, req):
-        if req.proto not in SATYPE_OF_PROTO:
+    def _template(self, req: IpsecRequest, direction: int, earlier: list[Template]) -> Template:
+        """One ipsecrequest as Linux's ``parse_ipsecrequest`` turns it into a template."""
+        if len(earlier) >= XFRM_MAX_DEPTH:
+            raise KernelRefusal(E.ELOOP, f"more than {XFRM_MAX_DEPTH} ipsecrequests")
+        if req.mode == Mode.ANY:
+            raise KernelRefusal(E.EINVAL, "ipsecrequest mode 0")
+        proto = req.proto & 0xFF  # xfrm_id_proto_valid() and xfrm_tmpl.id.proto are u8
+        if proto not in TEMPLATE_PROTOS:
             raise KernelRefusal(E.EINVAL, f"ipsecrequest protocol {req.proto} is not esp/ah/ipcomp")
-        if req.mode not in (Mode.TRANSPORT, Mode.TUNNEL):
-            raise KernelRefusal(E.EINVAL, f"ipsecrequest mode {req.mode} is not transport/tunnel")
-        if req.level not in Level._value2member_map_:
-            raise KernelRefusal(E.EINVAL, f"unknown ipsecrequest level {req.level}")
-        if req.mode == Mode.TUNNEL and req.src is None:
-            raise KernelRefusal(E.EINVAL, "tunnel mode needs both endpoints")
-        if req.level == Level.UNIQUE and req.reqid == 0:
-            req.reqid = self._next_reqid
-            self._next_reqid = self._next_reqid + 1 if self._next_reqid < 0xFFFF else 0x4000
-        return req
+        if req.mode not in (Mode.TRANSPORT, Mode.TUNNEL, Mode.BEET):
+            raise KernelRefusal(E.EINVAL, f"ipsecrequest mode {req.mode} is not one Linux has")
+        t = Template(proto, req.mode)
+        if req.level == Level.USE:
+            if req.mode in (Mode.TUNNEL, Mode.BEET) and direction == Direction.OUTBOUND:
+                # An optional outbound tunnel would let packets leave unprotected to a
+                # gateway that expects them inside the tunnel; Linux refuses it.
+                raise KernelRefusal(E.EINVAL, "level use on an outbound tunnel or beet request")
+            t.optional = True
+        elif req.level == Level.UNIQUE:
+            t.reqid = req.reqid if 0 < req.reqid <= MANUAL_REQID_MAX else self._gen_reqid(earlier)
+        if req.mode == Mode.TUNNEL:
+            if req.src is None or req.dst is None:
+                raise KernelRefusal(E.EINVAL, "tunnel mode needs both endpoints")
+            t.src, t.dst = req.src, req.dst
+        return t
+
+    def _gen_reqid(self, pending: list[Template]) -> int:
+        """Linux's ``gen_reqid``: the next reqid above IPSEC_MANUAL_REQID_MAX no policy uses."""
+        in_use = {t.reqid for p in self.spd for t in p.requests}
+        in_use.update(t.reqid for t in pending)
+        start = self._last_reqid
+        while True:
+            self._last_reqid += 1
+            if self._last_reqid > REQID_MAX:
+                self._last_reqid = MANUAL_REQID_MAX + 1
+            if self._last_reqid not in in_use:
+                return self._last_reqid
+            if self._last_reqid == start:
+                raise KernelRefusal(E.ENOBUFS, "no reqid left to generate")
 
     def _sp_message(self, head: Message, p: SPEntry) -> Message:
-        head.add(Policy(p.policy_type, p.dir, p.id, p.priority, list(p.requests)))
+        """``pfkey_xfrm_policy2msg``: what SPDGET, SPDDUMP and the SPD broadcasts carry."""
+        requests = [t.request() for t in p.requests]
+        head.add(Policy(p.policy_type, p.dir, p.id, p.priority, requests))
         head.add(p.src).add(p.dst)
         head.add(Lifetime(ExtType.LIFETIME_CURRENT, 0, 0, p.created, p.lastused))
         if p.hard is not None:
@@ -749,7 +827,9 @@ class InMemoryKernel:
                     best = p
         return best
 
-    def _find_sa(self, satype: int, src: IPAddress, dst: IPAddress, req) -> SAEntry | None:
+    def _find_sa(
+        self, satype: int, src: IPAddress, dst: IPAddress, req: Template
+    ) -> SAEntry | None:
         best: SAEntry | None = None
         for e in self.sad.values():
             if e.satype != satype or e.src.addr != src or e.dst.addr != dst:
@@ -797,15 +877,21 @@ class InMemoryKernel:
         missing = []
         for req in policy.requests:
             a, b = (req.src, req.dst) if req.mode == Mode.TUNNEL else (s, d)
-            sa = self._find_sa(SATYPE_OF_PROTO[req.proto], a, b, req)
+            assert a is not None and b is not None  # a tunnel template has both endpoints
+            satype = SATYPE_OF_PROTO.get(req.proto)  # type: ignore[call-overload]
+            sa = None if satype is None else self._find_sa(satype, a, b, req)
             if sa is None:
                 missing.append((req, a, b))
             else:
                 found.append(sa)
         if missing:
-            req, a, b = missing[0]
-            acquired = self._send_acquire(policy, req, a, b)
-            if all(r.level in (Level.USE, Level.DEFAULT) for r, _, _ in missing):
+            acquired = False
+            # The first template PF_KEY can name asks for SAs (routing/dstopts have no SA type).
+            for req, a, b in missing:
+                if req.proto in SATYPE_OF_PROTO:
+                    acquired = self._send_acquire(policy, req, a, b)
+                    break
+            if all(r.optional for r, _, _ in missing):
                 verdict, why = Verdict.CLEAR, "no SA yet, level use"
             else:
                 verdict, why = Verdict.DROPPED, "no SA yet, level require"
@@ -851,23 +937,26 @@ class InMemoryKernel:
             return PacketResult(Verdict.CLEAR, policy.id if policy else None)
         if policy.policy_type == PolicyType.DISCARD:
             return PacketResult(Verdict.DROPPED, policy.id, reason="policy discard")
-        if policy.policy_type == PolicyType.IPSEC and any(
-            r.level in (Level.REQUIRE, Level.UNIQUE) for r in policy.requests
-        ):
+        if policy.policy_type == PolicyType.IPSEC and any(not r.optional for r in policy.requests):
             return PacketResult(Verdict.DROPPED, policy.id, reason="clear packet, level require")
         return PacketResult(Verdict.CLEAR, policy.id)
 
-    def _send_acquire(self, policy: SPEntry, req, src: IPAddress, dst: IPAddress) -> bool:
+    def _send_acquire(
+        self, policy: SPEntry, req: Template, src: IPAddress, dst: IPAddress
+    ) -> bool:
+        """``pfkey_send_acquire``: the SA's addresses (full prefix, protocol 0), the policy as
+        a bare X_POLICY header (type ipsec, dir out, its id and priority, no requests) and the
+        proposal."""
         key = (policy.id, src, dst)
         if key in self._acquires:
             return False
         self._acquire_seq += 1
         self._acquires[key] = (self.now(), self._acquire_seq)
-        satype = SATYPE_OF_PROTO[req.proto]
+        satype = SATYPE_OF_PROTO[req.proto]  # type: ignore[index]
         msg = Message(MsgType.ACQUIRE, satype, 0, self._acquire_seq, 0)
-        msg.add(Address(ExtType.ADDRESS_SRC, src, 0, None, ULPROTO_ANY))
-        msg.add(Address(ExtType.ADDRESS_DST, dst, 0, None, ULPROTO_ANY))
-        msg.add(Policy(policy.policy_type, policy.dir, policy.id, policy.priority, []))
+        msg.add(Address(ExtType.ADDRESS_SRC, src, 0, None, 0))
+        msg.add(Address(ExtType.ADDRESS_DST, dst, 0, None, 0))
+        msg.add(Policy(PolicyType.IPSEC, Direction.OUTBOUND, policy.id, policy.priority, []))
         msg.add(Proposal(0, _combs(satype)))
         self._to_registered(msg, satype)
         return True
@@ -943,7 +1032,7 @@ class MemoryKernelSocket(KernelSocket):
         self.kernel.tick()
         if not self.endpoint.queue:
             return None
-        return decode(self.endpoint.queue.popleft())
+        return decode_from_kernel(self.endpoint.queue.popleft())
 
     def pending(self) -> list[Message]:
         """Every message waiting on this socket, in order (for tests)."""

@@ -15,6 +15,9 @@ PF_KEY_V2 = 2
 ULPROTO_ANY = 255
 PORT_ANY = 0
 MANUAL_REQID_MAX = 0x3FFF
+"""``IPSEC_MANUAL_REQID_MAX``: reqids above it are the kernel's own (Linux ``gen_reqid``)."""
+XFRM_MAX_DEPTH = 6
+"""Linux: the most templates one policy holds; a 7th ipsecrequest is ELOOP."""
 SPI_RESERVED_MAX = 255
 """SPIs 0..255 are reserved by RFC 4303/2406 and never allocated or accepted from users."""
 
@@ -106,6 +109,8 @@ class Mode(IntEnum):
     ANY = 0
     TRANSPORT = 1
     TUNNEL = 2
+    BEET = 3
+    """Linux only (``linux/ipsec.h``); KAME has no BEET and setkey cannot name it."""
 
 
 class Direction(IntEnum):
@@ -145,11 +150,18 @@ class Priority(IntEnum):
 
 
 class IpProto(IntEnum):
-    """The ``sadb_x_ipsecrequest_proto`` values: IP protocol numbers of the IPsec headers."""
+    """The ``sadb_x_ipsecrequest_proto`` values: IP protocol numbers of the IPsec headers.
+
+    ROUTING and DSTOPTS are the IPv6 extension headers Mobile IPv6 route optimisation puts in
+    policies; Linux accepts them in a template (``xfrm_id_proto_valid``), PF_KEY has no SA type
+    for them.
+    """
 
     ESP = 50
     AH = 51
     IPCOMP = 108
+    ROUTING = 43
+    DSTOPTS = 60
 
 
 class SaFlags(IntEnum):

@@ -12,7 +12,10 @@ as JSON objects (a PF_KEY message always starts with the version byte 2, a JSON 
   through the SPD (``"op": "input"`` for an arriving one), which may send an ACQUIRE;
 * ``{"op": "advance", "seconds": N}`` moves a ``--manual-clock`` forward, firing lifetimes.
 
-The ``packet`` and ``advance`` sub-commands send those from the shell.
+The ``packet`` and ``advance`` sub-commands send those from the shell. For tests only, a server
+started ``--test-hooks`` also takes ``{"op": "inject", "hex": ".."}``: those bytes go, as they
+are, to every other connection as if the kernel had sent them -- the one way to show a client a
+message no simulated kernel would produce (a malformed one, a type it does not know).
 """
 
 from __future__ import annotations
@@ -57,11 +60,21 @@ class KernelServer:
 
     TICK = 0.25
 
-    def __init__(self, path: str, *, manual_clock: bool = False, verbose: bool = False) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        manual_clock: bool = False,
+        verbose: bool = False,
+        test_hooks: bool = False,
+    ) -> None:
         self.path = path
         self.clock = ManualClock() if manual_clock else None
         self.kernel = InMemoryKernel(self.clock or time.time)
         self.verbose = verbose
+        self.test_hooks = test_hooks
+        """Whether ``inject`` is allowed: off unless a test asks, since it lets one client
+        send any bytes to all the others."""
         self.sel = selectors.DefaultSelector()
         self.conns: dict[socket.socket, tuple[Endpoint, deque[bytes]]] = {}
         self.deaf: set[socket.socket] = set()
@@ -181,7 +194,7 @@ class KernelServer:
             return
         ep, out = self.conns[conn]
         if data[:1] == b"{":
-            answer = json.dumps(self._control(data)).encode()
+            answer = json.dumps(self._control(data, ep)).encode()
             if conn not in self.deaf:
                 out.append(answer)
         else:
@@ -190,11 +203,19 @@ class KernelServer:
             self.kernel.handle(ep, data)
         self._flush_queues()
 
-    def _control(self, data: bytes) -> dict:
-        """Answer a JSON control request (packets and the manual clock)."""
+    def _control(self, data: bytes, sender: Endpoint) -> dict:
+        """Answer a JSON control request (packets, the manual clock, test hooks)."""
         try:
             req = json.loads(data)
             op = req["op"]
+            if op == "inject":
+                if not self.test_hooks:
+                    return {"error": "inject is a test hook; start the kernel --test-hooks"}
+                raw = bytes.fromhex(req["hex"])
+                others = [ep for ep in self.kernel.endpoints.values() if ep.id != sender.id]
+                for ep in others:
+                    ep.deliver(raw)
+                return {"delivered": len(others)}
             if op == "advance":
                 if self.clock is None:
                     return {"error": "this kernel runs on the real clock; start it --manual-clock"}
@@ -302,6 +323,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--manual-clock", action="store_true", help="time moves only by 'advance'")
     p.add_argument("-v", "--verbose", action="store_true", help="log every PF_KEY message")
     p.add_argument(
+        "--test-hooks", action="store_true", help="accept the 'inject' control request (tests)"
+    )
+    p.add_argument(
         "--kernel", metavar="unix:PATH", help=f"the kernel to drive (default ${KERNEL_ENV})"
     )
     sub = p.add_subparsers(dest="command")
@@ -367,7 +391,12 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _serve(args: argparse.Namespace) -> int:
-    server = KernelServer(args.listen, manual_clock=args.manual_clock, verbose=args.verbose)
+    server = KernelServer(
+        args.listen,
+        manual_clock=args.manual_clock,
+        verbose=args.verbose,
+        test_hooks=args.test_hooks,
+    )
     server.bind()
 
     def stop(signum: int, frame: object) -> None:

@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import TextIO
 
 from pyracoon import __version__
-from pyracoon.kernel.base import KernelError, KernelSocket, open_kernel
+from pyracoon.kernel.base import KernelError, KernelMessageUndecodable, KernelSocket, open_kernel
 from pyracoon.kernel.pfkey import (
     LINUX,
     Message,
@@ -251,35 +251,59 @@ class Session:
         """Send one request and return the kernel's answer to it."""
         assert self.kernel is not None
         self._send(msg)
-        reply = self._await(lambda m: m.type == msg.type and m.seq == msg.seq)
+        try:
+            reply = self._await(msg.type, msg.seq)
+        except KernelMessageUndecodable as bad:
+            raise KernelError(
+                f"the kernel's answer could not be decoded: {bad.error}"
+            ) from bad
         if self.opts.verbose:
             self.out.write(format_kdebug(reply) + "\n")
         return reply
 
-    def _await(self, match: Callable[[Message], bool]) -> Message:
-        """The next message for this socket that ``match`` accepts, within setkey's timeout.
+    def _await(self, msg_type: int, seq: int | None = None) -> Message:
+        """The next message of ``msg_type`` (and ``seq``) for this socket, within setkey's
+        timeout.
 
         Anything else (broadcasts of other sockets' changes, ACQUIREs after REGISTER) is of no
-        use to setkey and is dropped.
+        use to setkey and is dropped, undecodable ones too; an undecodable message whose header
+        says it is the awaited one is raised, ``KernelMessageUndecodable``.
         """
         assert self.kernel is not None
         deadline = time.monotonic() + REPLY_TIMEOUT
         while True:
             left = deadline - time.monotonic()
-            reply = self.kernel.recv(left) if left > 0 else None
+            try:
+                reply = self.kernel.recv(left) if left > 0 else None
+            except KernelMessageUndecodable as bad:
+                if bad.answers(msg_type, self.kernel.pid, seq):
+                    raise
+                continue
             if reply is None:
                 raise KernelTimeout(
                     f"the kernel did not answer within {REPLY_TIMEOUT:g} s "
                     "(Resource temporarily unavailable)"
                 )
-            if reply.pid == self.kernel.pid and match(reply):
-                return reply
+            if reply.pid == self.kernel.pid and reply.type == msg_type:
+                if seq is None or reply.seq == seq:
+                    return reply
 
     def dump_entries(self, msg: Message) -> Iterator[Message]:
-        """DUMP / X_SPDDUMP: every reply until the one with seq 0 (or an error reply)."""
+        """DUMP / X_SPDDUMP: every reply until the one with seq 0 (or an error reply).
+
+        An entry that cannot be decoded is reported on stderr and skipped (the exit status says
+        it happened); the others are still shown.
+        """
         self._send(msg)
         while True:
-            reply = self._await(lambda m: m.type == msg.type)
+            try:
+                reply = self._await(msg.type)
+            except KernelMessageUndecodable as bad:
+                self.failed = True
+                self.err.write(f"{PROG}: {bad}; skipped\n")
+                if bad.seq == 0:
+                    return
+                continue
             if self.opts.verbose:
                 self.out.write(format_kdebug(reply) + "\n")
             yield reply
@@ -534,11 +558,19 @@ def run_files(files: list[str], opts: Options, out: TextIO, err: TextIO) -> int:
     return 0
 
 
-def run_promisc(kernel: KernelSocket, opts: Options, out: TextIO) -> int:
-    """``-x``: print every PF_KEY message the kernel shows a promiscuous socket, forever."""
+def run_promisc(kernel: KernelSocket, opts: Options, out: TextIO, err: TextIO) -> int:
+    """``-x``: print every PF_KEY message the kernel shows a promiscuous socket, forever.
+
+    One that cannot be decoded is reported on ``err`` and the watch goes on.
+    """
     kernel.send(Message(MsgType.X_PROMISC, 1, pid=kernel.pid))
     while True:
-        msg = kernel.recv(None)
+        try:
+            msg = kernel.recv(None)
+        except KernelMessageUndecodable as bad:
+            err.write(f"{PROG}: {bad}; skipped\n")
+            err.flush()
+            continue
         if msg is None:
             continue
         now = time.time()
@@ -638,7 +670,7 @@ def _run_mode(
         session = Session(kernel, opts, out, err, clock)
         if opts.mode == "promisc":
             assert kernel is not None
-            return run_promisc(kernel, opts, out)
+            return run_promisc(kernel, opts, out, err)
         if opts.mode == "dump":
             msg_type = MsgType.X_SPDDUMP if opts.policy else MsgType.DUMP
             while True:

@@ -91,7 +91,14 @@ def config_text(host: SimHost, peer: SimHost, mode: str, auth: str) -> str:
 class Pair:
     """Two simulated hosts with kernels, SPDs, certificates and PSKs; daemons on demand."""
 
-    def __init__(self, root: Path, a: str = H1, b: str = H2, netns: str | None = None) -> None:
+    def __init__(
+        self,
+        root: Path,
+        a: str = H1,
+        b: str = H2,
+        netns: str | None = None,
+        kernel_args: tuple[str, ...] = (),
+    ) -> None:
         self.hosts = [SimHost("host1", a, root / "host1"), SimHost("host2", b, root / "host2")]
         self.port = free_port([a, b]) if netns is None else 500
         ca = issue("test CA")
@@ -102,7 +109,7 @@ class Pair:
             psk = h.dir / "psk.txt"
             psk.write_text(f"{other.address}\tsecret shared by both\n")
             psk.chmod(0o600)
-            h.start_kernel()
+            h.start_kernel(*kernel_args)
             assert h.setkey("-c", stdin=memo_policies(h.address, other.address)).returncode == 0
 
     def peer(self, h: SimHost) -> SimHost:
@@ -494,6 +501,57 @@ def test_hostile_datagrams_do_not_stop_the_daemon(pair):
     pair.packet()
     pair.wait_established()
     assert_crosswise_equal(pair)
+
+
+def inject(h: SimHost, data: bytes) -> None:
+    """pyracoon-kernel's test hook: show the host's other clients (its daemon) ``data``."""
+    import json
+
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.connect(str(h.dir / "kernel.sock"))
+        s.settimeout(5)
+        s.send(json.dumps({"op": "inject", "hex": data.hex()}).encode())
+        answer = json.loads(s.recv(4096))
+    assert answer.get("delivered", 0) >= 1, answer
+
+
+def test_undecodable_kernel_messages_do_not_stop_the_daemon(short_tmp):
+    """Issue 9's daemon died with "lost the kernel" on the first request it could not parse.
+    Now each kind of undecodable message is logged once and skipped, and it still negotiates."""
+    import struct
+
+    p = Pair(short_tmp, kernel_args=("--test-hooks",))
+    try:
+        p.configure()
+        p.start()
+        a, b = p.hosts
+        # an SPDDUMP reply whose request is 12 bytes long (Linux's fixed part is 16), twice
+        request = struct.pack("=HHBBHII", 12, 50, 1, 2, 0, 0, 0)
+        policy = struct.pack("=HHHBBII", 4, 18, 2, 2, 0, 9, 0) + request
+        spddump = struct.pack("=BBBBHHII", 2, 18, 0, 0, 6, 0, 0, 1) + policy
+        # a message type no kernel we know sends, with an extension longer than the message
+        unknown = struct.pack("=BBBBHHII", 2, 99, 0, 0, 3, 0, 0, 0) + struct.pack("=HHI", 9, 1, 0)
+        for data in (spddump, spddump, unknown, b"\x02\x01\x00"):
+            inject(b, data)
+        assert wait_lines(b, "cannot decode a PF_KEY message from the kernel", 3)
+        time.sleep(0.5)
+        assert b.daemon.poll() is None, p.why(b)
+        assert not b.log_lines("lost the kernel")
+        lines = [
+            line.split("cannot decode a PF_KEY message from the kernel: ")[1]
+            for line in b.log_lines("cannot decode")
+        ]
+        assert lines == [
+            "SADB_X_SPDDUMP sadb_x_ipsecrequest.sadb_x_ipsecrequest_len at offset 32: "
+            "12 bytes does not fit the policy; skipped",
+            "SADB_99 sadb_ext[SA].sadb_ext_len at offset 16: 72 bytes, 8 left; skipped",
+            "(no header) sadb_msg.header at offset 0: 3 bytes, need 16; skipped",
+        ]
+        assert "ACQUIRE sent" in p.packet()
+        p.wait_established()
+        assert_crosswise_equal(p)
+    finally:
+        p.stop()
 
 
 def test_missing_certificate_is_refused(pair):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 from harness import Host, Net
 
-from pyracoon.kernel.sadb import Direction, Mode, SaFlags, SaType
+from pyracoon.kernel.sadb import Direction, Level, Mode, SaFlags, SaType
 
 A, B = "10.0.0.1", "10.0.0.2"
 
@@ -90,8 +90,10 @@ def test_tunnel_mode_with_subnet_ids() -> None:
         (a, "192.168.1.0/24", "192.168.2.0/24", A, B),
         (b, "192.168.2.0/24", "192.168.1.0/24", B, A),
     ):
-        h.spdadd(mine, theirs, Direction.OUTBOUND, mode=Mode.TUNNEL, tunnel=(me, them), reqid=7)
-        h.spdadd(theirs, mine, Direction.INBOUND, mode=Mode.TUNNEL, tunnel=(them, me), reqid=8)
+        # unique:7 / unique:8: only level unique carries a reqid into a Linux SPD
+        tun = {"mode": Mode.TUNNEL, "level": Level.UNIQUE}
+        h.spdadd(mine, theirs, Direction.OUTBOUND, tunnel=(me, them), reqid=7, **tun)
+        h.spdadd(theirs, mine, Direction.INBOUND, tunnel=(them, me), reqid=8, **tun)
     net.pump()
     a.kernel.output("192.168.1.5", "192.168.2.9")
     net.pump()

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import struct
+import sys
 
 import pytest
 
@@ -18,6 +20,8 @@ from pyracoon.kernel.pfkey import (
     Message,
     Policy,
     SpiRange,
+    encode,
+    encode_extension,
 )
 from pyracoon.kernel.sadb import (
     AuthAlg,
@@ -278,8 +282,6 @@ def test_spd_rejects_inconsistent_policies(kernel):
     s = kernel.open()
     tunnel_without_ends = spdadd(A, B, Direction.OUTBOUND, mode=Mode.TUNNEL)
     assert s.request(tunnel_without_ends).errno == errno.EINVAL
-    empty = addrs(Message(MsgType.X_SPDADD).add(Policy(PolicyType.IPSEC, 2, 0, 0, [])), A, B)
-    assert s.request(empty).errno == errno.EINVAL
     bad_dir = spdadd(A, B, Direction.ANY)
     assert s.request(bad_dir).errno == errno.EINVAL
 
@@ -287,7 +289,133 @@ def test_spd_rejects_inconsistent_policies(kernel):
 def test_unique_level_gets_an_automatic_reqid(kernel):
     s = kernel.open()
     r = s.request(spdadd(A, B, Direction.OUTBOUND, Level.UNIQUE))
-    assert r.policy.requests[0].reqid > 0x3FFF
+    assert r.policy.requests[0].reqid == 0x4000
+
+
+# ---- ipsecrequests as Linux's af_key keeps them ------------------------------------------------
+#
+# Each expectation below was also seen on a real Linux 6.1 af_key (user-mode-linux), request by
+# request, except where a test says otherwise.
+
+
+def policy_with(*reqs: IpsecRequest, direction=Direction.OUTBOUND, ptype=PolicyType.IPSEC):
+    pol = Policy(ptype, direction, 0, 0x80000000, list(reqs))
+    return addrs(Message(MsgType.X_SPDADD).add(pol), "10.9.0.1", "10.9.0.2")
+
+
+def installed(s, *reqs: IpsecRequest, **kw) -> tuple:
+    """SPDADD then SPDFLUSH; what the SPDADD broadcast reported, or the errno."""
+    r = s.request(policy_with(*reqs, **kw))
+    s.request(Message(MsgType.X_SPDFLUSH))
+    if r.errno:
+        return (errno.errorcode[r.errno],)
+    return (r.policy.policy_type, [(q.level, q.reqid, q.src, q.dst) for q in r.policy.requests])
+
+
+def test_levels_and_reqids_as_parse_ipsecrequest_keeps_them(kernel):
+    s = kernel.open()
+    t = Mode.TRANSPORT
+    ipsec, req, uniq, use = PolicyType.IPSEC, Level.REQUIRE, Level.UNIQUE, Level.USE
+    assert installed(s, IpsecRequest(50, t, Level.REQUIRE, 7)) == (ipsec, [(req, 0, None, None)])
+    assert installed(s, IpsecRequest(50, t, Level.UNIQUE, 5)) == (ipsec, [(uniq, 5, None, None)])
+    # above IPSEC_MANUAL_REQID_MAX, and 0: the kernel's own, from 0x4000 up, flush or not
+    big = installed(s, IpsecRequest(50, t, Level.UNIQUE, 0x5000))
+    assert big == (ipsec, [(uniq, 0x4000, None, None)])
+    zero = installed(s, IpsecRequest(50, t, Level.UNIQUE, 0))
+    assert zero == (ipsec, [(uniq, 0x4001, None, None)])
+    assert installed(s, IpsecRequest(50, t, Level.USE, 9)) == (ipsec, [(use, 0, None, None)])
+    assert installed(s, IpsecRequest(50, t, Level.DEFAULT, 0)) == (ipsec, [(req, 0, None, None)])
+    assert installed(s, IpsecRequest(50, t, 9, 0)) == (ipsec, [(req, 0, None, None)])
+    two = installed(s, IpsecRequest(50, t, Level.UNIQUE, 0), IpsecRequest(51, t, Level.UNIQUE, 0))
+    assert two == (ipsec, [(uniq, 0x4002, None, None), (uniq, 0x4003, None, None)])
+
+
+def test_generated_reqids_skip_the_ones_in_use(kernel):
+    from pyracoon.kernel.memory import REQID_MAX
+
+    s = kernel.open()
+    first = s.request(policy_with(IpsecRequest(50, Mode.TRANSPORT, Level.UNIQUE, 0)))
+    assert first.policy.requests[0].reqid == 0x4000
+    kernel._last_reqid = REQID_MAX  # the counter wraps back to 0x4000, which is taken
+    m = policy_with(IpsecRequest(50, Mode.TRANSPORT, Level.UNIQUE, 0))
+    m.src.addr = ip("10.9.0.3")
+    assert s.request(m).policy.requests[0].reqid == 0x4001
+
+
+def test_requests_linux_refuses(kernel):
+    s = kernel.open()
+    t, tun = Mode.TRANSPORT, Mode.TUNNEL
+    ends = {"src": ip("10.0.0.1"), "dst": ip("10.0.0.2")}
+    assert installed(s, IpsecRequest(50, Mode.ANY, Level.REQUIRE, 0)) == ("EINVAL",)
+    assert installed(s, IpsecRequest(50, 4, Level.REQUIRE, 0)) == ("EINVAL",)
+    assert installed(s, IpsecRequest(17, t, Level.REQUIRE, 0)) == ("EINVAL",)
+    assert installed(s, IpsecRequest(50, tun, Level.REQUIRE, 0)) == ("EINVAL",)
+    assert installed(s, *[IpsecRequest(50, t, Level.REQUIRE, 0)] * 7) == ("ELOOP",)
+    assert installed(s, *[IpsecRequest(50, t, Level.REQUIRE, 0)] * 6)[0] == PolicyType.IPSEC
+    # an optional outbound tunnel would let packets out unprotected
+    assert installed(s, IpsecRequest(50, tun, Level.USE, 0, **ends)) == ("EINVAL",)
+    inbound = installed(s, IpsecRequest(50, tun, Level.USE, 0, **ends), direction=Direction.INBOUND)
+    assert inbound == (PolicyType.IPSEC, [(Level.USE, 0, ends["src"], ends["dst"])])
+    assert installed(s, ptype=PolicyType.ENTRUST) == ("EINVAL",)
+    assert installed(s, ptype=PolicyType.BYPASS) == ("EINVAL",)
+
+
+def test_odd_requests_linux_accepts(kernel):
+    s = kernel.open()
+    r = s.request(policy_with(IpsecRequest(50 + 256, Mode.BEET, Level.REQUIRE, 0)))
+    assert (r.policy.requests[0].proto, r.policy.requests[0].mode) == (50, Mode.BEET)  # u8
+    s.request(Message(MsgType.X_SPDFLUSH))
+    r = s.request(policy_with(IpsecRequest(43, Mode.TRANSPORT, Level.REQUIRE, 0)))
+    assert r.policy.requests[0].proto == 43  # IPv6 routing header, Mobile IPv6
+    assert kernel.output("10.9.0.1", "10.9.0.2").verdict == Verdict.DROPPED
+
+
+def test_dump_has_tunnel_endpoints_in_tunnel_mode_only_and_no_ports(kernel):
+    s = kernel.open()
+    ends = {"src": ip("10.0.0.1"), "dst": ip("10.0.0.2"), "src_port": 4500, "dst_port": 4501}
+    transport = installed(s, IpsecRequest(50, Mode.TRANSPORT, Level.REQUIRE, 0, **ends))
+    assert transport == (PolicyType.IPSEC, [(Level.REQUIRE, 0, None, None)])
+    s.request(policy_with(IpsecRequest(50, Mode.TUNNEL, Level.REQUIRE, 0, **ends)))
+    (dumped,) = s.dump(policies=True)
+    (req,) = dumped.policy.requests
+    assert (req.src, req.dst, req.src_port, req.dst_port) == (ends["src"], ends["dst"], 0, 0)
+    s.request(Message(MsgType.X_SPDFLUSH))
+    # a tunnel's endpoints need not be of the selectors' family
+    v6 = {"src": ip("fd00::1"), "dst": ip("fd00::2")}
+    assert installed(s, IpsecRequest(50, Mode.TUNNEL, Level.REQUIRE, 0, **v6))[0] == 2
+
+
+def test_policies_without_templates_are_none(kernel):
+    """Linux keeps allow or block: "ipsec" with no request, or "none" with some, is none."""
+    s = kernel.open()
+    assert installed(s) == (PolicyType.NONE, [])
+    req = IpsecRequest(50, Mode.TRANSPORT, Level.REQUIRE, 0)
+    assert installed(s, req, ptype=PolicyType.NONE) == (PolicyType.NONE, [])
+    assert installed(s, req, ptype=PolicyType.DISCARD) == (PolicyType.DISCARD, [])
+    s.request(policy_with())
+    assert kernel.output("10.9.0.1", "10.9.0.2").verdict == Verdict.CLEAR
+
+
+def test_a_kame_sized_request_arrives_as_no_template(kernel):
+    """What issue 9's pysetkey did to a real kernel: an 8-byte request inside a Linux X_POLICY
+    is shorter than Linux's, never read, and the policy becomes "none"."""
+    s = kernel.open()
+    pol = Policy(PolicyType.IPSEC, Direction.OUTBOUND, 0, 0x80000000, [])
+    data = bytearray(encode(addrs(Message(MsgType.X_SPDADD, seq=1, pid=7).add(pol), A, B)))
+    kame = struct.pack("=HHBBH", 8, 50, 1, 2, 0)  # KAME: len, proto, mode, level, u16 reqid
+    at = 16  # the X_POLICY extension comes first
+    struct.pack_into("=H", data, at, 3)
+    data[at + 16 : at + 16] = kame
+    struct.pack_into("=H", data, 4, len(data) // 8)
+    kernel.handle(s.endpoint, bytes(data))
+    (reply,) = s.pending()
+    assert (reply.errno, reply.policy.policy_type, reply.policy.requests) == (0, 1, [])
+
+
+def test_default_level_is_required_on_linux(kernel):
+    s = kernel.open()
+    s.request(spdadd(A, B, Direction.OUTBOUND, Level.DEFAULT))
+    assert kernel.output(A, B).verdict == Verdict.DROPPED
 
 
 def test_policy_hard_lifetime_sends_spdexpire(kernel, clock):
@@ -315,6 +443,17 @@ def test_use_policy_sends_clear_and_acquires_once(kernel, clock):
     assert acq.src.addr == ip(A) and acq.dst.addr == ip(B)
     assert acq.policy.id == pol.id and acq.seq > 0
     assert acq.get(ExtType.PROPOSAL).combs
+    # pfkey_send_acquire: addresses with protocol 0; X_POLICY is the bare header, no requests
+    assert (acq.src.proto, acq.src.prefixlen, acq.dst.proto) == (0, 128, 0)
+    assert sys.byteorder != "little" or encode_extension(acq.policy) == bytes.fromhex(
+        "0200"  # sadb_x_policy_len = 2 words
+        "1200"  # SADB_X_EXT_POLICY
+        "0200"  # IPSEC_POLICY_IPSEC
+        "02"  # IPSEC_DIR_OUTBOUND
+        "00"  # reserved
+        + pol.id.to_bytes(4, "little").hex()  # sadb_x_policy_id
+        + "00000080"  # sadb_x_policy_priority = 0x80000000
+    )
     assert not kernel.output(A, B).acquired  # blocked for a while
     assert racoon.pending() == []
     clock.now += 30
@@ -402,3 +541,89 @@ def test_socket_dump_collects_every_reply_and_keeps_broadcasts(kernel):
     assert [m.policy.dir for m in s.dump(policies=True)] == [Direction.OUTBOUND]
     kept = [m.type for m in s.pending()]
     assert kept == [MsgType.ADD, MsgType.ADD, MsgType.X_SPDADD]
+
+
+# ---- messages that cannot be decoded ----------------------------------------------------------
+
+
+def garbled(mtype: int, seq: int, pid: int) -> bytes:
+    """A message with a good header whose X_POLICY holds a 12-byte request (Linux needs 16)."""
+    request = struct.pack("=HHBBHII", 12, 50, 1, 2, 0, 0, 0)
+    policy = struct.pack("=HHHBBII", 4, 18, 2, 2, 0, 0, 0) + request
+    return struct.pack("=BBBBHHII", 2, mtype, 0, 0, 2 + 4, 0, seq, pid) + policy
+
+
+def test_an_undecodable_message_costs_that_message_only(kernel):
+    from pyracoon.kernel.base import KernelMessageUndecodable
+
+    s, other = kernel.open(), kernel.open()
+    s.endpoint.deliver(garbled(99, 0, 0))
+    s.endpoint.deliver(b"\x02\x0e")
+    other.request(spdadd(A, B, Direction.OUTBOUND))
+    with pytest.raises(KernelMessageUndecodable) as bad:
+        s.recv(0)
+    assert (bad.value.msg_type, bad.value.error.field) == (99, "sadb_x_ipsecrequest_len")
+    assert str(bad.value).startswith(
+        "cannot decode a PF_KEY message from the kernel: SADB_99 sadb_x_ipsecrequest."
+        "sadb_x_ipsecrequest_len at offset 32: "
+    )
+    with pytest.raises(KernelMessageUndecodable) as short:
+        s.recv(0)
+    assert short.value.msg_type is None and short.value.type_name == "(no header)"
+    assert s.recv(0).type == MsgType.X_SPDADD  # and the socket reads on
+
+
+def test_request_keeps_undecodable_broadcasts_in_order(kernel):
+    from pyracoon.kernel.base import KernelMessageUndecodable
+
+    s, other = kernel.open(), kernel.open()
+    other.request(esp_add())  # a broadcast s has not read yet
+    s.endpoint.deliver(garbled(MsgType.X_SPDDUMP, 0, 4242))  # someone else's
+    assert s.request(Message(MsgType.X_SPDFLUSH)).errno == 0
+    assert s.recv(0).type == MsgType.ADD
+    with pytest.raises(KernelMessageUndecodable):
+        s.recv(0)
+    assert s.recv(0) is None
+
+
+def test_an_undecodable_answer_ends_the_request_at_once(kernel):
+    from pyracoon.kernel.base import KernelError, KernelMessageUndecodable
+
+    s = kernel.open()
+    s.endpoint.deliver(garbled(MsgType.X_SPDGET, s._seq + 1, s.pid))  # what request will wait for
+    with pytest.raises(KernelError) as exc:
+        s.request(Message(MsgType.X_SPDGET).add(Policy(id=9)), timeout=30)
+    assert not isinstance(exc.value, KernelMessageUndecodable)  # not "skip it": it was ours
+    assert "reply to SADB_X_SPDGET could not be decoded" in str(exc.value)
+    assert "sadb_x_ipsecrequest_len" in str(exc.value)
+
+
+def test_dump_reads_past_an_undecodable_entry(kernel):
+    from pyracoon.kernel.base import KernelError, KernelMessageUndecodable
+
+    s = kernel.open()
+    s.request(spdadd(A, B, Direction.OUTBOUND))
+    s.request(spdadd(B, A, Direction.INBOUND))
+
+    def corrupt_first_entry() -> None:
+        entry = bytearray(s.endpoint.queue[0])
+        struct.pack_into("=H", entry, 32, 12)  # the first request's len, after two headers
+        s.endpoint.queue[0] = bytes(entry)
+
+    original_send = s.send
+
+    def send(msg: Message) -> None:
+        original_send(msg)
+        if msg.type == MsgType.X_SPDDUMP:
+            corrupt_first_entry()
+
+    s.send = send  # type: ignore[method-assign]
+    skipped: list[KernelMessageUndecodable] = []
+    (kept,) = s.dump(policies=True, skipped=skipped)
+    assert kept.policy.dir == Direction.INBOUND
+    assert [(b.msg_type, b.seq, b.error.field) for b in skipped] == [
+        (MsgType.X_SPDDUMP, 1, "sadb_x_ipsecrequest_len")
+    ]
+    with pytest.raises(KernelError, match=r"1 of the kernel's 2 dump replies could not be decoded"):
+        s.dump(policies=True)
+    assert s.recv(0) is None  # the dump was read to its end: nothing left over

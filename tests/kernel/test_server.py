@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import errno
 import ipaddress
+import json
 import os
 import signal
 import socket
+import struct
 import subprocess
 
 import pytest
@@ -187,3 +189,34 @@ def test_requests_sent_just_before_closing_are_still_carried_out(kernel_server):
             s.send(encode(m))
     with open_kernel(kernel_server.spec) as k:
         assert k.request(Message(MsgType.DUMP)).errno == errno.ENOENT
+
+
+def inject(path: str, data: bytes) -> dict:
+    """The test hook: have pyracoon-kernel pass ``data`` to every other client, as is."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as s:
+        s.connect(path)
+        s.settimeout(5)
+        s.send(json.dumps({"op": "inject", "hex": data.hex()}).encode())
+        return json.loads(s.recv(4096))
+
+
+def test_inject_is_refused_without_test_hooks(kernel_server):
+    answer = inject(kernel_server.path, b"\x02" * 16)
+    assert answer == {"error": "inject is a test hook; start the kernel --test-hooks"}
+
+
+def test_a_client_reads_past_an_injected_undecodable_message(short_tmp):
+    from pyracoon.kernel.base import KernelMessageUndecodable
+
+    k = start_kernel(str(short_tmp / "k.sock"), "--test-hooks")
+    try:
+        with open_kernel(k.spec) as c:
+            c.request(Message(MsgType.FLUSH))  # connected and served
+            bad = bytes([2, 99, 0, 0, 3, 0, 0, 0]) + bytes(8) + struct.pack("=HH", 9, 1) + bytes(4)
+            assert inject(k.path, bad) == {"delivered": 1}
+            with pytest.raises(KernelMessageUndecodable) as exc:
+                c.recv(5)
+            assert exc.value.msg_type == 99 and exc.value.error.field == "sadb_ext_len"
+            assert c.request(Message(MsgType.FLUSH)).errno == 0
+    finally:
+        assert k.stop() == 0

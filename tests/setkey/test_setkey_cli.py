@@ -269,6 +269,41 @@ def test_deleteall(host: Host, tmp_path: Path) -> None:
     assert host.load("deleteall 10.0.0.9 10.0.0.2 esp;\n", tmp_path) == (0, "", "")
 
 
+# What -DP shows is what a Linux af_key returns, not what was sent: default and require are both
+# "required", a reqid survives only with unique (above 0x3fff or 0, the kernel picks one and
+# setkey marks it with '#'), tunnel endpoints lose their ports and transport ones are dropped.
+# The same file through pysetkey on a real Linux 6.1 af_key printed the same request lines.
+LINUX_TEMPLATES = """\
+spdadd 10.0.0.1 10.0.0.2 any -P out ipsec
+    esp/transport//default ah/transport//unique:5 ipcomp/transport//unique;
+spdadd 10.0.0.1 10.0.0.3 any -P out ipsec esp/tunnel/10.0.0.1[4500]-10.0.0.3[4500]/require;
+spdadd 10.0.0.3 10.0.0.1 any -P in ipsec esp/tunnel/10.0.0.3-10.0.0.1/use;
+spdadd 10.0.0.1 10.0.0.4 any -P out ipsec esp/transport/10.0.0.1-10.0.0.4/unique;
+"""
+
+
+def test_dump_shows_templates_as_linux_keeps_them(host: Host, tmp_path: Path) -> None:
+    assert host.load(LINUX_TEMPLATES, tmp_path, "-k") == (0, "", "")
+    out = host.setkey("-DP")[1]
+    shown = [ln for ln in out.splitlines() if not ln.startswith(("\tcreated:", "\tspid", "\tref"))]
+    assert shown == [
+        "10.0.0.1[any] 10.0.0.2[any] 255",
+        "\tout prio def ipsec",
+        "\tesp/transport//require",
+        "\tah/transport//unique:5",
+        "\tipcomp/transport//unique#16384",
+        "10.0.0.1[any] 10.0.0.3[any] 255",
+        "\tout prio def ipsec",
+        "\tesp/tunnel/10.0.0.1-10.0.0.3/require",
+        "10.0.0.3[any] 10.0.0.1[any] 255",
+        "\tin prio def ipsec",
+        "\tesp/tunnel/10.0.0.3-10.0.0.1/use",
+        "10.0.0.1[any] 10.0.0.4[any] 255",
+        "\tout prio def ipsec",
+        "\tesp/transport//unique#16385",
+    ]
+
+
 def test_rfc_and_kernel_modes(host: Host, tmp_path: Path) -> None:
     text = "spdadd 10.0.0.2 10.0.0.1 any -P in ipsec esp/transport//unique:3;\n"
     host.load(text, tmp_path)
@@ -535,3 +570,39 @@ def test_hexdump_of_sent_messages(host: Host, tmp_path: Path) -> None:
         return "00000000: " + "".join(f"{b:02x} " for b in raw) + "\n"
 
     assert out == line(7, 1) + line(19, 2)
+
+
+def test_an_undecodable_dump_entry_is_reported_and_skipped(host: Host, tmp_path: Path) -> None:
+    """The kernel's first SPDDUMP reply is garbled (a 12-byte ipsecrequest): pysetkey says so
+    on stderr, still prints the other policy, and exits 1."""
+    text = (
+        "spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/transport//require;\n"
+        "spdadd 10.0.0.2 10.0.0.1 any -P in ipsec ah/transport//require;\n"
+    )
+    assert host.load(text, tmp_path, "-k") == (0, "", "")
+    real_open = host.kernel.open
+
+    def opener() -> KernelSocket:
+        sock = real_open()
+        send = sock.send
+
+        def garbling_send(msg: Message) -> None:
+            send(msg)
+            if msg.type == MsgType.X_SPDDUMP:
+                first = bytearray(sock.endpoint.queue[0])
+                struct.pack_into("=H", first, 32, 12)  # sadb_x_ipsecrequest_len
+                sock.endpoint.queue[0] = bytes(first)
+
+        sock.send = garbling_send  # type: ignore[method-assign]
+        return sock
+
+    host.kernel.open = opener  # type: ignore[method-assign]
+    rc, out, err = host.setkey("-DP")
+    assert rc == 1
+    assert err == (
+        "pysetkey: cannot decode a PF_KEY message from the kernel: SADB_X_SPDDUMP "
+        "sadb_x_ipsecrequest.sadb_x_ipsecrequest_len at offset 32: 12 bytes does not fit the "
+        "policy; skipped\n"
+    )
+    assert out.startswith("10.0.0.2[any] 10.0.0.1[any] 255\n\tin prio def ipsec\n\tah/transport")
+    assert "10.0.0.1[any] 10.0.0.2[any]" not in out
