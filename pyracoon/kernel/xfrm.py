@@ -1350,7 +1350,9 @@ class XfrmSocket(KernelSocket):
                 return None
             raise KernelError(f"cannot read XFRM events: {e.strerror}") from e
         except nl.NetlinkDecodeError as e:
-            raise KernelError(f"the kernel sent a malformed netlink message: {e}") from e
+            # as with PF_KEY: a message we cannot read costs that message, not the socket
+            self.notice(f"an XFRM event could not be read, skipped: {e}")
+            return None
         for m in batch or ():
             try:
                 ev = self.translate_event(m)
