@@ -234,6 +234,10 @@ class Engine:
         self.ph1s: dict[bytes, Phase1] = {}
         self.quicks: dict[tuple[bytes, int], Quick] = {}
         self.spd: dict[int, SpdEntry] = {}
+        self._spd_dumping = False
+        """Our X_SPDDUMP is unanswered: the SPD cache is not complete yet."""
+        self._early_acquires: list[pfkey.Message] = []
+        """ACQUIREs that came before the dump's end; served when it ends."""
         self.waiting: list[Waiting] = []
         self.pending: dict[tuple[int, int, int], Quick] = {}
         self.contacted: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
@@ -281,7 +285,21 @@ class Engine:
             self.kernel_request(
                 pfkey.Message(MsgType.REGISTER, satype, seq=self.next_seq(), pid=self.pid)
             )
+        self._dump_spd()
+
+    def _dump_spd(self) -> None:
+        """X_SPDDUMP into the SPD cache. A kernel may answer it late -- af_key answers each
+        REGISTER only after probing every algorithm, which can load modules for seconds -- and
+        an ACQUIRE meanwhile names a policy not cached yet; the kernel asks again for that
+        traffic only after its larval SA dies (30 s on Linux). So ACQUIREs wait for the dump."""
+        self._spd_dumping = True
         self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
+
+    def _spd_dump_done(self, now: float) -> None:
+        self._spd_dumping = False
+        waiting, self._early_acquires = self._early_acquires, []
+        for msg in waiting:
+            self._acquire(msg, now)
 
     def reload(self, config: Config, now: float) -> None:
         """SIGHUP: take the new configuration and re-read the SPD (racoon-facts 2).
@@ -306,7 +324,7 @@ class Engine:
             else:
                 ph1.remote = remote
         self.spd.clear()
-        self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
+        self._dump_spd()
 
     # ================================================================== racoonctl
     def isakmp_sas(self) -> list[ev.IsakmpSaStatus]:
@@ -1004,6 +1022,8 @@ class Engine:
         if mtype in (MsgType.X_SPDDUMP, MsgType.X_SPDADD, MsgType.X_SPDUPDATE):
             if msg.errno == 0:
                 self._cache_policy(msg)
+            if mtype == MsgType.X_SPDDUMP and msg.pid == self.pid and (msg.errno or msg.seq == 0):
+                self._spd_dump_done(now)  # the last entry, or ENOENT for an empty SPD
             return
         if mtype in (MsgType.X_SPDDELETE, MsgType.X_SPDDELETE2, MsgType.X_SPDEXPIRE):
             pol = msg.policy
@@ -1066,6 +1086,9 @@ class Engine:
             self.log(Level.ERROR, "ACQUIRE without X_POLICY or addresses: ignored")
             return
         sp = self.spd.get(pol.id)
+        if sp is None and self._spd_dumping:
+            self._early_acquires.append(msg)
+            return
         if sp is None:
             self.log(Level.ERROR, f"no policy found: id:{pol.id}")
             return
