@@ -62,7 +62,9 @@ def test_memo_automatic_keying_turns_traffic_into_esp(lab: KernelLab, family: in
     assert kinds and kinds[0] == "clear" and kinds[-1] == "esp", explain(o)
     # the same SAs crosswise in both kernels, with the memo's 3-minute lifetime
     h1 = o.states["host1"]
-    assert len(h1) == 2
+    # one pair, or two: with "use" the echo replies make host2 ask too, and when both
+    # ACQUIREs come in time both daemons initiate (as two racoons do)
+    assert len(h1) in (2, 4), h1
     for sa in h1:
         assert sa.hard_add == 180, sa
         assert sa.soft_add is not None and 0 < sa.soft_add < 180
