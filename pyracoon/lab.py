@@ -408,7 +408,7 @@ def main(argv: list[str] | None = None) -> int:
     real = p.add_argument_group(
         "real kernel",
         "--real-kernel runs the memo between two hosts of a real Linux kernel (user-mode-linux, "
-        "as root): PF_KEY, real ESP on the wire, tcpdump and both hosts' pysetkey -D",
+        "as root): PF_KEY or XFRM, real ESP on the wire, tcpdump and both hosts' pysetkey -D",
     )
     real.add_argument("--real-kernel", action="store_true", help="use the kernel lab")
     real.add_argument("--conf", type=Path, help="racoon.conf for both hosts (default: the memo's)")
@@ -416,6 +416,11 @@ def main(argv: list[str] | None = None) -> int:
         "--setkey", type=Path, help="setkey file for both hosts (default: the memo's)"
     )
     real.add_argument("--ipv4", action="store_true", help="10.1.0.1/.2 instead of the memo's IPv6")
+    real.add_argument(
+        "--kernel",
+        choices=("pfkey", "xfrm"),
+        help="the backend of both hosts' pysetkey and pyracoon (default: pfkey)",
+    )
     args = p.parse_args(argv)
     if args.real_kernel:
         from pyracoon.memolab import run_real_demo
@@ -426,10 +431,11 @@ def main(argv: list[str] | None = None) -> int:
             family=4 if args.ipv4 else 6,
             racoon_conf=args.conf,
             setkey_file=args.setkey,
+            kernel=args.kernel or "pfkey",
             keep=keep,
         )
-    if args.conf or args.setkey or args.ipv4:
-        p.error("--conf, --setkey and --ipv4 go with --real-kernel")
+    if args.conf or args.setkey or args.ipv4 or args.kernel:
+        p.error("--conf, --setkey, --ipv4 and --kernel go with --real-kernel")
     if args.keep:
         work = Path(args.keep)
         if work.exists() and any(work.iterdir()):

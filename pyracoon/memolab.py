@@ -75,6 +75,8 @@ class MemoHost:
     address: str
     dir: Path
     daemon: Proc | None = None
+    kernel: str = "pfkey"
+    """The backend this host's pysetkey and pyracoon use (``--kernel``)."""
 
     @property
     def name(self) -> str:
@@ -137,7 +139,22 @@ def memo_hosts(lab: KernelLab, family: int = 6) -> tuple[MemoHost, MemoHost]:
         for sub in ("etc/racoon/cert", "run"):
             (d / sub).mkdir(parents=True, exist_ok=True)
         out.append(MemoHost(lab.add_host(name, cidr), addr, d))
+    pin_neighbours(out[0], out[1])
     return out[0], out[1]
+
+
+def pin_neighbours(a: MemoHost, b: MemoHost) -> None:
+    """Permanent neighbour entries for each other's address.
+
+    Section 2's ``require`` pair between the two global IPv6 addresses also covers their
+    unicast neighbour discovery, which then needs the very SAs it precedes: without this an
+    IPv6 host could not even reach its peer's IKE port. (IPv4's ARP is not IP.)
+    """
+    mac = {h.name: h.host.run("cat /sys/class/net/eth0/address").stdout.strip() for h in (a, b)}
+    for me, other in ((a, b), (b, a)):
+        me.host.run(
+            f"ip neigh replace {other.address} lladdr {mac[other.name]} dev eth0 nud permanent"
+        )
 
 
 def install_memo_racoon(h: MemoHost, ca: Issued, racoon_conf: str) -> None:
@@ -199,7 +216,7 @@ class XfrmSA:
 
 
 def xfrm_states(h: MemoHost) -> list[XfrmSA]:
-    """The host's ESP SAs, read with iproute2 from XFRM (independent of our PF_KEY codec).
+    """The host's ESP SAs, read with iproute2 from XFRM (independent of our codecs).
 
     Linux also lists the larval states it makes for each ACQUIRE (SPI 0, 30 s): left out.
     """
@@ -208,7 +225,10 @@ def xfrm_states(h: MemoHost) -> list[XfrmSA]:
     for block in re.split(r"\n(?=src )", text.strip()):
         m = XFRM_STATE.search(block)
         if not m or int(m["spi"], 16) == 0:
-            continue  # SPI 0: the kernel's own placeholder for an ACQUIRE in progress
+            # SPI 0: the larval state the kernel makes while an ACQUIRE waits for a key
+            # manager -- no keys, no traffic; the "::/0 use" SPD leaves some for neighbour
+            # discovery, which is never negotiated
+            continue
         enc = re.search(r"enc \S+ (0x[0-9a-f]+)", block)
         auth = re.search(r"auth(?:-trunc)? \S+ (0x[0-9a-f]+)", block)
         hard = re.search(r"expire add: soft (\d+)\(sec\), hard (\d+)\(sec\)", block)
@@ -250,8 +270,11 @@ def ping(h: MemoHost, dst: str, count: int = 1, wait: float = 1, interval: float
     return h.host.run(f"ping -c {count} -i {interval} -W {wait:g} {dst}", timeout=60).ok
 
 
-def manual_keying(lab: KernelLab, family: int = 6) -> Outcome:
-    """Section 2: host 1's file alone stops traffic; with host 2's too, it flows as ESP."""
+def manual_keying(lab: KernelLab, family: int = 6, kernel: str = "pfkey") -> Outcome:
+    """Section 2: host 1's file alone stops traffic; with host 2's too, it flows as ESP.
+
+    ``kernel`` is what ``pysetkey --kernel`` loads the files and reads them back through.
+    """
     out = Outcome()
     h1, h2 = memo_hosts(lab, family)
     if family == 6:
@@ -265,10 +288,12 @@ def manual_keying(lab: KernelLab, family: int = 6) -> Outcome:
             for n in ("ipsec.conf.host1", "ipsec.conf.host2")
         )
     cap = capture(h2)
-    out.step(f"host1: pysetkey -f ipsec.conf.host1 -> {h1.setkey('-c', stdin=files[0]).strip()!r}")
+    loaded = h1.setkey("-c", stdin=files[0], kernel=kernel).strip()
+    out.step(f"host1: pysetkey -f ipsec.conf.host1 -> {loaded!r}")
     one_sided = ping(h1, h2.address, count=2)
     out.step(f"ping host1 -> host2 with only host1 configured: {'ok' if one_sided else 'fails'}")
-    out.step(f"host2: pysetkey -f ipsec.conf.host2 -> {h2.setkey('-c', stdin=files[1]).strip()!r}")
+    loaded = h2.setkey("-c", stdin=files[1], kernel=kernel).strip()
+    out.step(f"host2: pysetkey -f ipsec.conf.host2 -> {loaded!r}")
     # The policies cover every protocol, neighbour discovery too: the neighbour entry that failed
     # while host 2 dropped host 1's ESP needs a moment to recover. Traffic "flows again" when a
     # ping of ten gets an answer; then three in a row must all pass.
@@ -279,8 +304,8 @@ def manual_keying(lab: KernelLab, family: int = 6) -> Outcome:
     cap.proc.stop()
     out.tcpdump = cap.lines()
     for h in (h1, h2):
-        out.setkey_d[h.name] = h.setkey("-D")
-        out.setkey_dp[h.name] = h.setkey("-DP")
+        out.setkey_d[h.name] = h.setkey("-D", kernel=kernel)
+        out.setkey_dp[h.name] = h.setkey("-DP", kernel=kernel)
         out.states[h.name] = xfrm_states(h)
     out.ok = (not one_sided) and both and {"0x00000111", "0x00000112"} <= cap.esp_spis()
     return out
@@ -292,13 +317,14 @@ def start_daemons(
     family: int = 6,
     racoon_conf: str | None = None,
     setkey_file: str | Callable[[str, str], str] | None = None,
-    kernel: str = "pfkey",
+    kernel: str | tuple[str, str] = "pfkey",
 ) -> tuple[MemoHost, MemoHost] | None:
     """Sections 4-8 on both hosts: certificates, racoon.conf, the SPD, ``pyracoon`` started.
 
     ``setkey_file`` is one file for both hosts, or a function of (this host's address, the
-    peer's) for per-host policies. None (with the reason in ``out.steps``) when a daemon did not
-    come up.
+    peer's) for per-host policies. ``kernel`` is the backend of both hosts' pysetkey and daemon,
+    or one for each (host1's, host2's), as in XFRM on one host and PF_KEY on the other. None
+    (with the reason in ``out.steps``) when a daemon did not come up.
     """
     h1, h2 = memo_hosts(lab, family)
     conf = racoon_conf if racoon_conf is not None else conf_file("racoon.conf").read_text()
@@ -306,13 +332,15 @@ def start_daemons(
     if spd is None:
         spd = conf_file("ipsec.conf").read_text() if family == 6 else v4_policies()
     ca = issue("pyracoon lab CA")
-    for h, peer in ((h1, h2), (h2, h1)):
+    kernels = (kernel, kernel) if isinstance(kernel, str) else kernel
+    for h, peer, k in ((h1, h2, kernels[0]), (h2, h1, kernels[1])):
+        h.kernel = k
         install_memo_racoon(h, ca, conf)
         text = spd(h.address, peer.address) if callable(spd) else spd
-        loaded = h.setkey("-c", stdin=text, kernel=kernel).strip()
-        out.step(f"{h.name}: pysetkey -f ipsec.conf -> {loaded!r}")
+        loaded = h.setkey("-c", stdin=text, kernel=k).strip()
+        out.step(f"{h.name}: pysetkey --kernel {k} -f ipsec.conf -> {loaded!r}")
     for h in (h1, h2):
-        h.start_daemon(kernel=kernel)
+        h.start_daemon(kernel=h.kernel)
     for h in (h1, h2):
         if not h.wait_log("used as isakmp port", 30):
             out.step(f"{h.name}: pyracoon did not start")
@@ -334,7 +362,7 @@ def automatic_keying(
     family: int = 6,
     racoon_conf: str | None = None,
     setkey_file: str | None = None,
-    kernel: str = "pfkey",
+    kernel: str | tuple[str, str] = "pfkey",
     pings: int = 15,
 ) -> Outcome:
     """Sections 4-9: certificates, racoon.conf, the ``use`` SPD, two daemons, then ping."""
@@ -351,8 +379,8 @@ def automatic_keying(
         out.step(f"both daemons: IPsec-SA established in each direction: {established}")
         again = ping(h1, h2.address, count=3)
         for h in hosts:
-            out.setkey_d[h.name] = h.setkey("-D", kernel=kernel)
-            out.setkey_dp[h.name] = h.setkey("-DP", kernel=kernel)
+            out.setkey_d[h.name] = h.setkey("-D", kernel=h.kernel)
+            out.setkey_dp[h.name] = h.setkey("-DP", kernel=h.kernel)
             out.states[h.name] = xfrm_states(h)
         # IKE itself must stay outside the ::/0 policy now that ESP SAs exist for the pair:
         # an ISAKMP Delete (racoonctl delete-sa isakmp) goes out as UDP 500, not inside ESP.

@@ -27,7 +27,7 @@ from typing import IO
 from pyracoon import __version__
 from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config, default_config_path
-from pyracoon.kernel.base import BACKENDS_TEXT, KernelError, KernelSocket, open_kernel
+from pyracoon.kernel.base import BACKENDS_TEXT, KERNEL_ENV, KernelError, KernelSocket, open_kernel
 from pyracoon.pki import check_file_permission, load_credentials
 from pyracoon.pki.errors import PkiError
 
@@ -65,7 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-V", dest="version", action="store_true", help="print the version")
     p.add_argument(
         "--kernel",
-        help=f"{BACKENDS_TEXT} (unix:PATH is a pyracoon-kernel); default $PYRACOON_KERNEL or auto",
+        help=(
+            f"{BACKENDS_TEXT} (unix:PATH is a pyracoon-kernel); default $PYRACOON_KERNEL or "
+            "auto (xfrm on Linux, pfkey elsewhere)"
+        ),
     )
     p.add_argument(
         "--ike-keylog",
@@ -259,6 +262,9 @@ def _start(args: argparse.Namespace) -> int:
         kernel = open_kernel(args.kernel)
     except KernelError as e:
         raise StartupError(str(e)) from None
+    kernel.notice = log.warning
+    spec = args.kernel or os.environ.get(KERNEL_ENV) or "auto"
+    log.info(f"kernel: {kernel.backend} (--kernel {spec})")
     if args.restore:
         restore_backup(config, kernel, log, time.time())
     listeners = bind_all(listen_endpoints(config, args.family), log)

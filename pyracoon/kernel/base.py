@@ -9,9 +9,12 @@ answers depends on the backend chosen by ``open_kernel``:
 ``unix:PATH``
     a ``pyracoon-kernel`` process serving one simulated kernel on a Unix socket, so that several
     processes share one simulated host kernel as they would share a real one.
+``xfrm``
+    Linux XFRM netlink (``xfrm_user``), translated to and from PF_KEY messages by
+    ``pyracoon.kernel.xfrm.XfrmSocket`` -- every Linux has it, unlike ``af_key``.
 ``auto``
-    whatever this machine has. Today that is ``pfkey`` where AF_KEY exists; a Linux XFRM (netlink)
-    backend will slot in here as ``xfrm`` and become the ``auto`` choice on Linux.
+    whatever this machine has: ``xfrm`` on Linux when an XFRM netlink socket opens, else
+    ``pfkey`` (BSD, or a Linux without ``xfrm_user``). A socket's ``backend`` says which was taken.
 
 A socket receives replies to its own requests *and* broadcasts caused by other sockets (an SA
 added by another process, an ACQUIRE, an EXPIRE); ``request`` waits for the reply that matches
@@ -33,9 +36,11 @@ import errno as errno_mod
 import json
 import os
 import socket
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections import deque
+from collections.abc import Callable
 
 from .pfkey import (
     HEADER,
@@ -52,6 +57,10 @@ from .sadb import MsgType, name_of
 KERNEL_ENV = "PYRACOON_KERNEL"
 AF_KEY = getattr(socket, "AF_KEY", 15)
 MAX_MESSAGE = 1 << 19  # sadb_msg_len is 16 bits of 64-bit words: 512 KiB
+
+
+def _stderr_notice(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
 
 
 class KernelError(Exception):
@@ -115,11 +124,17 @@ def decode_from_kernel(data: bytes, layout: SockaddrLayout = LINUX) -> Message:
 class KernelSocket(ABC):
     """A PF_KEY socket: ``send`` a message, ``recv`` replies and broadcasts."""
 
+    backend = "in-process"
+    """What answers, as ``--kernel`` names it (logged once at start-up)."""
+
     def __init__(self) -> None:
         self.pid = os.getpid()
         self._backlog: deque[Message | KernelMessageUndecodable] = deque()
         """Messages ``request``/``dump`` read that were not theirs, undecodable ones included."""
         self._seq = 0
+        self.notice: Callable[[str], None] = _stderr_notice
+        """Where a backend says what a person must fix (``modprobe esp4``); the daemon points it
+        at its log, the command-line tools leave it on standard error."""
 
     def next_seq(self) -> int:
         """A fresh ``sadb_msg_seq`` for a request from this socket."""
@@ -304,6 +319,8 @@ class _DatagramKernelSocket(KernelSocket):
 class PfkeySocket(_DatagramKernelSocket):
     """A real ``PF_KEY_V2`` socket (RFC 2367 section 2.1)."""
 
+    backend = "pfkey"
+
     def __init__(self) -> None:
         try:
             sock = socket.socket(AF_KEY, socket.SOCK_RAW, 2)
@@ -325,6 +342,8 @@ class PfkeySocket(_DatagramKernelSocket):
 
 class UnixKernelSocket(_DatagramKernelSocket):
     """A connection to ``pyracoon-kernel --listen PATH`` (SOCK_SEQPACKET keeps message bounds)."""
+
+    backend = "unix"
 
     def __init__(self, path: str) -> None:
         sock = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
@@ -373,7 +392,7 @@ def control_request(path: str, req: dict, timeout: float = 5.0) -> dict:
 
 #: The backends ``open_kernel`` can open in this version, as ``--kernel`` spells them. Messages
 #: and usage lines list these, so a backend added here is offered everywhere at once.
-BACKENDS = ("auto", "pfkey", "unix:PATH")
+BACKENDS = ("auto", "xfrm", "pfkey", "unix:PATH")
 BACKENDS_TEXT = "|".join(BACKENDS)
 
 
@@ -391,10 +410,15 @@ def open_kernel(spec: str | None = None) -> KernelSocket:
     if spec == "pfkey":
         return PfkeySocket()
     if spec == "xfrm":
-        raise KernelUnavailable(
-            "the Linux XFRM backend is not in this version of pyracoon yet: use '--kernel pfkey' "
-            "where AF_KEY exists, or '--kernel unix:PATH' with a pyracoon-kernel"
-        )
+        from .xfrm import XfrmSocket
+
+        return XfrmSocket()
     if spec == "auto":
+        if sys.platform.startswith("linux"):
+            from .xfrm import XfrmSocket, xfrm_available
+
+            if xfrm_available():
+                return XfrmSocket()
         return PfkeySocket()
     raise KernelUnavailable(f"unknown kernel {spec!r}: choose one of {', '.join(BACKENDS)}")
+

@@ -335,6 +335,8 @@ def test_detaches_writes_the_pid_file_and_stops_on_sigterm(pair):
     pidfile = a.dir / "racoon.pid"
     pid = int(pidfile.read_text())
     assert a.wait_log("used as isakmp port")
+    # one line at start-up names the kernel backend, as --kernel spelled it
+    assert f"kernel: unix (--kernel {a.kernel_spec})" in a.log_path.read_text()
     os.kill(pid, 0)
     os.kill(pid, signal.SIGTERM)
     deadline = time.monotonic() + 10

@@ -210,3 +210,24 @@ def test_kernel_request_flow_initiator() -> None:
     assert update.src.addr == b.address and add.src.addr == a.address
     assert update.sa.replay == 4 and update.lifetime(3).addtime == 28800
     assert update.lifetime(4).addtime == 23040
+
+
+def test_an_acquire_before_the_spd_dump_is_answered_waits_for_it() -> None:
+    """af_key can answer the start-up X_SPDDUMP seconds late (each REGISTER probes every
+    algorithm); an ACQUIRE in between must not be lost as "no policy found"."""
+    from pyracoon.kernel.pfkey import Address, Message, Policy
+    from pyracoon.kernel.sadb import ExtType, SaType
+
+    net, a, b = setup()
+    out_id = next(sp.policy_id for sp in a.engine.spd.values() if sp.direction == 2)
+    a.engine.reload(a.engine.config, net.clock.now)  # the cache is empty, the dump unanswered
+    assert not a.engine.spd
+    acquire = Message(MsgType.ACQUIRE, SaType.ESP, seq=77, pid=0)
+    acquire.add(Address(ExtType.ADDRESS_SRC, a.address))
+    acquire.add(Address(ExtType.ADDRESS_DST, b.address))
+    acquire.add(Policy(2, 2, out_id, 0, []))
+    a.engine.receive_kernel(acquire, net.clock.now)
+    assert not a.engine.ph1s  # waiting, not refused
+    net.pump()  # the dump's replies arrive; the ACQUIRE is served
+    assert not a.has_log("no policy found"), a.log_text()
+    assert esp_sas(a) and esp_sas(b)

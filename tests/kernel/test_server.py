@@ -177,8 +177,6 @@ def test_unknown_and_missing_kernels_are_explained(short_tmp):
     assert "xfrm" not in str(exc.value)
     with pytest.raises(KernelUnavailable, match="no simulated kernel at"):
         open_kernel(f"unix:{short_tmp}/nothing.sock")
-    with pytest.raises(KernelUnavailable, match="XFRM backend is not in this version"):
-        open_kernel("xfrm")
 
 
 def test_requests_sent_just_before_closing_are_still_carried_out(kernel_server):

@@ -12,6 +12,8 @@ from __future__ import annotations
 import re
 import time
 
+import pytest
+
 from pyracoon.kernellab import KernelLab
 from pyracoon.memolab import (
     Outcome,
@@ -41,9 +43,14 @@ def first_contact(h1, h2, tries: int = 20) -> bool:
     return False
 
 
-def test_rekeys_under_a_continuous_ping_lose_no_packet(lab: KernelLab):
+@pytest.mark.parametrize("kernel", ["pfkey", "xfrm"])
+def test_rekeys_under_a_continuous_ping_lose_no_packet(lab: KernelLab, kernel: str):
+    """Soft EXPIRE starts each rekey, hard EXPIRE (or the peer's Delete) ends the old pair:
+    over af_key and over the XFRM backend."""
     o = Outcome()
-    hosts = start_daemons(lab, o, 4, racoon_conf=SHORT, setkey_file=require_policies)
+    hosts = start_daemons(
+        lab, o, 4, racoon_conf=SHORT, setkey_file=require_policies, kernel=kernel
+    )
     assert hosts is not None, explain(o)
     h1, h2 = hosts
     try:
