@@ -58,7 +58,7 @@ from pyracoon.crypto.algorithms import (
 
 from . import netlink as nl
 from .base import KernelError, KernelSocket, KernelUnavailable
-from .memory import _combs
+from .memory import ACQUIRE_REPLAY
 from .pfkey import (
     SA,
     SA2,
@@ -1490,5 +1490,5 @@ def acquire_message(p: bytes) -> Message | None:
     msg.add(_address(ExtType.ADDRESS_SRC, saddr))
     msg.add(_address(ExtType.ADDRESS_DST, daddr))
     msg.add(Policy(PolicyType.IPSEC, policy.dir + 1, policy.index, policy.priority, []))
-    msg.add(Proposal(0, _combs(sat)))
+    msg.add(Proposal(ACQUIRE_REPLAY, []))  # as pfkey_send_acquire: no combinations
     return msg

@@ -128,7 +128,7 @@ async def test_reload_config_of_a_broken_file_is_an_error_with_file_and_line(tmp
 
 async def test_shutdown_is_quiet_about_sas_already_flushed(tmp_path):
     """A FLUSH (flush-sa, setkey -F) empties what a clean stop would remove: no warnings."""
-    from pyracoon.kernel.pfkey import SA, SA2, Address, Message
+    from pyracoon.kernel.pfkey import SA, SA2, Address, Key, Message
     from pyracoon.kernel.sadb import ExtType, MsgType, SaType
 
     daemon, log = make_daemon(tmp_path)
@@ -136,6 +136,7 @@ async def test_shutdown_is_quiet_about_sas_already_flushed(tmp_path):
         add = Message(MsgType.ADD, SaType.ESP, pid=daemon.kernel.pid, seq=spi)
         add.add(SA(spi, 0, 0, 0, 11, 0)).add(SA2())
         add.add(Address(ExtType.ADDRESS_SRC, A[0])).add(Address(ExtType.ADDRESS_DST, B[0]))
+        add.add(Key(ExtType.KEY_ENCRYPT, b""))  # ESP null: a 0-bit key, as Linux wants
         daemon._track(daemon.kernel.request(add))
     assert len(daemon.installed) == 2
     daemon._track(Message(MsgType.FLUSH, SaType.ESP))
