@@ -30,7 +30,6 @@ socket serves anyway, since peers that no policy covers can still be reached thr
 
 from __future__ import annotations
 
-import ctypes
 import errno
 import os
 import socket
@@ -39,11 +38,14 @@ from dataclasses import dataclass
 
 from pyracoon.kernel.pfkey import Policy, encode_extension
 from pyracoon.kernel.sadb import Direction, PolicyType
-
-#: ``XFRM_POLICY_IN``/``XFRM_POLICY_OUT`` (``linux/xfrm.h``); PF_KEY's directions are 1 and 2.
-XFRM_POLICY_IN = 0
-XFRM_POLICY_OUT = 1
-XFRM_POLICY_ALLOW = 0
+from pyracoon.kernel.xfrm import (
+    XFRM_POLICY_ALLOW,
+    XFRM_POLICY_IN,
+    XFRM_POLICY_OUT,
+    LifetimeCfg,
+    Selector,
+    UserpolicyInfo,
+)
 
 
 @dataclass(frozen=True)
@@ -82,57 +84,20 @@ def sadb_bypass(direction: Direction) -> bytes:
     return encode_extension(Policy(PolicyType.BYPASS, int(direction)))
 
 
-class _XfrmSelector(ctypes.Structure):
-    """``struct xfrm_selector``; ``xfrm_address_t`` is a union of 4 x __be32."""
-
-    _fields_ = [
-        ("daddr", ctypes.c_uint32 * 4),
-        ("saddr", ctypes.c_uint32 * 4),
-        ("dport", ctypes.c_uint16),
-        ("dport_mask", ctypes.c_uint16),
-        ("sport", ctypes.c_uint16),
-        ("sport_mask", ctypes.c_uint16),
-        ("family", ctypes.c_uint16),
-        ("prefixlen_d", ctypes.c_uint8),
-        ("prefixlen_s", ctypes.c_uint8),
-        ("proto", ctypes.c_uint8),
-        ("ifindex", ctypes.c_int),
-        ("user", ctypes.c_uint32),
-    ]
-
-
-class _XfrmUserpolicyInfo(ctypes.Structure):
-    """``struct xfrm_userpolicy_info``, laid out by ctypes with this ABI's alignment.
-
-    The lifetimes are ``__u64``, so the size depends on the ABI: 168 bytes where a u64 is
-    8-aligned (x86-64, arm64, arm), 164 on i386. The kernel refuses anything shorter than its
-    own ``sizeof``, so the layout must be the native one, which is what ctypes computes.
-    """
-
-    _fields_ = [
-        ("sel", _XfrmSelector),
-        ("lft", ctypes.c_uint64 * 8),  # struct xfrm_lifetime_cfg: limits and expiry times
-        ("curlft", ctypes.c_uint64 * 4),  # struct xfrm_lifetime_cur: bytes, packets, times
-        ("priority", ctypes.c_uint32),
-        ("index", ctypes.c_uint32),
-        ("dir", ctypes.c_uint8),
-        ("action", ctypes.c_uint8),
-        ("flags", ctypes.c_uint8),
-        ("share", ctypes.c_uint8),
-    ]
-
-
 def xfrm_bypass(family: int, direction: int) -> bytes:
     """The ``struct xfrm_userpolicy_info`` that allows all of ``family`` in ``direction``.
 
     ``direction`` is XFRM_POLICY_IN or XFRM_POLICY_OUT. An empty selector of the socket's
     family matches all its traffic; zero lifetimes mean none; index 0 lets the kernel choose.
+    The layout is the XFRM backend's one (``pyracoon.kernel.xfrm``), checked against
+    ``linux/xfrm.h``.
     """
-    info = _XfrmUserpolicyInfo()
-    info.sel.family = family
-    info.dir = direction
-    info.action = XFRM_POLICY_ALLOW
-    return bytes(info)
+    return UserpolicyInfo(
+        sel=Selector(family=family),
+        lft=LifetimeCfg(0, 0, 0, 0, 0, 0, 0, 0),
+        dir=direction,
+        action=XFRM_POLICY_ALLOW,
+    ).pack()
 
 
 def set_bypass(sock: socket.socket, options: SocketOptions | None = None) -> str:
