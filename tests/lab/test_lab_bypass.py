@@ -39,6 +39,7 @@ if bypass == "bypass":
         sys.exit(2)
 s.settimeout(3)
 if role == "listen":
+    s.settimeout(6)  # from "ready" until the sender, a python starting in the lab, has sent
     s.bind((addr, int(port)))
     print("ready", flush=True)
     try:
