@@ -10,11 +10,14 @@
   curve for ECP.  racoon pads a *short* MODP value instead of refusing it
   (``oakley_check_dh_pub``); ``allow_short=True`` does the same, the default is strict.
 
-The modular exponentiation is done by OpenSSL through ``cryptography`` (constant-time, and with
-the short exponents OpenSSL picks for the RFC 3526 groups); no Python ``pow()`` here.  Private
-keys come from OpenSSL's CSPRNG inside ``cryptography``: that is the one secret not drawn from
-``os.urandom`` by this package, because ``cryptography`` cannot import a DH private value without
-its public value and computing that ourselves would mean ``pow()``.
+The modular exponentiation is done by OpenSSL (constant-time, and with the short exponents
+OpenSSL picks for the RFC 3526 groups); no Python ``pow()`` here. Key generation goes through
+``cryptography``; g^xy for MODP goes straight to libcrypto's ``DH_compute_key_padded``
+(``pyracoon.crypto.libcrypto``), because ``cryptography`` re-proves the primality of the groups
+OpenSSL does not name (modp768, modp1024) for every peer key, ~100 times the exchange's cost.
+Private keys come from OpenSSL's CSPRNG inside ``cryptography``: that is the one secret not
+drawn from ``os.urandom`` by this package, because ``cryptography`` cannot import a DH private
+value without its public value and computing that ourselves would mean ``pow()``.
 
 ``cryptography`` 50 marks finite-field DH as deprecated (``CryptographyDeprecationWarning`` on
 *attribute access* of the ``dh`` module names).  IKEv1 cannot do without MODP groups, so the
@@ -34,6 +37,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import Encoding, PublicFormat
 from cryptography.utils import CryptographyDeprecationWarning
 
+from pyracoon.crypto import libcrypto
 from pyracoon.crypto.errors import InvalidPublicValue, UnsupportedAlgorithm
 from pyracoon.crypto.groups import DHGroup, GroupKind, group_by_id
 
@@ -140,6 +144,20 @@ class ModpKeyPair(DHKeyPair):
         self, peer_public_value: bytes, *, allow_short: bool = False
     ) -> bytes:
         data = validate_public_value(self.group, peer_public_value, allow_short=allow_short)
+        if libcrypto.available():
+            # The fast path (libcrypto.py says why): no DH_check of a prime we already know.
+            assert self.group.prime is not None and self.group.generator is not None
+            try:
+                return libcrypto.modp_shared_secret(
+                    self.group.prime,
+                    self.group.generator,
+                    self.private_value,
+                    self._public_value,
+                    data,
+                )
+            except libcrypto.LibcryptoError as exc:
+                reason = f"rejected by OpenSSL: {exc}"
+                raise InvalidPublicValue(self.group.group_id, reason) from None
         parameters = _modp_parameters(self.group.group_id)
         try:
             peer = _DHPublicNumbers(
