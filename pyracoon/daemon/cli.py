@@ -33,7 +33,7 @@ from pyracoon.pki.errors import PkiError
 
 from . import backupsa
 from .addresses import local_addresses
-from .log import SYSLOG_SOCKETS, Log, syslog_socket
+from .log import SYSLOG_SOCKETS, Log, LogFileError, syslog_socket
 from .service import HANDLED_SIGNALS, Daemon, Listener, Options, bind_udp
 
 DEFAULT_CONFIG = default_config_path()
@@ -238,13 +238,16 @@ def _start(args: argparse.Namespace) -> int:
     config = load_config(args)
     check_key_files(config)
     level = config.effective_log_level(args.debug)
-    log = Log(
-        level,  # type: ignore[arg-type]
-        logfile=args.logfile,
-        use_syslog=args.logfile is None,
-        stream=sys.stderr if args.foreground else None,
-        with_location=args.location,
-    )
+    try:
+        log = Log(
+            level,  # type: ignore[arg-type]
+            logfile=args.logfile,
+            use_syslog=args.logfile is None,
+            stream=sys.stderr if args.foreground else None,
+            with_location=args.location,
+        )
+    except LogFileError as e:
+        raise StartupError(e.strerror) from None
     if args.foreground:
         print("Foreground mode.", file=sys.stderr, flush=True)
     log.info(f"pyracoon {__version__}")

@@ -13,6 +13,14 @@ Levels are racoon's numbers: ERROR 1 ... INFO 4 (the default) ... DEBUG2 6. The 
 ``log`` level is *relative*: every ``-d`` raises it by one (``Config.effective_log_level``).
 Syslog gets facility daemon, priority LOG_INFO for levels 1-4 and LOG_DEBUG for 5-6,
 as racoon sends them.
+
+ERROR and WARNING lines about a peer are rate-limited (racoon has no limit): a flood of bad
+datagrams gives one such line each, and an unlimited log is a disk-filling attack. Each peer has
+a token bucket (:data:`PEER_BURST` lines, then :data:`PEER_RATE` a second) and all peers share
+one (:data:`TOTAL_BURST`, :data:`TOTAL_RATE`), so spoofing many sources does not get around it.
+What is held back is counted, and said in one WARNING line once the peer may log again (or,
+at the latest, :data:`SUMMARY_AFTER` seconds later, on the next line logged). Lines at NOTIFY
+and below (a negotiation's own story, debug output) are never limited.
 """
 
 from __future__ import annotations
@@ -27,6 +35,129 @@ from typing import TextIO
 from pyracoon.engine.events import Level, LogEvent
 
 LEVEL_NAMES = {lvl.name.lower(): lvl for lvl in Level}
+
+PEER_BURST, PEER_RATE = 20.0, 1.0  # ERROR/WARNING lines about one peer: burst, then per second
+TOTAL_BURST, TOTAL_RATE = 200.0, 20.0  # the same, summed over all peers
+SUMMARY_AFTER = 10.0  # say what was held back at the latest this long after it began
+MAX_TRACKED_PEERS = 4096  # buckets kept; full ones (nothing held back) are dropped beyond this
+
+
+class LogFileError(OSError):
+    """The log file cannot be opened; the text names the file and the reason, for a person."""
+
+
+class _Bucket:
+    __slots__ = ("tokens", "stamp", "suppressed", "since")
+
+    def __init__(self, burst: float, now: float) -> None:
+        self.tokens = burst
+        self.stamp = now
+        self.suppressed = 0
+        self.since = 0.0
+
+    def take(self, burst: float, rate: float, now: float) -> bool:
+        self.tokens = min(burst, self.tokens + (now - self.stamp) * rate)
+        self.stamp = now
+        if self.tokens >= 1.0:
+            self.tokens -= 1.0
+            return True
+        return False
+
+
+class RateLimiter:
+    """Token buckets for ERROR/WARNING lines per peer and in total (the module says why).
+
+    Time is ``time.monotonic``: a clock step must not open or close the gate. The work per
+    line does not grow with the number of peers: buckets are found by key, held-back counts
+    wait in the order they began, and only the due ones are looked at.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self._peers: dict[str, _Bucket] = {}
+        self._held: dict[str, _Bucket] = {}  # peers with lines held back, oldest first
+        self._total: _Bucket | None = None
+        self._forgotten = _Bucket(0.0, 0.0)  # held-back lines of peers pruned: lines, peers
+
+    def admit(self, peer: str) -> tuple[bool, list[str]]:
+        """Whether a line about ``peer`` may be written now, and summary lines due first."""
+        now = self.clock()
+        if self._total is None:
+            self._total = _Bucket(TOTAL_BURST, now)
+        bucket = self._peers.get(peer)
+        if bucket is None:
+            if len(self._peers) >= MAX_TRACKED_PEERS:
+                self._prune(now)
+            bucket = self._peers[peer] = _Bucket(PEER_BURST, now)
+        ok = bucket.take(PEER_BURST, PEER_RATE, now) and self._total.take(
+            TOTAL_BURST, TOTAL_RATE, now
+        )
+        summaries = []
+        if ok and peer in self._held:
+            del self._held[peer]
+            summaries.append(self._summary([(peer, bucket)], now))
+        due = []
+        while self._held:
+            first = next(iter(self._held))
+            if now - self._held[first].since < SUMMARY_AFTER:
+                break
+            due.append((first, self._held.pop(first)))
+        if due:
+            summaries.append(self._summary(due, now))
+        lost = self._forgotten
+        if lost.suppressed and now - lost.since >= SUMMARY_AFTER:
+            summaries.append(
+                f"WARNING: {lost.suppressed} more error/warning line(s) about {lost.tokens:.0f} "
+                f"other peers were not logged in the last {now - lost.since:.0f} s "
+                "(too many peers at once to count them one by one)"
+            )
+            self._forgotten = _Bucket(0.0, 0.0)
+        if not ok:
+            if peer not in self._held:
+                bucket.since = now
+                self._held[peer] = bucket
+            bucket.suppressed += 1
+        return ok, summaries
+
+    @staticmethod
+    def _summary(held: list[tuple[str, _Bucket]], now: float) -> str:
+        lines = sum(b.suppressed for _, b in held)
+        span = max(now - b.since for _, b in held)
+        for _, b in held:
+            b.suppressed = 0
+        limit = (
+            f"rate limit: {PEER_BURST:.0f} lines, then {PEER_RATE:g}/s per peer, "
+            f"{TOTAL_RATE:g}/s in total"
+        )
+        if len(held) == 1:
+            return (
+                f"[{held[0][0]}] WARNING: {lines} error/warning line(s) about this peer were "
+                f"not logged in the last {span:.0f} s ({limit})"
+            )
+        names = ", ".join(p for p, _ in held[:5]) + (", ..." if len(held) > 5 else "")
+        return (
+            f"WARNING: {lines} error/warning line(s) about {len(held)} peers ({names}) were "
+            f"not logged in the last {span:.0f} s ({limit})"
+        )
+
+    def _prune(self, now: float) -> None:
+        """Forget buckets that are full again (they equal fresh ones), or else the oldest."""
+        for peer in [
+            p
+            for p, b in self._peers.items()
+            if p not in self._held and b.tokens + (now - b.stamp) * PEER_RATE >= PEER_BURST
+        ]:
+            del self._peers[peer]
+        excess = len(self._peers) - MAX_TRACKED_PEERS + 1
+        for peer in list(self._peers)[: max(0, excess)]:
+            del self._peers[peer]
+            held = self._held.pop(peer, None)
+            if held is not None:  # its count goes into one anonymous total, said later
+                self._forgotten.suppressed += held.suppressed
+                self._forgotten.tokens += 1  # peers folded in
+                if not self._forgotten.since:
+                    self._forgotten.since = held.since
+
 
 #: Where syslog(3) sends its lines: Linux, the BSDs, macOS.
 SYSLOG_SOCKETS = ("/dev/log", "/var/run/log", "/var/run/syslog")
@@ -66,6 +197,7 @@ class Log:
         with_location: bool = False,
         ident: str = "pyracoon",
         clock: Callable[[], float] = time.time,
+        rate_limit: bool = True,
     ) -> None:
         self.level = level
         self.logfile = logfile
@@ -75,6 +207,7 @@ class Log:
         self.clock = clock
         self._file: TextIO | None = None
         self._complained = False
+        self._limiter = RateLimiter() if rate_limit else None
         if use_syslog:
             syslog.openlog(ident, syslog.LOG_PID, syslog.LOG_DAEMON)
         if logfile:
@@ -83,16 +216,30 @@ class Log:
     def _open(self) -> None:
         assert self.logfile is not None
         # Log lines name peers and SAs: readable by the owner only, as racoon's umask 077 makes.
-        fd = os.open(self.logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
+            fd = os.open(self.logfile, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        except OSError as e:
+            raise LogFileError(
+                e.errno, f"cannot open the log file {self.logfile}: {e.strerror}"
+            ) from None
         self._file = os.fdopen(fd, "a", encoding="utf-8", buffering=1)
 
     def reopen(self) -> None:
-        """Reopen the log file, for logrotate after SIGHUP."""
+        """Reopen the log file, for logrotate after SIGHUP.
+
+        If it cannot be reopened (its directory was removed, the disk is full), the daemon goes
+        on: the reason goes to syslog and stderr, and the next SIGHUP tries again.
+        """
         if self._file is not None:
             self._file.close()
             self._file = None
         if self.logfile:
-            self._open()
+            try:
+                self._open()
+            except LogFileError as e:
+                text = f"{e.strerror}; logging stops until a SIGHUP can reopen it"
+                syslog.syslog(syslog.LOG_DAEMON | syslog.LOG_ERR, f"ERROR: {text}")
+                sys.stderr.write(f"pyracoon: {text}\n")
 
     def close(self) -> None:
         if self._file is not None:
@@ -113,7 +260,15 @@ class Log:
     def log(self, level: Level, text: str, peer: object = None, where: str | None = None) -> None:
         if not self.enabled(level):
             return
-        body = self.line(level, text, peer, where)
+        if self._limiter is not None and peer is not None and level <= Level.WARNING:
+            ok, summaries = self._limiter.admit(str(peer))
+            for summary in summaries:
+                self._write(Level.WARNING, summary)
+            if not ok:
+                return
+        self._write(level, self.line(level, text, peer, where))
+
+    def _write(self, level: Level, body: str) -> None:
         if self.use_syslog:
             prio = syslog.LOG_INFO if level <= Level.INFO else syslog.LOG_DEBUG
             syslog.syslog(syslog.LOG_DAEMON | prio, body)

@@ -723,6 +723,17 @@ def test_missing_config_file_is_said_plainly(short_tmp):
     )
 
 
+def test_unopenable_log_file_is_said_plainly(pair):
+    pair.configure()
+    a = pair.hosts[0]
+    logfile = a.dir / "no-such-dir" / "racoon.log"
+    run = start_fails("-f", str(a.dir / "racoon.conf"), "-l", str(logfile), "--kernel",
+                      a.kernel_spec)
+    assert run.stderr == (
+        f"pyracoon: cannot open the log file {logfile}: No such file or directory\n"
+    )
+
+
 def test_default_config_path_is_the_platforms():
     from pyracoon.config.model import default_config_path
 
