@@ -17,6 +17,17 @@ then the authentication key -- in hex with a space after every 8 bytes. ``#`` st
 
 The file holds keys: it is created 0600 and refused when group or others may read it. A clean
 shutdown truncates it, because the SAs it lists are flushed then.
+
+racoon's file only grows (two lines per rekey), so ``racoon -B`` puts back SAs that were
+deleted long ago and whose lifetime has not run out, and traffic goes to stale SPIs. pyracoon
+appends a tombstone when an SA it installed is deleted or hard-expires::
+
+    #deleted SATYPE DST SPI
+
+-- a comment to racoon, which skips ``#`` lines, so the file stays readable by it -- and
+``restore`` drops every earlier line of that SA. When tombstones outnumber the live SAs the
+file is rewritten with the live SAs only (atomically, 0600), so its size follows the SAs held,
+and the rewrite costs O(1) per deletion on average.
 """
 
 from __future__ import annotations
@@ -24,7 +35,9 @@ from __future__ import annotations
 import ipaddress
 import os
 import stat
+import tempfile
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from pyracoon.kernel.pfkey import SA, SA2, Address, Key, Lifetime, Message
@@ -33,6 +46,11 @@ from pyracoon.pki.certs import check_file_permission
 from pyracoon.pki.errors import WeakFilePermissionError
 
 TIME_FORMAT = "%b %d %H:%M:%S %Y"
+TOMBSTONE = "#deleted"
+"""Starts the line that says an SA recorded above has gone (the module says why)."""
+
+SaKey = tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address, int]
+"""(satype, destination, spi): how the kernel names an SA."""
 SOFT_PERCENT = 80
 """Soft lifetimes are 80 % of the hard ones, as racoon installs them (racoon's pfkey.c)."""
 
@@ -165,6 +183,69 @@ def append(path: str, entry: BackupEntry) -> None:
         os.close(fd)
 
 
+def forget(path: str, satype: int, dst: object, spi: int) -> None:
+    """Append the tombstone of one SA: ``restore`` will not put it back."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        check_permissions(path)
+        os.write(fd, f"{TOMBSTONE} {satype} {dst} {spi}\n".encode())
+    finally:
+        os.close(fd)
+
+
+def parse_tombstone(line: str) -> SaKey:
+    words = line.split()
+    if len(words) != 4 or words[0] != TOMBSTONE:
+        raise BackupError(f"a tombstone is '{TOMBSTONE} SATYPE DST SPI', not {line!r}")
+    try:
+        return int(words[1]), ipaddress.ip_address(words[2]), int(words[3])
+    except ValueError as e:
+        raise BackupError(f"bad tombstone: {e}") from None
+
+
+def _live_lines(path: str) -> dict[SaKey, tuple[int, str]]:
+    """The newest line of each SA not tombstoned after it, by key: (line number, text)."""
+    live: dict[SaKey, tuple[int, str]] = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for n, raw in enumerate(f, 1):
+            line = raw.strip()
+            if line.startswith(TOMBSTONE + " "):
+                try:
+                    live.pop(parse_tombstone(line), None)
+                except BackupError:
+                    pass  # restore reports it with its line number
+                continue
+            if not line or line.startswith("#"):
+                continue
+            try:
+                e = parse_line(line)
+            except BackupError:
+                live[(-n, ipaddress.ip_address(0), n)] = (n, line)  # kept, reported by restore
+                continue
+            key = (e.satype, e.dst, e.spi)
+            live.pop(key, None)  # the newest line of an SA is the one that counts
+            live[key] = (n, line)
+    return live
+
+
+def compact(path: str, keep: Iterable[SaKey]) -> None:
+    """Rewrite the file with the newest line of each SA in ``keep`` (the SAs alive now)."""
+    check_permissions(path)
+    wanted = set(keep)
+    lines = [text for key, (_, text) in _live_lines(path).items() if key in wanted]
+    directory = os.path.dirname(os.path.abspath(path))
+    fd, tmp = tempfile.mkstemp(prefix=".backupsa.", dir=directory)  # created 0600
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+
+
 def truncate(path: str) -> None:
     """Empty the file at a clean shutdown (its SAs have just been flushed)."""
     if os.path.exists(path):
@@ -184,21 +265,34 @@ class Restored:
 def restore(path: str, now: float) -> list[Restored]:
     """The ADD messages that put back every SA still alive at ``now``.
 
-    Lines whose SA has expired are skipped; the others get their addtime reduced by the time
-    elapsed since they were written. A bad line is reported and skipped; it does not stop the
+    Lines whose SA has expired, was deleted later (a tombstone) or was recorded again later
+    are skipped; the others get their addtime reduced by the time elapsed since they were
+    written. A bad line is reported and skipped; it does not stop the
     others (racoon: "errors are per line").
     """
     check_permissions(path)
     out: list[Restored] = []
+    live = {n for n, _ in _live_lines(path).values()}
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, raw in enumerate(f, 1):
             line = raw.strip()
+            if line.startswith(TOMBSTONE + " "):
+                try:
+                    parse_tombstone(line)
+                except BackupError as err:
+                    out.append(Restored(n, None, f"{path}:{n}: {err}"))
+                continue
             if not line or line.startswith("#"):
                 continue
             try:
                 e = parse_line(line)
             except BackupError as err:
                 out.append(Restored(n, None, f"{path}:{n}: {err}"))
+                continue
+            if n not in live:
+                out.append(
+                    Restored(n, None, f"{path}:{n}: SA spi={e.spi} was deleted later, skipped")
+                )
                 continue
             elapsed = int(now - e.created)
             if e.l_addtime and e.created + e.l_addtime <= now:

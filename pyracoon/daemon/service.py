@@ -133,6 +133,8 @@ class Daemon:
         self.engine = Engine(config, pid=kernel.pid, export_ike_keys=keylog is not None)
         self.installed: dict[tuple[int, object, int], Message] = {}
         """SAs this daemon installed, by (satype, dst, spi): what a clean stop removes."""
+        self._backup_tombstones = 0
+        """Tombstones appended to backupsa since it was last rewritten."""
         self.feed = EventFeed()
         """Phase-1/phase-2 outcomes, for ``pyracoonctl show-event`` and ``establish-sa -w``."""
         self.kernel_spec = options.kernel
@@ -387,6 +389,8 @@ class Daemon:
         if msg.type == MsgType.FLUSH:  # it has no SA or address: it names only an SA type
             for key in [k for k in self.installed if msg.satype in (SaType.UNSPEC, k[0])]:
                 del self.installed[key]
+                self._backup_tombstones += 1
+            self._backup_forget(None)
             return
         sa, dst = msg.sa, msg.dst
         if sa is None or dst is None:
@@ -397,7 +401,24 @@ class Daemon:
         elif msg.type == MsgType.DELETE or (
             msg.type == MsgType.EXPIRE and msg.get(ExtType.LIFETIME_HARD) is not None
         ):
-            self.installed.pop(key, None)
+            if self.installed.pop(key, None) is not None:
+                self._backup_forget(key)
+
+    def _backup_forget(self, key: tuple[int, object, int] | None) -> None:
+        """Tombstone a gone SA in backupsa; rewrite the file when tombstones outnumber the
+        live SAs (backupsa.py says why). ``None``: SAs went in bulk (FLUSH), count only."""
+        path = self.config.paths.backupsa
+        if not path:
+            return
+        try:
+            if key is not None:
+                backupsa.forget(path, *key)
+                self._backup_tombstones += 1
+            if self._backup_tombstones > max(64, len(self.installed)):
+                backupsa.compact(path, self.installed)  # type: ignore[arg-type]
+                self._backup_tombstones = 0
+        except (OSError, backupsa.BackupError) as e:
+            self.log.error(f"cannot update {path} for a deleted SA: {e}")
 
     def _arm_timer(self) -> None:
         when = self.engine.next_timer()

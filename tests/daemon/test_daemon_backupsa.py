@@ -11,7 +11,9 @@ import pytest
 from pyracoon.daemon.backupsa import (
     BackupError,
     append,
+    compact,
     entry_from_message,
+    forget,
     parse_line,
     restore,
     truncate,
@@ -100,3 +102,85 @@ def test_truncate_empties_the_file(tmp_path):
 def test_bad_lines_say_why(line, why):
     with pytest.raises(BackupError, match=why):
         parse_line(line)
+
+
+DST = ipaddress.ip_address("2001:240:7:101:260:1dff:fef2:7648")
+
+
+def test_a_tombstone_keeps_a_deleted_sa_from_coming_back(tmp_path):
+    """racoon -B restores every SA ever recorded that is still within its lifetime; a rekey's
+    old SAs then come back with stale SPIs. The tombstone (a comment to racoon) stops that."""
+    path = str(tmp_path / "backupsa")
+    append(path, entry_from_message(update(0x1001, 600), T0))
+    append(path, entry_from_message(update(0x1002, 600), T0 + 10))
+    forget(path, SaType.ESP, DST, 0x1001)
+    assert open(path).read().splitlines()[-1] == f"#deleted 3 {DST} {0x1001}"
+    results = restore(path, T0 + 60)
+    assert [(r.line, r.message is not None) for r in results] == [(1, False), (2, True)]
+    assert "spi=4097 was deleted later, skipped" in results[0].note
+    assert results[1].message.sa.spi == 0x1002
+    # the same SPI installed again after its tombstone is restored
+    append(path, entry_from_message(update(0x1001, 600), T0 + 20))
+    assert sorted(r.message.sa.spi for r in restore(path, T0 + 60) if r.message) == [
+        0x1001,
+        0x1002,
+    ]
+
+
+def test_only_the_newest_line_of_an_sa_counts(tmp_path):
+    path = str(tmp_path / "backupsa")
+    append(path, entry_from_message(update(0x1001, 100), T0))
+    append(path, entry_from_message(update(0x1001, 600), T0 + 30))
+    results = restore(path, T0 + 60)
+    assert [r.message is not None for r in results] == [False, True]
+    assert results[1].message.lifetime(ExtType.LIFETIME_HARD).addtime == 570
+
+
+def test_compact_keeps_the_live_sas_only_and_stays_private(tmp_path):
+    path = str(tmp_path / "backupsa")
+    for spi in range(0x2000, 0x2010):
+        append(path, entry_from_message(update(spi, 600), T0))
+    for spi in range(0x2000, 0x200C):
+        forget(path, SaType.ESP, DST, spi)
+    live = [(SaType.ESP, DST, spi) for spi in range(0x200C, 0x2010)]
+    compact(path, live)
+    lines = open(path).read().splitlines()
+    assert len(lines) == 4 and not any(line.startswith("#") for line in lines)
+    assert os.stat(path).st_mode & 0o777 == 0o600
+    assert [r.message.sa.spi for r in restore(path, T0 + 1)] == list(range(0x200C, 0x2010))
+    assert not [p for p in os.listdir(tmp_path) if p.startswith(".backupsa.")]
+
+
+def test_a_bad_tombstone_is_reported_not_fatal(tmp_path):
+    path = str(tmp_path / "backupsa")
+    append(path, entry_from_message(update(0x1001, 600), T0))
+    with open(path, "a") as f:
+        f.write("#deleted three ::1 x\n")
+    results = restore(path, T0 + 1)
+    assert results[0].message is not None
+    assert results[1].message is None and ":2: bad tombstone" in results[1].note
+
+
+def test_the_daemon_rewrites_the_file_when_tombstones_outnumber_live_sas(tmp_path):
+    """Daemon._backup_forget: a tombstone per deletion, a rewrite once they pass the live SAs
+    (and 64), so the file follows the SAs held instead of growing by two lines a rekey."""
+    from types import SimpleNamespace
+
+    from pyracoon.daemon.service import Daemon
+
+    path = str(tmp_path / "backupsa")
+    daemon = SimpleNamespace(
+        config=SimpleNamespace(paths=SimpleNamespace(backupsa=path)),
+        installed={},
+        log=SimpleNamespace(error=lambda text: pytest.fail(text)),
+        _backup_tombstones=0,
+    )
+    for spi in range(1, 201):  # 200 rekeys: each installs one SA and deletes the one before
+        append(path, entry_from_message(update(spi, 600), T0))
+        daemon.installed[(SaType.ESP, DST, spi)] = object()
+        if spi > 1:
+            del daemon.installed[(SaType.ESP, DST, spi - 1)]
+            Daemon._backup_forget(daemon, (SaType.ESP, DST, spi - 1))
+    lines = open(path).read().splitlines()
+    assert len(lines) <= 2 * 65 + 2
+    assert [r.message.sa.spi for r in restore(path, T0 + 1) if r.message] == [200]

@@ -381,6 +381,32 @@ def test_backupsa_restores_after_a_crash(pair):
     assert all(m.lifetime(ExtType.LIFETIME_HARD).addtime <= 600 for m in after)
 
 
+def test_backupsa_does_not_restore_an_sa_deleted_before_the_crash(pair):
+    """The kernel's DELETE of one of our SAs leaves a tombstone; -B then restores the other."""
+    pair.configure()
+    pair.start()
+    pair.packet()
+    pair.wait_established()
+    a = pair.hosts[0]
+    sas = dump(a)
+    assert len(sas) == 2
+    gone, kept = sas
+    cmd = f"delete {gone.src.addr} {gone.dst.addr} esp {gone.sa.spi:#x};\n"
+    assert a.setkey("-c", stdin=cmd).returncode == 0
+    backup = a.dir / "backupsa"
+    deadline = time.monotonic() + 10
+    while "#deleted" not in backup.read_text() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert backup.read_text().splitlines()[-1] == f"#deleted 3 {gone.dst.addr} {gone.sa.spi}"
+    a.daemon.send_signal(signal.SIGKILL)
+    a.daemon.wait()
+    assert a.setkey("-F").returncode == 0
+    a.start_daemon(a.dir / "racoon.conf", "-p", str(pair.port), "-B")
+    assert a.wait_log("restored"), pair.why(a)
+    assert [m.sa.spi for m in dump(a)] == [kept.sa.spi]
+    assert a.log_lines("was deleted later, skipped")
+
+
 def wait_lines(h: SimHost, needle: str, count: int, timeout: float = 10) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
