@@ -43,19 +43,27 @@ class ConfigError(Exception):
 class ConfigWarning:
     """Something worth a log line that does not make the file invalid.
 
-    ``directive`` is set when the warning is "parsed but not acted upon yet"; ``str()`` gives the
-    line to log, ``FILE:LINE: message``.
+    ``directive`` is set when the warning is "parsed but not acted upon yet", and ``racoon``
+    then says what racoon would do with the line (:data:`pyracoon.config.support.REPORTED`), so
+    that whoever reads the log knows what they are missing.  ``str()`` is ``FILE:LINE: message``;
+    :meth:`log_line` adds racoon's behaviour and is what the daemon logs.
     """
 
     file: str
     line: int
     message: str
     directive: str | None = None
+    racoon: str | None = None
 
     @classmethod
-    def not_acted_upon(cls, directive: str, *, file: str, line: int) -> ConfigWarning:
+    def not_acted_upon(cls, directive: str, *, file: str, line: int,
+                       racoon: str | None = None) -> ConfigWarning:
         return cls(file, line, f"directive '{directive}' is parsed but not acted upon yet",
-                   directive)
+                   directive, racoon)
+
+    def log_line(self) -> str:
+        """The line to log: ``FILE:LINE: message (racoon: what racoon would do)``."""
+        return f"{self} (racoon: {self.racoon})" if self.racoon else str(self)
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"

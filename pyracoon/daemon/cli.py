@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import errno
 import os
 import signal
 import socket
@@ -145,13 +146,26 @@ def listen_endpoints(config: Config, family: int | None) -> list[tuple]:
     return [(a, config.isakmp_port) for a in local_addresses(family)]
 
 
-def bind_all(endpoints: list[tuple], log: Log | None = None) -> list[Listener]:
+def bind_all(
+    endpoints: list[tuple], log: Log | None = None, *, strict: bool = True
+) -> list[Listener]:
+    """Bind every endpoint; any failure is a StartupError, with one exception: without
+    ``strict`` (``listen { strict_address; }``), an address that is not on this host is skipped
+    with a warning, as racoon's grabmyaddr.c opens only the listen addresses the host has."""
     listeners: list[Listener] = []
     try:
         for ep in endpoints:
             try:
                 listeners.append(Listener(ep, bind_udp(ep, log)))
             except OSError as e:
+                if not strict and e.errno == errno.EADDRNOTAVAIL:
+                    if log is not None:
+                        log.warning(
+                            f"{ep[0]}[{ep[1]}] is not an address of this host: not listening "
+                            "on it (strict_address would make this an error; unlike racoon, "
+                            "pyracoon does not open it if it appears later)"
+                        )
+                    continue
                 raise StartupError(f"cannot listen on {ep[0]}[{ep[1]}]: {e.strerror}") from None
     except StartupError:
         for lst in listeners:
@@ -253,7 +267,7 @@ def _start(args: argparse.Namespace) -> int:
     log.info(f"pyracoon {__version__}")
     log.info(f'Reading configuration from "{config_path}"')
     for w in config.warnings:
-        log.warning(str(w))
+        log.warning(w.log_line())
     keylog = None
     if args.ike_keylog:
         keylog = open_keylog(args.ike_keylog)
@@ -270,7 +284,9 @@ def _start(args: argparse.Namespace) -> int:
     log.info(f"kernel: {kernel.backend} (--kernel {spec})")
     if args.restore:
         restore_backup(config, kernel, log, time.time())
-    listeners = bind_all(listen_endpoints(config, args.family), log)
+    listeners = bind_all(
+        listen_endpoints(config, args.family), log, strict=config.listen.strict_address
+    )
     if not listeners:
         raise StartupError("no address to listen on: add a 'listen { isakmp ADDR; }' block")
     for lst in listeners:

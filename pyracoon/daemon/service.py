@@ -455,7 +455,7 @@ class Daemon:
         self.log.reopen()
         self.log.info(f'Reading configuration from "{path}"')
         for w in new.warnings:
-            self.log.warning(str(w))
+            self.log.warning(w.log_line())
         self.pump()
         return None
 
