@@ -1,26 +1,37 @@
 """setkey's names for SADB algorithms, protocols and key-size ranges, in one table each.
 
-Everything here is keyed by the SADB numbers of ``pyracoon.kernel.sadb`` so that the global
-cipher table (``pyracoon.crypto``) can later absorb these rows without renumbering. Two naming
-schemes coexist, exactly as in ipsec-tools 0.8.2:
+Every name, number and key range comes from the one algorithm table,
+:mod:`pyracoon.crypto.algorithms` (its ``setkey_names``, ``sadb_id`` and ``kernel`` columns);
+what is setkey's own is the grammar around the names. Two naming schemes coexist, exactly as in
+ipsec-tools 0.8.2:
 
 * the *input* names of setkey's lexer (``-E 3des-cbc``, ``-A keyed-md5``, aliases such as
   ``rijndael-cbc`` and ``hmac-sha2-256``), and
 * the *dump* names of libipsec's ``pfkey_sadump`` (``E: null``, ``A: md5``, ``A: sha``), which
   differ for the old keyed algorithms and for ``simple``.
 
-The built-in key ranges are the ones the simulated kernel reports in its REGISTER reply
-(``pyracoon.kernel.memory``, setkey(8): algorithms); setkey itself only checks against what the
+The built-in key ranges are the ones the simulated kernel reports in its REGISTER reply (the
+table's ``kernel`` column, setkey(8): algorithms); setkey itself only checks against what the
 kernel said, so they are used only with ``-n``, when no kernel is asked.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import Enum
 
-from pyracoon.kernel.memory import SUPPORTED_AUTH, SUPPORTED_ENCRYPT
-from pyracoon.kernel.sadb import AuthAlg, CompAlg, EncAlg, SaType
+from pyracoon.crypto.algorithms import (
+    AUTH_ALGORITHMS,
+    CIPHERS,
+    IPCOMP_ALGORITHMS,
+    AuthAlgorithm,
+    Cipher,
+    CompressionAlgorithm,
+    kernel_auth_algorithms,
+    kernel_ciphers,
+)
+from pyracoon.kernel.sadb import SaType
 
 
 class KeyForm(Enum):
@@ -48,51 +59,33 @@ class AlgName:
     form: KeyForm = KeyForm.KEY
 
 
-ENCRYPTION_NAMES: dict[str, AlgName] = {
-    a.name: a
-    for a in (
-        AlgName("des-cbc", EncAlg.DESCBC),
-        AlgName("3des-cbc", EncAlg.THREEDESCBC),
-        AlgName("null", EncAlg.NULL, KeyForm.NOKEY),
-        AlgName("simple", EncAlg.NULL, KeyForm.OLD),
-        AlgName("blowfish-cbc", EncAlg.BLOWFISHCBC),
-        AlgName("cast128-cbc", EncAlg.CAST128CBC),
-        AlgName("des-deriv", EncAlg.DESCBC, KeyForm.DESDERIV),
-        AlgName("des-32iv", EncAlg.DESCBC, KeyForm.DES32IV),
-        AlgName("twofish-cbc", EncAlg.TWOFISHCBC),
-        AlgName("aes-cbc", EncAlg.AESCBC),
-        AlgName("rijndael-cbc", EncAlg.AESCBC),
-        AlgName("aes-ctr", EncAlg.AESCTR),
-        AlgName("camellia-cbc", EncAlg.CAMELLIACBC),
-    )
+_FORMS: dict[str, KeyForm] = {
+    "null": KeyForm.NOKEY,
+    "simple": KeyForm.OLD,
+    "des-deriv": KeyForm.DESDERIV,
+    "des-32iv": KeyForm.DES32IV,
 }
-"""``-E`` names (setkey token.l, state S_ENCALG)."""
+"""The names parse.y gives a token class other than ALG_ENC / ALG_AUTH."""
 
-AUTHENTICATION_NAMES: dict[str, AlgName] = {
-    a.name: a
-    for a in (
-        AlgName("hmac-md5", AuthAlg.MD5HMAC),
-        AlgName("hmac-sha1", AuthAlg.SHA1HMAC),
-        AlgName("keyed-md5", AuthAlg.MD5),
-        AlgName("keyed-sha1", AuthAlg.SHA),
-        AlgName("hmac-sha2-256", AuthAlg.SHA2_256),
-        AlgName("hmac-sha256", AuthAlg.SHA2_256),
-        AlgName("hmac-sha2-384", AuthAlg.SHA2_384),
-        AlgName("hmac-sha384", AuthAlg.SHA2_384),
-        AlgName("hmac-sha2-512", AuthAlg.SHA2_512),
-        AlgName("hmac-sha512", AuthAlg.SHA2_512),
-        AlgName("hmac-ripemd160", AuthAlg.RIPEMD160HMAC),
-        AlgName("aes-xcbc-mac", AuthAlg.AES_XCBC_MAC),
-        AlgName("tcp-md5", AuthAlg.TCP_MD5),
-        AlgName("null", AuthAlg.NULL, KeyForm.NOKEY),
-    )
-}
-"""``-A`` names (setkey token.l, state S_AUTHALG)."""
+
+def _names(rows: Iterable[Cipher | AuthAlgorithm]) -> dict[str, AlgName]:
+    out: dict[str, AlgName] = {}
+    for row in rows:
+        if row.sadb_id is None:
+            continue
+        for name in row.setkey_names:
+            out.setdefault(name, AlgName(name, row.sadb_id, _FORMS.get(name, KeyForm.KEY)))
+    return out
+
+
+ENCRYPTION_NAMES: dict[str, AlgName] = _names(CIPHERS)
+"""``-E`` names (setkey token.l, state S_ENCALG): the table's ``setkey_names`` column."""
+
+AUTHENTICATION_NAMES: dict[str, AlgName] = _names(AUTH_ALGORITHMS)
+"""``-A`` names (setkey token.l, state S_AUTHALG): the table's ``setkey_names`` column."""
 
 COMPRESSION_NAMES: dict[str, int] = {
-    "oui": CompAlg.OUI,
-    "deflate": CompAlg.DEFLATE,
-    "lzs": CompAlg.LZS,
+    name: row.sadb_id for row in IPCOMP_ALGORITHMS for name in row.setkey_names
 }
 """``-C`` names."""
 
@@ -102,40 +95,21 @@ TCP_MD5_KEY_BYTES = (1, 80)
 # ---------------------------------------------------------------------------------------------
 # dump names (libipsec pfkey_dump.c)
 
-ENCRYPTION_DUMP_NAMES: dict[int, str] = {
-    EncAlg.NONE: "none",
-    EncAlg.DESCBC: "des-cbc",
-    EncAlg.THREEDESCBC: "3des-cbc",
-    EncAlg.NULL: "null",
-    EncAlg.CAST128CBC: "cast128-cbc",
-    EncAlg.BLOWFISHCBC: "blowfish-cbc",
-    EncAlg.AESCBC: "aes-cbc",
-    EncAlg.TWOFISHCBC: "twofish-cbc",
-    EncAlg.AESCTR: "aes-ctr",
-    EncAlg.CAMELLIACBC: "camellia-cbc",
-}
+def _dump_names(rows: Iterable[Cipher | AuthAlgorithm | CompressionAlgorithm]) -> dict[int, str]:
+    """SADB number -> the first setkey name of the first row with that number; 0 is ``none``."""
+    out = {0: "none"}
+    for row in rows:
+        if row.sadb_id and row.setkey_names:
+            out.setdefault(row.sadb_id, _DUMP_OVERRIDES.get(row.name, row.setkey_names[0]))
+    return out
 
-AUTHENTICATION_DUMP_NAMES: dict[int, str] = {
-    AuthAlg.NONE: "none",
-    AuthAlg.MD5HMAC: "hmac-md5",
-    AuthAlg.SHA1HMAC: "hmac-sha1",
-    AuthAlg.MD5: "md5",
-    AuthAlg.SHA: "sha",
-    AuthAlg.NULL: "null",
-    AuthAlg.TCP_MD5: "tcp-md5",
-    AuthAlg.SHA2_256: "hmac-sha256",
-    AuthAlg.SHA2_384: "hmac-sha384",
-    AuthAlg.SHA2_512: "hmac-sha512",
-    AuthAlg.RIPEMD160HMAC: "hmac-ripemd160",
-    AuthAlg.AES_XCBC_MAC: "aes-xcbc-mac",
-}
 
-COMPRESSION_DUMP_NAMES: dict[int, str] = {
-    CompAlg.NONE: "none",
-    CompAlg.OUI: "oui",
-    CompAlg.DEFLATE: "deflate",
-    CompAlg.LZS: "lzs",
-}
+_DUMP_OVERRIDES = {"keyed-md5": "md5", "keyed-sha1": "sha"}
+"""Where ``str_alg_auth`` of pfkey_dump.c prints another name than the lexer takes."""
+
+ENCRYPTION_DUMP_NAMES: dict[int, str] = _dump_names(CIPHERS)
+AUTHENTICATION_DUMP_NAMES: dict[int, str] = _dump_names(AUTH_ALGORITHMS)
+COMPRESSION_DUMP_NAMES: dict[int, str] = _dump_names(IPCOMP_ALGORITHMS)
 
 SATYPE_DUMP_NAMES: tuple[str, ...] = (
     "unspec",
@@ -172,13 +146,18 @@ class KeyRange:
 
 
 DEFAULT_ENCRYPTION_RANGES: dict[int, KeyRange] = {
-    a.id: KeyRange(a.minbits, a.maxbits) for a in SUPPORTED_ENCRYPT
+    c.sadb_id or 0: KeyRange(c.kernel.min_bits, c.kernel.max_bits)
+    for c in kernel_ciphers()
+    if c.kernel is not None
 }
 """setkey(8): algorithms: what a usual kernel's REGISTER reply says -- the simulated kernel's own
-answer, so that ``pysetkey -n`` and ``pysetkey`` against ``pyracoon-kernel`` agree."""
+answer (the table's ``kernel`` column), so that ``pysetkey -n`` and ``pysetkey`` against
+``pyracoon-kernel`` agree."""
 
 DEFAULT_AUTHENTICATION_RANGES: dict[int, KeyRange] = {
-    a.id: KeyRange(a.minbits, a.maxbits) for a in SUPPORTED_AUTH
+    a.sadb_id or 0: KeyRange(a.kernel.min_bits, a.kernel.max_bits)
+    for a in kernel_auth_algorithms()
+    if a.kernel is not None
 }
 
 
