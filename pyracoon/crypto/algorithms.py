@@ -34,12 +34,35 @@ __all__ = [
     "Cipher",
     "CompressionAlgorithm",
     "HashAlgorithm",
+    "KernelAlg",
     "Table",
     "auth_by_sadb_id",
     "cipher_by_ike_id",
     "cipher_by_sadb_id",
     "hash_by_ike_id",
+    "kernel_auth_algorithms",
+    "kernel_ciphers",
 ]
+
+
+@dataclass(frozen=True)
+class KernelAlg:
+    """An algorithm as the simulated PF_KEY kernel (``pyracoon.kernel.memory``) announces it.
+
+    These are the ``sadb_alg`` fields of a REGISTER reply: Linux 6.1's ``xfrm_algo.c`` values
+    (``sadb_alg_ivlen``, ``sadb_alg_minbits``/``maxbits``), ``rank`` being the row's place in
+    Linux's list so that the reply comes in the kernel's order.  Where the simulator deliberately
+    offers more than Linux (null algorithms that take a key, KAME's keyed-md5/keyed-sha1/tcp-md5;
+    docs/kernel.md lists it) the row says so.  ``pysetkey -n``, which asks no kernel, takes its
+    key ranges from here too, so that it and ``pysetkey`` against ``pyracoon-kernel`` agree.
+    """
+
+    rank: int
+    ivlen: int
+    min_bits: int
+    max_bits: int
+    #: Key lengths the kernel's cipher accepts inside the range (AES: 16/24/32 bytes), or None.
+    key_sizes: tuple[int, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -74,6 +97,8 @@ class Cipher:
     block_size: int
     #: ``module:Class`` of the ``cryptography`` algorithm usable for IKE CBC, or ``None``.
     implementation: str | None
+    #: What the simulated kernel's REGISTER reply says of it; ``None``: it does not have it.
+    kernel: KernelAlg | None = None
 
     def accepts_key_bits(self, bits: int) -> bool:
         """Whether ``bits`` is a key length this cipher takes (multiple of 8, in range)."""
@@ -125,6 +150,8 @@ class AuthAlgorithm:
     icv_bits: int | None
     #: :mod:`hashlib` name of the underlying hash, for KEYMAT sizing and tests.
     hashlib_name: str | None
+    #: What the simulated kernel's REGISTER reply says of it; ``None``: it does not have it.
+    kernel: KernelAlg | None = None
 
     @property
     def key_bits(self) -> int:
@@ -204,23 +231,28 @@ CIPHERS: Table[Cipher] = Table(
     "cipher",
     (
         # name, ike, esp, sadb, conf names, setkey names, xfrm, min, max, default, allowed,
-        # variable, block, implementation
+        # variable, block, implementation, simulated kernel (rank, ivlen, min, max, sizes)
+        # single DES = 3DES with K1=K2=K3 (ciphers.py)
         Cipher("des", 1, 2, 2, ("des",), ("des-cbc",), "cbc(des)",
-               64, 64, 64, None, False, 8, _DES),  # single DES = 3DES with K1=K2=K3 (ciphers.py)
+               64, 64, 64, None, False, 8, _DES, KernelAlg(1, 8, 64, 64)),
         Cipher("3des", 5, 3, 3, ("3des",), ("3des-cbc",), "cbc(des3_ede)",
-               192, 192, 192, None, False, 8, _DES),
+               192, 192, 192, None, False, 8, _DES, KernelAlg(2, 8, 192, 192)),
         Cipher("blowfish", 3, 7, 7, ("blowfish",), ("blowfish-cbc",), "cbc(blowfish)",
                40, 448, 128, None, True, 8,
-               "cryptography.hazmat.decrepit.ciphers.algorithms:Blowfish"),
+               "cryptography.hazmat.decrepit.ciphers.algorithms:Blowfish",
+               KernelAlg(4, 8, 40, 448)),
         Cipher("cast128", 6, 6, 6, ("cast128",), ("cast128-cbc",), "cbc(cast5)",
                40, 128, 128, None, True, 8,
-               "cryptography.hazmat.decrepit.ciphers.algorithms:CAST5"),
+               "cryptography.hazmat.decrepit.ciphers.algorithms:CAST5",
+               KernelAlg(3, 8, 40, 128)),
         Cipher("aes", 7, 12, 12, ("aes", "rijndael"), ("aes-cbc", "rijndael-cbc"), "cbc(aes)",
                128, 256, 128, (128, 192, 256), True, 16,
-               "cryptography.hazmat.primitives.ciphers.algorithms:AES"),
+               "cryptography.hazmat.primitives.ciphers.algorithms:AES",
+               KernelAlg(5, 8, 128, 256, (128, 192, 256))),
         Cipher("camellia", 8, 22, 22, ("camellia",), ("camellia-cbc",), "cbc(camellia)",
                128, 256, 128, (128, 192, 256), True, 16,
-               "cryptography.hazmat.decrepit.ciphers.algorithms:Camellia"),
+               "cryptography.hazmat.decrepit.ciphers.algorithms:Camellia",
+               KernelAlg(7, 8, 128, 256, (128, 192, 256))),
         Cipher("idea", 2, 5, None, ("idea",), (), None,
                128, 128, 128, None, False, 8, None),
         Cipher("rc5", 4, 4, None, ("rc5",), (), None,
@@ -236,9 +268,9 @@ CIPHERS: Table[Cipher] = Table(
         Cipher("rc4", None, 10, None, ("rc4",), (), None,
                40, 2048, 128, None, True, 1, None),
         Cipher("null", None, 11, 11, ("null_enc", "null"), ("null", "simple"), "ecb(cipher_null)",
-               0, 0, 0, None, False, 1, None),
+               0, 0, 0, None, False, 1, None, KernelAlg(0, 0, 0, 2048)),
         Cipher("aes-ctr", None, 13, 13, (), ("aes-ctr",), "rfc3686(ctr(aes))",
-               160, 288, 160, (160, 224, 288), True, 1, None),
+               160, 288, 160, (160, 224, 288), True, 1, None, KernelAlg(9, 8, 160, 288)),
         Cipher("aes-ccm-8", None, 14, 14, (), (), "rfc4309(ccm(aes))",
                152, 280, 152, (152, 216, 280), True, 1, None),
         Cipher("aes-ccm-12", None, 15, 15, (), (), "rfc4309(ccm(aes))",
@@ -253,10 +285,10 @@ CIPHERS: Table[Cipher] = Table(
                160, 288, 160, (160, 224, 288), True, 1, None),
         Cipher("null-aes-gmac", None, 23, 23, (), (), "rfc4543(gcm(aes))",
                160, 288, 160, (160, 224, 288), True, 1, None),
-        Cipher("serpent", None, 252, 252, (), ("serpent-cbc",), "cbc(serpent)",
-               128, 256, 128, None, True, 16, None),
+        Cipher("serpent", None, 252, 252, (), (), "cbc(serpent)",
+               128, 256, 128, None, True, 16, None, KernelAlg(6, 8, 128, 256)),
         Cipher("twofish", None, 253, 253, ("twofish",), ("twofish-cbc",), "cbc(twofish)",
-               0, 256, 128, None, True, 16, None),
+               0, 256, 128, None, True, 16, None, KernelAlg(8, 8, 128, 256)),
     ),
 )
 
@@ -275,29 +307,32 @@ AUTH_ALGORITHMS: Table[AuthAlgorithm] = Table(
     "authentication algorithm",
     (
         # name, ike hash, auth attr, AH id, sadb, conf names, setkey names, xfrm, min, max, icv,
-        # hashlib
+        # hashlib, simulated kernel (rank, ivlen, min, max)
         AuthAlgorithm("hmac-md5", 1, 1, 2, 2, ("hmac_md5",), ("hmac-md5",), "hmac(md5)",
-                      128, 128, 96, "md5"),
+                      128, 128, 96, "md5", KernelAlg(1, 0, 128, 128)),
         AuthAlgorithm("hmac-sha1", 2, 2, 3, 3, ("hmac_sha1",), ("hmac-sha1",), "hmac(sha1)",
-                      160, 160, 96, "sha1"),
+                      160, 160, 96, "sha1", KernelAlg(2, 0, 160, 160)),
         AuthAlgorithm("hmac-sha256", 4, 5, 5, 5, ("hmac_sha256", "hmac_sha2_256"),
-                      ("hmac-sha256", "hmac-sha2-256"), "hmac(sha256)", 256, 256, 128, "sha256"),
+                      ("hmac-sha256", "hmac-sha2-256"), "hmac(sha256)", 256, 256, 128, "sha256",
+                      KernelAlg(3, 0, 256, 256)),
         AuthAlgorithm("hmac-sha384", 5, 6, 6, 6, ("hmac_sha384", "hmac_sha2_384"),
-                      ("hmac-sha384",), "hmac(sha384)", 384, 384, 192, "sha384"),
+                      ("hmac-sha384", "hmac-sha2-384"), "hmac(sha384)", 384, 384, 192, "sha384",
+                      KernelAlg(4, 0, 384, 384)),
         AuthAlgorithm("hmac-sha512", 6, 7, 7, 7, ("hmac_sha512", "hmac_sha2_512"),
-                      ("hmac-sha512",), "hmac(sha512)", 512, 512, 256, "sha512"),
+                      ("hmac-sha512", "hmac-sha2-512"), "hmac(sha512)", 512, 512, 256, "sha512",
+                      KernelAlg(5, 0, 512, 512)),
         AuthAlgorithm("hmac-ripemd160", None, 8, 8, 8, (), ("hmac-ripemd160",), "hmac(rmd160)",
-                      160, 160, 96, None),
+                      160, 160, 96, None, KernelAlg(6, 0, 160, 160)),
         AuthAlgorithm("aes-xcbc-mac", None, 9, 9, 9, (), ("aes-xcbc-mac",), "xcbc(aes)",
-                      128, 128, 96, None),
+                      128, 128, 96, None, KernelAlg(7, 0, 128, 128)),
         AuthAlgorithm("keyed-md5", None, None, None, 249, (), ("keyed-md5",), None,
-                      128, 128, 96, "md5"),
+                      128, 128, 96, "md5", KernelAlg(8, 0, 128, 128)),
         AuthAlgorithm("keyed-sha1", None, None, None, 250, (), ("keyed-sha1",), None,
-                      160, 160, 96, "sha1"),
+                      160, 160, 96, "sha1", KernelAlg(9, 0, 160, 160)),
         AuthAlgorithm("null", None, None, None, 251, (), ("null",), "digest_null",
-                      0, 0, 0, None),
+                      0, 0, 0, None, KernelAlg(0, 0, 0, 2048)),
         AuthAlgorithm("tcp-md5", None, None, None, 252, (), ("tcp-md5",), None,
-                      8, 640, None, None),
+                      8, 640, None, None, KernelAlg(10, 0, 8, 640)),
         AuthAlgorithm("des-mac", None, 3, None, None, (), (), None, 64, 64, None, None),
         AuthAlgorithm("kpdk", None, 4, None, None, (), (), None, 0, 0, None, None),
         # racoon.conf "non_auth": ESP without an authentication attribute, SADB aalg none.
@@ -333,3 +368,14 @@ def hash_by_ike_id(ike_id: int) -> HashAlgorithm:
 def auth_by_sadb_id(sadb_id: int) -> AuthAlgorithm:
     """Integrity algorithm by PF_KEY aalg number."""
     return AUTH_ALGORITHMS.by("sadb_id", sadb_id)
+
+
+def kernel_ciphers() -> tuple[Cipher, ...]:
+    """The ciphers the simulated kernel has, in its REGISTER reply's order."""
+    return tuple(sorted((c for c in CIPHERS if c.kernel), key=lambda c: c.kernel.rank))  # type: ignore[union-attr]
+
+
+def kernel_auth_algorithms() -> tuple[AuthAlgorithm, ...]:
+    """The integrity algorithms the simulated kernel has, in its REGISTER reply's order."""
+    rows = (a for a in AUTH_ALGORITHMS if a.kernel)
+    return tuple(sorted(rows, key=lambda a: a.kernel.rank))  # type: ignore[union-attr]

@@ -28,9 +28,9 @@ from pyracoon.admin.render import (
 )
 from pyracoon.engine import events as ev
 from pyracoon.kernel.base import KernelError, open_kernel
+from pyracoon.kernel.dump import format_sa
 from pyracoon.kernel.pfkey import SA, Message
 from pyracoon.kernel.sadb import MsgType, SaType
-from pyracoon.setkey.dump import format_sa
 
 if TYPE_CHECKING:
     from .feed import Subscription

@@ -50,6 +50,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from enum import Enum
 
+from pyracoon.crypto.algorithms import IPCOMP_ALGORITHMS, kernel_auth_algorithms, kernel_ciphers
+
 from .base import KernelSocket, decode_from_kernel
 from .pfkey import (
     SA,
@@ -75,7 +77,6 @@ from .sadb import (
     ULPROTO_ANY,
     XFRM_MAX_DEPTH,
     AuthAlg,
-    CompAlg,
     Direction,
     EncAlg,
     ExtType,
@@ -107,44 +108,28 @@ SATYPE_MAX = 9
 Clock = Callable[[], float]
 
 # What a REGISTER reply announces: (id, ivlen, minbits, maxbits), in the order and with the
-# ivlens of Linux's xfrm_algo table (every pfkey-supported algorithm present, as in the lab).
+# ivlens of Linux's xfrm_algo table (every pfkey-supported algorithm present, as in the lab),
+# all of it from the one algorithm table's ``kernel`` column (pyracoon.crypto.algorithms).
 # Deliberately more than Linux: KAME's keyed-md5, keyed-sha1 and tcp-md5, and null algorithms
 # that accept a key (the old "simple" transform of the seed memo), so that the seed's
 # manual-keying configurations load; docs/kernel.md lists this among the known differences.
-SUPPORTED_AUTH: tuple[Alg, ...] = (
-    Alg(AuthAlg.NULL, 0, 0, 2048),
-    Alg(AuthAlg.MD5HMAC, 0, 128, 128),
-    Alg(AuthAlg.SHA1HMAC, 0, 160, 160),
-    Alg(AuthAlg.SHA2_256, 0, 256, 256),
-    Alg(AuthAlg.SHA2_384, 0, 384, 384),
-    Alg(AuthAlg.SHA2_512, 0, 512, 512),
-    Alg(AuthAlg.RIPEMD160HMAC, 0, 160, 160),
-    Alg(AuthAlg.AES_XCBC_MAC, 0, 128, 128),
-    Alg(AuthAlg.MD5, 0, 128, 128),
-    Alg(AuthAlg.SHA, 0, 160, 160),
-    Alg(AuthAlg.TCP_MD5, 0, 8, 640),
+SUPPORTED_AUTH: tuple[Alg, ...] = tuple(
+    Alg(a.sadb_id or 0, a.kernel.ivlen, a.kernel.min_bits, a.kernel.max_bits)
+    for a in kernel_auth_algorithms()
+    if a.kernel is not None
 )
-SUPPORTED_ENCRYPT: tuple[Alg, ...] = (
-    Alg(EncAlg.NULL, 0, 0, 2048),
-    Alg(EncAlg.DESCBC, 8, 64, 64),
-    Alg(EncAlg.THREEDESCBC, 8, 192, 192),
-    Alg(EncAlg.CAST128CBC, 8, 40, 128),
-    Alg(EncAlg.BLOWFISHCBC, 8, 40, 448),
-    Alg(EncAlg.AESCBC, 8, 128, 256),
-    Alg(EncAlg.SERPENTCBC, 8, 128, 256),
-    Alg(EncAlg.CAMELLIACBC, 8, 128, 256),
-    Alg(EncAlg.TWOFISHCBC, 8, 128, 256),
-    Alg(EncAlg.AESCTR, 8, 160, 288),
+SUPPORTED_ENCRYPT: tuple[Alg, ...] = tuple(
+    Alg(c.sadb_id or 0, c.kernel.ivlen, c.kernel.min_bits, c.kernel.max_bits)
+    for c in kernel_ciphers()
+    if c.kernel is not None
 )
-KAME_AUTH = frozenset({AuthAlg.MD5, AuthAlg.SHA, AuthAlg.TCP_MD5})
-"""The authentication algorithms above that Linux does not have."""
-SUPPORTED_COMP: tuple[Alg, ...] = (
-    Alg(CompAlg.OUI, 0, 0, 0),
-    Alg(CompAlg.DEFLATE, 0, 0, 0),
-    Alg(CompAlg.LZS, 0, 0, 0),
-)
+KAME_AUTH = frozenset(a.sadb_id for a in kernel_auth_algorithms() if a.xfrm_name is None)
+"""The authentication algorithms above that Linux does not have (no XFRM name)."""
+SUPPORTED_COMP: tuple[Alg, ...] = tuple(Alg(c.sadb_id, 0, 0, 0) for c in IPCOMP_ALGORITHMS)
 """The compression algorithms an IPComp SA may name (a REGISTER never lists them on Linux)."""
-_FIXED_KEY_SIZES = {EncAlg.AESCBC: (128, 192, 256), EncAlg.CAMELLIACBC: (128, 192, 256)}
+_FIXED_KEY_SIZES = {
+    c.sadb_id: c.kernel.key_sizes for c in kernel_ciphers() if c.kernel and c.kernel.key_sizes
+}
 
 SATYPE_OF_PROTO = {IpProto.ESP: SaType.ESP, IpProto.AH: SaType.AH, IpProto.IPCOMP: SaType.IPCOMP}
 TEMPLATE_PROTOS = frozenset(

@@ -37,6 +37,15 @@ from pyracoon.kernel.base import (
     KernelSocket,
     open_kernel,
 )
+from pyracoon.kernel.dump import (
+    NO_SAD_ENTRIES,
+    SHORTDUMP_HEADER,
+    format_kdebug,
+    format_policy,
+    format_sa,
+    format_short,
+    is_dead,
+)
 from pyracoon.kernel.pfkey import (
     LINUX,
     Message,
@@ -48,15 +57,6 @@ from pyracoon.kernel.pfkey import (
 from pyracoon.kernel.sadb import ExtType, MsgType, SaType
 
 from .algorithms import KeyRange, SupportedAlgorithms
-from .dump import (
-    NO_SAD_ENTRIES,
-    SHORTDUMP_HEADER,
-    format_kdebug,
-    format_policy,
-    format_sa,
-    format_short,
-    is_dead,
-)
 from .errors import SetkeySyntaxError
 from .lexer import IncompleteInput, T, tokenize
 from .messages import deleteall_matches, header, sa_lookup_message, sa_messages, spd_messages

@@ -25,23 +25,25 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from pyracoon.kernel.pfkey import IPAddress, Policy
+from pyracoon.kernel.protocols import (
+    IPPROTO_GRE,
+    IPPROTO_ICMP,
+    IPPROTO_ICMPV6,
+    IPPROTO_MH,
+    IPPROTO_TCP,
+    protocol_number,
+)
 from pyracoon.kernel.sadb import Direction, Level, Mode, NatTType, SaFlags, SaType
 
 from .algorithms import (
     AUTHENTICATION_NAMES,
     COMPRESSION_NAMES,
     ENCRYPTION_NAMES,
-    IPPROTO_GRE,
-    IPPROTO_ICMP,
-    IPPROTO_ICMPV6,
-    IPPROTO_MH,
-    IPPROTO_TCP,
     PROTO_SATYPE,
     TCP_MD5_KEY_BYTES,
     KeyForm,
     KeyRange,
     SupportedAlgorithms,
-    protocol_number,
 )
 from .errors import PolicySyntaxError, SetkeySyntaxError
 from .lexer import T, Token, tokenize

@@ -1,4 +1,5 @@
-"""libipsec's policy language: ``ipsec_set_policy`` (text -> X_POLICY) and ``ipsec_dump_policy``.
+"""libipsec's policy language: ``ipsec_set_policy`` (text -> X_POLICY) and ``ipsec_dump_policy``
+(whose text is :func:`pyracoon.kernel.dump.dump_policy`, shared with the daemon).
 
 The text after setkey's ``-P`` is handed to this separate little grammar::
 
@@ -22,6 +23,8 @@ from __future__ import annotations
 import ipaddress
 import re
 
+from pyracoon.kernel import dump
+from pyracoon.kernel.dump import EIPSEC_INVAL_DIR, EIPSEC_INVAL_LEVEL
 from pyracoon.kernel.pfkey import IPAddress, IpsecRequest, Policy
 from pyracoon.kernel.sadb import (
     MANUAL_REQID_MAX,
@@ -35,14 +38,10 @@ from pyracoon.kernel.sadb import (
 
 from .errors import PolicySyntaxError
 
-# ipsec_strerror texts (libipsec/ipsec_strerror.c), spelling mistakes included.
+# ipsec_strerror texts (libipsec/ipsec_strerror.c), spelling mistakes included; the ones the dump
+# uses too are the dump's (pyracoon.kernel.dump).
 EIPSEC_INVAL_ARGUMENT = "Invalid argument"
-EIPSEC_INVAL_POLICY = "Invalid security policy"
 EIPSEC_INVAL_ADDRESS = "Invalid address specification"
-EIPSEC_INVAL_PROTO = "Invalid ipsec protocol"
-EIPSEC_INVAL_MODE = "Invalid ipsec mode"
-EIPSEC_INVAL_LEVEL = "Invalid ipsec level"
-EIPSEC_INVAL_DIR = "Invalid direciton"
 EIPSEC_NO_PROTO = "No protocol specified"
 EIPSEC_FAMILY_MISMATCH = "Family mismatch"
 EIPSEC_FEW_ARGUMENTS = "Too few arguments"
@@ -304,84 +303,13 @@ def _check_rule(req: IpsecRequest, policy_type: int) -> None:
 # ---------------------------------------------------------------------------------------------
 # dump (ipsec_dump_policy)
 
-_DIR_NAMES = ("any", "in", "out", "fwd", "in(socket)", "out(socket)")
-_ACTION_NAMES = ("discard", "none", "ipsec", "entrust", "bypass")
-_PROTO_NAMES = {IpProto.ESP: "esp", IpProto.AH: "ah", IpProto.IPCOMP: "ipcomp"}
-_MODE_NAMES = ("any", "transport", "tunnel")
-_LEVEL_NAMES = ("default", "use", "require", "unique")
-
-
-def format_address(addr: IPAddress, scope_id: int = 0) -> str:
-    """``getnameinfo(NI_NUMERICHOST)``: the compressed form, ``%scope`` for a scoped v6."""
-    text = str(addr)
-    if addr.version == 6 and scope_id:
-        try:
-            import socket
-
-            text += "%" + socket.if_indextoname(scope_id)
-        except OSError:
-            text += f"%{scope_id}"
-    return text
-
-
-def _priority_text(priority: int) -> str:
-    if priority == 0:
-        return ""
-    default = int(Priority.DEFAULT)
-    if priority < (default // 4) * 3:
-        base, name = int(Priority.HIGH), "prio high"
-    elif priority < (default // 4) * 5:
-        base, name = default, "prio def"
-    else:
-        base, name = int(Priority.LOW), "prio low"
-    diff = (priority - base) & 0xFFFFFFFF
-    if diff >= 2**31:
-        diff -= 2**32
-    offset = -diff  # the input's sign: "+" is towards the head of the list
-    if offset == 0:
-        return name
-    op = "-" if offset < 0 else "+"
-    return f"{name} {op} {abs(offset)}"
-
 
 def dump_policy(policy: Policy, delimiter: str = " ", with_ports: bool = False) -> str:
-    """``ipsec_dump_policy``: ``out prio def ipsec`` then each request after ``delimiter``.
+    """``ipsec_dump_policy`` for setkey: the shared dump, its error as setkey's error type.
 
     Raises ``PolicySyntaxError`` with libipsec's message for values it cannot print.
     """
-    if not 0 <= policy.dir < len(_DIR_NAMES):
-        raise PolicySyntaxError(EIPSEC_INVAL_DIR)
-    if not 0 <= policy.policy_type < len(_ACTION_NAMES):
-        raise PolicySyntaxError(EIPSEC_INVAL_POLICY)
-    words = [_DIR_NAMES[policy.dir]]
-    prio = _priority_text(policy.priority)
-    if prio:
-        words.append(prio)
-    words.append(_ACTION_NAMES[policy.policy_type])
-    out = " ".join(words)
-    if policy.policy_type != PolicyType.IPSEC:
-        return out
-    for req in policy.requests:
-        out += delimiter + _dump_request(req, with_ports)
-    return out
-
-
-def _dump_request(req: IpsecRequest, with_ports: bool) -> str:
-    proto = _PROTO_NAMES.get(req.proto)  # type: ignore[call-overload]
-    if proto is None:
-        raise PolicySyntaxError(EIPSEC_INVAL_PROTO)
-    if not 0 <= req.mode < len(_MODE_NAMES):
-        raise PolicySyntaxError(EIPSEC_INVAL_MODE)
-    if not 0 <= req.level < len(_LEVEL_NAMES):
-        raise PolicySyntaxError(EIPSEC_INVAL_LEVEL)
-    addrs = ""
-    if req.src is not None and req.dst is not None:
-        if with_ports:
-            addrs = f"{format_address(req.src)}[{req.src_port}]-"
-            addrs += f"{format_address(req.dst)}[{req.dst_port}]"
-        else:
-            addrs = f"{format_address(req.src)}-{format_address(req.dst)}"
-    text = f"{proto}/{_MODE_NAMES[req.mode]}/{addrs}/{_LEVEL_NAMES[req.level]}"
-    if req.reqid:
-        text += f"{'#' if req.reqid > MANUAL_REQID_MAX else ':'}{req.reqid}"
-    return text
+    try:
+        return dump.dump_policy(policy, delimiter, with_ports)
+    except dump.PolicyDumpError as e:
+        raise PolicySyntaxError(e.message) from None

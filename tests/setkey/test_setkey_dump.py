@@ -13,6 +13,16 @@ from collections.abc import Iterator
 
 import pytest
 
+from pyracoon.kernel.dump import (
+    SHORTDUMP_HEADER,
+    format_kdebug,
+    format_policy,
+    format_sa,
+    format_short,
+    format_time,
+    hexdump,
+    is_dead,
+)
 from pyracoon.kernel.pfkey import (
     SA,
     SA2,
@@ -41,16 +51,6 @@ from pyracoon.kernel.sadb import (
     PolicyType,
     SaState,
     SaType,
-)
-from pyracoon.setkey.dump import (
-    SHORTDUMP_HEADER,
-    format_kdebug,
-    format_policy,
-    format_sa,
-    format_short,
-    format_time,
-    hexdump,
-    is_dead,
 )
 
 # Section 10 of the memo dumps on canbe (A, ...:5450): 0x111 goes A->B, 0x112 na12 -> canbe.

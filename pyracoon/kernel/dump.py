@@ -1,5 +1,10 @@
-"""Text layouts of setkey: ``-D`` (pfkey_sadump), ``-DP`` (pfkey_spdump), ``-v``/``-x``
-(kdebug_sadb) and ``-l`` (shortdump), byte for byte as ipsec-tools 0.8.2 prints them.
+"""SAs and policies for people: the text layouts of setkey's ``-D`` (pfkey_sadump), ``-DP``
+(pfkey_spdump, with ``ipsec_dump_policy``), ``-v``/``-x`` (kdebug_sadb) and ``-l`` (shortdump),
+byte for byte as ipsec-tools 0.8.2 prints them.
+
+They live in the kernel layer, not in ``pyracoon.setkey``, because two programs print kernel
+state the same way: ``pysetkey`` and the daemon (``racoonctl show-sa``); neither reaches into
+the other's package. Algorithm names come from the one table (:mod:`pyracoon.crypto.algorithms`).
 
 Every function takes a decoded ``Message`` and returns text ending in a newline; anything
 that depends on the clock takes ``now`` (Unix seconds) so that tests and ``racoonctl show-sa``
@@ -13,8 +18,18 @@ ends in a space and so does the ``state=`` line.
 from __future__ import annotations
 
 import time
+from collections.abc import Iterable
 
-from pyracoon.kernel.pfkey import (
+from pyracoon.crypto.algorithms import (
+    AUTH_ALGORITHMS,
+    CIPHERS,
+    IPCOMP_ALGORITHMS,
+    AuthAlgorithm,
+    Cipher,
+    CompressionAlgorithm,
+)
+
+from .pfkey import (
     LINUX,
     SA,
     SA2,
@@ -22,6 +37,7 @@ from pyracoon.kernel.pfkey import (
     Alg,
     Extension,
     Identity,
+    IPAddress,
     IpsecRequest,
     Key,
     Lifetime,
@@ -33,26 +49,73 @@ from pyracoon.kernel.pfkey import (
     SecCtx,
     Supported,
 )
-from pyracoon.kernel.sadb import ExtType, SaState, SaType
+from .protocols import IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_MH, protocol_name
+from .sadb import MANUAL_REQID_MAX, ExtType, IpProto, PolicyType, Priority, SaState, SaType
 
-from .algorithms import (
-    AUTHENTICATION_DUMP_NAMES,
-    COMPRESSION_DUMP_NAMES,
-    ENCRYPTION_DUMP_NAMES,
-    IPPROTO_GRE,
-    IPPROTO_ICMP,
-    IPPROTO_ICMPV6,
-    IPPROTO_MH,
-    MODE_DUMP_NAMES,
-    STATE_DUMP_NAMES,
-    protocol_name,
-    satype_dump_name,
-)
-from .errors import PolicySyntaxError
-from .policy import dump_policy, format_address
+# ipsec_strerror texts (libipsec/ipsec_strerror.c) of ipsec_dump_policy, spelling included.
+EIPSEC_INVAL_POLICY = "Invalid security policy"
+EIPSEC_INVAL_PROTO = "Invalid ipsec protocol"
+EIPSEC_INVAL_MODE = "Invalid ipsec mode"
+EIPSEC_INVAL_LEVEL = "Invalid ipsec level"
+EIPSEC_INVAL_DIR = "Invalid direciton"
+
+
+class PolicyDumpError(ValueError):
+    """A policy ``ipsec_dump_policy`` cannot print; ``message`` is libipsec's strerror text."""
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+        super().__init__(message)
+
 
 NO_SAD_ENTRIES = "No SAD entries."
 NO_SPD_ENTRIES = "No SPD entries."
+
+
+# ---------------------------------------------------------------------------------------------
+# names (libipsec pfkey_dump.c), from the one algorithm table
+
+
+def _dump_names(rows: Iterable[Cipher | AuthAlgorithm | CompressionAlgorithm]) -> dict[int, str]:
+    """SADB number -> the first setkey name of the first row with that number; 0 is ``none``."""
+    out = {0: "none"}
+    for row in rows:
+        if row.sadb_id and row.setkey_names:
+            out.setdefault(row.sadb_id, _DUMP_OVERRIDES.get(row.name, row.setkey_names[0]))
+    return out
+
+
+_DUMP_OVERRIDES = {"keyed-md5": "md5", "keyed-sha1": "sha"}
+"""Where ``str_alg_auth`` of pfkey_dump.c prints another name than the lexer takes."""
+
+ENCRYPTION_DUMP_NAMES: dict[int, str] = _dump_names(CIPHERS)
+AUTHENTICATION_DUMP_NAMES: dict[int, str] = _dump_names(AUTH_ALGORITHMS)
+COMPRESSION_DUMP_NAMES: dict[int, str] = _dump_names(IPCOMP_ALGORITHMS)
+
+SATYPE_DUMP_NAMES: tuple[str, ...] = (
+    "unspec",
+    "unknown",
+    "ah",
+    "esp",
+    "unknown",
+    "rsvp",
+    "ospfv2",
+    "ripv2",
+    "mip",
+    "ipcomp",
+    "policy",
+    "tcp",
+)
+"""Indexed by ``sadb_msg_satype``; a larger value prints as its number."""
+
+MODE_DUMP_NAMES: tuple[str, ...] = ("any", "transport", "tunnel")
+STATE_DUMP_NAMES: tuple[str, ...] = ("larval", "mature", "dying", "dead")
+
+def satype_dump_name(satype: int) -> str:
+    """``GETMSGSTR(str_satype, ...)`` without its trailing space."""
+    if 0 <= satype < len(SATYPE_DUMP_NAMES):
+        return SATYPE_DUMP_NAMES[satype]
+    return str(satype)
 
 
 def format_time(t: int) -> str:
@@ -83,6 +146,92 @@ def _table_name(names: tuple[str, ...], value: int) -> str:
 
 def _addr_text(a: Address) -> str:
     return format_address(a.addr, a.scope_id)
+
+
+# ---------------------------------------------------------------------------------------------
+# dump (ipsec_dump_policy)
+
+_DIR_NAMES = ("any", "in", "out", "fwd", "in(socket)", "out(socket)")
+_ACTION_NAMES = ("discard", "none", "ipsec", "entrust", "bypass")
+_PROTO_NAMES = {IpProto.ESP: "esp", IpProto.AH: "ah", IpProto.IPCOMP: "ipcomp"}
+_MODE_NAMES = ("any", "transport", "tunnel")
+_LEVEL_NAMES = ("default", "use", "require", "unique")
+
+
+def format_address(addr: IPAddress, scope_id: int = 0) -> str:
+    """``getnameinfo(NI_NUMERICHOST)``: the compressed form, ``%scope`` for a scoped v6."""
+    text = str(addr)
+    if addr.version == 6 and scope_id:
+        try:
+            import socket
+
+            text += "%" + socket.if_indextoname(scope_id)
+        except OSError:
+            text += f"%{scope_id}"
+    return text
+
+
+def _priority_text(priority: int) -> str:
+    if priority == 0:
+        return ""
+    default = int(Priority.DEFAULT)
+    if priority < (default // 4) * 3:
+        base, name = int(Priority.HIGH), "prio high"
+    elif priority < (default // 4) * 5:
+        base, name = default, "prio def"
+    else:
+        base, name = int(Priority.LOW), "prio low"
+    diff = (priority - base) & 0xFFFFFFFF
+    if diff >= 2**31:
+        diff -= 2**32
+    offset = -diff  # the input's sign: "+" is towards the head of the list
+    if offset == 0:
+        return name
+    op = "-" if offset < 0 else "+"
+    return f"{name} {op} {abs(offset)}"
+
+
+def dump_policy(policy: Policy, delimiter: str = " ", with_ports: bool = False) -> str:
+    """``ipsec_dump_policy``: ``out prio def ipsec`` then each request after ``delimiter``.
+
+    Raises ``PolicyDumpError`` with libipsec's message for values it cannot print.
+    """
+    if not 0 <= policy.dir < len(_DIR_NAMES):
+        raise PolicyDumpError(EIPSEC_INVAL_DIR)
+    if not 0 <= policy.policy_type < len(_ACTION_NAMES):
+        raise PolicyDumpError(EIPSEC_INVAL_POLICY)
+    words = [_DIR_NAMES[policy.dir]]
+    prio = _priority_text(policy.priority)
+    if prio:
+        words.append(prio)
+    words.append(_ACTION_NAMES[policy.policy_type])
+    out = " ".join(words)
+    if policy.policy_type != PolicyType.IPSEC:
+        return out
+    for req in policy.requests:
+        out += delimiter + _dump_request(req, with_ports)
+    return out
+
+
+def _dump_request(req: IpsecRequest, with_ports: bool) -> str:
+    proto = _PROTO_NAMES.get(req.proto)  # type: ignore[call-overload]
+    if proto is None:
+        raise PolicyDumpError(EIPSEC_INVAL_PROTO)
+    if not 0 <= req.mode < len(_MODE_NAMES):
+        raise PolicyDumpError(EIPSEC_INVAL_MODE)
+    if not 0 <= req.level < len(_LEVEL_NAMES):
+        raise PolicyDumpError(EIPSEC_INVAL_LEVEL)
+    addrs = ""
+    if req.src is not None and req.dst is not None:
+        if with_ports:
+            addrs = f"{format_address(req.src)}[{req.src_port}]-"
+            addrs += f"{format_address(req.dst)}[{req.dst_port}]"
+        else:
+            addrs = f"{format_address(req.src)}-{format_address(req.dst)}"
+    text = f"{proto}/{_MODE_NAMES[req.mode]}/{addrs}/{_LEVEL_NAMES[req.level]}"
+    if req.reqid:
+        text += f"{'#' if req.reqid > MANUAL_REQID_MAX else ':'}{req.reqid}"
+    return text
 
 
 # ---------------------------------------------------------------------------------------------
@@ -236,7 +385,7 @@ def format_policy(msg: Message, with_ports: bool = False) -> str:
         return "".join(out) + "no X_POLICY extension.\n"
     try:
         out.append("\n\t" + dump_policy(policy, "\n\t", with_ports) + "\n")
-    except PolicySyntaxError as e:
+    except PolicyDumpError as e:
         out.append(f"\n\tPolicy:[{e.message}]\n")
     cur = msg.lifetime(ExtType.LIFETIME_CURRENT)
     hard = msg.lifetime(ExtType.LIFETIME_HARD)
