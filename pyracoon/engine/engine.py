@@ -676,7 +676,6 @@ class Engine:
     ) -> SpdEntry | None:
         return self.spdc.find(direction, src, dst, wild=wild)
 
-
     def _acquire(self, msg: pfkey.Message, now: float) -> None:
         pol = msg.policy
         if pol is None or msg.src is None or msg.dst is None:

@@ -51,9 +51,7 @@ def dump_message(seq: int, pid: int) -> pfkey.Message:
     return pfkey.Message(MsgType.DUMP, SaType.UNSPEC, seq=seq, pid=pid)
 
 
-def delete_message(satype: int, spi: int, src: Any, dst: Any, seq: int, pid: int) -> (
-    pfkey.Message
-):
+def delete_message(satype: int, spi: int, src: Any, dst: Any, seq: int, pid: int) -> pfkey.Message:
     """DELETE of one kernel SA."""
     msg = pfkey.Message(MsgType.DELETE, satype, seq=seq, pid=pid)
     msg.add(pfkey.SA(spi=spi))
@@ -112,9 +110,7 @@ class Informational:
         if msg.encrypted is None:
             return [p for p in msg.payloads if isinstance(p, Payload)], False
         if ph1 is None or ph1.keys is None or ph1.cbc is None or ph1.prf is None:
-            self.out.log(
-                Level.DEBUG, "encrypted informational for an unknown ISAKMP-SA", remote[0]
-            )
+            self.out.log(Level.DEBUG, "encrypted informational for an unknown ISAKMP-SA", remote[0])
             return None
         cbc: CbcState = ph1.cbc.for_message_id(ph1.prf, msg.message_id)
         try:
@@ -142,9 +138,7 @@ class Informational:
         _, rest = encode_payloads(payloads[1:])
         expected = informational_hash(ph1.prf, ph1.keys.skeyid_a, msg.message_id, rest)
         if not digests_equal(payloads[0].data, expected):
-            self.out.log(
-                Level.ERROR, "ignore information because the hash mismatched.", remote[0]
-            )
+            self.out.log(Level.ERROR, "ignore information because the hash mismatched.", remote[0])
             return None
         return payloads[1:], True
 
@@ -300,8 +294,9 @@ class Informational:
             str(msg.satype),
         )
         self.out.kernel_request(
-            delete_message(msg.satype, sa.spi, src.addr, dst.addr, self.out.next_seq(),
-                           self.out.pid)  # fmt: skip
+            delete_message(
+                msg.satype, sa.spi, src.addr, dst.addr, self.out.next_seq(), self.out.pid
+            )  # fmt: skip
         )
         self.out.log(Level.INFO, f"purged IPsec-SA proto_id={name} spi={sa.spi}.", peer)
         for q in list(self.book.established):

@@ -77,9 +77,9 @@ def spd_update_message(
     return msg
 
 
-def spd_delete_message(direction: int, src: Selector, dst: Selector, seq: int, pid: int) -> (
-    pfkey.Message
-):
+def spd_delete_message(
+    direction: int, src: Selector, dst: Selector, seq: int, pid: int
+) -> pfkey.Message:
     """X_SPDDELETE of one generated policy."""
     msg = pfkey.Message(MsgType.X_SPDDELETE, 0, seq=seq, pid=pid)
     msg.add(pfkey.Policy(2, direction, 0, 0, []))
