@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import errno
-import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -92,8 +91,9 @@ class DaemonAdmin:
 
     async def show_schedule(self) -> str:
         """racoonctl's table, one row per negotiation or SA that has a timer: ``tick`` is the
-        seconds left, ``xtime`` the Unix time it fires, ``created`` when the SA was made."""
-        now = time.time()
+        seconds left, ``xtime`` the Unix time it fires, ``created`` when the SA was made (the
+        engine's times are monotonic: converted here, where a person reads them)."""
+        now = self.daemon.clock()
         engine = self.daemon.engine
         rows = []
         for sa in [*engine.ph1s.values(), *engine.quicks.values()]:
@@ -104,7 +104,12 @@ class DaemonAdmin:
             rows.append((when, created))
         rows.sort()
         return format_schedule(
-            ScheduleRow(i, max(0, int(when - now)), int(when), created)
+            ScheduleRow(
+                i,
+                max(0, int(when - now)),
+                int(engine.wall_time_of(when)),
+                engine.wall_time_of(created),
+            )
             for i, (when, created) in enumerate(rows)
         )
 
@@ -155,7 +160,7 @@ class DaemonAdmin:
         if proto == AdminProto.ADMIN_PROTO_ISAKMP:
             peers = {s.remote[0] for s in self.daemon.engine.isakmp_sas()}
             for peer in peers:
-                self.daemon.engine.delete_isakmp(peer, time.time())
+                self.daemon.engine.delete_isakmp(peer, self.daemon.clock())
             self.daemon.pump()
             return ""
         satypes = SATYPES.get(proto)
@@ -167,7 +172,7 @@ class DaemonAdmin:
 
     async def delete_sa(self, proto: AdminProto, index: AdminIndex) -> str:
         if proto == AdminProto.ADMIN_PROTO_ISAKMP:
-            gone = self.daemon.engine.delete_isakmp(index.dst.address, time.time())
+            gone = self.daemon.engine.delete_isakmp(index.dst.address, self.daemon.clock())
             self.daemon.pump()
             if not gone:
                 raise AdminCommandError(errno.ENOENT, f"no ISAKMP-SA with {index.dst.address}")
@@ -201,10 +206,12 @@ class DaemonAdmin:
     ) -> str:
         """Start the negotiation; with ``wait`` (``-w``, ``vpn-connect``) answer only once it
         has succeeded or failed, as docs/admin.md promises."""
-        now = time.time()
+        now = self.daemon.clock()
         engine = self.daemon.engine
         if proto not in (
-            AdminProto.ADMIN_PROTO_ISAKMP, AdminProto.ADMIN_PROTO_ESP, AdminProto.ADMIN_PROTO_AH
+            AdminProto.ADMIN_PROTO_ISAKMP,
+            AdminProto.ADMIN_PROTO_ESP,
+            AdminProto.ADMIN_PROTO_AH,
         ):
             raise AdminCommandError(errno.ENOTSUP, f"establish-sa for protocol {proto:#x}")
         # subscribe before starting: the outcome may come in this very pump
@@ -232,12 +239,13 @@ class DaemonAdmin:
                     "see the daemon's log",
                 )
             if wait:
-                await _outcome(sub, 1 if proto == AdminProto.ADMIN_PROTO_ISAKMP else 2,
-                               peer_address)
+                await _outcome(
+                    sub, 1 if proto == AdminProto.ADMIN_PROTO_ISAKMP else 2, peer_address
+                )
         return ""
 
     async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex) -> str:
-        self.daemon.engine.delete_isakmp(index.dst.address, time.time())
+        self.daemon.engine.delete_isakmp(index.dst.address, self.daemon.clock())
         self.daemon.pump()
         return ""
 
@@ -263,9 +271,7 @@ async def _outcome(sub: Subscription, phase: int, peer: object) -> None:
             return
         if isinstance(event, ev.NegotiationFailed) and event.phase <= phase:
             code = errno.ETIMEDOUT if "time up" in event.reason else errno.ECONNREFUSED
-            raise AdminCommandError(
-                code, f"phase {event.phase} with {peer} failed: {event.reason}"
-            )
+            raise AdminCommandError(code, f"phase {event.phase} with {peer} failed: {event.reason}")
         if isinstance(event, ev.PeerDead):
             raise AdminCommandError(errno.ETIMEDOUT, f"{peer} stopped answering (DPD)")
 

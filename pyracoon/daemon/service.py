@@ -119,7 +119,7 @@ class Daemon:
         listeners: list[Listener],
         log: Log,
         *,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.monotonic,
         keylog: IO[str] | None = None,
     ) -> None:
         self.config = config
@@ -128,9 +128,13 @@ class Daemon:
         self.listeners = {lst.endpoint: lst for lst in listeners}
         self.log = log
         self.clock = clock
+        """The engine's clock: monotonic, so that a wall-clock step moves no lifetime or
+        resend (asyncio's timers run on it too); wall time only for what people read."""
         self.keylog = keylog
         """``--ike-keylog``: where phase-1 keys go (Wireshark's ``ikev1_decryption_table``)."""
-        self.engine = Engine(config, pid=kernel.pid, export_ike_keys=keylog is not None)
+        self.engine = Engine(
+            config, pid=kernel.pid, export_ike_keys=keylog is not None, wall_time=self.wall_time
+        )
         self.installed: dict[tuple[int, object, int], Message] = {}
         """SAs this daemon installed, by (satype, dst, spi): what a clean stop removes."""
         self._backup_tombstones = 0
@@ -146,6 +150,10 @@ class Daemon:
         self._undecodable_seen: set[tuple] = set()
         """Kinds (type, structure, field) of undecodable kernel messages already logged."""
         self.exit_status = 0
+
+    def wall_time(self, when: float) -> float:
+        """Unix time of ``when`` on :attr:`clock` (for show-sa, show-schedule, certificates)."""
+        return time.time() - (self.clock() - when)
 
     # -- life ---------------------------------------------------------------------------------
 
@@ -373,7 +381,7 @@ class Daemon:
         if msg.type in (MsgType.UPDATE, MsgType.ADD) and self.config.paths.backupsa:
             try:
                 backupsa.append(
-                    self.config.paths.backupsa, backupsa.entry_from_message(msg, self.clock())
+                    self.config.paths.backupsa, backupsa.entry_from_message(msg, time.time())
                 )
             except (OSError, backupsa.BackupError) as e:
                 self.log.error(f"cannot record the SA in {self.config.paths.backupsa}: {e}")

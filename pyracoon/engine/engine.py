@@ -5,170 +5,53 @@ Theory of operation
 Three things come in -- :meth:`Engine.receive_datagram` (an ISAKMP datagram with its local and
 remote endpoints), :meth:`Engine.receive_kernel` (a PF_KEY message: ACQUIRE, GETSPI/UPDATE/ADD
 replies, EXPIRE, DELETE, SPD dumps and changes) and :meth:`Engine.handle_timer` -- each with the
-current time ``now`` (seconds; the engine never reads a clock).  What the engine decided comes
-out of :meth:`Engine.events` as :mod:`~pyracoon.engine.events` values, and
-:meth:`Engine.next_timer` says when it wants to be called again.
+current time ``now`` (seconds on a monotonic clock in the daemon, a fake clock in tests; the
+engine never reads a clock).  What the engine decided comes out of :meth:`Engine.events` as
+:mod:`~pyracoon.engine.events` values, and :meth:`Engine.next_timer` says when it wants to be
+called again.
 
-The engine owns what crosses SAs (the OCaml isakmp "Dispatcher" split): finding the SA a
-datagram belongs to, the SPD cache that ACQUIREs and responders need (filled by X_SPDDUMP and
-kept current by SPD broadcasts, as racoon does), routing kernel replies by ``(seq, type,
-satype)``, queueing phase-2 requests until their phase 1 is up, INITIAL-CONTACT, Delete and the
-notify that answers each failure.  The per-SA protocol lives in :mod:`.phase1` and :mod:`.quick`.
+This module only routes and owns what crosses SAs (the OCaml isakmp "Dispatcher" split):
 
-Failures are :mod:`~pyracoon.engine.errors` exceptions named after the notify to send; this
-module turns them into the notify, the log lines and the end of the SA.
+* a datagram goes to the SA its cookies and message id name (:mod:`.phase1`, :mod:`.quick`,
+  :mod:`.informational`), a new responder is created for a first message;
+* a kernel message goes to the negotiation waiting for it (by ``(seq, type, satype)``), to the
+  SPD cache (:mod:`.spd`), to the purge it answers, or starts a negotiation (ACQUIRE);
+* a timer goes to the due SAs only (:mod:`.timers`, one heap for all);
+* what an SA reports (:class:`~pyracoon.engine.context.Outcome`: established, failed, dying,
+  expired, dead) is acted upon here: INITIAL-CONTACT, queued phase 2s, Delete, ACQUIRE errors.
+
+Credentials are loaded with the configuration (:mod:`.credentials`).  Failures are
+:mod:`~pyracoon.engine.errors` exceptions named after the notify to send; this module turns
+them into the notify, the log lines and the end of the SA.
 """
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from pyracoon.config.model import Config, GeneratePolicy, Rekey, Remote
-from pyracoon.crypto.cbc import CbcState
-from pyracoon.crypto.errors import CryptoError
-from pyracoon.crypto.hashes import digests_equal, informational_hash, quick_mode_hash1
-from pyracoon.crypto.iv import phase2_iv
-from pyracoon.crypto.padding import PaddingPolicy
+from pyracoon.config.model import Config, Rekey, Remote
 from pyracoon.kernel import pfkey
-from pyracoon.kernel.sadb import (
-    MANUAL_REQID_MAX,
-    Direction,
-    ExtType,
-    Mode,
-    MsgType,
-    SaState,
-    SaType,
-)
-from pyracoon.kernel.sadb import Level as SpLevel
-from pyracoon.pki import (
-    PkiError,
-    TrustStore,
-    build_my_identity,
-    certificate_issuer,
-    certificate_subject,
-    load_certificate,
-    load_private_key,
-)
-from pyracoon.wire import (
-    SA,
-    Delete,
-    Encrypted,
-    Hash,
-    Identification,
-    Message,
-    Nonce,
-    Notification,
-    Payload,
-    WireError,
-    decode_message,
-    decode_payloads,
-    encode_message,
-    encode_payloads,
-)
-from pyracoon.wire.constants import (
-    EncapsulationMode,
-    ExchangeType,
-    Flag,
-    NotifyType,
-    ProtocolID,
-    display_name,
-    is_error_notify,
-)
+from pyracoon.kernel.sadb import Direction, ExtType, MsgType, SaType
+from pyracoon.wire import Message, WireError, decode_message
+from pyracoon.wire.constants import EncapsulationMode, ExchangeType, display_name
 
 from . import events as ev
-from .errors import (
-    EngineError,
-    InvalidIdInformation,
-    LocalError,
-    NoProposalChosen,
-    PayloadMalformed,
-    UnexpectedMessage,
-)
+from .context import Outcome, OutcomeKind, Output, Settings, padding_policy
+from .credentials import Credentials
+from .errors import EngineError, LocalError, NoProposalChosen, UnexpectedMessage
 from .events import Endpoint, IPAddress, Level, fmt_endpoint
+from .informational import Informational
 from .phase1 import AGGRESSIVE, MAIN, P1State, Phase1, Role, random_message_id
-from .proposals import (
-    PROTOCOL_NAMES,
-    ProtocolOffer,
-    parse_phase2_transform,
-    sainfo_transforms,
-    select_phase2,
-)
-from .psk import PskFile
-from .quick import SATYPE_OF, QState, Quick, Request, Selector
-
-PROTOCOL_OF_IPPROTO = {50: ProtocolID.IPSEC_ESP, 51: ProtocolID.IPSEC_AH, 108: ProtocolID.IPCOMP}
-IPPROTO_OF_PROTOCOL = {v: k for k, v in PROTOCOL_OF_IPPROTO.items()}
-ENCAP_OF_SADB_MODE: dict[int, EncapsulationMode] = {
-    Mode.TUNNEL: EncapsulationMode.TUNNEL,
-    Mode.TRANSPORT: EncapsulationMode.TRANSPORT,
-}
-
-
-def _selector_address(ext_type: ExtType, sel: Selector) -> pfkey.Address:
-    """An SPD selector as an ADDRESS_SRC/DST extension (prefix, port, upper-layer protocol)."""
-    net = sel.network
-    return pfkey.Address(ext_type, net.network_address, sel.port, net.prefixlen, sel.proto)
-
-
-def _contains(outer: Selector, inner: Selector) -> bool:
-    """Does SP selector ``outer`` cover ID selector ``inner`` (address, protocol, port)?"""
-    if outer.network.version != inner.network.version:
-        return False
-    if not inner.network.subnet_of(outer.network):  # type: ignore[arg-type]
-        return False
-    if outer.proto != 255 and outer.proto != inner.proto:
-        return False
-    return outer.port in (0, inner.port)
-
-
-@dataclass
-class SpdEntry:
-    """One cached SPD entry (racoon's SPD cache, racoon's pfkey.c)."""
-
-    policy_id: int
-    direction: int
-    src: Selector
-    dst: Selector
-    requests: list[pfkey.IpsecRequest]
-    policy_type: int = 2
-
-
-def padding_policy(config: Config) -> PaddingPolicy:
-    """racoon.conf's ``padding {}`` block as the CBC layer applies it (racoon.conf(5): padding)."""
-    pad = config.padding
-    return PaddingPolicy(
-        pad.randomize, pad.randomize_length, pad.maximum_length, pad.strict_check,
-        pad.exclusive_tail,
-    )  # fmt: skip
-
-
-def policy_offers(
-    sp: SpdEntry, twin: SpdEntry | None, *, inbound_first: bool
-) -> list[ProtocolOffer]:
-    """One protocol offer per ipsecrequest of ``sp``, in reverse SPD order as racoon proposes
-    them (racoon.conf(5): sainfo), each with the reqids of both directions: ``sp``'s own for its
-    direction, ``twin``'s (the SP of the other direction) for the other one when it has a request
-    for the same protocol. ``inbound_first`` says that ``sp`` is the inbound SP (responder)."""
-    offers = []
-    for req in reversed(sp.requests):
-        protocol = PROTOCOL_OF_IPPROTO.get(req.proto)
-        if protocol is None:
-            continue
-        other = req.reqid
-        for r in twin.requests if twin is not None else ():
-            if r.proto == req.proto:
-                other = r.reqid
-        mode = ENCAP_OF_SADB_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
-        reqid_in, reqid_out = (req.reqid, other) if inbound_first else (other, req.reqid)
-        offers.append(ProtocolOffer(protocol, mode, reqid_in, reqid_out))
-    return offers
-
+from .proposals import PROTOCOL_NAMES, ProtocolOffer
+from .quick import QState, Quick
+from .spd import SpdCache, SpdEntry, policy_offers, tunnel_request
+from .timers import TimerHeap
+from .traffic import SATYPE_OF, Request, Selector
 
 #: Destinations no IKE peer can have, and how the log names them. An SPD entry as wide as
 #: ``spdadd ::/0 ::/0 any`` also covers multicast (neighbour and router discovery, mDNS),
@@ -200,12 +83,18 @@ def not_a_peer(addr: Any) -> str | None:
     return None
 
 
-def _tunnel_request(sp: SpdEntry) -> pfkey.IpsecRequest | None:
-    """The tunnel-mode request of ``sp`` with its endpoints: its ``dst`` is the IKE peer."""
-    return next((r for r in sp.requests if r.mode == Mode.TUNNEL and r.dst), None)
+def acquire_error_message(satype: int, seq: int, pid: int) -> pfkey.Message:
+    """ACQUIRE with errno EINVAL: the negotiation the kernel asked for failed (racoon's
+    pfkey.c)."""
+    return pfkey.Message(MsgType.ACQUIRE, satype, errno=22, seq=seq, pid=pid)
 
 
-@dataclass
+def register_message(satype: int, seq: int, pid: int) -> pfkey.Message:
+    """REGISTER for one SA type, so that ACQUIREs for it come to us."""
+    return pfkey.Message(MsgType.REGISTER, satype, seq=seq, pid=pid)
+
+
+@dataclass(eq=False)
 class Waiting:
     """A phase-2 request queued until its phase 1 is up (timer phase1)."""
 
@@ -214,94 +103,225 @@ class Waiting:
     peer: Endpoint
     request: Request
     deadline: float
+    queued: bool = True
 
 
-@dataclass
+def _unix(now: float) -> float:
+    return now
+
+
 class Engine:
-    """All negotiations of one host.  ``pid`` is what our PF_KEY messages carry."""
+    """All negotiations of one host.  ``pid`` is what our PF_KEY messages carry.
 
-    config: Config
-    pid: int = field(default_factory=os.getpid)
-    #: Overrides ``path pre_shared_key`` (tests, or a daemon that reads the file itself).
-    psk: Any = None
-    #: How to turn ``now`` into a date for certificate validity; default: ``now`` is Unix time.
-    wall_clock: Callable[[float], datetime] | None = None
-    #: Set the commit bit in QM1.  racoon never does; this exists to test the other side of
-    #: racoon's isakmp_quick.c (a peer that sets it) against ourselves.
-    commit_bit: bool = False
-    #: Emit :class:`~pyracoon.engine.events.IkeKeys` for every ISAKMP SA whose keys are derived
-    #: (``pyracoon --ike-keylog``).  Off by default: the event carries a secret.
-    export_ike_keys: bool = False
+    ``psk`` overrides ``path pre_shared_key`` (tests, or a daemon that reads the file itself).
+    ``wall_time`` turns an engine time into Unix time, for what people read (``show-sa``
+    dates, certificate validity); by default engine times are Unix times (tests).
+    ``wall_clock`` (engine time -> date) overrides it for certificate validity only.
+    ``commit_bit`` sets the commit bit in QM1: racoon never does; it exists to test the other
+    side of racoon's isakmp_quick.c against ourselves.  ``export_ike_keys`` emits
+    :class:`~pyracoon.engine.events.IkeKeys` (``pyracoon --ike-keylog``; off by default: the
+    event carries a secret).
+    """
 
-    def __post_init__(self) -> None:
-        self._events: list[ev.Event] = []
+    def __init__(
+        self,
+        config: Config,
+        pid: int | None = None,
+        psk: Any = None,
+        wall_clock: Callable[[float], datetime] | None = None,
+        commit_bit: bool = False,
+        export_ike_keys: bool = False,
+        wall_time: Callable[[float], float] | None = None,
+    ) -> None:
+        self.pid = os.getpid() if pid is None else pid
+        self.psk = psk
+        self.wall_time: Callable[[float], float] = wall_time or _unix
+        self.wall_clock = wall_clock
+        self.out = Output(self.pid, export_ike_keys=export_ike_keys)
+        self.config = config
+        credentials = self._load_credentials(config)
+        self.settings = Settings(
+            config, credentials, config.timer, padding_policy(config), commit_bit,
+            self._wall_date,
+        )  # fmt: skip
         self.ph1s: dict[bytes, Phase1] = {}
         self.quicks: dict[tuple[bytes, int], Quick] = {}
-        self.spd: dict[int, SpdEntry] = {}
-        self.spd_loading = False
-        """Between our X_SPDDUMP request and its last reply: ACQUIREs wait in early_acquires."""
-        self.early_acquires: list[pfkey.Message] = []
-        self.waiting: list[Waiting] = []
-        self.pending: dict[tuple[int, int, int], Quick] = {}
-        self.contacted: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
-        #: Destinations whose ACQUIREs were ignored (not_a_peer) and already logged at INFO.
-        self.not_peers: set[ipaddress.IPv4Address | ipaddress.IPv6Address] = set()
         self.established: list[Quick] = []
-        self._seq = 0
-        self._next_generated_reqid = 0
-        #: Outstanding SAD dumps for purges: (peer address, ISAKMP SA whose SAs are kept).
-        self._dumps: list[tuple[Any, Phase1 | None]] = []
+        self.waiting: list[Waiting] = []
+        self.spdc = SpdCache(self.out)
+        """The SPD cache; ACQUIREs that come while it loads wait in early_acquires."""
+        self.early_acquires: list[pfkey.Message] = []
+        self.info = Informational(self.out, self.settings, self)
+        self.contacted: set[IPAddress] = set()
+        #: Destinations whose ACQUIREs were ignored (not_a_peer) and already logged at INFO.
+        self.not_peers: set[IPAddress] = set()
+        self.timers: TimerHeap[Any] = TimerHeap()
+        self._touched: list[Any] = []
         self.now = 0.0
-        self._certs: dict[str, Any] = {}
-        self.padding = padding_policy(self.config)
 
-    # ================================================================== outputs
+    # ================================================================== plumbing
+    @property
+    def commit_bit(self) -> bool:
+        return self.settings.commit_bit
+
+    @commit_bit.setter
+    def commit_bit(self, value: bool) -> None:
+        self.settings.commit_bit = value
+
+    @property
+    def export_ike_keys(self) -> bool:
+        return self.out.export_ike_keys
+
+    @export_ike_keys.setter
+    def export_ike_keys(self, value: bool) -> None:
+        self.out.export_ike_keys = value
+
+    @property
+    def spd(self) -> dict[int, SpdEntry]:
+        """The cached SPD entries by policy id."""
+        return self.spdc.entries
+
+    @property
+    def spd_loading(self) -> bool:
+        """Between our X_SPDDUMP request and its last reply."""
+        return self.spdc.loading
+
+    @property
+    def pending(self) -> dict[tuple[int, int, int], Any]:
+        """Kernel requests whose replies an SA waits for."""
+        return self.out.pending
+
+    @property
+    def _events(self) -> list[ev.Event]:
+        return self.out.events
+
+    @property
+    def padding(self) -> Any:
+        return self.settings.padding
+
+    @property
+    def timer_visits(self) -> int:
+        """Timer entries examined so far by next_timer/handle_timer (cost, for tests)."""
+        return self.timers.visits
+
+    def wall_time_of(self, when: float) -> float:
+        """Unix time of engine time ``when`` (for ``show-sa``, ``show-schedule``)."""
+        return self.wall_time(when)
+
+    def _wall_date(self, now: float) -> datetime:
+        if self.wall_clock is not None:
+            return self.wall_clock(now)
+        return datetime.fromtimestamp(self.wall_time(now), UTC)
+
+    def wall_clock_datetime(self) -> datetime:
+        """The last input's time as a date, for certificate validity."""
+        return self._wall_date(self.now)
+
+    def _load_credentials(self, config: Config) -> Credentials:
+        """Certificates, keys, trust stores and peers_certfile of ``config``, read now; each
+        file that fails is one ERROR line naming the remote, the file and the reason."""
+        creds = Credentials.load(config, self.psk)
+        for line in creds.problems:
+            self.out.log(Level.ERROR, line)
+        return creds
+
     def events(self) -> list[ev.Event]:
         """Everything decided since the last call, in order."""
-        out, self._events = self._events, []
+        out, self.out.events = self.out.events, []
         return out
 
     def log(self, level: Level, text: str, peer: Any = None) -> None:
         """Queue a log line (racoon's wording where racoon has one)."""
-        self._events.append(ev.LogEvent(level, text, peer))
-
-    def send(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
-        """Queue a datagram for the daemon to send."""
-        self._events.append(ev.DatagramOut(data, local, remote))
+        self.out.log(level, text, peer)
 
     def next_seq(self) -> int:
         """A fresh PF_KEY sequence number for requests not tied to an ACQUIRE."""
-        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
-        return self._seq
+        return self.out.next_seq()
 
     def kernel_request(self, msg: pfkey.Message, owner: Quick | None = None) -> None:
         """Queue a PF_KEY request; replies come back to ``owner`` by (seq, type, satype)."""
-        if owner is not None:
-            self.pending[(msg.seq, msg.type, msg.satype)] = owner
-        self._events.append(ev.KernelRequest(msg))
+        self.out.kernel_request(msg, owner)
+
+    def _touch(self, sa: Any) -> None:
+        """``sa`` is being called: its timers may move (rescheduled in :meth:`_settle`)."""
+        self._touched.append(sa)
+
+    def _call(self, sa: Any, action: Callable[[], None]) -> None:
+        """Call into one SA, then act on what it reported, in order."""
+        self._touch(sa)
+        try:
+            action()
+        finally:
+            self._drain_outcomes()
+
+    def _drain_outcomes(self) -> None:
+        while self.out.outcomes:
+            self._on_outcome(self.out.outcomes.popleft())
+
+    def _settle(self) -> None:
+        """End of an input: act on what is left and put the touched SAs back on the heap."""
+        self._drain_outcomes()
+        touched, self._touched = self._touched, []
+        for sa in touched:
+            self._reschedule(sa)
+
+    def _alive(self, sa: Any) -> bool:
+        if isinstance(sa, Phase1):
+            return self.ph1s.get(sa.icky) is sa
+        if isinstance(sa, Quick):
+            return self.quicks.get((sa.ph1.icky, sa.message_id)) is sa
+        return isinstance(sa, Waiting) and sa.queued
+
+    def _reschedule(self, sa: Any) -> None:
+        if not self._alive(sa):
+            self.timers.cancel(sa)
+        elif isinstance(sa, Waiting):
+            self.timers.set(sa, sa.deadline)
+        else:
+            self.timers.set(sa, sa.next_timer())
+
+    def _on_outcome(self, o: Outcome) -> None:
+        kind, sa, now = o.kind, o.sa, o.now
+        if kind is OutcomeKind.PHASE1_ESTABLISHED:
+            self.phase1_established(sa, now)
+        elif kind is OutcomeKind.PHASE1_FAILED:
+            self.phase1_failed(sa, o.text, now)
+        elif kind is OutcomeKind.PHASE1_DYING:
+            self.phase1_dying(sa, now)
+        elif kind is OutcomeKind.PHASE1_EXPIRED:
+            self.phase1_expired(sa, now)
+        elif kind is OutcomeKind.PHASE1_DEAD:
+            self.phase1_dead(sa, now)
+        elif kind is OutcomeKind.PHASE2_ESTABLISHED:
+            self.phase2_established(sa, now)
+        elif kind is OutcomeKind.PHASE2_FAILED:
+            self.phase2_failed(sa, o.text, now)
+        elif kind is OutcomeKind.PHASE2_EXPIRED:
+            self.phase2_expired(sa, now)
 
     # ================================================================== start
     def start(self, now: float) -> None:
         """REGISTER for AH/ESP/IPComp, then X_SPDDUMP to fill the SPD cache (5.2)."""
         self.now = now
         for satype in (SaType.AH, SaType.ESP, SaType.IPCOMP):
-            self.kernel_request(
-                pfkey.Message(MsgType.REGISTER, satype, seq=self.next_seq(), pid=self.pid)
-            )
-        self.spd_loading = True
-        self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
+            self.kernel_request(register_message(satype, self.next_seq(), self.pid))
+        self.spdc.request_dump(clear=False)
+        self._settle()
 
     def reload(self, config: Config, now: float) -> None:
         """SIGHUP: take the new configuration and re-read the SPD (racoon(8)).
 
         Existing SAs stay; each ISAKMP SA is re-bound to the remote the new file gives for its
         peer (racoon's revalidation), or keeps its old settings, with a warning, when the new
-        file has none.  Certificates, keys and the CA directory are read again when next used.
+        file has none.  Certificates, keys and the CA directory are read again now; a file
+        that fails is logged now, and negotiations that need it fail with that reason.
         """
         self.now = now
         self.config = config
-        self.padding = padding_policy(config)
-        self._certs.clear()
+        self.settings.config = config
+        self.settings.timer = config.timer
+        self.settings.padding = padding_policy(config)
+        self.settings.credentials = self._load_credentials(config)
         for ph1 in self.ph1s.values():
             remote = config.remote_for(ph1.peer[0], ph1.peer[1])
             if remote is None:
@@ -313,20 +333,20 @@ class Engine:
                 )
             else:
                 ph1.remote = remote
-        self.spd.clear()
-        self.spd_loading = True
-        self.kernel_request(pfkey.Message(MsgType.X_SPDDUMP, 0, seq=self.next_seq(), pid=self.pid))
+        self.spdc.request_dump(clear=True)
+        self._settle()
 
     # ================================================================== racoonctl
     def isakmp_sas(self) -> list[ev.IsakmpSaStatus]:
-        """Every ISAKMP SA, negotiating or established (``show-sa isakmp``)."""
+        """Every ISAKMP SA, negotiating or established (``show-sa isakmp``); ``created`` is
+        Unix time."""
         return [
             ev.IsakmpSaStatus(
                 ph1.local,
                 ph1.peer,
                 ph1.icky,
                 ph1.rcky,
-                ph1.created,
+                self.wall_time(ph1.created),
                 ph1.state.value,
                 display_name(ExchangeType, ph1.exchange),
                 ph1.role is Role.INITIATOR,
@@ -339,7 +359,7 @@ class Engine:
         """``establish-sa isakmp``: start a phase 1 with ``peer`` unless one exists."""
         self.now = now
         peer = ev.endpoint(*peer)
-        if self._phase1_for(peer) is not None:
+        if self.phase1_for(peer) is not None:
             return True
         remote = self.config.remote_for(peer[0], peer[1])
         if remote is None:
@@ -348,7 +368,9 @@ class Engine:
         if local is None:
             wildcard = ipaddress.ip_address("::" if peer[0].version == 6 else "0.0.0.0")
             local = (wildcard, self.config.isakmp_port)
-        return self.initiate(remote, local, peer, now) is not None
+        started = self.initiate(remote, local, peer, now) is not None
+        self._settle()
+        return started
 
     def delete_isakmp(self, peer_address: Any, now: float) -> int:
         """``delete-sa isakmp``: announce and drop every ISAKMP SA with that peer."""
@@ -357,7 +379,8 @@ class Engine:
         gone = [ph1 for ph1 in self.ph1s.values() if ph1.peer[0] == address]
         for ph1 in gone:
             self.log(Level.INFO, f"purging ISAKMP-SA spi={ph1.index()}.", address)
-            self._remove_phase1(ph1, announce=True)
+            self.remove_phase1(ph1, announce=True)
+        self._settle()
         return len(gone)
 
     def local_port(self, address: Any) -> int:
@@ -370,130 +393,71 @@ class Engine:
 
     # ================================================================== timers
     def next_timer(self) -> float | None:
-        """When the engine next wants :meth:`handle_timer` (None: no timer)."""
-        times = [t for t in (sa.next_timer() for sa in self.ph1s.values()) if t is not None]
-        times += [t for t in (q.next_timer() for q in self.quicks.values()) if t is not None]
-        times += [w.deadline for w in self.waiting]
-        return min(times) if times else None
+        """When the engine next wants :meth:`handle_timer` (None: no timer).  O(1): the top
+        of the timer heap."""
+        return self.timers.next()
 
     def handle_timer(self, now: float) -> None:
-        """Run every timer due at ``now``: resends, deadlines, lifetimes, DPD."""
+        """Run every timer due at ``now`` (resends, deadlines, lifetimes, DPD), visiting only
+        the SAs that are due: phase 1s, then quick modes, then waiting requests, each in the
+        order they were created."""
         self.now = now
-        for ph1 in list(self.ph1s.values()):
-            t = ph1.next_timer()
+        for sa in self.timers.pop_due(now, _timer_rank):
+            if not self._alive(sa):
+                continue
+            if isinstance(sa, Waiting):
+                self._waiting_timed_out(sa)
+                continue
+            t = sa.next_timer()
             if t is not None and now >= t:
-                ph1.handle_timer(now)
-        for q in list(self.quicks.values()):
-            t = q.next_timer()
-            if t is not None and now >= t:
-                q.handle_timer(now)
-        for w in list(self.waiting):
-            if now >= w.deadline:
-                self.waiting.remove(w)
-                offer = w.request.offers[-1] if w.request.offers else None
-                proto = PROTOCOL_NAMES.get(offer.protocol, "?") if offer else "?"
-                self.log(
-                    Level.ERROR,
-                    "phase2 negotiation failed due to time up waiting for phase1. "
-                    f"{proto} {fmt_endpoint(w.peer)}->{fmt_endpoint(w.local)}",
-                    w.peer[0],
-                )
-                self.log(
-                    Level.INFO,
-                    f"{w.peer[0]} give up to get IPsec-SA due to time up to wait.",
-                    w.peer[0],
-                )
-                self._acquire_error(w.request)
-                self._events.append(
-                    ev.NegotiationFailed(2, w.peer, "time up waiting for phase 1")
-                )
+                self._call(sa, lambda sa=sa: sa.handle_timer(now))
+            else:
+                self._touch(sa)
+        self._settle()
 
-    # ================================================================== config helpers
+    def _waiting_timed_out(self, w: Waiting) -> None:
+        self._unqueue(w)
+        offer = w.request.offers[-1] if w.request.offers else None
+        proto = PROTOCOL_NAMES.get(offer.protocol, "?") if offer else "?"
+        self.log(
+            Level.ERROR,
+            "phase2 negotiation failed due to time up waiting for phase1. "
+            f"{proto} {fmt_endpoint(w.peer)}->{fmt_endpoint(w.local)}",
+            w.peer[0],
+        )
+        self.log(
+            Level.INFO,
+            f"{w.peer[0]} give up to get IPsec-SA due to time up to wait.",
+            w.peer[0],
+        )
+        self._acquire_error(w.request)
+        self.out.emit(ev.NegotiationFailed(2, w.peer, "time up waiting for phase 1"))
+
+    def _queue(self, w: Waiting) -> None:
+        self.waiting.append(w)
+        self._touch(w)
+
+    def _unqueue(self, w: Waiting) -> None:
+        if w.queued:
+            w.queued = False
+            self.waiting.remove(w)
+            self.timers.cancel(w)
+
+    # ================================================================== credentials
     def psk_source(self) -> Any:
         """Where pre-shared keys come from: the injected source, else ``path pre_shared_key``."""
-        if self.psk is not None:
-            return self.psk
-        if self.config.paths.pre_shared_key:
-            return PskFile(self.config.paths.pre_shared_key)
-        return None
-
-    def _cert_path(self, name: str) -> str:
-        return self.config.paths.resolve("certificate", name)
-
-    def my_certificate(self, remote: Remote) -> tuple[Any, Any]:
-        """Our certificate and private key (``certificate_type x509``), loaded once."""
-        ct = remote.certificate_type
-        if ct is None or ct.kind != "x509" or ct.certificate is None:
-            raise LocalError(
-                "no certificate configured: rsasig needs "
-                'certificate_type x509 "cert" "key" in the remote block'
-            )
-        key = (ct.certificate, ct.private_key)
-        if key not in self._certs:
-            try:
-                cert = load_certificate(self._cert_path(ct.certificate))
-                priv = load_private_key(self._cert_path(ct.private_key))
-            except Exception as exc:  # PkiError and OSError: both mean the same to a person
-                raise LocalError(f"failed to load our certificate or key: {exc}") from None
-            self._certs[key] = (cert, priv)
-        return self._certs[key]  # type: ignore[no-any-return]
-
-    def my_identity(self, remote: Remote, local: Endpoint) -> Any:
-        """Our phase-1 identity from ``my_identifier`` (address, fqdn, asn1dn ...)."""
-        cert = None
-        if remote.certificate_type is not None and remote.certificate_type.kind == "x509":
-            cert = self.my_certificate(remote)[0]
-        try:
-            return build_my_identity(
-                remote.my_identifier,
-                certificate=cert,
-                local_address=str(local[0]),
-                base_dir=self.config.paths.certificate,
-            )
-        except Exception as exc:
-            raise LocalError(f"failed to set my identifier: {exc}") from None
-
-    def trust_store(self, remote: Remote) -> TrustStore:
-        """The CAs we trust for this remote: ``ca_type`` first, then the hashed directory."""
-        ca_files = [self._cert_path(remote.ca_type)] if remote.ca_type else []
-        try:
-            return TrustStore.from_paths(self.config.paths.certificate, ca_files)
-        except (PkiError, OSError) as exc:
-            raise LocalError(f"failed to load the CA certificate of ca_type: {exc}") from None
-
-    def peers_certfile(self, remote: Remote) -> Any:
-        """The pinned ``peers_certfile x509`` certificate of the peer."""
-        pc = remote.peers_certfile
-        assert pc is not None
-        if pc.kind != "x509" or pc.path is None:
-            raise LocalError(f"peers_certfile {pc.kind} is not supported")
-        try:
-            return load_certificate(self._cert_path(pc.path))
-        except (PkiError, OSError) as exc:
-            raise LocalError(f"failed to load peers_certfile: {exc}") from None
-
-    def cr_authority(self, remote: Remote) -> bytes:
-        """CR data: issuer of peers_certfile, else subject of ca_type, else empty (8.12)."""
-        try:
-            if remote.peers_certfile is not None and remote.peers_certfile.path:
-                return certificate_issuer(self.peers_certfile(remote)).der
-            if remote.ca_type:
-                return certificate_subject(load_certificate(self._cert_path(remote.ca_type))).der
-        except Exception:
-            return b""
-        return b""
-
-    def wall_clock_datetime(self) -> datetime:
-        """``now`` as a date, for certificate validity."""
-        if self.wall_clock is not None:
-            return self.wall_clock(self.now)
-        return datetime.fromtimestamp(self.now, UTC)
+        return self.settings.credentials.psk_source()
 
     # ================================================================== datagrams
     def receive_datagram(self, data: bytes, local: Endpoint, remote: Endpoint, now: float) -> None:
         """One ISAKMP datagram (without NAT-T marker) from ``remote`` to ``local``."""
         self.now = now
-        local, remote = ev.endpoint(*local), ev.endpoint(*remote)
+        try:
+            self._route_datagram(data, ev.endpoint(*local), ev.endpoint(*remote), now)
+        finally:
+            self._settle()
+
+    def _route_datagram(self, data: bytes, local: Endpoint, remote: Endpoint, now: float) -> None:
         try:
             msg = decode_message(data)
         except WireError as exc:
@@ -519,7 +483,8 @@ class Engine:
                         return
                 if msg.exchange_type != ph1.exchange:
                     raise UnexpectedMessage("exchange type changed in the middle of phase 1")
-                ph1.receive(msg, data, now)
+                p = ph1
+                self._call(p, lambda: p.receive(msg, data, now))
             elif msg.exchange_type == ExchangeType.QUICK:
                 if ph1 is None or not ph1.established:
                     self.log(
@@ -530,7 +495,9 @@ class Engine:
                     return
                 self._receive_quick(ph1, msg, data, now)
             elif msg.exchange_type == ExchangeType.INFORMATIONAL:
-                self._receive_info(ph1, msg, remote, now)
+                if ph1 is not None:
+                    self._touch(ph1)  # an R-U-THERE-ACK moves its DPD timers
+                self.info.receive(ph1, msg, remote, now)
             else:
                 self.log(
                     Level.WARNING,
@@ -543,6 +510,21 @@ class Engine:
             self.log(Level.DEBUG, f"{exc}: dropped", remote[0])
         except EngineError as exc:
             self._fail(exc, ph1, msg, now)
+
+    def _receive_quick(self, ph1: Phase1, msg: Message, data: bytes, now: float) -> None:
+        key = (ph1.icky, msg.message_id)
+        q = self.quicks.get(key)
+        if q is None:
+            placeholder = Request(
+                Selector(ipaddress.ip_network(ph1.local[0])),
+                Selector(ipaddress.ip_network(ph1.peer[0])),
+                [],
+            )
+            q = Quick(self.out, self.settings, ph1, False, msg.message_id, placeholder, now,
+                      self.spdc)  # fmt: skip
+            self.quicks[key] = q
+        found = q
+        self._call(found, lambda: found.receive(msg, data, now))
 
     def _fail(self, exc: EngineError, ph1: Phase1 | None, msg: Message, now: float) -> None:
         peer = ph1.peer[0] if ph1 is not None else None
@@ -559,7 +541,7 @@ class Engine:
             base_iv = ph1.pending_iv()
             ph1.abandon_message()
             if exc.notify is not None:
-                self.send_notify(ph1, exc.notify, now, data=exc.data, base_iv=base_iv)
+                self.info.send_notify(ph1, exc.notify, data=exc.data, base_iv=base_iv)
             if isinstance(exc, NoProposalChosen) and ph1.state is P1State.START:
                 self.log(Level.ERROR, "failed to get valid proposal.", peer)
             if ph1.state is P1State.START or isinstance(exc, LocalError):
@@ -568,12 +550,12 @@ class Engine:
             # valid retransmission or by its timer, never because of one bad datagram.
         elif msg.exchange_type == ExchangeType.QUICK:
             if exc.notify is not None:
-                self.send_notify(ph1, exc.notify, now, data=exc.data)
+                self.info.send_notify(ph1, exc.notify, data=exc.data)
             q = self.quicks.get((ph1.icky, msg.message_id))
             if q is None or q.state is QState.ESTABLISHED:
                 return
             q.abandon_message()
-            if not q.initiator and q.state is QState.GETSPI_SENT and not q.spis_wanted:
+            if not q.initiator and q.state is QState.START:
                 # the responder's first message failed: there is nothing to keep
                 self.phase2_failed(q, f"phase2 negotiation failed. {q.index()}", now)
             elif isinstance(exc, LocalError):
@@ -601,7 +583,8 @@ class Engine:
             )
             return None
         ph1 = Phase1(
-            self,
+            self.out,
+            self.settings,
             rmconf,
             local,
             remote,
@@ -619,417 +602,47 @@ class Engine:
         )
         return ph1
 
-    # ------------------------------------------------------------------ informational
     def send_notify(
-        self,
-        ph1: Phase1,
-        notify: int,
-        now: float,
-        *,
-        data: bytes = b"",
+        self, ph1: Phase1, notify: int, now: float, *, data: bytes = b"",
         base_iv: bytes | None = None,
-    ) -> None:
+    ) -> None:  # fmt: skip
         """Send one notify about ``ph1`` (HASH-protected once keys exist)."""
-        n = Notification(notify, ProtocolID.ISAKMP, ph1.cookies, data)
-        self.send_info(ph1, [n], base_iv=base_iv)
-        self.log(Level.DEBUG, f"sending notify {display_name(NotifyType, notify)}", ph1.peer[0])
-
-    def send_info(
-        self, ph1: Phase1, payloads: list[Payload], *, base_iv: bytes | None = None
-    ) -> None:
-        """An informational exchange: HASH(1)-protected once the ISAKMP SA has keys (8.6)."""
-        if ph1.keys is None or ph1.cbc is None or ph1.prf is None:
-            msg = Message(ph1.icky, ph1.rcky, ExchangeType.INFORMATIONAL, 0, tuple(payloads))
-            self.send(encode_message(msg), ph1.local, ph1.peer)
-            return
-        mid = random_message_id()
-        _, rest = encode_payloads(payloads)
-        h = informational_hash(ph1.prf, ph1.keys.skeyid_a, mid, rest)
-        np, body = encode_payloads([Hash(h), *payloads])
-        if base_iv is None:
-            base_iv = ph1.cbc.iv
-        iv = phase2_iv(ph1.prf, base_iv, mid, ph1.cbc.cipher.block_size)
-        ciphertext = CbcState(ph1.cbc.cipher, iv).encrypt(body, self.padding)
-        msg = Message(
-            ph1.icky,
-            ph1.rcky,
-            ExchangeType.INFORMATIONAL,
-            mid,
-            (Encrypted(np, ciphertext),),
-            Flag.ENCRYPTION,
-        )
-        self.send(encode_message(msg), ph1.local, ph1.peer)
-
-    def _receive_info(self, ph1: Phase1 | None, msg: Message, remote: Endpoint, now: float) -> None:
-        if msg.encrypted is not None:
-            if ph1 is None or ph1.keys is None or ph1.cbc is None or ph1.prf is None:
-                self.log(Level.DEBUG, "encrypted informational for an unknown ISAKMP-SA", remote[0])
-                return
-            cbc: CbcState = ph1.cbc.for_message_id(ph1.prf, msg.message_id)
-            try:
-                dec = cbc.decrypt(bytes(msg.encrypted.ciphertext), self.padding)
-                payloads = list(decode_payloads(msg.encrypted.next_payload, dec.plaintext).payloads)
-            except (CryptoError, WireError) as exc:
-                self.log(
-                    Level.ERROR, f"failed to decrypt the informational message: {exc}", remote[0]
-                )
-                if not ph1.established and ph1.psk_entry is not None:
-                    self.log(
-                        Level.ERROR,
-                        "the peer's notify cannot be read with our keys: most likely the "
-                        f"pre-shared keys differ (we used the psk.txt entry '{ph1.psk_entry}')",
-                        remote[0],
-                    )
-                return
-            if not payloads or not isinstance(payloads[0], Hash):
-                self.log(
-                    Level.ERROR,
-                    "ignore information because the message has no hash payload.",
-                    remote[0],
-                )
-                return
-            _, rest = encode_payloads(payloads[1:])
-            expected = informational_hash(ph1.prf, ph1.keys.skeyid_a, msg.message_id, rest)
-            if not digests_equal(payloads[0].data, expected):
-                self.log(Level.ERROR, "ignore information because the hash mismatched.", remote[0])
-                return
-            payloads = payloads[1:]
-            protected = True
-        else:
-            payloads = [p for p in msg.payloads if isinstance(p, Payload)]
-            protected = False
-        for p in payloads:
-            if isinstance(p, Notification):
-                self._receive_notify(ph1, p, protected, remote, now)
-            elif isinstance(p, Delete) and protected and ph1 is not None:
-                self._receive_delete(ph1, p, now)
-            elif isinstance(p, Delete):
-                self.log(Level.WARNING, "unprotected Delete ignored", remote[0])
-
-    def _receive_notify(
-        self, ph1: Phase1 | None, n: Notification, protected: bool, remote: Endpoint, now: float
-    ) -> None:
-        name = display_name(NotifyType, n.notify_type)
-        if n.notify_type == NotifyType.INITIAL_CONTACT and protected and ph1 is not None:
-            self.log(Level.INFO, "received INITIAL-CONTACT", remote[0])
-            self._initial_contact(ph1, now)
-            return
-        if n.notify_type in (NotifyType.R_U_THERE, NotifyType.R_U_THERE_ACK):
-            if not protected or ph1 is None or not ph1.established or len(n.data) != 4:
-                self.log(Level.DEBUG, f"{name} ignored (unprotected or malformed)", remote[0])
-                return
-            seq = int.from_bytes(n.data, "big")
-            if n.notify_type == NotifyType.R_U_THERE:
-                ack = Notification(NotifyType.R_U_THERE_ACK, ProtocolID.ISAKMP, ph1.cookies,
-                                   n.data)  # fmt: skip
-                self.send_info(ph1, [ack])
-                self.log(Level.DEBUG, f"DPD R-U-THERE received (seq={seq}), ACK sent", remote[0])
-            else:
-                ph1.dpd_ack(seq, now)
-            return
-        if is_error_notify(n.notify_type):
-            # Logged, never acted upon: an unprotected notify is trivially forged, and a
-            # protected one may answer a corrupted copy of a message whose real version
-            # succeeded.  The negotiation ends by success or by its timer (as in racoon).
-            self.log(
-                Level.ERROR, f"notification {name} received from {fmt_endpoint(remote)}", remote[0]
-            )
-        else:
-            self.log(
-                Level.INFO, f"notification {name} received from {fmt_endpoint(remote)}", remote[0]
-            )
-
-    def _receive_delete(self, ph1: Phase1, d: Delete, now: float) -> None:
-        if d.protocol_id == ProtocolID.ISAKMP:
-            for spi in d.spis:
-                target = self.ph1s.get(bytes(spi[:8]))
-                if target is not None and target.peer[0] == ph1.peer[0]:
-                    self.log(Level.INFO, f"purging ISAKMP-SA spi={target.index()}.", ph1.peer[0])
-                    self._remove_phase1(target, announce=False)
-            return
-        # A quick mode whose UPDATE/ADD are still on their way to the kernel counts too: a peer
-        # that cannot install its side (strongSwan on a kernel without ESP) sends its Delete
-        # right after QM3, and that datagram can overtake the kernel's replies.  Our DELETEs
-        # queue behind the UPDATE/ADD on the same kernel socket, so they still remove the SAs.
-        installing = [q for q in self.quicks.values() if q.installed and q not in self.established]
-        for spi in d.spis:
-            value = int.from_bytes(spi, "big")
-            for q in [*self.established, *installing]:
-                for rec in list(q.installed):
-                    # racoon expects the peer's inbound SPI (our outbound one); strongSwan
-                    # has been seen to send the other one of the pair: accept both.
-                    if (
-                        rec.protocol == d.protocol_id
-                        and value in (rec.outbound_spi, rec.inbound_spi)
-                        and q.peer[0] == ph1.peer[0]
-                    ):
-                        self.log(
-                            Level.INFO,
-                            f"purged IPsec-SA proto_id="
-                            f"{PROTOCOL_NAMES.get(rec.protocol)} spi={value}.",
-                            q.peer[0],
-                        )
-                        self._delete_kernel_sas(q, rec)
-                        q.installed.remove(rec)
-                if not q.installed:
-                    self._forget_pending(q)  # its install replies no longer concern anyone
-                    self._drop_phase2(q)
-
-    def _initial_contact(self, ph1: Phase1, now: float) -> None:
-        """The peer restarted (8.10): purge every SA with it except this ISAKMP SA's."""
-        self._purge_peer(ph1.peer[0], keep=ph1)
-
-    def _purge_peer(self, peer: Any, *, keep: Phase1 | None) -> None:
-        """Dump the SAD and delete each mature SA to or from ``peer`` -- racoon's
-        purge_remote(), so that SAs this engine never knew (an earlier run's) go too."""
-        self._dumps.append((peer, keep))
-        self.kernel_request(
-            pfkey.Message(MsgType.DUMP, SaType.UNSPEC, seq=self.next_seq(), pid=self.pid)
-        )
-
-    def _purge_entry(self, msg: pfkey.Message, peer: Any, keep: Phase1 | None) -> None:
-        sa, src, dst = msg.sa, msg.src, msg.dst
-        if sa is None or src is None or dst is None or peer not in (src.addr, dst.addr):
-            return
-        if sa.state not in (SaState.MATURE, SaState.DYING):
-            return  # larval SAs belong to negotiations in progress
-        kept: set[int] = set()
-        for q in self.quicks.values():
-            if q.ph1 is keep:
-                kept |= {int.from_bytes(o.spi, "big") for o in q.request.offers if o.spi}
-                kept |= {int.from_bytes(c.peer_spi, "big") for c in q.choices}
-        if sa.spi in kept:
-            return
-        name = {SaType.ESP: "ESP", SaType.AH: "AH", SaType.IPCOMP: "IPCOMP"}.get(
-            SaType(msg.satype) if msg.satype in SaType._value2member_map_ else SaType.UNSPEC,
-            str(msg.satype),
-        )
-        delete = pfkey.Message(MsgType.DELETE, msg.satype, seq=self.next_seq(), pid=self.pid)
-        delete.add(pfkey.SA(spi=sa.spi))
-        delete.add(pfkey.Address(ExtType.ADDRESS_SRC, src.addr))
-        delete.add(pfkey.Address(ExtType.ADDRESS_DST, dst.addr))
-        self.kernel_request(delete)
-        self.log(Level.INFO, f"purged IPsec-SA proto_id={name} spi={sa.spi}.", peer)
-        for q in list(self.established):
-            for rec in list(q.installed):
-                if SATYPE_OF[rec.protocol] == msg.satype and sa.spi in (
-                    rec.inbound_spi,
-                    rec.outbound_spi,
-                ):
-                    q.installed.remove(rec)
-            if not q.installed:
-                self._drop_phase2(q)
-
-    def _delete_kernel_sas(self, q: Quick, rec: Any) -> None:
-        satype = SATYPE_OF[rec.protocol]
-        for src, dst, spi in (
-            (q.peer[0], q.local[0], rec.inbound_spi),
-            (q.local[0], q.peer[0], rec.outbound_spi),
-        ):
-            msg = pfkey.Message(MsgType.DELETE, satype, seq=self.next_seq(), pid=self.pid)
-            msg.add(pfkey.SA(spi=spi))
-            msg.add(pfkey.Address(ExtType.ADDRESS_SRC, src))
-            msg.add(pfkey.Address(ExtType.ADDRESS_DST, dst))
-            self.kernel_request(msg)
-
-    # ------------------------------------------------------------------ quick mode
-    def _receive_quick(self, ph1: Phase1, msg: Message, data: bytes, now: float) -> None:
-        key = (ph1.icky, msg.message_id)
-        q = self.quicks.get(key)
-        if q is not None:
-            q.receive(msg, data, now)
-            return
-        placeholder = Request(
-            Selector(ipaddress.ip_network(ph1.local[0])),
-            Selector(ipaddress.ip_network(ph1.peer[0])),
-            [],
-        )
-        q = Quick(self, ph1, False, msg.message_id, placeholder, now)
-        self.quicks[key] = q
-        q.commit = bool(msg.flags & Flag.COMMIT)  # copied into QM2 (racoon's isakmp_quick.c)
-        digest = hashlib.md5(data, usedforsecurity=False).digest()
-        q.replies[digest] = None
-        q._answering = digest  # QM2 goes out once the kernel gave us SPIs
-        try:
-            dec, payloads = q.decrypt(msg)
-            _, rest = encode_payloads(payloads[1:])
-            assert ph1.prf is not None and ph1.keys is not None
-            q._check_hash(
-                "HASH(1)",
-                payloads[0],
-                quick_mode_hash1(ph1.prf, ph1.keys.skeyid_a, msg.message_id, rest),
-            )
-            self._accept_qm1(q, payloads, now)
-            q.cbc.commit(dec)
-        except EngineError:
-            # The message decrypted and its HASH(1) held (or not): either way racoon derives
-            # the notify's IV from the chain as it stands; _fail() ends this exchange.
-            raise
-
-    def _accept_qm1(self, q: Quick, payloads: list[Payload], now: float) -> None:
-        ph1 = q.ph1
-        sa = next((p for p in payloads if isinstance(p, SA)), None)
-        if sa is None or not any(isinstance(p, Nonce) for p in payloads):
-            raise PayloadMalformed("QM1 lacks SA or Nonce")
-        ids = [p for p in payloads if isinstance(p, Identification)]
-        if len(ids) not in (0, 2):
-            raise InvalidIdInformation(f"QM1 carries {len(ids)} ID payloads (0 or 2 allowed)")
-        if ids:
-            idci, idcr = ids
-            remote_sel, local_sel = Selector.from_id(idci), Selector.from_id(idcr)
-        else:
-            idci = Selector(ipaddress.ip_network(ph1.peer[0])).id_payload()
-            idcr = Selector(ipaddress.ip_network(ph1.local[0])).id_payload()
-            remote_sel, local_sel = Selector.from_id(idci), Selector.from_id(idcr)
-        candidates = self.config.sainfo_candidates(idcr, idci, ph1.peer_id, ph1.remote.ph1id)
-        sainfo = next((c.sainfo for c in candidates if c.matched), None)
-        if sainfo is None:
-            raise InvalidIdInformation(
-                "failed to get sainfo.",
-                details=(f"looked for sainfo {local_sel} {remote_sel}", *map(str, candidates))
-                if candidates
-                else (
-                    f"no sainfo at all matches local {local_sel} remote "
-                    f"{remote_sel}: add a sainfo block",
-                ),
-            )
-        offers = self._responder_offers(q, sa, local_sel, remote_sel, sainfo)
-        choices = select_phase2(ph1.remote.proposal_check, sa, offers)
-        q.request = Request(local_sel, remote_sel, offers)
-        q.responder_qm1(payloads, (idci, idcr) if ids else None, choices, sainfo, now)
-
-    def _find_policy(
-        self, direction: int, src: Selector, dst: Selector, *, wild: bool = False
-    ) -> SpdEntry | None:
-        """The SP with exactly these selectors; with ``wild``, else the first whose selectors
-        contain them (racoon's getsp_r() falls back to cmpspidxwild() the same way)."""
-        for sp in self.spd.values():
-            if sp.direction == direction and sp.src == src and sp.dst == dst:
-                return sp
-        if not wild:
-            return None
-        for sp in self.spd.values():
-            if sp.direction == direction and _contains(sp.src, src) and _contains(sp.dst, dst):
-                return sp
-        return None
-
-    def _responder_offers(
-        self, q: Quick, sa: SA, local: Selector, remote: Selector, sainfo: Any
-    ) -> list[ProtocolOffer]:
-        sp_in = self._find_policy(Direction.INBOUND, remote, local, wild=True)
-        sp_out = self._find_policy(Direction.OUTBOUND, local, remote, wild=True)
-        if sp_in is None:
-            if q.ph1.remote.generate_policy is GeneratePolicy.OFF:
-                raise NoProposalChosen(
-                    f"no policy found: {remote} -> {local} (in)",
-                    details=(
-                        "add an SPD entry for this traffic (setkey spdadd ... -P in "
-                        "ipsec ...) or set generate_policy on in the remote block",
-                    ),
-                )
-            return self._generated_offers(q, sa, local, remote, sainfo)
-        offers = policy_offers(sp_in, sp_out, inbound_first=True)
-        for offer in offers:
-            offer.transforms = sainfo_transforms(
-                sainfo, offer.protocol, offer.mode, sainfo.pfs_group
-            )
-        return offers
-
-    def _generated_offers(
-        self, q: Quick, sa: SA, local: Selector, remote: Selector, sainfo: Any
-    ) -> list[ProtocolOffer]:
-        """generate_policy (racoon's pfkey.c): the responder has no SP, so it takes the
-        protocols and modes of the peer's first proposal and installs X_SPDUPDATE in, fwd
-        (tunnel mode, as Linux needs) and out, level require -- or unique with a reqid counted
-        from 1 under ``generate_policy unique`` -- living as long as the SA."""
-        group = sa.proposal_groups()[0]
-        unique = q.ph1.remote.generate_policy is GeneratePolicy.UNIQUE
-        reqid = 0
-        if unique:
-            self._next_generated_reqid = self._next_generated_reqid % MANUAL_REQID_MAX + 1
-            reqid = self._next_generated_reqid
-        offers = []
-        for p in group:
-            if p.protocol_id not in IPPROTO_OF_PROTOCOL or not p.transforms:
-                continue
-            mode = parse_phase2_transform(p.protocol_id, p.transforms[0]).mode
-            offer = ProtocolOffer(p.protocol_id, mode, reqid, reqid)
-            offer.transforms = sainfo_transforms(sainfo, p.protocol_id, mode, sainfo.pfs_group)
-            offers.append(offer)
-        self.log(Level.INFO, f"generate policy: {remote} <-> {local}", q.peer[0])
-        tunnel = any(o.mode == EncapsulationMode.TUNNEL for o in offers)
-        level = SpLevel.UNIQUE if unique else SpLevel.REQUIRE
-        directions = [(Direction.INBOUND, remote, local)]
-        if tunnel:
-            directions.append((Direction.FWD, remote, local))
-        directions.append((Direction.OUTBOUND, local, remote))
-        for direction, src, dst in directions:
-            outbound = direction == Direction.OUTBOUND
-            ends = (q.local[0], q.peer[0]) if outbound else (q.peer[0], q.local[0])
-            reqs = [
-                pfkey.IpsecRequest(
-                    IPPROTO_OF_PROTOCOL[o.protocol],
-                    Mode.TUNNEL if tunnel else Mode.TRANSPORT,
-                    level,
-                    reqid,
-                    *(ends if tunnel else (None, None)),
-                )
-                for o in reversed(offers)
-            ]
-            msg = pfkey.Message(MsgType.X_SPDUPDATE, 0, seq=self.next_seq(), pid=self.pid)
-            msg.add(pfkey.Policy(2, direction, 0, 0, reqs))
-            msg.add(_selector_address(ExtType.ADDRESS_SRC, src))
-            msg.add(_selector_address(ExtType.ADDRESS_DST, dst))
-            msg.add(pfkey.Lifetime(ExtType.LIFETIME_HARD, addtime=sainfo.lifetime))
-            self.kernel_request(msg)
-            q.generated_policies.append((direction, src, dst))
-        return offers
-
-    def _remove_generated_policies(self, q: Quick) -> None:
-        """X_SPDDELETE of what generate_policy installed for ``q`` (racoon's pfkey.c)."""
-        for direction, src, dst in q.generated_policies:
-            msg = pfkey.Message(MsgType.X_SPDDELETE, 0, seq=self.next_seq(), pid=self.pid)
-            msg.add(pfkey.Policy(2, direction, 0, 0, []))
-            msg.add(_selector_address(ExtType.ADDRESS_SRC, src))
-            msg.add(_selector_address(ExtType.ADDRESS_DST, dst))
-            self.kernel_request(msg)
-        q.generated_policies.clear()
+        self.info.send_notify(ph1, notify, data=data, base_iv=base_iv)
 
     # ================================================================== kernel
     def receive_kernel(self, msg: pfkey.Message, now: float) -> None:
         """One PF_KEY message from the kernel (reply, broadcast, ACQUIRE, EXPIRE)."""
         self.now = now
+        try:
+            self._route_kernel(msg, now)
+        finally:
+            self._settle()
+
+    def _route_kernel(self, msg: pfkey.Message, now: float) -> None:
         mtype = msg.type
         if mtype in (MsgType.GETSPI, MsgType.UPDATE, MsgType.ADD):
             if msg.pid != self.pid:
                 return
-            owner = self.pending.pop((msg.seq, mtype, msg.satype), None)
+            owner = self.out.pending.pop((msg.seq, mtype, msg.satype), None)
             if mtype != MsgType.GETSPI and owner is not None:
                 # UPDATE and ADD replies share a key per protocol: keep it for the twin.
                 if any(r.pending for r in owner.installed):
-                    self.pending[(msg.seq, mtype, msg.satype)] = owner
+                    self.out.pending[(msg.seq, mtype, msg.satype)] = owner
             if owner is not None:
-                owner.kernel_reply(msg, now)
+                self._call(owner, lambda: owner.kernel_reply(msg, now))
                 if owner.state in (QState.ESTABLISHED, QState.FAILED):
-                    self._forget_pending(owner)
+                    self.out.forget_pending(owner)
             return
-        if mtype in (MsgType.X_SPDDUMP, MsgType.X_SPDADD, MsgType.X_SPDUPDATE):
-            if msg.errno == 0:
-                self._cache_policy(msg)
-            if mtype == MsgType.X_SPDDUMP and msg.pid == self.pid and (msg.errno or msg.seq == 0):
-                self._spd_loaded(now)  # the last entry of our dump, or ENOENT: an empty SPD
-            return
-        if mtype in (MsgType.X_SPDDELETE, MsgType.X_SPDDELETE2, MsgType.X_SPDEXPIRE):
-            pol = msg.policy
-            if pol is not None:
-                self.spd.pop(pol.id, None)
-            return
-        if mtype == MsgType.X_SPDFLUSH:
-            self.spd.clear()
+        if mtype in (
+            MsgType.X_SPDDUMP, MsgType.X_SPDADD, MsgType.X_SPDUPDATE, MsgType.X_SPDDELETE,
+            MsgType.X_SPDDELETE2, MsgType.X_SPDEXPIRE, MsgType.X_SPDFLUSH,
+        ):  # fmt: skip
+            if self.spdc.receive(msg):
+                self._spd_loaded(now)
             return
         if mtype == MsgType.ACQUIRE:
             if msg.errno == 0 and msg.pid == 0:
-                if self.spd_loading:
+                if self.spdc.loading:
                     # Registered sockets receive ACQUIREs at once, before the SPD dump that
                     # tells which policy they name has come back: keep them until it has.
                     if len(self.early_acquires) < _EARLY_ACQUIRES:
@@ -1041,53 +654,27 @@ class Engine:
             self._expire(msg, now)
             return
         if mtype == MsgType.DELETE and msg.pid != self.pid and msg.errno == 0:
-            self._kernel_delete(msg, now)
+            self.info.kernel_deleted(msg)
             return
         if mtype == MsgType.DUMP and msg.pid == self.pid:
-            if not self._dumps:
-                return
-            peer, keep = self._dumps[0]
-            if msg.errno == 0:
-                self._purge_entry(msg, peer, keep)
-            if msg.errno or msg.seq == 0:  # ENOENT (empty SAD) or the last entry
-                self._dumps.pop(0)
+            self.info.receive_dump(msg)
             return
         if mtype == MsgType.FLUSH and msg.pid != self.pid:
             for q in self.established:
-                self._events.append(ev.Phase2Deleted(q.local, q.peer, q.message_id))
+                self.out.emit(ev.Phase2Deleted(q.local, q.peer, q.message_id))
             self.established.clear()
 
     def _spd_loaded(self, now: float) -> None:
         """The SPD cache is whole: carry out the ACQUIREs that arrived before it was."""
-        self.spd_loading = False
+        self.spdc.loading = False
         early, self.early_acquires = self.early_acquires, []
         for msg in early:
             self._acquire(msg, now)
 
-    def _forget_pending(self, q: Quick) -> None:
-        for key in [k for k, v in self.pending.items() if v is q]:
-            del self.pending[key]
-
-    def _cache_policy(self, msg: pfkey.Message) -> None:
-        pol, src, dst = msg.policy, msg.src, msg.dst
-        if pol is None or src is None or dst is None:
-            return
-        self.spd[pol.id] = SpdEntry(
-            pol.id,
-            pol.dir,
-            Selector(
-                ipaddress.ip_network(f"{src.addr}/{src.prefixlen}", strict=False),
-                src.proto,
-                src.port,
-            ),
-            Selector(
-                ipaddress.ip_network(f"{dst.addr}/{dst.prefixlen}", strict=False),
-                dst.proto,
-                dst.port,
-            ),
-            list(pol.requests),
-            pol.policy_type,
-        )
+    def _find_policy(
+        self, direction: int, src: Selector, dst: Selector, *, wild: bool = False
+    ) -> SpdEntry | None:
+        return self.spdc.find(direction, src, dst, wild=wild)
 
     def _acquire(self, msg: pfkey.Message, now: float) -> None:
         pol = msg.policy
@@ -1100,7 +687,7 @@ class Engine:
             return
         if sp.policy_type != 2:
             return
-        tunnel = _tunnel_request(sp)
+        tunnel = tunnel_request(sp)
         peer_addr = tunnel.dst if tunnel is not None else msg.dst.addr
         why = not_a_peer(peer_addr)
         if why is not None:
@@ -1157,9 +744,11 @@ class Engine:
         if sp is None or sp.policy_type != 2:
             self.log(Level.ERROR, f"no policy found: {local_sel} -> {remote_sel} (out)")
             return None
-        return self._phase2_for_policy(
+        peer = self._phase2_for_policy(
             sp, local_sel.network.network_address, remote_sel.network.network_address, 0, now
         )
+        self._settle()
+        return peer
 
     def _phase2_for_policy(
         self, sp: SpdEntry, src_addr: Any, dst_addr: Any, seq: int, now: float
@@ -1167,7 +756,7 @@ class Engine:
         """A phase 2 for outbound SP ``sp``, triggered by traffic ``src_addr -> dst_addr``;
         the peer's address, or None when there is no ``remote`` for it."""
         pol_id = sp.policy_id
-        tunnel = _tunnel_request(sp)
+        tunnel = tunnel_request(sp)
         me = tunnel.src if tunnel is not None else src_addr
         peer_addr = tunnel.dst if tunnel is not None else dst_addr
         assert me is not None and peer_addr is not None
@@ -1198,7 +787,7 @@ class Engine:
     def _request_phase2(
         self, remote: Remote, local: Endpoint, peer: Endpoint, request: Request, now: float
     ) -> None:
-        ph1 = self._phase1_for(peer)
+        ph1 = self.phase1_for(peer)
         if ph1 is not None and ph1.established:
             self._start_quick(ph1, request, now)
             return
@@ -1211,7 +800,7 @@ class Engine:
             )
             self._acquire_error(request)
             return
-        self.waiting.append(Waiting(remote, local, peer, request, now + self.config.timer.phase1))
+        self._queue(Waiting(remote, local, peer, request, now + self.config.timer.phase1))
         if ph1 is None:
             self.log(
                 Level.INFO,
@@ -1219,7 +808,8 @@ class Engine:
                 peer[0],
             )
             if self.initiate(remote, local, peer, now) is None:
-                self.waiting = [w for w in self.waiting if w.request is not request]
+                for w in [w for w in self.waiting if w.request is request]:
+                    self._unqueue(w)
                 self._acquire_error(request)
 
     def initiate(
@@ -1236,11 +826,11 @@ class Engine:
                 peer[0],
             )
             return None
-        ph1 = Phase1(self, remote, local, peer, Role.INITIATOR, exchange, now)
+        ph1 = Phase1(self.out, self.settings, remote, local, peer, Role.INITIATOR, exchange, now)
         self.ph1s[ph1.icky] = ph1
         self.log(Level.INFO, f"initiate new phase 1 negotiation: {ph1.describe()}", peer[0])
         try:
-            ph1.start(now)
+            self._call(ph1, lambda: ph1.start(now))
         except EngineError as exc:
             self.log(Level.ERROR, exc.log_text, peer[0])
             for line in exc.details:
@@ -1249,7 +839,7 @@ class Engine:
             return None
         return ph1
 
-    def _phase1_for(self, peer: Endpoint) -> Phase1 | None:
+    def phase1_for(self, peer: Endpoint) -> Phase1 | None:
         """The ISAKMP SA to use with ``peer``: an established one that is not dying, else a
         dying one, else one still negotiating."""
         ranked = sorted(
@@ -1264,7 +854,7 @@ class Engine:
 
     def _start_quick(self, ph1: Phase1, request: Request, now: float) -> None:
         mid = random_message_id()
-        q = Quick(self, ph1, True, mid, request, now)
+        q = Quick(self.out, self.settings, ph1, True, mid, request, now)
         sainfo = self.config.sainfo_for(
             request.local.id_payload(), request.remote.id_payload(), ph1.peer_id, ph1.remote.ph1id
         )
@@ -1287,7 +877,8 @@ class Engine:
             self._acquire_error(request)
             return
         self.quicks[(ph1.icky, mid)] = q
-        q.start(sainfo, self._send_ids(ph1, request))
+        send_ids = self._send_ids(ph1, request)
+        self._call(q, lambda: q.start(sainfo, send_ids))
 
     def _send_ids(self, ph1: Phase1, request: Request) -> bool:
         """IDs are omitted when nothing they say is new (racoon's isakmp_quick.c)."""
@@ -1309,9 +900,7 @@ class Engine:
         if not request.acquire_seq or not request.offers:
             return
         satype = SATYPE_OF[request.offers[-1].protocol]
-        self.kernel_request(
-            pfkey.Message(MsgType.ACQUIRE, satype, errno=22, seq=request.acquire_seq, pid=self.pid)
-        )
+        self.kernel_request(acquire_error_message(satype, request.acquire_seq, self.pid))
 
     def _expire(self, msg: pfkey.Message, now: float) -> None:
         sa, src, dst = msg.sa, msg.src, msg.dst
@@ -1345,7 +934,7 @@ class Engine:
                 text = q.sa_text(rec, "in" if inbound else "out")
                 self.log(Level.INFO, f"IPsec-SA expired: {text}", q.peer[0])
                 if not hard and q.initiator and q in self.established:
-                    self._drop_phase2(q)
+                    self.drop_phase2(q)
                     fresh = Request(
                         q.request.local,
                         q.request.remote,
@@ -1361,49 +950,20 @@ class Engine:
                     self._request_phase2(q.ph1.remote, q.local, q.peer, fresh, now)
                     return
                 if hard and q in self.established:
-                    self._drop_phase2(q)
+                    self.drop_phase2(q)
                 return
 
-    def _kernel_delete(self, msg: pfkey.Message, now: float) -> None:
-        sa, src, dst = msg.sa, msg.src, msg.dst
-        if sa is None or src is None or dst is None:
-            return
-        for q in list(self.established):
-            for rec in q.installed:
-                if rec.inbound_spi == sa.spi and dst.addr == q.local[0]:
-                    self.log(
-                        Level.ERROR, f"pfkey DELETE received: {q.sa_text(rec, 'in')}", q.peer[0]
-                    )
-                    current = self._phase1_for(q.peer)
-                    if current is not None and current.established:
-                        spi = rec.inbound_spi.to_bytes(
-                            2 if rec.protocol == ProtocolID.IPCOMP else 4, "big"
-                        )
-                        self.send_info(current, [Delete(rec.protocol, (spi,))])
-                    q.installed.remove(rec)
-                    if not q.installed:
-                        self._drop_phase2(q)
-                    return
-
     # ================================================================== SA life
-    def ike_keys_derived(self, initiator_cookie: bytes, encryption_key: bytes) -> None:
-        """Hand the phase-1 cipher key out, only when a key log was asked for."""
-        if self.export_ike_keys:
-            self._events.append(ev.IkeKeys(initiator_cookie, encryption_key))
-
     def phase1_established(self, ph1: Phase1, now: float) -> None:
         """Announce the SA, send INITIAL-CONTACT once per peer, start queued phase 2s."""
-        self._events.append(
+        self.out.emit(
             ev.Phase1Established(ph1.local, ph1.peer, ph1.cookies, ph1.role is Role.INITIATOR)
         )
         if ph1.remote.initial_contact and ph1.peer[0] not in self.contacted:
-            self.send_info(
-                ph1, [Notification(NotifyType.INITIAL_CONTACT, ProtocolID.ISAKMP, ph1.cookies)]
-            )
-            self.log(Level.DEBUG, "sendto Information notify INITIAL-CONTACT", ph1.peer[0])
+            self.info.send_initial_contact(ph1)
         self.contacted.add(ph1.peer[0])
         for w in [w for w in self.waiting if w.peer[0] == ph1.peer[0]]:
-            self.waiting.remove(w)
+            self._unqueue(w)
             self._start_quick(ph1, w.request, now)
 
     def phase1_dead(self, ph1: Phase1, now: float) -> None:
@@ -1411,11 +971,11 @@ class Engine:
         self.log(
             Level.INFO, f"DPD: remote (ISAKMP-SA spi={ph1.index()}) seems to be dead.", ph1.peer[0]
         )
-        self._events.append(ev.PeerDead(ph1.local, ph1.peer, ph1.cookies))
-        self._purge_peer(ph1.peer[0], keep=None)
+        self.out.emit(ev.PeerDead(ph1.local, ph1.peer, ph1.cookies))
+        self.info.purge_peer(ph1.peer[0], keep=None)
         for other in [p for p in self.ph1s.values() if p.peer[0] == ph1.peer[0]]:
             self.log(Level.INFO, f"purging ISAKMP-SA spi={other.index()}.", other.peer[0])
-            self._remove_phase1(other, announce=False)
+            self.remove_phase1(other, announce=False)
 
     def phase1_dying(self, ph1: Phase1, now: float) -> None:
         """80 % of the lifetime: an initiator with phase-2 SAs under it renegotiates phase 1
@@ -1436,7 +996,8 @@ class Engine:
         self.log(Level.ERROR, text, ph1.peer[0])
         ph1.state = P1State.FAILED
         self.ph1s.pop(ph1.icky, None)
-        self._events.append(ev.NegotiationFailed(1, ph1.peer, text))
+        self.timers.cancel(ph1)
+        self.out.emit(ev.NegotiationFailed(1, ph1.peer, text))
 
     def phase1_expired(self, ph1: Phase1, now: float) -> None:
         """Lifetime over: log racoon's line and delete the ISAKMP SA (with a Delete)."""
@@ -1446,19 +1007,21 @@ class Engine:
             f"{fmt_endpoint(ph1.peer)} spi:{ph1.index()}",
             ph1.peer[0],
         )
-        self._remove_phase1(ph1, announce=True)
+        self.remove_phase1(ph1, announce=True)
 
-    def _remove_phase1(self, ph1: Phase1, *, announce: bool) -> None:
+    def remove_phase1(self, ph1: Phase1, *, announce: bool) -> None:
         was_up = ph1.established
         if announce and was_up:
-            self.send_info(ph1, [Delete(ProtocolID.ISAKMP, (ph1.cookies,))])
+            self.info.send_delete_isakmp(ph1)
         if was_up:
-            self._events.append(ev.Phase1Deleted(ph1.local, ph1.peer, ph1.cookies))
+            self.out.emit(ev.Phase1Deleted(ph1.local, ph1.peer, ph1.cookies))
         ph1.state = P1State.EXPIRED
         self.ph1s.pop(ph1.icky, None)
+        self.timers.cancel(ph1)
         for key in [k for k in self.quicks if k[0] == ph1.icky]:
             q = self.quicks.pop(key)
-            self._forget_pending(q)
+            self.timers.cancel(q)
+            self.out.forget_pending(q)
         self.log(
             Level.INFO,
             f"ISAKMP-SA deleted {fmt_endpoint(ph1.local)}-"
@@ -1471,7 +1034,7 @@ class Engine:
         # QM3 again (the lost-QM3 case of racoon's isakmp.c).
         """Every kernel SA of ``q`` is in: announce it."""
         self.established.append(q)
-        self._events.append(
+        self.out.emit(
             ev.Phase2Established(
                 q.local,
                 q.peer,
@@ -1482,23 +1045,27 @@ class Engine:
             )
         )
 
-    def _drop_phase2(self, q: Quick) -> None:
+    def drop_phase2(self, q: Quick) -> None:
         if q in self.established:
             self.established.remove(q)
-            self._events.append(ev.Phase2Deleted(q.local, q.peer, q.message_id))
-        self._remove_generated_policies(q)
-        self.quicks.pop((q.ph1.icky, q.message_id), None)
+            self.out.emit(ev.Phase2Deleted(q.local, q.peer, q.message_id))
+        self.spdc.remove_generated(q.generated_policies)
+        if self.quicks.get((q.ph1.icky, q.message_id)) is q:
+            self.quicks.pop((q.ph1.icky, q.message_id))
+            self.timers.cancel(q)
 
     def phase2_failed(self, q: Quick, text: str, now: float) -> None:
         """End a quick mode; an initiator tells the kernel with an errno ACQUIRE."""
         self.log(Level.ERROR, text, q.peer[0])
         q.state = QState.FAILED
-        self.quicks.pop((q.ph1.icky, q.message_id), None)
-        self._remove_generated_policies(q)
-        self._forget_pending(q)
+        if self.quicks.get((q.ph1.icky, q.message_id)) is q:
+            self.quicks.pop((q.ph1.icky, q.message_id))
+            self.timers.cancel(q)
+        self.spdc.remove_generated(q.generated_policies)
+        self.out.forget_pending(q)
         if q.initiator:
             self._acquire_error(q.request)
-        self._events.append(ev.NegotiationFailed(2, q.peer, text))
+        self.out.emit(ev.NegotiationFailed(2, q.peer, text))
 
     def phase2_expired(self, q: Quick, now: float) -> None:
         """Our own full-lifetime timer of an IPsec SA pair ran out."""
@@ -1508,7 +1075,14 @@ class Engine:
             q.peer[0],
         )
         if q in self.established:
-            self._drop_phase2(q)
+            self.drop_phase2(q)
+
+
+def _timer_rank(sa: Any) -> int:
+    """handle_timer's order among SAs due together: phase 1s, quick modes, waiting requests."""
+    if isinstance(sa, Phase1):
+        return 0
+    return 1 if isinstance(sa, Quick) else 2
 
 
 __all__ = ["Engine", "SpdEntry", "Waiting"]

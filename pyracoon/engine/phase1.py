@@ -2,12 +2,15 @@
 
 Theory of operation
 -------------------
-A :class:`Phase1` object is created by the :class:`~pyracoon.engine.engine.Engine` when we
-initiate (an ACQUIRE found no ISAKMP SA) or when a first message with a zero responder cookie
-arrives.  Every later message for its cookies is handed to :meth:`Phase1.receive`, which looks
-up ``(exchange, role, state)`` in :data:`STATE_TABLE`: the row names the handler, the payloads
-that must be present and the state that follows.  A message that fits no row is reported as
-"unexpected" (a late duplicate or a reordered datagram) and dropped, as racoon does.
+A :class:`Phase1` object is created by the dispatcher (:mod:`.engine`) when we initiate (an
+ACQUIRE found no ISAKMP SA) or when a first message with a zero responder cookie arrives.  It is
+handed an output sink and the settings (:mod:`.context`: timers, padding, credentials) and never
+calls the dispatcher: what concerns other SAs (established, failed, dying, expired, dead) is
+reported as an :class:`~pyracoon.engine.context.Outcome`.  Every later message for its cookies
+is handed to :meth:`Phase1.receive`, which looks up ``(exchange, role, state)`` in
+:data:`STATE_TABLE`: the row names the handler, the payloads that must be present and the state
+that follows.  A message that fits no row is reported as "unexpected" (a late duplicate or a
+reordered datagram) and dropped, as racoon does.
 
 Messages, racoon's isakmp_ident.c::
 
@@ -22,11 +25,9 @@ checked out, so a forged or corrupted datagram cannot desynchronise us.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
@@ -38,7 +39,8 @@ from pyracoon.crypto.ciphers import BlockCipher, ike_key_length
 from pyracoon.crypto.dh import DHKeyPair, generate_keypair
 from pyracoon.crypto.errors import CryptoError
 from pyracoon.crypto.errors import InvalidSignature as CryptoInvalidSignature
-from pyracoon.crypto.hashes import digests_equal, hash_i, hash_r
+from pyracoon.crypto.hashes import digests_equal, hash_i, hash_r, informational_hash
+from pyracoon.crypto.iv import phase2_iv
 from pyracoon.crypto.keys import (
     PSK_METHODS,
     SIGNATURE_METHODS,
@@ -90,6 +92,7 @@ from pyracoon.wire.constants import (
     display_name,
 )
 
+from .context import OutcomeKind, Output, Settings
 from .errors import (
     AuthenticationFailed,
     InvalidCertAuthority,
@@ -106,9 +109,7 @@ from .errors import (
 )
 from .events import Endpoint, Level, fmt_endpoint
 from .proposals import Phase1Params, check_phase1_reply, phase1_sa, select_phase1
-
-if TYPE_CHECKING:
-    from .engine import Engine
+from .retransmit import Retransmit, packet_digest
 
 MAIN = ExchangeType.IDENTITY_PROTECTION
 AGGRESSIVE = ExchangeType.AGGRESSIVE
@@ -197,7 +198,8 @@ class Phase1:
 
     def __init__(
         self,
-        engine: Engine,
+        out: Output,
+        settings: Settings,
         remote: Remote,
         local: Endpoint,
         peer: Endpoint,
@@ -206,7 +208,8 @@ class Phase1:
         now: float,
         initiator_cookie: bytes | None = None,
     ) -> None:
-        self.engine = engine
+        self.out = out
+        self.settings = settings
         self.remote = remote
         self.local = local
         self.peer = peer
@@ -231,14 +234,8 @@ class Phase1:
         self.peer_cert = None
         self.psk_entry: str | None = None
         self.peer_sent_cr = False
-        # retransmission (racoon's isakmp.c)
-        self.last_sent: bytes | None = None
-        #: racoon's recvdpkt list: MD5 of a datagram we accepted -> the reply we sent to it.
-        self.replies: dict[bytes, bytes | None] = {}
-        self._answering: bytes | None = None
-        self.resend_at: float | None = None
-        self.sends_left = 0
-        self.retransmissions_seen = 0
+        #: resends and racoon's received-packet list (racoon's isakmp.c)
+        self.rtx = Retransmit(out.send, self.log, log_unanswered=True)
         self.expire_at: float | None = None
         self.dying_at: float | None = None
         #: Past 80 % of its lifetime: new quick modes prefer a fresher ISAKMP SA.
@@ -270,7 +267,7 @@ class Phase1:
 
     def log(self, level: Level, text: str) -> None:
         """A log line about this SA's peer."""
-        self.engine.log(level, text, self.peer[0])
+        self.out.log(level, text, self.peer[0])
 
     @property
     def established(self) -> bool:
@@ -289,7 +286,7 @@ class Phase1:
             assert self.cbc is not None
             self._commit_received()
             np, body = encode_payloads(payloads)
-            ciphertext = self.cbc.encrypt(body, self.engine.padding)
+            ciphertext = self.cbc.encrypt(body, self.settings.padding)
             msg = Message(
                 self.icky,
                 self.rcky,
@@ -302,67 +299,70 @@ class Phase1:
             msg = Message(self.icky, self.rcky, self.exchange, 0, tuple(payloads), flags)
         return encode_message(msg)
 
-    def _replay(self, digest: bytes) -> bool:
-        """A datagram seen before: send our stored reply again (racoon's isakmp.c)."""
-        if digest not in self.replies:
-            return False
-        reply = self.replies[digest]
-        if reply is None:
-            self.log(Level.DEBUG, "duplicate packet with no reply of ours: ignored")
-            return True
-        self.retransmissions_seen += 1
-        self.log(
-            Level.NOTIFY,
-            f"the packet is retransmitted by {fmt_endpoint(self.peer)} "
-            f"({self.retransmissions_seen}).",
+    def informational(self, payloads: list[Payload], *, base_iv: bytes | None = None) -> bytes:
+        """An informational message about this SA (RFC 2409 5.7): HASH(1)-protected and
+        encrypted under a fresh M-ID once the SA has keys, in the clear before.  ``base_iv``
+        replaces the chain's IV (the notify after a failed message, racoon's "ive")."""
+        if self.keys is None or self.cbc is None or self.prf is None:
+            msg = Message(self.icky, self.rcky, ExchangeType.INFORMATIONAL, 0, tuple(payloads))
+            return encode_message(msg)
+        mid = random_message_id()
+        _, rest = encode_payloads(payloads)
+        h = informational_hash(self.prf, self.keys.skeyid_a, mid, rest)
+        np, body = encode_payloads([Hash(h), *payloads])
+        iv = phase2_iv(self.prf, self.cbc.iv if base_iv is None else base_iv, mid,
+                       self.cbc.cipher.block_size)  # fmt: skip
+        ciphertext = CbcState(self.cbc.cipher, iv).encrypt(body, self.settings.padding)
+        msg = Message(
+            self.icky,
+            self.rcky,
+            ExchangeType.INFORMATIONAL,
+            mid,
+            (Encrypted(np, ciphertext),),
+            Flag.ENCRYPTION,
         )
-        self.engine.send(reply, self.local, self.peer)
-        return True
+        return encode_message(msg)
+
+    def send_info(self, payloads: list[Payload], *, base_iv: bytes | None = None) -> None:
+        """Send an informational exchange about this SA (notify, Delete, DPD)."""
+        self.out.send(self.informational(payloads, base_iv=base_iv), self.local, self.peer)
 
     def _send(self, data: bytes, now: float, *, expect_reply: bool) -> None:
-        self.last_sent = data
-        if self._answering is not None:
-            self.replies[self._answering] = data
-            self._answering = None
-        self.engine.send(data, self.local, self.peer)
-        timer = self.engine.config.timer
-        if expect_reply:
-            self.sends_left = max(timer.counter - 1, 0)
-            self.resend_at = now + timer.interval
-        else:
-            self.resend_at = None
+        self.rtx.sent(data, self.local, self.peer, now, self.settings.timer,
+                      expect_reply=expect_reply)  # fmt: skip
 
     def next_timer(self) -> float | None:
         """The earliest of resend, DPD, 80 % and 100 % lifetime timers."""
-        candidates = (self.resend_at, self.dying_at, self.expire_at, self.dpd_next_at,
+        candidates = (self.rtx.resend_at, self.dying_at, self.expire_at, self.dpd_next_at,
                       self.dpd_retry_at)  # fmt: skip
         times = [t for t in candidates if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         """Resend or give up, probe the peer (DPD), mark dying, expire."""
-        if self.resend_at is not None and now >= self.resend_at:
-            if self.sends_left > 0 and self.last_sent is not None:
-                self.sends_left -= 1
-                self.engine.send(self.last_sent, self.local, self.peer)
+        if self.rtx.due(now):
+            if self.rtx.resend(self.local, self.peer, now, self.settings.timer):
                 self.log(Level.DEBUG, f"resend phase1 packet {self.index()}")
-                self.resend_at = now + self.engine.config.timer.interval
             else:
-                self.resend_at = None
-                self.engine.phase1_failed(
-                    self, f"phase1 negotiation failed due to time up. {self.index()}", now
+                self.state = P1State.FAILED
+                self.out.report(
+                    OutcomeKind.PHASE1_FAILED,
+                    self,
+                    now,
+                    f"phase1 negotiation failed due to time up. {self.index()}",
                 )
                 return
-        self._dpd_timer(now)
+        if self._dpd_timer(now):
+            return
         if self.state is not P1State.ESTABLISHED:
             return
         if self.dying_at is not None and now >= self.dying_at:
             self.dying_at = None
             self.dying = True
-            self.engine.phase1_dying(self, now)
+            self.out.report(OutcomeKind.PHASE1_DYING, self, now)
         if self.expire_at is not None and now >= self.expire_at:
             self.expire_at = None
-            self.engine.phase1_expired(self, now)
+            self.out.report(OutcomeKind.PHASE1_EXPIRED, self, now)
 
     # ------------------------------------------------------------------ starting
     def start(self, now: float) -> None:
@@ -378,7 +378,7 @@ class Phase1:
             group = self.remote.proposals[0].dh_group
             self.keypair = generate_keypair(group)
             self.nonce = generate_nonce(self.remote.nonce_size)
-            self.my_id = id_payload(self.engine.my_identity(self.remote, self.local))
+            self.my_id = id_payload(self.settings.credentials.my_identity(self.remote, self.local))
             payloads: list[Payload] = [
                 sa,
                 KE(self.keypair.public_value),
@@ -393,8 +393,8 @@ class Phase1:
     # ------------------------------------------------------------------ receiving
     def receive(self, msg: Message, raw: bytes, now: float) -> None:
         """Process one datagram of this SA; raises :class:`EngineError` subclasses."""
-        digest = hashlib.md5(raw, usedforsecurity=False).digest()
-        if self._replay(digest):
+        digest = packet_digest(raw)
+        if self.rtx.replay(digest, self.local, self.peer):
             return
         row = STATE_TABLE.get((self.exchange, self.role, self.state))
         if row is None:
@@ -429,11 +429,10 @@ class Phase1:
                 if bytes(p.data) == DPD_VENDOR_ID:
                     self.peer_dpd = True
         self._pending_commit = decrypted[0] if decrypted is not None else None
-        self._answering = digest
+        self.rtx.begin(digest)
         getattr(self, row.handler)(msg, payloads, now)
         self._commit_received()
-        self.replies.setdefault(digest, None)
-        self._answering = None
+        self.rtx.accepted(digest)
         self.state = row.next_state
         if self.state is P1State.ESTABLISHED:
             self._established(now)
@@ -453,12 +452,12 @@ class Phase1:
     def abandon_message(self) -> None:
         """The message being handled failed: forget it without moving the chain."""
         self._pending_commit = None
-        self._answering = None
+        self.rtx.abandon()
 
     def _decrypt(self, msg: Message) -> tuple[Decrypted, tuple[Payload, ...]]:
         assert self.cbc is not None and msg.encrypted is not None
         try:
-            dec = self.cbc.decrypt(bytes(msg.encrypted.ciphertext), self.engine.padding)
+            dec = self.cbc.decrypt(bytes(msg.encrypted.ciphertext), self.settings.padding)
             body = decode_payloads(msg.encrypted.next_payload, dec.plaintext)
         except (CryptoError, WireError) as exc:
             hint = ()
@@ -522,10 +521,10 @@ class Phase1:
         )
         g_xi, g_xr = self._g_xi_g_xr()
         self.cbc = CbcState.for_phase1(BlockCipher(cipher_row, key), self.prf, g_xi, g_xr)
-        self.engine.ike_keys_derived(self.icky, key)
+        self.out.ike_keys(self.icky, key)
 
     def _lookup_psk(self, keys: list[str]) -> bytes:
-        source = self.engine.psk_source()
+        source = self.settings.credentials.psk_source()
         if source is None:
             raise NoPreSharedKey("no pre-shared key file: set 'path pre_shared_key' in racoon.conf")
         found = source.lookup(keys)
@@ -564,8 +563,7 @@ class Phase1:
 
     def _send_r_u_there(self, now: float) -> None:
         self.dpd_seq = (self.dpd_seq + 1) & 0xFFFFFFFF
-        self.engine.send_info(
-            self,
+        self.send_info(
             [
                 Notification(
                     NotifyType.R_U_THERE,
@@ -573,7 +571,7 @@ class Phase1:
                     self.cookies,
                     self.dpd_seq.to_bytes(4, "big"),
                 )
-            ],
+            ]
         )
         self.log(Level.DEBUG, f"DPD R-U-THERE sent (seq={self.dpd_seq})")
         self.dpd_next_at = None
@@ -590,23 +588,25 @@ class Phase1:
         self.dpd_next_at = now + self.remote.dpd_delay
         self.log(Level.DEBUG, f"DPD R-U-THERE-ACK received (seq={seq})")
 
-    def _dpd_timer(self, now: float) -> None:
+    def _dpd_timer(self, now: float) -> bool:
+        """Probe, retry or give up; True when the peer was declared dead."""
         if self.dpd_next_at is not None and now >= self.dpd_next_at:
             self._send_r_u_there(now)
         elif self.dpd_retry_at is not None and now >= self.dpd_retry_at:
             self.dpd_fails += 1
             if self.dpd_fails >= self.remote.dpd_maxfail:
                 self.dpd_retry_at = None
-                self.engine.phase1_dead(self, now)
-            else:
-                self._send_r_u_there(now)
+                self.out.report(OutcomeKind.PHASE1_DEAD, self, now)
+                return True
+            self._send_r_u_there(now)
+        return False
 
     def _cert_request(self) -> list[Payload]:
         """CR when rsasig and send_cr (racoon's isakmp_ident.c: peers_certfile issuer, ca_type
         subject, else empty)."""
         if not self._uses_signatures() or not self.remote.send_cr:
             return []
-        authority = self.engine.cr_authority(self.remote)
+        authority = self.settings.credentials.cr_authority(self.remote)
         return [CertRequest(CertEncoding.X509_SIGNATURE, authority)]
 
     def _uses_signatures(self) -> bool:
@@ -643,7 +643,7 @@ class Phase1:
         proof = self._my_hash()
         if self.auth_method in PSK_METHODS:
             return [Hash(proof)]
-        cert, key = self.engine.my_certificate(self.remote)
+        cert, key = self.settings.credentials.my_certificate(self.remote)
         out: list[Payload] = []
         if cert is not None and self.remote.send_cert:
             out.append(Cert(CertEncoding.X509_SIGNATURE, cert.public_bytes(Encoding.DER)))
@@ -654,7 +654,7 @@ class Phase1:
         out.append(Signature(rsa_sign(key, proof)))
         return out
 
-    def _verify_peer(self, payloads: list[Payload]) -> None:
+    def _verify_peer(self, payloads: list[Payload], now: float) -> None:
         """Check the peer's ID (verify_identifier), certificate and HASH/SIG."""
         peer_identity = identity_of(self.peer_id) if self.peer_id else None
         assert peer_identity is not None
@@ -684,9 +684,9 @@ class Phase1:
                 ]
                 verify_certificate_chain(
                     cert,
-                    trust=self.engine.trust_store(self.remote),
+                    trust=self.settings.credentials.trust_store(self.remote),
                     untrusted=untrusted,
-                    now=self.engine.wall_clock_datetime(),
+                    now=self.settings.wall_date(now),
                 )
             except CertificateVerifyError as exc:
                 raise InvalidCertAuthority(
@@ -726,7 +726,7 @@ class Phase1:
 
     def _peer_certificate(self, payloads: list[Payload]) -> x509.Certificate:
         if self.remote.peers_certfile is not None:
-            return self.engine.peers_certfile(self.remote)
+            return self.settings.credentials.peers_certfile(self.remote)
         for p in payloads:
             if isinstance(p, Cert):
                 certs = self._parse_cert(p)
@@ -805,7 +805,7 @@ class Phase1:
         self._take_ke_nonce(payloads)
         self.peer_sent_cr = any(isinstance(p, CertRequest) for p in payloads)
         self._compute_keys([str(self.peer[0])])
-        self.my_id = id_payload(self.engine.my_identity(self.remote, self.local))
+        self.my_id = id_payload(self.settings.credentials.my_identity(self.remote, self.local))
         out: list[Payload] = [self.my_id, *self._auth_payloads(), *self._cert_request()]
         self._send(self._message(out, encrypt=True), now, expect_reply=True)
 
@@ -813,8 +813,8 @@ class Phase1:
         peer_id = self._first(payloads, Identification)
         assert isinstance(peer_id, Identification)
         self.peer_id = peer_id
-        self._verify_peer(payloads)
-        self.my_id = id_payload(self.engine.my_identity(self.remote, self.local))
+        self._verify_peer(payloads, now)
+        self.my_id = id_payload(self.settings.credentials.my_identity(self.remote, self.local))
         out: list[Payload] = [self.my_id, *self._auth_payloads()]
         self._send(self._message(out, encrypt=True), now, expect_reply=False)
 
@@ -822,8 +822,8 @@ class Phase1:
         peer_id = self._first(payloads, Identification)
         assert isinstance(peer_id, Identification)
         self.peer_id = peer_id
-        self._verify_peer(payloads)
-        self.resend_at = None
+        self._verify_peer(payloads, now)
+        self.rtx.stop()
 
     # ------------------------------------------------------------------ aggressive mode
     def _psk_keys_for(self, peer_id: Identification) -> list[str]:
@@ -846,7 +846,7 @@ class Phase1:
         self.keypair = generate_keypair(choice.params.dh_group)
         self.nonce = generate_nonce(self.remote.nonce_size)
         self._compute_keys(self._psk_keys_for(peer_id))
-        self.my_id = id_payload(self.engine.my_identity(self.remote, self.local))
+        self.my_id = id_payload(self.settings.credentials.my_identity(self.remote, self.local))
         proposal = sa.proposals[0]
         reply = SA(
             (
@@ -877,15 +877,15 @@ class Phase1:
         self._take_ke_nonce(payloads)
         self.peer_id = peer_id
         self._compute_keys(self._psk_keys_for(peer_id))
-        self._verify_peer(payloads)
+        self._verify_peer(payloads, now)
         out: list[Payload] = self._auth_payloads()
         self._send(self._message(out, encrypt=False), now, expect_reply=False)
 
     def _aggr_r3(self, msg: Message, payloads: list[Payload], now: float) -> None:
         if not any(isinstance(p, (Hash, Signature)) for p in payloads):
             raise PayloadMalformed("AM3 carries neither HASH nor SIG")
-        self._verify_peer(payloads)
-        self.resend_at = None
+        self._verify_peer(payloads, now)
+        self.rtx.stop()
 
     # ------------------------------------------------------------------ established
     def _established(self, now: float) -> None:
@@ -897,13 +897,13 @@ class Phase1:
         if self.dpd_active:
             self.dpd_next_at = now + self.remote.dpd_delay
         if self.role is Role.RESPONDER:
-            self.resend_at = None
+            self.rtx.stop()
         self.log(
             Level.INFO,
             f"ISAKMP-SA established {fmt_endpoint(self.local)}-{fmt_endpoint(self.peer)} "
             f"spi:{self.index()}",
         )
-        self.engine.phase1_established(self, now)
+        self.out.report(OutcomeKind.PHASE1_ESTABLISHED, self, now)
 
 
 def random_message_id() -> int:

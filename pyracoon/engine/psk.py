@@ -5,8 +5,10 @@ of the line (spaces included), ``#`` lines are comments, a secret starting ``0x`
 Debian ``*`` entry matches anyone.  The file must belong to us and grant nothing to group or others,
 else racoon logs ``X has weak file permission`` and the lookup fails.
 
-racoon re-reads the file on every lookup (so an edited psk.txt needs no reload); so do we.  That
-file read is the only I/O of the engine's phase 1, and it happens only when SKEYID is computed.
+racoon re-reads the file on every lookup, so an edited psk.txt needs no reload.  We keep that
+behaviour without a read per negotiation: each lookup stats the file and reads it again only when
+its inode, size, mtime, mode or owner changed (the permission and owner checks run again then,
+so a ``chmod`` that makes it weak takes effect at the next lookup too).
 
 Which keys are tried (the part that surprises people; racoon.conf(5), pre_shared_key): main mode
 knows only the peer's IP address when it needs SKEYID (the ID is still encrypted), aggressive mode
@@ -63,8 +65,29 @@ class PskFile:
     def __init__(self, path: str | os.PathLike[str], *, check_owner: bool = True) -> None:
         self.path = Path(path)
         self.check_owner = check_owner
+        self._signature: tuple[int, ...] | None = None
+        self._cached: list[tuple[str, bytes]] = []
+        #: How often the file was actually read (for the test of the stat-and-reload).
+        self.reads = 0
 
     def _entries(self) -> list[tuple[str, bytes]]:
+        try:
+            st = os.stat(self.path)
+        except OSError as exc:
+            self._signature = None
+            raise NoPreSharedKey(
+                f"failed to open pre_share_key file {self.path}", details=(str(exc),)
+            ) from None
+        signature = (st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode, st.st_uid)
+        if signature == self._signature:
+            return self._cached
+        self._signature = None
+        entries = self._read()
+        self._signature, self._cached = signature, entries
+        return entries
+
+    def _read(self) -> list[tuple[str, bytes]]:
+        self.reads += 1
         try:
             check_file_permission(self.path, what="pre-shared key file")
         except WeakFilePermissionError as exc:

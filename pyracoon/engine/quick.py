@@ -8,10 +8,13 @@ Initiator (an ACQUIRE asked for SAs)::
     <- QM2 HASH(2) SA Nr [KE] [IDci IDcr] [N(RESPONDER-LIFETIME)]
     QM3 HASH(3)  ->  UPDATE (inbound) + ADD (outbound) per protocol
 
-Responder: QM1 -> sainfo and SPD lookup, proposal choice -> GETSPI per protocol -> QM2;
-QM3 -> UPDATE + ADD.  The kernel answers asynchronously: each request carries a ``seq`` (the
-ACQUIRE's, when there was one, racoon's pfkey.c) and the reply is routed back here by
-``(seq, satype)``.
+Responder: QM1 -> sainfo and SPD lookup (the SPD view, :class:`~pyracoon.engine.spd.SpdCache`,
+is handed in), proposal choice -> GETSPI per protocol -> QM2; QM3 -> UPDATE + ADD.
+:data:`QUICK_TABLE` maps ``(initiator, state)`` to the handler of the message that may arrive,
+as phase 1's table does; anything else is "unexpected" and dropped.  The kernel answers
+asynchronously: each request carries a ``seq`` (the ACQUIRE's, when there was one, racoon's
+pfkey.c) and the dispatcher routes the reply back here by ``(seq, type, satype)``.  A quick mode
+never calls the dispatcher: it writes to the output sink and reports its outcomes there.
 
 KEYMAT (RFC 2409): inbound keys from *our* SPI, outbound from the peer's, nonces always
 Ni|Nr, PFS secret first when PFS was negotiated.  Each exchange has its own CBC chain seeded from
@@ -20,13 +23,11 @@ the phase-1 chain and the M-ID (8.4); a received message moves it only once its 
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from typing import TYPE_CHECKING
 
 from pyracoon.config.model import ProposalCheck, SaInfo
 from pyracoon.crypto.algorithms import IPCOMP_ALGORITHMS
@@ -67,13 +68,13 @@ from pyracoon.wire.constants import (
     EncapsulationMode,
     ExchangeType,
     Flag,
-    IDType,
     IPsecAttribute,
     LifeType,
     NotifyType,
     ProtocolID,
 )
 
+from .context import OutcomeKind, Output, Settings
 from .errors import (
     AttributesNotSupported,
     InvalidHashInformation,
@@ -83,6 +84,7 @@ from .errors import (
     UnexpectedMessage,
 )
 from .events import Endpoint, Level, fmt_endpoint
+from .phase1 import Phase1
 from .proposals import (
     PROTOCOL_NAMES,
     Phase2Choice,
@@ -90,17 +92,17 @@ from .proposals import (
     check_phase2_reply,
     phase2_sa,
     sainfo_transforms,
+    select_phase2,
 )
+from .retransmit import Retransmit, packet_digest
+from .spd import Generated, SpdCache
+from .traffic import SATYPE_OF, Request, Selector
 
-if TYPE_CHECKING:
-    from .engine import Engine
-    from .phase1 import Phase1
+__all__ = [
+    "QUICK_TABLE", "Installed", "QRow", "QState", "Quick", "Request", "SATYPE_OF", "Selector",
+    "SaParams", "getspi_message", "install_message",
+]  # fmt: skip
 
-SATYPE_OF = {
-    ProtocolID.IPSEC_ESP: SaType.ESP,
-    ProtocolID.IPSEC_AH: SaType.AH,
-    ProtocolID.IPCOMP: SaType.IPCOMP,
-}
 SADB_MODE_OF = {
     EncapsulationMode.TUNNEL: Mode.TUNNEL,
     EncapsulationMode.TRANSPORT: Mode.TRANSPORT,
@@ -113,6 +115,7 @@ REPLAY_WINDOW = 4
 
 
 class QState(Enum):
+    START = "start"
     GETSPI_SENT = "getspi sent"
     QM1_SENT = "msg1 sent"
     QM2_SENT = "msg2 sent"
@@ -123,51 +126,23 @@ class QState(Enum):
 
 
 @dataclass(frozen=True)
-class Selector:
-    """One side of a traffic selector: network, upper-layer protocol (255 any) and port."""
+class QRow:
+    """One transition: the handler of the message that may arrive, and the states it leads to
+    (the handler picks one: the commit bit and the kernel's answers decide)."""
 
-    network: ipaddress.IPv4Network | ipaddress.IPv6Network
-    proto: int = 255
-    port: int = 0
-
-    def id_payload(self) -> Identification:
-        """ID_IPV*_ADDR for a host, ID_IPV*_ADDR_SUBNET otherwise (racoon.conf(5): sainfo)."""
-        net = self.network
-        proto = 0 if self.proto == 255 else self.proto
-        if net.prefixlen == net.max_prefixlen:
-            t = IDType.IPV4_ADDR if net.version == 4 else IDType.IPV6_ADDR
-            return Identification(t, net.network_address.packed, proto, self.port)
-        t = IDType.IPV4_ADDR_SUBNET if net.version == 4 else IDType.IPV6_ADDR_SUBNET
-        return Identification(t, net.network_address.packed + net.netmask.packed, proto, self.port)
-
-    @classmethod
-    def from_id(cls, p: Identification) -> Selector:
-        """The selector an IDci/IDcr payload names (protocol 0 means any)."""
-        proto = 255 if p.protocol_id == 0 else p.protocol_id
-        if p.id_type in (IDType.IPV4_ADDR, IDType.IPV6_ADDR):
-            return cls(ipaddress.ip_network(p.address), proto, p.port)
-        if p.id_type in (IDType.IPV4_ADDR_SUBNET, IDType.IPV6_ADDR_SUBNET):
-            try:
-                network = p.network
-            except (WireError, ValueError) as exc:
-                raise InvalidIdInformation(f"unusable quick-mode ID: {exc}") from None
-            return cls(network, proto, p.port)
-        raise AttributesNotSupported(f"quick-mode ID of type {IDType(p.id_type)} is not supported")
-
-    def __str__(self) -> str:
-        return f"{self.network}[{self.port or 'any'}] proto={self.proto}"
+    handler: str
+    next_states: tuple[QState, ...]
+    #: The reply goes out later (QM2 waits for the kernel's SPIs): keep answering the datagram.
+    answer_later: bool = False
 
 
-@dataclass
-class Request:
-    """What a quick mode is for: selectors (from our side's view), protocols, reqids."""
-
-    local: Selector
-    remote: Selector
-    offers: list[ProtocolOffer]
-    policy_id: int = 0
-    acquire_seq: int = 0
-    tunnel: bool = False
+#: (initiator, state) -> what may arrive next.  The documentation of the protocol.
+QUICK_TABLE: dict[tuple[bool, QState], QRow] = {
+    (False, QState.START): QRow("_qm1", (QState.GETSPI_SENT,), answer_later=True),
+    (True, QState.QM1_SENT): QRow("_qm2", (QState.ADDING, QState.WAIT_CONNECTED)),
+    (False, QState.QM2_SENT): QRow("_qm3", (QState.ADDING,)),
+    (True, QState.WAIT_CONNECTED): QRow("_qm4", (QState.ADDING,)),
+}
 
 
 @dataclass
@@ -185,26 +160,97 @@ def _spi_int(spi: bytes) -> int:
     return int.from_bytes(spi, "big")
 
 
+# ---------------------------------------------------------------------- kernel messages
+def getspi_message(
+    offer: ProtocolOffer, peer: Endpoint, local: Endpoint, seq: int, pid: int
+) -> pfkey.Message:
+    """GETSPI for one protocol of a quick mode (racoon's pfkey.c): src=peer, dst=me."""
+    msg = pfkey.Message(MsgType.GETSPI, SATYPE_OF[offer.protocol], seq=seq, pid=pid)
+    msg.add(pfkey.SA2(mode=SADB_MODE_OF[offer.mode], reqid=offer.reqid_in))
+    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, peer[0]))
+    msg.add(pfkey.Address(ExtType.ADDRESS_DST, local[0]))
+    if offer.protocol == ProtocolID.IPCOMP:
+        msg.add(pfkey.SpiRange(min=0x100, max=0xFFFF))
+    return msg
+
+
+@dataclass(frozen=True)
+class SaParams:
+    """The SA and SA2 extension values of one kernel SA."""
+
+    spi: int
+    replay: int
+    auth: int
+    encrypt: int
+    flags: int
+    mode: int
+    reqid: int
+
+
+def install_message(
+    mtype: int,
+    satype: int,
+    params: SaParams,
+    addresses: tuple[object, object],
+    keyset: object,
+    lifetime: int,
+    seq: int,
+    pid: int,
+) -> pfkey.Message:
+    """UPDATE (inbound, the larval SA GETSPI made) or ADD (outbound) of one kernel SA, with its
+    keys and racoon's soft lifetime at 80 % of the hard one (racoon's pfkey.c)."""
+    msg = pfkey.Message(mtype, satype, seq=seq, pid=pid)
+    msg.add(
+        pfkey.SA(
+            spi=params.spi,
+            replay=params.replay,
+            auth=params.auth,
+            encrypt=params.encrypt,
+            flags=params.flags,
+        )
+    )
+    msg.add(pfkey.SA2(mode=params.mode, reqid=params.reqid))
+    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, addresses[0]))
+    msg.add(pfkey.Address(ExtType.ADDRESS_DST, addresses[1]))
+    # libipsec's pfkey_send_x3 sends KEY_ENCRYPT for every ESP cipher, null's 0
+    # bits too; Linux's af_key refuses an ESP SA without it (EINVAL).
+    esp_cipher = satype == SaType.ESP and params.encrypt != 0
+    enc_key = getattr(keyset, "encryption_key", b"")
+    auth_key = getattr(keyset, "authentication_key", b"")
+    if keyset is not None and (enc_key or esp_cipher):
+        msg.add(pfkey.Key(ExtType.KEY_ENCRYPT, enc_key))
+    if keyset is not None and auth_key:
+        msg.add(pfkey.Key(ExtType.KEY_AUTH, auth_key))
+    msg.add(pfkey.Lifetime(ExtType.LIFETIME_HARD, addtime=lifetime))
+    msg.add(pfkey.Lifetime(ExtType.LIFETIME_SOFT, addtime=lifetime * 8 // 10))
+    return msg
+
+
 class Quick:
     """One quick-mode exchange and the kernel SAs it installs."""
 
     def __init__(
         self,
-        engine: Engine,
+        out: Output,
+        settings: Settings,
         ph1: Phase1,
         initiator: bool,
         message_id: int,
         request: Request,
         now: float,
+        spd: SpdCache | None = None,
     ) -> None:
-        self.engine = engine
+        self.out = out
+        self.settings = settings
+        #: The SPD view a responder looks the peer's IDs up in.
+        self.spd = spd
         self.ph1 = ph1
         self.initiator = initiator
         self.message_id = message_id
         self.request = request
-        self.state = QState.GETSPI_SENT
+        self.state = QState.GETSPI_SENT if initiator else QState.START
         self.created = now
-        self.deadline = now + engine.config.timer.phase2
+        self.deadline: float | None = now + settings.timer.phase2
         self.sainfo: SaInfo | None = None
         self.pfs_group: int | None = None
         self.keypair: DHKeyPair | None = None
@@ -217,24 +263,19 @@ class Quick:
         self.cbc: CbcState = ph1.cbc.for_message_id(ph1.prf, message_id)
         self.send_ids = True
         self.ids: tuple[Identification, Identification] | None = None
-        self.seq = request.acquire_seq or engine.next_seq()
+        self.seq = request.acquire_seq or out.next_seq()
         self.spis_wanted: set[int] = set()
         self.installed: list[Installed] = []
         self.responder_lifetimes: dict[int, int] = {}
         #: SPD entries generate_policy installed for this SA: (direction, src, dst).
-        self.generated_policies: list[tuple[int, Selector, Selector]] = []
-        self.last_sent: bytes | None = None
-        #: MD5 of an accepted datagram -> the reply we sent to it (racoon's recvdpkt).
-        self.replies: dict[bytes, bytes | None] = {}
-        self._answering: bytes | None = None
-        self.retransmissions_seen = 0
-        self.resend_at: float | None = None
-        self.sends_left = 0
+        self.generated_policies: list[Generated] = []
+        #: resends and racoon's received-packet list (racoon's isakmp.c)
+        self.rtx = Retransmit(out.send, self.log, log_unanswered=False)
         self.expire_at: float | None = None
         self._pending_commit: Decrypted | None = None
         #: The commit bit (8.8): set by us only when the engine is told to, copied by a
         #: responder from QM1, noticed by an initiator in QM2.
-        self.commit = bool(initiator and engine.commit_bit)
+        self.commit = bool(initiator and settings.commit_bit)
 
     # ------------------------------------------------------------------ naming
     @property
@@ -254,32 +295,30 @@ class Quick:
 
     def log(self, level: Level, text: str) -> None:
         """A log line about this SA's peer."""
-        self.engine.log(level, text, self.peer[0])
+        self.out.log(level, text, self.peer[0])
 
     # ------------------------------------------------------------------ timers
     def next_timer(self) -> float | None:
         """The earliest of resend, deadline and lifetime timers."""
-        times = [t for t in (self.resend_at, self.deadline, self.expire_at) if t is not None]
+        times = [t for t in (self.rtx.resend_at, self.deadline, self.expire_at) if t is not None]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
         """Deadline, resend, or the end of the SA's lifetime."""
         if self.deadline is not None and now >= self.deadline:
             self.deadline = None
-            self.engine.phase2_failed(
-                self, f"phase2 negotiation failed due to time up. {self.index()}", now
+            self.out.report(
+                OutcomeKind.PHASE2_FAILED,
+                self,
+                now,
+                f"phase2 negotiation failed due to time up. {self.index()}",
             )
             return
-        if self.resend_at is not None and now >= self.resend_at:
-            if self.sends_left > 0 and self.last_sent is not None:
-                self.sends_left -= 1
-                self.engine.send(self.last_sent, self.local, self.peer)
-                self.resend_at = now + self.engine.config.timer.interval
-            else:
-                self.resend_at = None
+        if self.rtx.due(now):
+            self.rtx.resend(self.local, self.peer, now, self.settings.timer)
         if self.expire_at is not None and now >= self.expire_at:
             self.expire_at = None
-            self.engine.phase2_expired(self, now)
+            self.out.report(OutcomeKind.PHASE2_EXPIRED, self, now)
 
     # ------------------------------------------------------------------ wire
     def _commit_received(self) -> None:
@@ -291,7 +330,7 @@ class Quick:
     def _send(self, payloads: list[Payload], now: float, *, expect_reply: bool) -> None:
         self._commit_received()
         np, body = encode_payloads(payloads)
-        ciphertext = self.cbc.encrypt(body, self.engine.padding)
+        ciphertext = self.cbc.encrypt(body, self.settings.padding)
         msg = Message(
             self.ph1.icky,
             self.ph1.rcky,
@@ -300,18 +339,8 @@ class Quick:
             (Encrypted(np, ciphertext),),
             Flag.ENCRYPTION | (Flag.COMMIT if self.commit else 0),
         )
-        data = encode_message(msg)
-        self.last_sent = data
-        if self._answering is not None:
-            self.replies[self._answering] = data
-            self._answering = None
-        self.engine.send(data, self.local, self.peer)
-        if expect_reply:
-            timer = self.engine.config.timer
-            self.sends_left = max(timer.counter - 1, 0)
-            self.resend_at = now + timer.interval
-        else:
-            self.resend_at = None
+        self.rtx.sent(encode_message(msg), self.local, self.peer, now, self.settings.timer,
+                      expect_reply=expect_reply)  # fmt: skip
 
     def _hashed(self, payloads: list[Payload], hash_fn: Callable[[bytes], bytes]) -> list[Payload]:
         """``[HASH(n), *payloads]`` where HASH(n) covers the payloads as they will be sent."""
@@ -319,51 +348,30 @@ class Quick:
         return [Hash(hash_fn(rest)), *payloads]
 
     def receive(self, msg: Message, raw: bytes, now: float) -> None:
-        """A later message of this exchange: QM2/QM4 (initiator) or QM3 (responder)."""
-        digest = hashlib.md5(raw, usedforsecurity=False).digest()
-        if self.replay(digest):
+        """A message of this exchange: QM1 (responder, the first), QM2/QM4 (initiator) or QM3
+        (responder), as :data:`QUICK_TABLE` says; raises :class:`EngineError` subclasses."""
+        digest = packet_digest(raw)
+        if self.rtx.replay(digest, self.local, self.peer):
             return
-        expected = (
-            (QState.QM1_SENT, QState.WAIT_CONNECTED) if self.initiator else (QState.QM2_SENT,)
-        )
-        if self.state not in expected:
+        row = QUICK_TABLE.get((self.initiator, self.state))
+        if row is None:
             raise UnexpectedMessage(
                 f"unexpected quick-mode message in state {self.state.value} of {self.index()}"
             )
+        if row.answer_later:
+            self.rtx.replies[digest] = None  # a copy that comes while we wait is ignored
+        self.rtx.begin(digest)
         dec, payloads = self.decrypt(msg)
         self._pending_commit = dec
-        self._answering = digest
-        if self.state is QState.WAIT_CONNECTED:
-            self._qm4(payloads, now)
-        elif self.initiator:
-            if msg.flags & Flag.COMMIT:
-                self.commit = True  # the responder set it: wait for CONNECTED (8.8)
-            self._qm2(payloads, now)
-        else:
-            self._qm3(payloads, now)
+        getattr(self, row.handler)(msg, payloads, now)
         self._commit_received()
-        self.replies.setdefault(digest, None)
-        self._answering = None
+        if not row.answer_later:
+            self.rtx.accepted(digest)
 
     def abandon_message(self) -> None:
         """The message being handled failed: forget it without moving the chain."""
         self._pending_commit = None
-        self._answering = None
-
-    def replay(self, digest: bytes) -> bool:
-        """A datagram seen before: resend the reply we made to it, if any (8.14)."""
-        if digest not in self.replies:
-            return False
-        reply = self.replies[digest]
-        if reply is not None:
-            self.retransmissions_seen += 1
-            self.log(
-                Level.NOTIFY,
-                f"the packet is retransmitted by {fmt_endpoint(self.peer)} "
-                f"({self.retransmissions_seen}).",
-            )
-            self.engine.send(reply, self.local, self.peer)
-        return True
+        self.rtx.abandon()
 
     def decrypt(self, msg: Message) -> tuple[Decrypted, list[Payload]]:
         """Decrypt with this exchange's CBC chain (not committed yet); HASH must come first."""
@@ -371,7 +379,7 @@ class Quick:
         if enc is None:
             raise PayloadMalformed("quick-mode message is not encrypted")
         try:
-            dec = self.cbc.decrypt(bytes(enc.ciphertext), self.engine.padding)
+            dec = self.cbc.decrypt(bytes(enc.ciphertext), self.settings.padding)
             body = decode_payloads(enc.next_payload, dec.plaintext)
         except (CryptoError, WireError) as exc:
             raise PayloadMalformed(
@@ -403,23 +411,19 @@ class Quick:
         """GETSPI for every protocol (racoon's pfkey.c): src=peer, dst=me."""
         for offer in self.request.offers:
             satype = SATYPE_OF[offer.protocol]
-            msg = pfkey.Message(MsgType.GETSPI, satype, seq=self.seq, pid=self.engine.pid)
-            msg.add(pfkey.SA2(mode=SADB_MODE_OF[offer.mode], reqid=offer.reqid_in))
-            msg.add(pfkey.Address(ExtType.ADDRESS_SRC, self.peer[0]))
-            msg.add(pfkey.Address(ExtType.ADDRESS_DST, self.local[0]))
-            if offer.protocol == ProtocolID.IPCOMP:
-                msg.add(pfkey.SpiRange(min=0x100, max=0xFFFF))
+            msg = getspi_message(offer, self.peer, self.local, self.seq, self.out.pid)
             self.spis_wanted.add(satype)
-            self.engine.kernel_request(msg, self)
+            self.out.kernel_request(msg, self)
         self.state = QState.GETSPI_SENT
 
     def kernel_reply(self, msg: pfkey.Message, now: float) -> None:
         """A GETSPI, UPDATE or ADD reply for this exchange."""
         if msg.errno:
-            self.engine.phase2_failed(
+            self.out.report(
+                OutcomeKind.PHASE2_FAILED,
                 self,
-                f"pfkey {MsgType(msg.type).name} failed: {os.strerror(msg.errno)}",
                 now,
+                f"pfkey {MsgType(msg.type).name} failed: {os.strerror(msg.errno)}",
             )
             return
         if msg.type == MsgType.GETSPI:
@@ -472,7 +476,9 @@ class Quick:
         self._send(full, now, expect_reply=True)
         self.state = QState.QM1_SENT
 
-    def _qm2(self, payloads: list[Payload], now: float) -> None:
+    def _qm2(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        if msg.flags & Flag.COMMIT:
+            self.commit = True  # the responder set it: wait for CONNECTED (8.8)
         _, rest = encode_payloads(payloads[1:])
         sa = next((p for p in payloads if isinstance(p, SA)), None)
         nonce = next((p for p in payloads if isinstance(p, Nonce)), None)
@@ -515,7 +521,7 @@ class Quick:
             lambda rest: quick_mode_hash4(self._prf, self._skeyid_a, self.message_id, rest),
         )
 
-    def _qm4(self, payloads: list[Payload], now: float) -> None:
+    def _qm4(self, msg: Message, payloads: list[Payload], now: float) -> None:
         """The responder's CONNECTED, HASH(4) = prf(SKEYID_a, M-ID | N): now install."""
         _, rest = encode_payloads(payloads[1:])
         self._check_hash(
@@ -527,7 +533,7 @@ class Quick:
             isinstance(p, Notification) and p.notify_type == NotifyType.CONNECTED for p in payloads
         ):
             raise PayloadMalformed("the commit-bit reply carries no CONNECTED notify")
-        self.resend_at = None
+        self.rtx.stop()
         self.install(now)
 
     def _responder_lifetime(self, payloads: list[Payload]) -> None:
@@ -568,25 +574,64 @@ class Quick:
                     )
 
     # ------------------------------------------------------------------ responder
-    def responder_qm1(
-        self,
-        payloads: list[Payload],
-        ids: tuple[Identification, Identification] | None,
-        choices: list[Phase2Choice],
-        sainfo: SaInfo,
-        now: float,
-    ) -> None:
-        """Accepted QM1 (the engine did the lookups): keep what QM2 needs, ask for SPIs."""
+    def _qm1(self, msg: Message, payloads: list[Payload], now: float) -> None:
+        """The responder's first message: HASH(1), then the sainfo and SPD lookups and the
+        proposal choice; what QM2 needs is kept and the kernel is asked for SPIs."""
+        self.commit = bool(msg.flags & Flag.COMMIT)  # copied into QM2 (racoon's isakmp_quick.c)
+        _, rest = encode_payloads(payloads[1:])
+        self._check_hash(
+            "HASH(1)",
+            payloads[0],
+            quick_mode_hash1(self._prf, self._skeyid_a, self.message_id, rest),
+        )
+        ph1 = self.ph1
+        sa = next((p for p in payloads if isinstance(p, SA)), None)
+        if sa is None or not any(isinstance(p, Nonce) for p in payloads):
+            raise PayloadMalformed("QM1 lacks SA or Nonce")
+        ids = [p for p in payloads if isinstance(p, Identification)]
+        if len(ids) not in (0, 2):
+            raise InvalidIdInformation(f"QM1 carries {len(ids)} ID payloads (0 or 2 allowed)")
+        if ids:
+            idci, idcr = ids
+        else:
+            idci = Selector(ipaddress.ip_network(ph1.peer[0])).id_payload()
+            idcr = Selector(ipaddress.ip_network(ph1.local[0])).id_payload()
+        remote_sel, local_sel = Selector.from_id(idci), Selector.from_id(idcr)
+        candidates = self.settings.config.sainfo_candidates(
+            idcr, idci, ph1.peer_id, ph1.remote.ph1id
+        )
+        sainfo = next((c.sainfo for c in candidates if c.matched), None)
+        if sainfo is None:
+            raise InvalidIdInformation(
+                "failed to get sainfo.",
+                details=(f"looked for sainfo {local_sel} {remote_sel}", *map(str, candidates))
+                if candidates
+                else (
+                    f"no sainfo at all matches local {local_sel} remote "
+                    f"{remote_sel}: add a sainfo block",
+                ),
+            )
+        assert self.spd is not None, "a quick-mode responder needs the SPD view"
+        offers = self.spd.responder_offers(
+            ph1.remote.generate_policy,
+            sa,
+            local_sel,
+            remote_sel,
+            sainfo,
+            (self.local, self.peer),
+            self.generated_policies,
+        )
+        choices = select_phase2(ph1.remote.proposal_check, sa, offers)
+        self.request = Request(local_sel, remote_sel, offers)
         self.sainfo = sainfo
-        self.ids = ids
+        self.ids = (idci, idcr) if ids else None
         self.choices = choices
         nonce = next(p for p in payloads if isinstance(p, Nonce))
         try:
             self.peer_nonce = validate_nonce(bytes(nonce.data))
         except CryptoError as exc:
             raise PayloadMalformed(str(exc)) from None
-        group = choices[0].transform.group
-        self.pfs_group = group
+        self.pfs_group = choices[0].transform.group
         self._take_pfs(payloads, responder=True)
         self.log(Level.INFO, f"respond new phase 2 negotiation: {self.ph1.describe()}")
         self.request_spis()
@@ -624,7 +669,7 @@ class Quick:
         self._send(full, now, expect_reply=True)
         self.state = QState.QM2_SENT
 
-    def _qm3(self, payloads: list[Payload], now: float) -> None:
+    def _qm3(self, msg: Message, payloads: list[Payload], now: float) -> None:
         self._check_hash(
             "HASH(3)",
             payloads[0],
@@ -632,7 +677,7 @@ class Quick:
                 self._prf, self._skeyid_a, self.message_id, self.peer_nonce, self.nonce
             ),
         )
-        self.resend_at = None
+        self.rtx.stop()
         if self.commit:
             self._send(self._connected_payloads(), now, expect_reply=False)
         self.install(now)
@@ -699,33 +744,20 @@ class Quick:
                 ("in", our_spi, inbound_keys, offer.reqid_in, self.peer[0], self.local[0]),
                 ("out", peer_spi, outbound_keys, offer.reqid_out, self.local[0], self.peer[0]),
             ):
-                msg = pfkey.Message(
+                msg = install_message(
                     MsgType.UPDATE if direction == "in" else MsgType.ADD,
                     satype,
-                    seq=self.seq,
-                    pid=self.engine.pid,
+                    SaParams(_spi_int(spi), replay, auth_id, enc_id, flags, mode, reqid),
+                    (src, dst),
+                    keyset,
+                    t.lifetime,
+                    self.seq,
+                    self.out.pid,
                 )
-                msg.add(
-                    pfkey.SA(
-                        spi=_spi_int(spi), replay=replay, auth=auth_id, encrypt=enc_id, flags=flags
-                    )
-                )
-                msg.add(pfkey.SA2(mode=mode, reqid=reqid))
-                msg.add(pfkey.Address(ExtType.ADDRESS_SRC, src))
-                msg.add(pfkey.Address(ExtType.ADDRESS_DST, dst))
-                # libipsec's pfkey_send_x3 sends KEY_ENCRYPT for every ESP cipher, null's 0
-                # bits too; Linux's af_key refuses an ESP SA without it (EINVAL).
-                esp_cipher = satype == SaType.ESP and enc_id != 0
-                if keyset is not None and (keyset.encryption_key or esp_cipher):
-                    msg.add(pfkey.Key(ExtType.KEY_ENCRYPT, keyset.encryption_key))
-                if keyset is not None and keyset.authentication_key:
-                    msg.add(pfkey.Key(ExtType.KEY_AUTH, keyset.authentication_key))
-                msg.add(pfkey.Lifetime(ExtType.LIFETIME_HARD, addtime=t.lifetime))
-                msg.add(pfkey.Lifetime(ExtType.LIFETIME_SOFT, addtime=t.lifetime * 8 // 10))
                 (updates if direction == "in" else adds).append(msg)
         # racoon's pk_sendupdate() then pk_sendadd(): every UPDATE first, then every ADD
         for msg in updates + adds:
-            self.engine.kernel_request(msg, self)
+            self.out.kernel_request(msg, self)
 
     def sa_text(self, record: Installed, direction: str) -> str:
         """racoon's ``ESP/Transport A[500]->B[500] spi=N(0xN)`` for one direction."""
@@ -755,4 +787,4 @@ class Quick:
             self.deadline = None
             lifetime = min(c.transform.lifetime for c in self.choices)
             self.expire_at = now + lifetime
-            self.engine.phase2_established(self, now)
+            self.out.report(OutcomeKind.PHASE2_ESTABLISHED, self, now)

@@ -1,0 +1,133 @@
+"""What phase 1 and quick mode are handed instead of the dispatcher: an output sink and settings.
+
+The per-SA modules (:mod:`.phase1`, :mod:`.quick`) never import :mod:`.engine`.  Everything they
+emit goes into one :class:`Output` -- datagrams, PF_KEY requests (with the SA that waits for the
+reply), log lines -- and what happened to them that concerns other SAs (established, failed,
+dying, expired, dead) is an :class:`Outcome` the dispatcher drains after each call into an SA
+and acts upon (INITIAL-CONTACT, queued phase 2s, kernel ACQUIRE errors...).  The order of the
+events is the order of the decisions, as when the SAs called the dispatcher directly.
+
+:class:`Settings` is the part of the configuration they read while negotiating: the ``timer``
+block, the ``padding`` policy, the commit-bit test switch and the wall clock for certificate
+validity.  The dispatcher replaces its fields on reload; the SAs see the new values.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from pyracoon.config.model import Config, Timer
+from pyracoon.crypto.padding import PaddingPolicy
+from pyracoon.kernel import pfkey
+
+from . import events as ev
+from .credentials import Credentials
+from .events import Endpoint, Level
+
+
+def padding_policy(config: Config) -> PaddingPolicy:
+    """racoon.conf's ``padding {}`` block as the CBC layer applies it (racoon.conf(5): padding)."""
+    pad = config.padding
+    return PaddingPolicy(
+        pad.randomize, pad.randomize_length, pad.maximum_length, pad.strict_check,
+        pad.exclusive_tail,
+    )  # fmt: skip
+
+
+class OutcomeKind(enum.Enum):
+    """What an SA reports to the dispatcher (racoon's isakmp.c/isakmp_quick.c bookkeeping)."""
+
+    PHASE1_ESTABLISHED = "phase1 established"
+    PHASE1_FAILED = "phase1 failed"
+    PHASE1_DYING = "phase1 dying"
+    PHASE1_EXPIRED = "phase1 expired"
+    PHASE1_DEAD = "phase1 dead"
+    PHASE2_ESTABLISHED = "phase2 established"
+    PHASE2_FAILED = "phase2 failed"
+    PHASE2_EXPIRED = "phase2 expired"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One report: ``kind`` happened to ``sa`` at ``now``; ``text`` is the log line, if any."""
+
+    kind: OutcomeKind
+    sa: Any
+    now: float
+    text: str = ""
+
+
+class Output:
+    """The sink every module of the engine writes to; the dispatcher drains it."""
+
+    def __init__(self, pid: int, *, export_ike_keys: bool = False) -> None:
+        self.pid = pid
+        self.export_ike_keys = export_ike_keys
+        self.events: list[ev.Event] = []
+        #: Kernel requests whose replies someone waits for: (seq, type, satype) -> that SA.
+        self.pending: dict[tuple[int, int, int], Any] = {}
+        self.outcomes: deque[Outcome] = deque()
+        self._seq = 0
+
+    def log(self, level: Level, text: str, peer: Any = None) -> None:
+        """Queue a log line (racoon's wording where racoon has one)."""
+        self.events.append(ev.LogEvent(level, text, peer))
+
+    def send(self, data: bytes, local: Endpoint, remote: Endpoint) -> None:
+        """Queue a datagram for the daemon to send."""
+        self.events.append(ev.DatagramOut(data, local, remote))
+
+    def emit(self, event: ev.Event) -> None:
+        """Queue any other event (Phase1Established, NegotiationFailed, ...)."""
+        self.events.append(event)
+
+    def next_seq(self) -> int:
+        """A fresh PF_KEY sequence number for requests not tied to an ACQUIRE."""
+        self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
+        return self._seq
+
+    def kernel_request(self, msg: pfkey.Message, owner: Any = None) -> None:
+        """Queue a PF_KEY request; replies come back to ``owner`` by (seq, type, satype)."""
+        if owner is not None:
+            self.pending[(msg.seq, msg.type, msg.satype)] = owner
+        self.events.append(ev.KernelRequest(msg))
+
+    def forget_pending(self, owner: Any) -> None:
+        """``owner`` no longer waits for kernel replies."""
+        for key in [k for k, v in self.pending.items() if v is owner]:
+            del self.pending[key]
+
+    def ike_keys(self, initiator_cookie: bytes, encryption_key: bytes) -> None:
+        """Hand the phase-1 cipher key out, only when a key log was asked for."""
+        if self.export_ike_keys:
+            self.events.append(ev.IkeKeys(initiator_cookie, encryption_key))
+
+    def report(self, kind: OutcomeKind, sa: Any, now: float, text: str = "") -> None:
+        """Tell the dispatcher something that concerns other SAs happened to ``sa``."""
+        self.outcomes.append(Outcome(kind, sa, now, text))
+
+
+def _unix_date(now: float) -> datetime:
+    return datetime.fromtimestamp(now, UTC)
+
+
+@dataclass
+class Settings:
+    """The configuration as the SAs read it while negotiating (replaced on reload)."""
+
+    config: Config
+    credentials: Credentials
+    timer: Timer
+    padding: PaddingPolicy
+    #: Set the commit bit in QM1 (racoon never does; for testing the other side).
+    commit_bit: bool = False
+    #: Engine time -> a date, for certificate validity (people's time, not the timers').
+    wall_date: Callable[[float], datetime] = field(default=_unix_date)
+
+
+__all__ = ["Outcome", "OutcomeKind", "Output", "Settings", "padding_policy"]

@@ -1,0 +1,313 @@
+"""The informational exchange (RFC 2409 5.7): notifies, Delete, INITIAL-CONTACT, DPD, purge.
+
+What comes in: an informational datagram is opened (decrypted under its own M-ID, HASH(1)
+checked, racoon's isakmp_inf.c), then each payload is acted upon -- an INITIAL-CONTACT purges the
+peer's other SAs, R-U-THERE is answered and R-U-THERE-ACK counted (RFC 3706), a Delete removes
+the ISAKMP SA or the IPsec SAs it names, error notifies are logged and nothing more (an
+unprotected one is trivially forged, a protected one may answer a corrupted copy).  What goes
+out: notifies after a failure, Delete when an SA ends, the DELETE of kernel SAs.
+
+A purge is racoon's purge_remote(): the SAD is dumped and every mature or dying SA to or from
+the peer is deleted, except those of the ISAKMP SA the notify came in -- so SAs of an earlier
+run, which this engine never knew, go too.
+
+This module does not import the dispatcher: it works on the SA tables through the
+:class:`SaBook` protocol, which :class:`~pyracoon.engine.engine.Engine` implements.  The PF_KEY
+messages it sends are built by :func:`dump_message` and :func:`delete_message`.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from pyracoon.crypto.cbc import CbcState
+from pyracoon.crypto.errors import CryptoError
+from pyracoon.crypto.hashes import digests_equal, informational_hash
+from pyracoon.kernel import pfkey
+from pyracoon.kernel.sadb import ExtType, MsgType, SaState, SaType
+from pyracoon.wire import (
+    Delete,
+    Hash,
+    Message,
+    Notification,
+    Payload,
+    WireError,
+    decode_payloads,
+    encode_payloads,
+)
+from pyracoon.wire.constants import NotifyType, ProtocolID, display_name, is_error_notify
+
+from .context import Output, Settings
+from .events import Endpoint, Level, fmt_endpoint
+from .phase1 import Phase1
+from .proposals import PROTOCOL_NAMES
+from .quick import Installed, Quick
+from .traffic import SATYPE_OF
+
+
+# ---------------------------------------------------------------------- kernel messages
+def dump_message(seq: int, pid: int) -> pfkey.Message:
+    """DUMP of the whole SAD, for a purge (racoon's purge_remote())."""
+    return pfkey.Message(MsgType.DUMP, SaType.UNSPEC, seq=seq, pid=pid)
+
+
+def delete_message(satype: int, spi: int, src: Any, dst: Any, seq: int, pid: int) -> pfkey.Message:
+    """DELETE of one kernel SA."""
+    msg = pfkey.Message(MsgType.DELETE, satype, seq=seq, pid=pid)
+    msg.add(pfkey.SA(spi=spi))
+    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, src))
+    msg.add(pfkey.Address(ExtType.ADDRESS_DST, dst))
+    return msg
+
+
+class SaBook(Protocol):
+    """The dispatcher's SA tables and the two cross-SA removals, as informational needs them."""
+
+    ph1s: dict[bytes, Phase1]
+    quicks: dict[tuple[bytes, int], Quick]
+    established: list[Quick]
+
+    def remove_phase1(self, ph1: Phase1, *, announce: bool) -> None: ...
+
+    def drop_phase2(self, q: Quick) -> None: ...
+
+    def phase1_for(self, peer: Endpoint) -> Phase1 | None: ...
+
+
+class Informational:
+    """Notifies, Delete, INITIAL-CONTACT, DPD and purges for one host's SAs."""
+
+    def __init__(self, out: Output, settings: Settings, book: SaBook) -> None:
+        self.out = out
+        self.settings = settings
+        self.book = book
+        #: Outstanding SAD dumps for purges: (peer address, ISAKMP SA whose SAs are kept).
+        self.dumps: list[tuple[Any, Phase1 | None]] = []
+
+    # ------------------------------------------------------------------ sending
+    def send_notify(
+        self, ph1: Phase1, notify: int, *, data: bytes = b"", base_iv: bytes | None = None
+    ) -> None:
+        """Send one notify about ``ph1`` (HASH-protected once keys exist)."""
+        n = Notification(notify, ProtocolID.ISAKMP, ph1.cookies, data)
+        ph1.send_info([n], base_iv=base_iv)
+        self.out.log(Level.DEBUG, f"sending notify {display_name(NotifyType, notify)}", ph1.peer[0])
+
+    def send_initial_contact(self, ph1: Phase1) -> None:
+        """INITIAL-CONTACT (RFC 2407 4.6.3.3) after our first ISAKMP SA with a peer."""
+        ph1.send_info([Notification(NotifyType.INITIAL_CONTACT, ProtocolID.ISAKMP, ph1.cookies)])
+        self.out.log(Level.DEBUG, "sendto Information notify INITIAL-CONTACT", ph1.peer[0])
+
+    def send_delete_isakmp(self, ph1: Phase1) -> None:
+        """Delete of the ISAKMP SA itself, when it ends on our side."""
+        ph1.send_info([Delete(ProtocolID.ISAKMP, (ph1.cookies,))])
+
+    # ------------------------------------------------------------------ receiving
+    def _open(
+        self, ph1: Phase1 | None, msg: Message, remote: Endpoint
+    ) -> tuple[list[Payload], bool] | None:
+        """The payloads of an informational message and whether HASH(1) protected them."""
+        if msg.encrypted is None:
+            return [p for p in msg.payloads if isinstance(p, Payload)], False
+        if ph1 is None or ph1.keys is None or ph1.cbc is None or ph1.prf is None:
+            self.out.log(Level.DEBUG, "encrypted informational for an unknown ISAKMP-SA", remote[0])
+            return None
+        cbc: CbcState = ph1.cbc.for_message_id(ph1.prf, msg.message_id)
+        try:
+            dec = cbc.decrypt(bytes(msg.encrypted.ciphertext), self.settings.padding)
+            payloads = list(decode_payloads(msg.encrypted.next_payload, dec.plaintext).payloads)
+        except (CryptoError, WireError) as exc:
+            self.out.log(
+                Level.ERROR, f"failed to decrypt the informational message: {exc}", remote[0]
+            )
+            if not ph1.established and ph1.psk_entry is not None:
+                self.out.log(
+                    Level.ERROR,
+                    "the peer's notify cannot be read with our keys: most likely the "
+                    f"pre-shared keys differ (we used the psk.txt entry '{ph1.psk_entry}')",
+                    remote[0],
+                )
+            return None
+        if not payloads or not isinstance(payloads[0], Hash):
+            self.out.log(
+                Level.ERROR,
+                "ignore information because the message has no hash payload.",
+                remote[0],
+            )
+            return None
+        _, rest = encode_payloads(payloads[1:])
+        expected = informational_hash(ph1.prf, ph1.keys.skeyid_a, msg.message_id, rest)
+        if not digests_equal(payloads[0].data, expected):
+            self.out.log(Level.ERROR, "ignore information because the hash mismatched.", remote[0])
+            return None
+        return payloads[1:], True
+
+    def receive(self, ph1: Phase1 | None, msg: Message, remote: Endpoint, now: float) -> None:
+        """One informational datagram from ``remote`` (``ph1``: the SA its cookies name)."""
+        opened = self._open(ph1, msg, remote)
+        if opened is None:
+            return
+        payloads, protected = opened
+        for p in payloads:
+            if isinstance(p, Notification):
+                self._receive_notify(ph1, p, protected, remote, now)
+            elif isinstance(p, Delete) and protected and ph1 is not None:
+                self._receive_delete(ph1, p)
+            elif isinstance(p, Delete):
+                self.out.log(Level.WARNING, "unprotected Delete ignored", remote[0])
+
+    def _receive_notify(
+        self, ph1: Phase1 | None, n: Notification, protected: bool, remote: Endpoint, now: float
+    ) -> None:
+        name = display_name(NotifyType, n.notify_type)
+        if n.notify_type == NotifyType.INITIAL_CONTACT and protected and ph1 is not None:
+            self.out.log(Level.INFO, "received INITIAL-CONTACT", remote[0])
+            # The peer restarted (8.10): purge every SA with it except this ISAKMP SA's.
+            self.purge_peer(ph1.peer[0], keep=ph1)
+            return
+        if n.notify_type in (NotifyType.R_U_THERE, NotifyType.R_U_THERE_ACK):
+            if not protected or ph1 is None or not ph1.established or len(n.data) != 4:
+                self.out.log(Level.DEBUG, f"{name} ignored (unprotected or malformed)", remote[0])
+                return
+            seq = int.from_bytes(n.data, "big")
+            if n.notify_type == NotifyType.R_U_THERE:
+                ack = Notification(NotifyType.R_U_THERE_ACK, ProtocolID.ISAKMP, ph1.cookies,
+                                   n.data)  # fmt: skip
+                ph1.send_info([ack])
+                self.out.log(
+                    Level.DEBUG, f"DPD R-U-THERE received (seq={seq}), ACK sent", remote[0]
+                )
+            else:
+                ph1.dpd_ack(seq, now)
+            return
+        # Error notifies are logged, never acted upon: an unprotected notify is trivially
+        # forged, and a protected one may answer a corrupted copy of a message whose real
+        # version succeeded.  The negotiation ends by success or by its timer (as in racoon).
+        level = Level.ERROR if is_error_notify(n.notify_type) else Level.INFO
+        self.out.log(level, f"notification {name} received from {fmt_endpoint(remote)}", remote[0])
+
+    def _receive_delete(self, ph1: Phase1, d: Delete) -> None:
+        book = self.book
+        if d.protocol_id == ProtocolID.ISAKMP:
+            for spi in d.spis:
+                target = book.ph1s.get(bytes(spi[:8]))
+                if target is not None and target.peer[0] == ph1.peer[0]:
+                    self.out.log(
+                        Level.INFO, f"purging ISAKMP-SA spi={target.index()}.", ph1.peer[0]
+                    )
+                    book.remove_phase1(target, announce=False)
+            return
+        # A quick mode whose UPDATE/ADD are still on their way to the kernel counts too: a peer
+        # that cannot install its side (strongSwan on a kernel without ESP) sends its Delete
+        # right after QM3, and that datagram can overtake the kernel's replies.  Our DELETEs
+        # queue behind the UPDATE/ADD on the same kernel socket, so they still remove the SAs.
+        installing = [q for q in book.quicks.values() if q.installed and q not in book.established]
+        for spi in d.spis:
+            value = int.from_bytes(spi, "big")
+            for q in [*book.established, *installing]:
+                for rec in list(q.installed):
+                    # racoon expects the peer's inbound SPI (our outbound one); strongSwan
+                    # has been seen to send the other one of the pair: accept both.
+                    if (
+                        rec.protocol == d.protocol_id
+                        and value in (rec.outbound_spi, rec.inbound_spi)
+                        and q.peer[0] == ph1.peer[0]
+                    ):
+                        self.out.log(
+                            Level.INFO,
+                            f"purged IPsec-SA proto_id="
+                            f"{PROTOCOL_NAMES.get(rec.protocol)} spi={value}.",
+                            q.peer[0],
+                        )
+                        self.delete_kernel_sas(q, rec)
+                        q.installed.remove(rec)
+                if not q.installed:
+                    self.out.forget_pending(q)  # its install replies no longer concern anyone
+                    book.drop_phase2(q)
+
+    # ------------------------------------------------------------------ kernel side
+    def delete_kernel_sas(self, q: Quick, rec: Installed) -> None:
+        """DELETE both directions of one protocol of ``q`` (racoon removes only the outbound
+        one, a known racoon annoyance)."""
+        satype = SATYPE_OF[rec.protocol]
+        for src, dst, spi in (
+            (q.peer[0], q.local[0], rec.inbound_spi),
+            (q.local[0], q.peer[0], rec.outbound_spi),
+        ):
+            self.out.kernel_request(
+                delete_message(satype, spi, src, dst, self.out.next_seq(), self.out.pid)
+            )
+
+    def kernel_deleted(self, msg: pfkey.Message) -> None:
+        """Someone else deleted one of our inbound SAs: tell the peer with a Delete."""
+        sa, src, dst = msg.sa, msg.src, msg.dst
+        if sa is None or src is None or dst is None:
+            return
+        for q in list(self.book.established):
+            for rec in q.installed:
+                if rec.inbound_spi == sa.spi and dst.addr == q.local[0]:
+                    self.out.log(
+                        Level.ERROR, f"pfkey DELETE received: {q.sa_text(rec, 'in')}", q.peer[0]
+                    )
+                    current = self.book.phase1_for(q.peer)
+                    if current is not None and current.established:
+                        size = 2 if rec.protocol == ProtocolID.IPCOMP else 4
+                        spi = rec.inbound_spi.to_bytes(size, "big")
+                        current.send_info([Delete(rec.protocol, (spi,))])
+                    q.installed.remove(rec)
+                    if not q.installed:
+                        self.book.drop_phase2(q)
+                    return
+
+    # ------------------------------------------------------------------ purge
+    def purge_peer(self, peer: Any, *, keep: Phase1 | None) -> None:
+        """Dump the SAD and delete each mature SA to or from ``peer`` -- racoon's
+        purge_remote(), so that SAs this engine never knew (an earlier run's) go too."""
+        self.dumps.append((peer, keep))
+        self.out.kernel_request(dump_message(self.out.next_seq(), self.out.pid))
+
+    def receive_dump(self, msg: pfkey.Message) -> None:
+        """One reply to our DUMP: purge it if it is the peer's."""
+        if not self.dumps:
+            return
+        peer, keep = self.dumps[0]
+        if msg.errno == 0:
+            self._purge_entry(msg, peer, keep)
+        if msg.errno or msg.seq == 0:  # ENOENT (empty SAD) or the last entry
+            self.dumps.pop(0)
+
+    def _purge_entry(self, msg: pfkey.Message, peer: Any, keep: Phase1 | None) -> None:
+        sa, src, dst = msg.sa, msg.src, msg.dst
+        if sa is None or src is None or dst is None or peer not in (src.addr, dst.addr):
+            return
+        if sa.state not in (SaState.MATURE, SaState.DYING):
+            return  # larval SAs belong to negotiations in progress
+        kept: set[int] = set()
+        for q in self.book.quicks.values():
+            if q.ph1 is keep:
+                kept |= {int.from_bytes(o.spi, "big") for o in q.request.offers if o.spi}
+                kept |= {int.from_bytes(c.peer_spi, "big") for c in q.choices}
+        if sa.spi in kept:
+            return
+        name = {SaType.ESP: "ESP", SaType.AH: "AH", SaType.IPCOMP: "IPCOMP"}.get(
+            SaType(msg.satype) if msg.satype in SaType._value2member_map_ else SaType.UNSPEC,
+            str(msg.satype),
+        )
+        self.out.kernel_request(
+            delete_message(
+                msg.satype, sa.spi, src.addr, dst.addr, self.out.next_seq(), self.out.pid
+            )  # fmt: skip
+        )
+        self.out.log(Level.INFO, f"purged IPsec-SA proto_id={name} spi={sa.spi}.", peer)
+        for q in list(self.book.established):
+            for rec in list(q.installed):
+                if SATYPE_OF[rec.protocol] == msg.satype and sa.spi in (
+                    rec.inbound_spi,
+                    rec.outbound_spi,
+                ):
+                    q.installed.remove(rec)
+            if not q.installed:
+                self.book.drop_phase2(q)
+
+
+__all__ = ["Informational", "SaBook", "delete_message", "dump_message"]

@@ -1,0 +1,307 @@
+"""The SPD cache and generated policies (racoon's pfkey.c and policy.c).
+
+racoon keeps a copy of the kernel's security policy database: filled by X_SPDDUMP at start and
+after a reload, kept current by the SPD broadcasts (X_SPDADD, X_SPDUPDATE, X_SPDDELETE,
+X_SPDEXPIRE, X_SPDFLUSH).  ACQUIREs name a policy by id, and a quick-mode responder looks the
+peer's IDs up in it (racoon's getsp_r(): exactly first, then the first SP whose selectors
+contain them).  A responder without a policy and ``generate_policy on|unique`` installs one
+from the peer's first proposal (X_SPDUPDATE in, fwd in tunnel mode, out) and removes it with
+X_SPDDELETE when the phase 2 goes.
+
+The PF_KEY messages of this concern are built by the ``*_message`` functions below, one per
+kind, so that moving to another kernel vocabulary touches only them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+
+from pyracoon.config.model import GeneratePolicy, SaInfo
+from pyracoon.kernel import pfkey
+from pyracoon.kernel.sadb import MANUAL_REQID_MAX, Direction, ExtType, Mode, MsgType
+from pyracoon.kernel.sadb import Level as SpLevel
+from pyracoon.wire import SA
+from pyracoon.wire.constants import EncapsulationMode
+
+from .context import Output
+from .errors import NoProposalChosen
+from .events import Endpoint, Level
+from .proposals import ProtocolOffer, parse_phase2_transform, sainfo_transforms
+from .traffic import ENCAP_OF_SADB_MODE, IPPROTO_OF_PROTOCOL, PROTOCOL_OF_IPPROTO, Selector
+
+
+@dataclass
+class SpdEntry:
+    """One cached SPD entry (racoon's SPD cache, racoon's pfkey.c)."""
+
+    policy_id: int
+    direction: int
+    src: Selector
+    dst: Selector
+    requests: list[pfkey.IpsecRequest]
+    policy_type: int = 2
+
+
+#: One policy generate_policy installed for a quick mode: (direction, src, dst).
+Generated = tuple[int, Selector, Selector]
+
+
+# ---------------------------------------------------------------------- kernel messages
+def _selector_address(ext_type: ExtType, sel: Selector) -> pfkey.Address:
+    """An SPD selector as an ADDRESS_SRC/DST extension (prefix, port, upper-layer protocol)."""
+    net = sel.network
+    return pfkey.Address(ext_type, net.network_address, sel.port, net.prefixlen, sel.proto)
+
+
+def spd_dump_message(seq: int, pid: int) -> pfkey.Message:
+    """X_SPDDUMP: fill the cache (racoon's pfkey.c at start and on reload)."""
+    return pfkey.Message(MsgType.X_SPDDUMP, 0, seq=seq, pid=pid)
+
+
+def spd_update_message(
+    direction: int,
+    src: Selector,
+    dst: Selector,
+    requests: list[pfkey.IpsecRequest],
+    lifetime: int,
+    seq: int,
+    pid: int,
+) -> pfkey.Message:
+    """X_SPDUPDATE of one generated policy, living ``lifetime`` seconds (as long as the SA)."""
+    msg = pfkey.Message(MsgType.X_SPDUPDATE, 0, seq=seq, pid=pid)
+    msg.add(pfkey.Policy(2, direction, 0, 0, requests))
+    msg.add(_selector_address(ExtType.ADDRESS_SRC, src))
+    msg.add(_selector_address(ExtType.ADDRESS_DST, dst))
+    msg.add(pfkey.Lifetime(ExtType.LIFETIME_HARD, addtime=lifetime))
+    return msg
+
+
+def spd_delete_message(
+    direction: int, src: Selector, dst: Selector, seq: int, pid: int
+) -> pfkey.Message:
+    """X_SPDDELETE of one generated policy."""
+    msg = pfkey.Message(MsgType.X_SPDDELETE, 0, seq=seq, pid=pid)
+    msg.add(pfkey.Policy(2, direction, 0, 0, []))
+    msg.add(_selector_address(ExtType.ADDRESS_SRC, src))
+    msg.add(_selector_address(ExtType.ADDRESS_DST, dst))
+    return msg
+
+
+def entry_of_message(msg: pfkey.Message) -> SpdEntry | None:
+    """The cache entry an X_SPDDUMP/X_SPDADD/X_SPDUPDATE names, or None if it lacks parts."""
+    pol, src, dst = msg.policy, msg.src, msg.dst
+    if pol is None or src is None or dst is None:
+        return None
+    return SpdEntry(
+        pol.id,
+        pol.dir,
+        Selector(
+            ipaddress.ip_network(f"{src.addr}/{src.prefixlen}", strict=False), src.proto, src.port
+        ),
+        Selector(
+            ipaddress.ip_network(f"{dst.addr}/{dst.prefixlen}", strict=False), dst.proto, dst.port
+        ),
+        list(pol.requests),
+        pol.policy_type,
+    )
+
+
+# ---------------------------------------------------------------------- lookups
+def _contains(outer: Selector, inner: Selector) -> bool:
+    """Does SP selector ``outer`` cover ID selector ``inner`` (address, protocol, port)?"""
+    if outer.network.version != inner.network.version:
+        return False
+    if not inner.network.subnet_of(outer.network):  # type: ignore[arg-type]
+        return False
+    if outer.proto != 255 and outer.proto != inner.proto:
+        return False
+    return outer.port in (0, inner.port)
+
+
+def tunnel_request(sp: SpdEntry) -> pfkey.IpsecRequest | None:
+    """The tunnel-mode request of ``sp`` with its endpoints: its ``dst`` is the IKE peer."""
+    return next((r for r in sp.requests if r.mode == Mode.TUNNEL and r.dst), None)
+
+
+def policy_offers(
+    sp: SpdEntry, twin: SpdEntry | None, *, inbound_first: bool
+) -> list[ProtocolOffer]:
+    """One protocol offer per ipsecrequest of ``sp``, in reverse SPD order as racoon proposes
+    them (racoon.conf(5): sainfo), each with the reqids of both directions: ``sp``'s own for its
+    direction, ``twin``'s (the SP of the other direction) for the other one when it has a request
+    for the same protocol. ``inbound_first`` says that ``sp`` is the inbound SP (responder)."""
+    offers = []
+    for req in reversed(sp.requests):
+        protocol = PROTOCOL_OF_IPPROTO.get(req.proto)
+        if protocol is None:
+            continue
+        other = req.reqid
+        for r in twin.requests if twin is not None else ():
+            if r.proto == req.proto:
+                other = r.reqid
+        mode = ENCAP_OF_SADB_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
+        reqid_in, reqid_out = (req.reqid, other) if inbound_first else (other, req.reqid)
+        offers.append(ProtocolOffer(protocol, mode, reqid_in, reqid_out))
+    return offers
+
+
+@dataclass
+class SpdCache:
+    """The cached SPD, and the policies generate_policy made."""
+
+    out: Output
+    entries: dict[int, SpdEntry] = field(default_factory=dict)
+    #: Between our X_SPDDUMP request and its last reply (ACQUIREs wait meanwhile).
+    loading: bool = False
+    _next_generated_reqid: int = 0
+
+    def request_dump(self, *, clear: bool) -> None:
+        """Ask the kernel for the whole SPD (after emptying the cache, on reload)."""
+        if clear:
+            self.entries.clear()
+        self.loading = True
+        self.out.kernel_request(spd_dump_message(self.out.next_seq(), self.out.pid))
+
+    def receive(self, msg: pfkey.Message) -> bool:
+        """An SPD message from the kernel; True when it was the end of our dump."""
+        mtype = msg.type
+        if mtype in (MsgType.X_SPDDUMP, MsgType.X_SPDADD, MsgType.X_SPDUPDATE):
+            if msg.errno == 0:
+                entry = entry_of_message(msg)
+                if entry is not None:
+                    self.entries[entry.policy_id] = entry
+            # the last entry of our dump (seq 0), or ENOENT: an empty SPD
+            return (
+                mtype == MsgType.X_SPDDUMP
+                and msg.pid == self.out.pid
+                and bool(msg.errno or msg.seq == 0)
+            )
+        if mtype in (MsgType.X_SPDDELETE, MsgType.X_SPDDELETE2, MsgType.X_SPDEXPIRE):
+            pol = msg.policy
+            if pol is not None:
+                self.entries.pop(pol.id, None)
+        elif mtype == MsgType.X_SPDFLUSH:
+            self.entries.clear()
+        return False
+
+    def find(
+        self, direction: int, src: Selector, dst: Selector, *, wild: bool = False
+    ) -> SpdEntry | None:
+        """The SP with exactly these selectors; with ``wild``, else the first whose selectors
+        contain them (racoon's getsp_r() falls back to cmpspidxwild() the same way)."""
+        for sp in self.entries.values():
+            if sp.direction == direction and sp.src == src and sp.dst == dst:
+                return sp
+        if not wild:
+            return None
+        for sp in self.entries.values():
+            if sp.direction == direction and _contains(sp.src, src) and _contains(sp.dst, dst):
+                return sp
+        return None
+
+    # ------------------------------------------------------------------ responder
+    def responder_offers(
+        self,
+        generate_policy: GeneratePolicy,
+        sa: SA,
+        local: Selector,
+        remote: Selector,
+        sainfo: SaInfo,
+        ends: tuple[Endpoint, Endpoint],
+        generated: list[Generated],
+    ) -> list[ProtocolOffer]:
+        """What a quick-mode responder may accept for IDs ``remote -> local``: the inbound SP's
+        requests, or with generate_policy the peer's first proposal, whose policies are
+        installed now and appended to ``generated``.  ``ends`` is (our endpoint, the peer's)."""
+        sp_in = self.find(Direction.INBOUND, remote, local, wild=True)
+        sp_out = self.find(Direction.OUTBOUND, local, remote, wild=True)
+        if sp_in is None:
+            if generate_policy is GeneratePolicy.OFF:
+                raise NoProposalChosen(
+                    f"no policy found: {remote} -> {local} (in)",
+                    details=(
+                        "add an SPD entry for this traffic (setkey spdadd ... -P in "
+                        "ipsec ...) or set generate_policy on in the remote block",
+                    ),
+                )
+            return self._generated_offers(
+                generate_policy, sa, local, remote, sainfo, ends, generated
+            )
+        offers = policy_offers(sp_in, sp_out, inbound_first=True)
+        for offer in offers:
+            offer.transforms = sainfo_transforms(
+                sainfo, offer.protocol, offer.mode, sainfo.pfs_group
+            )
+        return offers
+
+    def _generated_offers(
+        self,
+        generate_policy: GeneratePolicy,
+        sa: SA,
+        local: Selector,
+        remote: Selector,
+        sainfo: SaInfo,
+        ends: tuple[Endpoint, Endpoint],
+        generated: list[Generated],
+    ) -> list[ProtocolOffer]:
+        """generate_policy (racoon's pfkey.c): the responder has no SP, so it takes the
+        protocols and modes of the peer's first proposal and installs X_SPDUPDATE in, fwd
+        (tunnel mode, as Linux needs) and out, level require -- or unique with a reqid counted
+        from 1 under ``generate_policy unique`` -- living as long as the SA."""
+        group = sa.proposal_groups()[0]
+        unique = generate_policy is GeneratePolicy.UNIQUE
+        reqid = 0
+        if unique:
+            self._next_generated_reqid = self._next_generated_reqid % MANUAL_REQID_MAX + 1
+            reqid = self._next_generated_reqid
+        offers = []
+        for p in group:
+            if p.protocol_id not in IPPROTO_OF_PROTOCOL or not p.transforms:
+                continue
+            mode = parse_phase2_transform(p.protocol_id, p.transforms[0]).mode
+            offer = ProtocolOffer(p.protocol_id, mode, reqid, reqid)
+            offer.transforms = sainfo_transforms(sainfo, p.protocol_id, mode, sainfo.pfs_group)
+            offers.append(offer)
+        me, peer = ends
+        self.out.log(Level.INFO, f"generate policy: {remote} <-> {local}", peer[0])
+        tunnel = any(o.mode == EncapsulationMode.TUNNEL for o in offers)
+        level = SpLevel.UNIQUE if unique else SpLevel.REQUIRE
+        directions = [(Direction.INBOUND, remote, local)]
+        if tunnel:
+            directions.append((Direction.FWD, remote, local))
+        directions.append((Direction.OUTBOUND, local, remote))
+        for direction, src, dst in directions:
+            outbound = direction == Direction.OUTBOUND
+            addrs = (me[0], peer[0]) if outbound else (peer[0], me[0])
+            reqs = [
+                pfkey.IpsecRequest(
+                    IPPROTO_OF_PROTOCOL[o.protocol],
+                    Mode.TUNNEL if tunnel else Mode.TRANSPORT,
+                    level,
+                    reqid,
+                    *(addrs if tunnel else (None, None)),
+                )
+                for o in reversed(offers)
+            ]
+            self.out.kernel_request(
+                spd_update_message(
+                    direction, src, dst, reqs, sainfo.lifetime, self.out.next_seq(), self.out.pid
+                )
+            )
+            generated.append((direction, src, dst))
+        return offers
+
+    def remove_generated(self, generated: list[Generated]) -> None:
+        """X_SPDDELETE of what generate_policy installed (racoon's pfkey.c)."""
+        for direction, src, dst in generated:
+            self.out.kernel_request(
+                spd_delete_message(direction, src, dst, self.out.next_seq(), self.out.pid)
+            )
+        generated.clear()
+
+
+__all__ = [
+    "Generated", "SpdCache", "SpdEntry", "entry_of_message", "policy_offers",
+    "spd_delete_message", "spd_dump_message", "spd_update_message", "tunnel_request",
+]  # fmt: skip

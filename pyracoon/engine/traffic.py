@@ -1,0 +1,84 @@
+"""Traffic selectors and phase-2 requests: what a quick mode is for (RFC 2409 5.5, IDci/IDcr).
+
+Shared by the SPD cache (:mod:`.spd`), quick mode (:mod:`.quick`) and the dispatcher, so that
+none of them needs another for these types.  The protocol maps name the same thing in ISAKMP
+(``ProtocolID``), PF_KEY (``SaType``) and IP (protocol numbers) terms.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass
+
+from pyracoon.kernel.sadb import Mode, SaType
+from pyracoon.wire import Identification, WireError
+from pyracoon.wire.constants import EncapsulationMode, IDType, ProtocolID
+
+from .errors import AttributesNotSupported, InvalidIdInformation
+from .proposals import ProtocolOffer
+
+SATYPE_OF = {
+    ProtocolID.IPSEC_ESP: SaType.ESP,
+    ProtocolID.IPSEC_AH: SaType.AH,
+    ProtocolID.IPCOMP: SaType.IPCOMP,
+}
+PROTOCOL_OF_IPPROTO = {50: ProtocolID.IPSEC_ESP, 51: ProtocolID.IPSEC_AH, 108: ProtocolID.IPCOMP}
+IPPROTO_OF_PROTOCOL = {v: k for k, v in PROTOCOL_OF_IPPROTO.items()}
+ENCAP_OF_SADB_MODE: dict[int, EncapsulationMode] = {
+    Mode.TUNNEL: EncapsulationMode.TUNNEL,
+    Mode.TRANSPORT: EncapsulationMode.TRANSPORT,
+}
+
+
+@dataclass(frozen=True)
+class Selector:
+    """One side of a traffic selector: network, upper-layer protocol (255 any) and port."""
+
+    network: ipaddress.IPv4Network | ipaddress.IPv6Network
+    proto: int = 255
+    port: int = 0
+
+    def id_payload(self) -> Identification:
+        """ID_IPV*_ADDR for a host, ID_IPV*_ADDR_SUBNET otherwise (racoon.conf(5): sainfo)."""
+        net = self.network
+        proto = 0 if self.proto == 255 else self.proto
+        if net.prefixlen == net.max_prefixlen:
+            t = IDType.IPV4_ADDR if net.version == 4 else IDType.IPV6_ADDR
+            return Identification(t, net.network_address.packed, proto, self.port)
+        t = IDType.IPV4_ADDR_SUBNET if net.version == 4 else IDType.IPV6_ADDR_SUBNET
+        return Identification(t, net.network_address.packed + net.netmask.packed, proto, self.port)
+
+    @classmethod
+    def from_id(cls, p: Identification) -> Selector:
+        """The selector an IDci/IDcr payload names (protocol 0 means any)."""
+        proto = 255 if p.protocol_id == 0 else p.protocol_id
+        if p.id_type in (IDType.IPV4_ADDR, IDType.IPV6_ADDR):
+            return cls(ipaddress.ip_network(p.address), proto, p.port)
+        if p.id_type in (IDType.IPV4_ADDR_SUBNET, IDType.IPV6_ADDR_SUBNET):
+            try:
+                network = p.network
+            except (WireError, ValueError) as exc:
+                raise InvalidIdInformation(f"unusable quick-mode ID: {exc}") from None
+            return cls(network, proto, p.port)
+        raise AttributesNotSupported(f"quick-mode ID of type {IDType(p.id_type)} is not supported")
+
+    def __str__(self) -> str:
+        return f"{self.network}[{self.port or 'any'}] proto={self.proto}"
+
+
+@dataclass
+class Request:
+    """What a quick mode is for: selectors (from our side's view), protocols, reqids."""
+
+    local: Selector
+    remote: Selector
+    offers: list[ProtocolOffer]
+    policy_id: int = 0
+    acquire_seq: int = 0
+    tunnel: bool = False
+
+
+__all__ = [
+    "ENCAP_OF_SADB_MODE", "IPPROTO_OF_PROTOCOL", "PROTOCOL_OF_IPPROTO", "Request", "SATYPE_OF",
+    "Selector",
+]  # fmt: skip
