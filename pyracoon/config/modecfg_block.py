@@ -118,10 +118,7 @@ MODE_CFG_STATEMENTS: dict[str, Handler] = {
 
 
 def mode_cfg(p: Reader, s: Stream, keyword: Token) -> None:
-    p.warn_unacted("mode_cfg", keyword)
-    cfg = p.config.mode_cfg or ModeCfg()
-    p.table_block(s, "mode_cfg", MODE_CFG_STATEMENTS, cfg)
-    p.config.mode_cfg = cfg
+    p.section_block(s, keyword, MODE_CFG_STATEMENTS, ModeCfg)
 
 
 # ---------------------------------------------------------------------- ldapcfg
@@ -159,10 +156,7 @@ LDAPCFG_STATEMENTS: dict[str, Handler] = {
 
 
 def ldapcfg(p: Reader, s: Stream, keyword: Token) -> None:
-    p.warn_unacted("ldapcfg", keyword)
-    cfg = p.config.ldapcfg or LdapCfg()
-    p.table_block(s, "ldapcfg", LDAPCFG_STATEMENTS, cfg)
-    p.config.ldapcfg = cfg
+    p.section_block(s, keyword, LDAPCFG_STATEMENTS, LdapCfg)
 
 
 # ---------------------------------------------------------------------- radiuscfg
@@ -188,7 +182,4 @@ RADIUSCFG_STATEMENTS: dict[str, Handler] = {
 
 
 def radiuscfg(p: Reader, s: Stream, keyword: Token) -> None:
-    p.warn_unacted("radiuscfg", keyword)
-    cfg = p.config.radiuscfg or RadiusCfg()
-    p.table_block(s, "radiuscfg", RADIUSCFG_STATEMENTS, cfg)
-    p.config.radiuscfg = cfg
+    p.section_block(s, keyword, RADIUSCFG_STATEMENTS, RadiusCfg)

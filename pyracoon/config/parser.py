@@ -181,10 +181,7 @@ PRIVSEP_STATEMENTS: dict[str, Handler] = {
 
 
 def _privsep(p: Reader, s: Stream, keyword: Token) -> None:
-    p.warn_unacted("privsep", keyword)
-    privsep = p.config.privsep or Privsep()
-    p.table_block(s, "privsep", PRIVSEP_STATEMENTS, privsep)
-    p.config.privsep = privsep
+    p.section_block(s, keyword, PRIVSEP_STATEMENTS, Privsep)
 
 
 # ---------------------------------------------------------------------- padding

@@ -178,6 +178,18 @@ class Reader:
             s.next()
             statement(s, token)
 
+    def section_block(
+        self, s: Stream, keyword: Token, table: Mapping[str, Handler], factory: Callable[[], Any]
+    ) -> None:
+        """A top-level section kept in ``Config`` under its own keyword (privsep, mode_cfg,
+        ldapcfg, radiuscfg): reported if :mod:`.support` lists it, a repeated section adds to
+        the first, as cfparse.y fills one global structure."""
+        name = str(keyword.value)
+        self.warn_unacted(name, keyword)
+        state = getattr(self.config, name) or factory()
+        self.table_block(s, name, table, state)
+        setattr(self.config, name, state)
+
     def table_block(
         self,
         s: Stream,
