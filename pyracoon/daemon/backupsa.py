@@ -203,36 +203,45 @@ def parse_tombstone(line: str) -> SaKey:
         raise BackupError(f"bad tombstone: {e}") from None
 
 
-def _live_lines(path: str) -> dict[SaKey, tuple[int, str]]:
-    """The newest line of each SA not tombstoned after it, by key: (line number, text)."""
-    live: dict[SaKey, tuple[int, str]] = {}
+@dataclass(frozen=True)
+class _Line:
+    """One meaningful line of the file, parsed once: an SA, a tombstone, or why it is bad."""
+
+    number: int
+    text: str
+    entry: BackupEntry | None = None
+    gone: SaKey | None = None
+    error: BackupError | None = None
+
+
+def _read(path: str) -> tuple[list[_Line], dict[SaKey, int]]:
+    """Every line that is not blank or a plain comment, and for each SA the line number of its
+    newest record not tombstoned after it (the newest line of an SA is the one that counts)."""
+    lines: list[_Line] = []
+    live: dict[SaKey, int] = {}
     with open(path, encoding="utf-8", errors="replace") as f:
         for n, raw in enumerate(f, 1):
-            line = raw.strip()
-            if line.startswith(TOMBSTONE + " "):
-                try:
-                    live.pop(parse_tombstone(line), None)
-                except BackupError:
-                    pass  # restore reports it with its line number
-                continue
-            if not line or line.startswith("#"):
-                continue
+            text = raw.strip()
             try:
-                e = parse_line(line)
-            except BackupError:
-                live[(-n, ipaddress.ip_address(0), n)] = (n, line)  # kept, reported by restore
-                continue
-            key = (e.satype, e.dst, e.spi)
-            live.pop(key, None)  # the newest line of an SA is the one that counts
-            live[key] = (n, line)
-    return live
+                if text.startswith(TOMBSTONE + " "):
+                    gone = parse_tombstone(text)
+                    live.pop(gone, None)
+                    lines.append(_Line(n, text, gone=gone))
+                elif text and not text.startswith("#"):
+                    e = parse_line(text)
+                    live[(e.satype, e.dst, e.spi)] = n
+                    lines.append(_Line(n, text, entry=e))
+            except BackupError as err:
+                lines.append(_Line(n, text, error=err))
+    return lines, live
 
 
 def compact(path: str, keep: Iterable[SaKey]) -> None:
     """Rewrite the file with the newest line of each SA in ``keep`` (the SAs alive now)."""
     check_permissions(path)
-    wanted = set(keep)
-    lines = [text for key, (_, text) in _live_lines(path).items() if key in wanted]
+    records, live = _read(path)
+    newest = {live[key] for key in keep if key in live}
+    lines = [r.text for r in records if r.number in newest]
     directory = os.path.dirname(os.path.abspath(path))
     fd, tmp = tempfile.mkstemp(prefix=".backupsa.", dir=directory)  # created 0600
     try:
@@ -272,32 +281,20 @@ def restore(path: str, now: float) -> list[Restored]:
     """
     check_permissions(path)
     out: list[Restored] = []
-    live = {n for n, _ in _live_lines(path).values()}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for n, raw in enumerate(f, 1):
-            line = raw.strip()
-            if line.startswith(TOMBSTONE + " "):
-                try:
-                    parse_tombstone(line)
-                except BackupError as err:
-                    out.append(Restored(n, None, f"{path}:{n}: {err}"))
-                continue
-            if not line or line.startswith("#"):
-                continue
-            try:
-                e = parse_line(line)
-            except BackupError as err:
-                out.append(Restored(n, None, f"{path}:{n}: {err}"))
-                continue
-            if n not in live:
-                out.append(
-                    Restored(n, None, f"{path}:{n}: SA spi={e.spi} was deleted later, skipped")
-                )
-                continue
-            elapsed = int(now - e.created)
-            if e.l_addtime and e.created + e.l_addtime <= now:
-                out.append(Restored(n, None, f"{path}:{n}: SA spi={e.spi} expired, skipped"))
-                continue
-            remaining = max(1, e.l_addtime - max(0, elapsed)) if e.l_addtime else 0
+    records, live = _read(path)
+    newest = set(live.values())
+    for r in records:
+        n, e = r.number, r.entry
+        if r.error is not None:
+            out.append(Restored(n, None, f"{path}:{n}: {r.error}"))
+        elif e is None:  # a tombstone: already applied
+            continue
+        elif n not in newest:
+            out.append(Restored(n, None, f"{path}:{n}: SA spi={e.spi} was deleted later, skipped"))
+        elif e.l_addtime and e.created + e.l_addtime <= now:
+            out.append(Restored(n, None, f"{path}:{n}: SA spi={e.spi} expired, skipped"))
+        else:
+            elapsed = max(0, int(now - e.created))
+            remaining = max(1, e.l_addtime - elapsed) if e.l_addtime else 0
             out.append(Restored(n, e.add_message(remaining), f"{path}:{n}: restoring spi={e.spi}"))
     return out
