@@ -77,7 +77,9 @@ class RateLimiter:
         self._peers: dict[str, _Bucket] = {}
         self._held: dict[str, _Bucket] = {}  # peers with lines held back, oldest first
         self._total: _Bucket | None = None
-        self._forgotten = _Bucket(0.0, 0.0)  # held-back lines of peers pruned: lines, peers
+        # held-back lines of peers pruned while held: lines, peers, since when
+        self._forgotten_lines = self._forgotten_peers = 0
+        self._forgotten_since = 0.0
 
     def admit(self, peer: str) -> tuple[bool, list[str]]:
         """Whether a line about ``peer`` may be written now, and summary lines due first."""
@@ -104,14 +106,14 @@ class RateLimiter:
             due.append((first, self._held.pop(first)))
         if due:
             summaries.append(self._summary(due, now))
-        lost = self._forgotten
-        if lost.suppressed and now - lost.since >= SUMMARY_AFTER:
+        if self._forgotten_lines and now - self._forgotten_since >= SUMMARY_AFTER:
             summaries.append(
-                f"WARNING: {lost.suppressed} more error/warning line(s) about {lost.tokens:.0f} "
-                f"other peers were not logged in the last {now - lost.since:.0f} s "
+                f"WARNING: {self._forgotten_lines} more error/warning line(s) about "
+                f"{self._forgotten_peers} other peers were not logged in the last "
+                f"{now - self._forgotten_since:.0f} s "
                 "(too many peers at once to count them one by one)"
             )
-            self._forgotten = _Bucket(0.0, 0.0)
+            self._forgotten_lines = self._forgotten_peers = 0
         if not ok:
             if peer not in self._held:
                 bucket.since = now
@@ -153,10 +155,10 @@ class RateLimiter:
             del self._peers[peer]
             held = self._held.pop(peer, None)
             if held is not None:  # its count goes into one anonymous total, said later
-                self._forgotten.suppressed += held.suppressed
-                self._forgotten.tokens += 1  # peers folded in
-                if not self._forgotten.since:
-                    self._forgotten.since = held.since
+                if not self._forgotten_lines:
+                    self._forgotten_since = held.since
+                self._forgotten_lines += held.suppressed
+                self._forgotten_peers += 1
 
 
 #: Where syslog(3) sends its lines: Linux, the BSDs, macOS.
