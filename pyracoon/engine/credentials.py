@@ -108,7 +108,7 @@ class Credentials:
         key_path = self._path(key_name) if key_name else ""
         try:
             entry = _Loaded((load_certificate(cert_path), load_private_key(key_path)))
-        except Exception as exc:  # PkiError and OSError: both mean the same to a person
+        except (PkiError, OSError, ValueError) as exc:  # all mean the same to a person
             self._problem(
                 remote, f"cannot load certificate {cert_path} or private key {key_path}: {exc}"
             )
