@@ -25,6 +25,7 @@ from pyracoon.crypto.groups import group_by_id as dh_group
 from pyracoon.engine import DatagramOut, Engine, KernelRequest, PskTable
 from pyracoon.kernel import pfkey
 from pyracoon.kernel.memory import InMemoryKernel
+from pyracoon.kernel.pfkey_codec import event_of
 from pyracoon.kernel.sadb import AuthAlg, Direction, EncAlg, ExtType, Level, Mode, MsgType, SaType
 from pyracoon.wire import decode_message, encode_message
 
@@ -77,11 +78,11 @@ sainfo anonymous {{
 
 
 class Host:
-    def __init__(self, me: str, peer: str, clock: list[float], pid: int) -> None:
+    def __init__(self, me: str, peer: str, clock: list[float]) -> None:
         self.kernel = InMemoryKernel(lambda: clock[0])
         self.sock = self.kernel.open()
         config = parse_string(CONF.format(peer=peer))
-        self.engine = Engine(config, pid=pid, psk=PskTable({peer: "bench secret"}))
+        self.engine = Engine(config, psk=PskTable({peer: "bench secret"}))
         for src, dst, direction in ((me, peer, Direction.OUTBOUND), (peer, me, Direction.INBOUND)):
             req = pfkey.IpsecRequest(50, Mode.TRANSPORT, Level.REQUIRE, 0)
             msg = pfkey.Message(MsgType.X_SPDADD, seq=1, pid=1)
@@ -101,17 +102,17 @@ def pump(hosts: dict, clock: list[float]) -> None:
                 if isinstance(e, DatagramOut):
                     hosts[e.remote[0]].engine.receive_datagram(e.data, e.remote, e.local, clock[0])
                 elif isinstance(e, KernelRequest):
-                    h.sock.send(e.msg)
+                    h.sock.submit(e.request)
             for msg in h.sock.pending():
                 moved = True
-                h.engine.receive_kernel(msg, clock[0])
+                h.engine.receive_kernel(event_of(msg, h.sock.pid), clock[0])
         if not moved:
             return
 
 
 def negotiate_once(clock: list[float]) -> None:
-    a = Host("10.0.0.1", "10.0.0.2", clock, 100)
-    b = Host("10.0.0.2", "10.0.0.1", clock, 200)
+    a = Host("10.0.0.1", "10.0.0.2", clock)
+    b = Host("10.0.0.2", "10.0.0.1", clock)
     hosts = {ipaddress.ip_address("10.0.0.1"): a, ipaddress.ip_address("10.0.0.2"): b}
     pump(hosts, clock)  # REGISTER and SPDDUMP first, as the daemon does at start
     a.kernel.output("10.0.0.1", "10.0.0.2")
@@ -140,15 +141,15 @@ def bench_codecs() -> list[tuple[str, float]]:
     data = pfkey.encode(add)
 
     clock = [1_800_000_000.0]
-    a = Host("10.0.0.1", "10.0.0.2", clock, 100)
+    a = Host("10.0.0.1", "10.0.0.2", clock)
     for e in a.engine.events():
         if isinstance(e, KernelRequest):
-            a.sock.send(e.msg)
+            a.sock.submit(e.request)
     for msg in a.sock.pending():
-        a.engine.receive_kernel(msg, clock[0])
+        a.engine.receive_kernel(event_of(msg, a.sock.pid), clock[0])
     a.kernel.output("10.0.0.1", "10.0.0.2")
     for msg in a.sock.pending():
-        a.engine.receive_kernel(msg, clock[0])
+        a.engine.receive_kernel(event_of(msg, a.sock.pid), clock[0])
     mm1 = next(e.data for e in a.engine.events() if isinstance(e, DatagramOut))
     pf = rate(lambda: pfkey.encode(pfkey.decode(data)))
     isakmp = rate(lambda: encode_message(decode_message(mm1)))

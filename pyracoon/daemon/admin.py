@@ -26,19 +26,18 @@ from pyracoon.admin.render import (
     format_schedule,
 )
 from pyracoon.engine import events as ev
+from pyracoon.kernel import ops
 from pyracoon.kernel.base import KernelError, open_kernel
-from pyracoon.kernel.dump import format_sa
-from pyracoon.kernel.pfkey import SA, Message
-from pyracoon.kernel.sadb import MsgType, SaType
+from pyracoon.kernel.dump import sad_entries, show_sad
 
 if TYPE_CHECKING:
     from .feed import Subscription
     from .service import Daemon
 
 SATYPES = {
-    AdminProto.ADMIN_PROTO_ESP: (SaType.ESP,),
-    AdminProto.ADMIN_PROTO_AH: (SaType.AH,),
-    AdminProto.ADMIN_PROTO_IPSEC: (SaType.ESP, SaType.AH, SaType.IPCOMP),
+    AdminProto.ADMIN_PROTO_ESP: (ops.Proto.ESP,),
+    AdminProto.ADMIN_PROTO_AH: (ops.Proto.AH,),
+    AdminProto.ADMIN_PROTO_IPSEC: (ops.Proto.ESP, ops.Proto.AH, ops.Proto.IPCOMP),
 }
 STATUS = {
     "start": Phase1Status.PHASE1ST_START,
@@ -66,16 +65,36 @@ class DaemonAdmin:
 
     # -- kernel reads, off the event loop ---------------------------------------------------
 
-    def _dump_sync(self, satypes: tuple[int, ...]) -> tuple[list[Message], float]:
-        """The SAs and the kernel's time (what their ages count from)."""
+    def _dump_sync(self, protos: tuple[ops.Proto, ...], text: bool) -> str | list[ops.KernelSa]:
+        """The SAs as ``setkey -D`` text, or as entries (``text`` False)."""
         with open_kernel(self.daemon.kernel_spec) as k:
-            return [m for satype in satypes for m in k.dump(satype)], k.now()
+            return show_sad(k, protos) if text else sad_entries(k, protos)
 
-    async def _dump(self, satypes: tuple[int, ...]) -> tuple[list[Message], float]:
+    async def _dump(
+        self, protos: tuple[ops.Proto, ...], text: bool
+    ) -> str | list[ops.KernelSa]:
         try:
-            return await asyncio.to_thread(self._dump_sync, satypes)
+            return await asyncio.to_thread(self._dump_sync, protos, text)
         except KernelError as e:
             raise AdminCommandError(errno.EIO, f"cannot read the SAD: {e}") from None
+
+    def _ask_sync(self, requests: list[ops.Request]) -> None:
+        with open_kernel(self.daemon.kernel_spec) as k:
+            for request in requests:
+                reply = k.call(request)
+                if isinstance(reply, ops.SaEvent) and reply.errno not in (0, errno.ESRCH):
+                    raise AdminCommandError(
+                        reply.errno, f"the kernel refused {type(request).__name__}"
+                    )
+
+    async def _ask(self, requests: list[ops.Request]) -> None:
+        """Flush or delete SAs through a socket of their own, as setkey would: the kernel then
+        announces the change to the daemon's socket like anyone else's, and the engine does
+        what it does for any deleted SA (tells the peer, forgets the phase 2)."""
+        try:
+            await asyncio.to_thread(self._ask_sync, requests)
+        except KernelError as e:
+            raise AdminCommandError(errno.EIO, f"cannot change the SAD: {e}") from None
 
     # -- commands ---------------------------------------------------------------------------
 
@@ -151,10 +170,9 @@ class DaemonAdmin:
         satypes = SATYPES.get(proto)
         if satypes is None:
             raise AdminCommandError(errno.ENOTSUP, f"show-sa for protocol {proto:#x}")
-        sas, now = await self._dump(satypes)
-        if not sas:
-            return "No SAD entries.\n"
-        return "".join(format_sa(m, int(now)) for m in sas)
+        listing = await self._dump(satypes, text=True)
+        assert isinstance(listing, str)
+        return listing
 
     async def flush_sa(self, proto: AdminProto) -> str:
         if proto == AdminProto.ADMIN_PROTO_ISAKMP:
@@ -166,8 +184,7 @@ class DaemonAdmin:
         satypes = SATYPES.get(proto)
         if satypes is None:
             raise AdminCommandError(errno.ENOTSUP, f"flush-sa for protocol {proto:#x}")
-        for satype in satypes:
-            self.daemon.send_kernel(Message(MsgType.FLUSH, satype, seq=0, pid=0))
+        await self._ask([ops.FlushSa(0, proto) for proto in satypes])
         return ""
 
     async def delete_sa(self, proto: AdminProto, index: AdminIndex) -> str:
@@ -180,20 +197,16 @@ class DaemonAdmin:
         satypes = SATYPES.get(proto)
         if satypes is None:
             raise AdminCommandError(errno.ENOTSUP, f"delete-sa for protocol {proto:#x}")
+        entries = await self._dump(satypes, text=False)
+        assert not isinstance(entries, str)
         matching = [
-            m
-            for m in (await self._dump(satypes))[0]
-            if m.src is not None
-            and m.dst is not None
-            and {m.src.addr, m.dst.addr} == {index.src.address, index.dst.address}
+            e for e in entries if {e.id.src, e.id.dst} == {index.src.address, index.dst.address}
         ]
         if not matching:
             raise AdminCommandError(
                 errno.ENOENT, f"no IPsec-SA between {index.src.address} and {index.dst.address}"
             )
-        for m in matching:
-            delete = Message(MsgType.DELETE, m.satype).add(SA(m.sa.spi)).add(m.src).add(m.dst)
-            self.daemon.send_kernel(delete)
+        await self._ask([ops.DeleteSa(0, e.id) for e in matching])
         return ""
 
     async def establish_sa(

@@ -40,8 +40,8 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from pyracoon.kernel.pfkey import SA, SA2, Address, Key, Lifetime, Message
-from pyracoon.kernel.sadb import ExtType, MsgType, SaType
+from pyracoon.kernel import ops
+from pyracoon.kernel.pfkey_codec import SadbNumbers, install_of_numbers, sadb_numbers, sadb_satype
 from pyracoon.pki.certs import check_file_permission
 from pyracoon.pki.errors import WeakFilePermissionError
 
@@ -93,40 +93,43 @@ class BackupEntry:
         ]  # fmt: skip
         return f"{when}%" + " ".join(str(f) for f in fields) + (f" {hexmat}" if hexmat else "")
 
-    def add_message(self, remaining_addtime: int) -> Message:
-        """The SADB_ADD that puts this SA back, with ``remaining_addtime`` seconds to live."""
-        msg = Message(MsgType.ADD, self.satype, seq=self.seq)
-        msg.add(SA(self.spi, self.wsize, 0, self.a_type, self.e_type, self.flags))
-        msg.add(SA2(self.mode, 0, self.reqid))
-        msg.add(Address(ExtType.ADDRESS_SRC, self.src))
-        msg.add(Address(ExtType.ADDRESS_DST, self.dst))
-        if self.e_keylen or (self.satype == SaType.ESP and self.e_type):
-            # as libipsec sends it: an ESP null cipher still has its 0-bit KEY_ENCRYPT, which
-            # Linux's af_key requires (EINVAL without)
-            msg.add(Key(ExtType.KEY_ENCRYPT, self.keymat[: self.e_keylen]))
-        if self.a_keylen:
-            msg.add(
-                Key(ExtType.KEY_AUTH, self.keymat[self.e_keylen : self.e_keylen + self.a_keylen])
-            )
-        hard = (self.l_alloc, self.l_bytes, remaining_addtime, self.l_usetime)
-        msg.add(Lifetime(ExtType.LIFETIME_HARD, *hard))
-        msg.add(Lifetime(ExtType.LIFETIME_SOFT, *(v * SOFT_PERCENT // 100 for v in hard)))
-        return msg
+    def add_request(self, remaining_addtime: int) -> ops.InstallSa:
+        """The ADD that puts this SA back, with ``remaining_addtime`` seconds to live.
+
+        ``BackupError`` when the line names an SA type, mode or algorithm this version does not
+        know (a file written by another racoon).
+        """
+        hard = ops.Lifetime(self.l_alloc, self.l_bytes, remaining_addtime, self.l_usetime)
+        soft = ops.Lifetime(*(v * SOFT_PERCENT // 100 for v in (
+            hard.allocations, hard.bytes, hard.addtime, hard.usetime,
+        )))  # fmt: skip
+        numbers = SadbNumbers(self.satype, self.mode, self.e_type, self.a_type, self.flags)
+        keys = (
+            self.keymat[: self.e_keylen],
+            self.keymat[self.e_keylen : self.e_keylen + self.a_keylen],
+        )
+        try:
+            return install_of_numbers(
+                numbers, self.seq, (self.spi, self.src, self.dst), self.reqid, self.wsize, keys,
+                hard, soft,
+            )  # fmt: skip
+        except ValueError as e:
+            raise BackupError(str(e)) from None
 
 
-def entry_from_message(msg: Message, created: float) -> BackupEntry:
-    """The record of an UPDATE or ADD the daemon is about to send."""
-    sa, sa2, src, dst = msg.sa, msg.sa2, msg.src, msg.dst
-    if sa is None or src is None or dst is None:
-        raise BackupError("an SA to back up needs SA and address extensions")
-    ekey, akey = msg.key(ExtType.KEY_ENCRYPT), msg.key(ExtType.KEY_AUTH)
-    hard = msg.lifetime(ExtType.LIFETIME_HARD) or Lifetime(ExtType.LIFETIME_HARD)
-    e = ekey.key if ekey else b""
-    a = akey.key if akey else b""
+def sa_key(sa: ops.SaId) -> SaKey:
+    """How this file names ``sa`` (its tombstones and its newest-line-wins rule)."""
+    return (sadb_satype(sa.proto), sa.dst, sa.spi)
+
+
+def entry_from_install(req: ops.InstallSa, created: float) -> BackupEntry:
+    """The record of an UPDATE or ADD the daemon is about to send, in racoon's SADB numbers."""
+    n = sadb_numbers(req)
+    e, a, hard = req.enc_key, req.auth_key, req.hard
     return BackupEntry(
-        created, src.addr, dst.addr, msg.satype, sa.spi, sa2.mode if sa2 else 0,
-        sa2.reqid if sa2 else 0, sa.replay, sa.encrypt, len(e), sa.auth, len(a), sa.flags,
-        hard.allocations, hard.bytes, hard.addtime, hard.usetime, msg.seq, e + a,
+        created, req.sa.src, req.sa.dst, n.satype, req.sa.spi, n.mode, req.reqid, req.replay,
+        n.encrypt, len(e), n.auth, len(a), n.flags, hard.allocations, hard.bytes, hard.addtime,
+        hard.usetime, req.seq, e + a,
     )  # fmt: skip
 
 
@@ -267,12 +270,12 @@ class Restored:
     """The outcome for one line of the file."""
 
     line: int
-    message: Message | None
+    request: ops.InstallSa | None
     note: str
 
 
 def restore(path: str, now: float) -> list[Restored]:
-    """The ADD messages that put back every SA still alive at ``now``.
+    """The ADD requests that put back every SA still alive at ``now``.
 
     Lines whose SA has expired, was deleted later (a tombstone) or was recorded again later
     are skipped; the others get their addtime reduced by the time elapsed since they were
@@ -296,5 +299,10 @@ def restore(path: str, now: float) -> list[Restored]:
         else:
             elapsed = max(0, int(now - e.created))
             remaining = max(1, e.l_addtime - elapsed) if e.l_addtime else 0
-            out.append(Restored(n, e.add_message(remaining), f"{path}:{n}: restoring spi={e.spi}"))
+            try:
+                request = e.add_request(remaining)
+            except BackupError as err:
+                out.append(Restored(n, None, f"{path}:{n}: {err}"))
+                continue
+            out.append(Restored(n, request, f"{path}:{n}: restoring spi={e.spi}"))
     return out

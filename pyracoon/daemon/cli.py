@@ -28,6 +28,7 @@ from typing import IO
 from pyracoon import __version__
 from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config, default_config_path
+from pyracoon.kernel import ops
 from pyracoon.kernel.base import BACKENDS_TEXT, KERNEL_ENV, KernelError, KernelSocket, open_kernel
 from pyracoon.pki import check_file_permission, load_credentials
 from pyracoon.pki.errors import PkiError
@@ -186,15 +187,15 @@ def restore_backup(config: Config, kernel: KernelSocket, log: Log, now: float) -
     except (OSError, backupsa.BackupError) as e:
         raise StartupError(f"cannot restore from {path}: {e}") from None
     for r in results:
-        if r.message is None:
+        if r.request is None:
             log.warning(r.note)
             continue
         try:
-            reply = kernel.request(r.message)
+            reply = kernel.call(r.request)
         except KernelError as e:
             log.error(f"{r.note}: {e}")
             continue
-        if reply.errno:
+        if isinstance(reply, ops.SaEvent) and reply.errno:
             log.error(f"{r.note}: the kernel refused it: {os.strerror(reply.errno)}")
         else:
             log.info(f"{r.note}: restored")

@@ -34,12 +34,11 @@ from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config
 from pyracoon.engine import Engine
 from pyracoon.engine import events as ev
+from pyracoon.kernel import ops
 from pyracoon.kernel.base import KernelError, KernelMessageUndecodable, KernelSocket
-from pyracoon.kernel.pfkey import Message
-from pyracoon.kernel.sadb import ExtType, MsgType, SaType
+from pyracoon.kernel.bypass import BypassError, set_bypass
 
 from . import backupsa
-from .bypass import BypassError, set_bypass
 from .feed import EventFeed
 from .log import Log
 
@@ -133,10 +132,11 @@ class Daemon:
         self.keylog = keylog
         """``--ike-keylog``: where phase-1 keys go (Wireshark's ``ikev1_decryption_table``)."""
         self.engine = Engine(
-            config, pid=kernel.pid, export_ike_keys=keylog is not None, wall_time=self.wall_time
+            config, export_ike_keys=keylog is not None, wall_time=self.wall_time
         )
-        self.installed: dict[tuple[int, object, int], Message] = {}
-        """SAs this daemon installed, by (satype, dst, spi): what a clean stop removes."""
+        self.installed: dict[backupsa.SaKey, ops.SaId] = {}
+        """SAs this daemon installed, by backupsa's key (satype, dst, spi): what a clean stop
+        removes."""
         self._backup_tombstones = 0
         """Tombstones appended to backupsa since it was last rewritten."""
         self.feed = EventFeed()
@@ -207,20 +207,16 @@ class Daemon:
             loop.remove_reader(self.kernel.fileno())
         if self._kernel_beat is not None:
             self._kernel_beat.cancel()
-        for (satype, _, _), added in list(self.installed.items()):
-            delete = Message(
-                MsgType.DELETE, satype, seq=self.kernel.next_seq(), pid=self.kernel.pid
-            )
-            for ext in (added.sa, added.src, added.dst):
-                if ext is not None:
-                    delete.add(ext)
+        for added in list(self.installed.values()):
             what = _sa_name(added)
             try:
-                reply = self.kernel.request(delete, timeout=1.0)
+                reply = self.kernel.call(ops.DeleteSa(0, added), timeout=1.0)
             except KernelError as e:
                 self.log.error(f"pfkey DELETE of {what} failed at shutdown: {e}")
                 continue
-            if reply.errno == errno.ESRCH:
+            if not isinstance(reply, ops.SaEvent):
+                self.log.warning(f"pfkey DELETE of {what} at shutdown: unexpected answer")
+            elif reply.errno == errno.ESRCH:
                 # gone already (a DELETE or FLUSH we did not see): nothing left to remove
                 self.log.debug(f"{what} was already gone at shutdown")
             elif reply.errno:
@@ -278,7 +274,7 @@ class Daemon:
     def _on_kernel(self) -> None:
         while True:
             try:
-                msg = self.kernel.recv(0)
+                event = self.kernel.recv_event(0)
             except KernelMessageUndecodable as e:
                 # One message lost, not the kernel: a daemon that stopped here would leave every
                 # peer without SAs because of one extension it cannot parse. Say it once per
@@ -293,13 +289,13 @@ class Daemon:
                 self.log.error(f"lost the kernel: {e}")
                 self.stop(1)
                 return
-            if msg is None:
+            if event is None:
                 return
-            self._track(msg)
+            self._track(event)
             self._guarded(
-                f"PF_KEY {msg.describe()}",
+                f"the kernel's {type(event).__name__}",
                 None,
-                lambda m=msg: self.engine.receive_kernel(m, self.clock()),
+                lambda e=event: self.engine.receive_kernel(e, self.clock()),
             )
 
     def _on_timer(self) -> None:
@@ -321,7 +317,7 @@ class Daemon:
             if isinstance(event, ev.DatagramOut):
                 self._send_datagram(event)
             elif isinstance(event, ev.KernelRequest):
-                self.send_kernel(event.msg)
+                self.send_kernel(event.request)
             elif isinstance(event, ev.LogEvent):
                 self.log.event(event, "engine")
             elif isinstance(event, ev.IkeKeys):
@@ -377,42 +373,43 @@ class Daemon:
         except OSError as e:
             self.log.error(f"sendto {out.remote[0]}[{out.remote[1]}] failed: {e.strerror}")
 
-    def send_kernel(self, msg: Message) -> None:
-        if msg.type in (MsgType.UPDATE, MsgType.ADD) and self.config.paths.backupsa:
+    def send_kernel(self, request: ops.Request) -> None:
+        if isinstance(request, ops.InstallSa) and self.config.paths.backupsa:
             try:
-                backupsa.append(
-                    self.config.paths.backupsa, backupsa.entry_from_message(msg, time.time())
-                )
+                entry = backupsa.entry_from_install(request, time.time())
+                backupsa.append(self.config.paths.backupsa, entry)
             except (OSError, backupsa.BackupError) as e:
                 self.log.error(f"cannot record the SA in {self.config.paths.backupsa}: {e}")
         try:
-            self.kernel.send(msg)
+            self.kernel.submit(request)
         except KernelError as e:
-            self.log.error(f"pfkey {msg.describe()} failed: {e}")
+            self.log.error(f"pfkey {type(request).__name__} failed: {e}")
 
-    def _track(self, msg: Message) -> None:
+    def _track(self, event: ops.Event) -> None:
         """Keep ``installed`` current from the kernel's answers and broadcasts."""
-        if msg.errno:
+        if not isinstance(event, ops.SaEvent):
             return
-        if msg.type == MsgType.FLUSH:  # it has no SA or address: it names only an SA type
-            for key in [k for k in self.installed if msg.satype in (SaType.UNSPEC, k[0])]:
-                del self.installed[key]
-                self._backup_tombstones += 1
+        if event.errno:
+            return
+        if event.change in (ops.SaChange.UPDATE, ops.SaChange.ADD):
+            if event.ours and event.sa is not None:
+                self.installed[backupsa.sa_key(event.sa.id)] = event.sa.id
+            return
+        if event.change is ops.SaChange.FLUSH:  # it names no SA, only a protocol (or all)
+            for key, sa in list(self.installed.items()):
+                if event.proto is None or sa.proto is event.proto:
+                    del self.installed[key]
+                    self._backup_tombstones += 1
             self._backup_forget(None)
             return
-        sa, dst = msg.sa, msg.dst
-        if sa is None or dst is None:
+        if event.sa is None:
             return
-        key = (msg.satype, dst.addr, sa.spi)
-        if msg.type in (MsgType.UPDATE, MsgType.ADD) and msg.pid == self.kernel.pid:
-            self.installed[key] = msg
-        elif msg.type == MsgType.DELETE or (
-            msg.type == MsgType.EXPIRE and msg.get(ExtType.LIFETIME_HARD) is not None
-        ):
+        if event.change in (ops.SaChange.DELETE, ops.SaChange.HARD_EXPIRE):
+            key = backupsa.sa_key(event.sa.id)
             if self.installed.pop(key, None) is not None:
                 self._backup_forget(key)
 
-    def _backup_forget(self, key: tuple[int, object, int] | None) -> None:
+    def _backup_forget(self, key: backupsa.SaKey | None) -> None:
         """Tombstone a gone SA in backupsa; rewrite the file when tombstones outnumber the
         live SAs (backupsa.py says why). ``None``: SAs went in bulk (FLUSH), count only."""
         path = self.config.paths.backupsa
@@ -423,7 +420,7 @@ class Daemon:
                 backupsa.forget(path, *key)
                 self._backup_tombstones += 1
             if self._backup_tombstones > max(64, len(self.installed)):
-                backupsa.compact(path, self.installed)  # type: ignore[arg-type]
+                backupsa.compact(path, self.installed)
                 self._backup_tombstones = 0
         except (OSError, backupsa.BackupError) as e:
             self.log.error(f"cannot update {path} for a deleted SA: {e}")
@@ -468,10 +465,6 @@ class Daemon:
         return None
 
 
-def _sa_name(added: Message) -> str:
+def _sa_name(added: ops.SaId) -> str:
     """``ESP SA 10.0.0.1->10.0.0.2 spi=0x1234``: which SA a shutdown line is about."""
-    kind = {SaType.ESP: "ESP", SaType.AH: "AH", SaType.IPCOMP: "IPCOMP"}.get(added.satype, "")
-    src = added.src.addr if added.src is not None else "?"
-    dst = added.dst.addr if added.dst is not None else "?"
-    spi = f" spi={added.sa.spi:#x}" if added.sa is not None else ""
-    return f"{kind or f'satype {added.satype}'} SA {src}->{dst}{spi}"
+    return f"{added.proto.name} SA {added.src}->{added.dst} spi={added.spi:#x}"

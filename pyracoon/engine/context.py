@@ -1,8 +1,9 @@
 """What phase 1 and quick mode are handed instead of the dispatcher: an output sink and settings.
 
 The per-SA modules (:mod:`.phase1`, :mod:`.quick`) never import :mod:`.engine`.  Everything they
-emit goes into one :class:`Output` -- datagrams, PF_KEY requests (with the SA that waits for the
-reply), log lines -- and what happened to them that concerns other SAs (established, failed,
+emit goes into one :class:`Output` -- datagrams, kernel requests in the backend-neutral
+vocabulary of :mod:`pyracoon.kernel.ops` (with the SA that waits for the reply), log lines --
+and what happened to them that concerns other SAs (established, failed,
 dying, expired, dead) is an :class:`Outcome` the dispatcher drains after each call into an SA
 and acts upon (INITIAL-CONTACT, queued phase 2s, kernel ACQUIRE errors...).  The order of the
 events is the order of the decisions, as when the SAs called the dispatcher directly.
@@ -23,7 +24,7 @@ from typing import Any
 
 from pyracoon.config.model import Config, Timer
 from pyracoon.crypto.padding import PaddingPolicy
-from pyracoon.kernel import pfkey
+from pyracoon.kernel import ops
 
 from . import events as ev
 from .credentials import Credentials
@@ -65,12 +66,11 @@ class Outcome:
 class Output:
     """The sink every module of the engine writes to; the dispatcher drains it."""
 
-    def __init__(self, pid: int, *, export_ike_keys: bool = False) -> None:
-        self.pid = pid
+    def __init__(self, *, export_ike_keys: bool = False) -> None:
         self.export_ike_keys = export_ike_keys
         self.events: list[ev.Event] = []
-        #: Kernel requests whose replies someone waits for: (seq, type, satype) -> that SA.
-        self.pending: dict[tuple[int, int, int], Any] = {}
+        #: Kernel requests whose replies someone waits for: (seq, kind, protocol) -> that SA.
+        self.pending: dict[ReplyKey, Any] = {}
         self.outcomes: deque[Outcome] = deque()
         self._seq = 0
 
@@ -87,15 +87,18 @@ class Output:
         self.events.append(event)
 
     def next_seq(self) -> int:
-        """A fresh PF_KEY sequence number for requests not tied to an ACQUIRE."""
+        """A fresh kernel sequence number for requests not tied to an ACQUIRE."""
         self._seq = (self._seq + 1) & 0xFFFFFFFF or 1
         return self._seq
 
-    def kernel_request(self, msg: pfkey.Message, owner: Any = None) -> None:
-        """Queue a PF_KEY request; replies come back to ``owner`` by (seq, type, satype)."""
+    def kernel_request(self, request: ops.Request, owner: Any = None) -> None:
+        """Queue a kernel request; replies come back to ``owner`` by :func:`reply_key`."""
         if owner is not None:
-            self.pending[(msg.seq, msg.type, msg.satype)] = owner
-        self.events.append(ev.KernelRequest(msg))
+            key = reply_key(request)
+            if key is None:
+                raise TypeError(f"no reply of {type(request).__name__} goes back to an SA")
+            self.pending[key] = owner
+        self.events.append(ev.KernelRequest(request))
 
     def forget_pending(self, owner: Any) -> None:
         """``owner`` no longer waits for kernel replies."""
@@ -110,6 +113,27 @@ class Output:
     def report(self, kind: OutcomeKind, sa: Any, now: float, text: str = "") -> None:
         """Tell the dispatcher something that concerns other SAs happened to ``sa``."""
         self.outcomes.append(Outcome(kind, sa, now, text))
+
+
+#: What a reply is routed by: the request's seq, what it answers, the protocol.
+ReplyKey = tuple[int, ops.SaChange, ops.Proto]
+
+
+def reply_key(request: ops.Request) -> ReplyKey | None:
+    """The key the kernel's answer to ``request`` will have (GETSPI, UPDATE, ADD only)."""
+    if isinstance(request, ops.GetSpi):
+        return (request.seq, ops.SaChange.GETSPI, request.proto)
+    if isinstance(request, ops.InstallSa):
+        change = ops.SaChange.UPDATE if request.update else ops.SaChange.ADD
+        return (request.seq, change, request.sa.proto)
+    return None
+
+
+def event_key(event: ops.SaEvent) -> ReplyKey | None:
+    """The key of an answer, to find who waits for it (None: nobody could)."""
+    if event.proto is None:
+        return None
+    return (event.seq, event.change, event.proto)
 
 
 def _unix_date(now: float) -> datetime:
@@ -130,4 +154,7 @@ class Settings:
     wall_date: Callable[[float], datetime] = field(default=_unix_date)
 
 
-__all__ = ["Outcome", "OutcomeKind", "Output", "Settings", "padding_policy"]
+__all__ = [
+    "Outcome", "OutcomeKind", "Output", "ReplyKey", "Settings", "event_key", "padding_policy",
+    "reply_key",
+]  # fmt: skip

@@ -27,21 +27,28 @@ them into the notify, the log lines and the end of the SA.
 
 from __future__ import annotations
 
+import errno
 import ipaddress
-import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from pyracoon.config.model import Config, Rekey, Remote
-from pyracoon.kernel import pfkey
-from pyracoon.kernel.sadb import Direction, ExtType, MsgType, SaType
+from pyracoon.kernel import ops
 from pyracoon.wire import Message, WireError, decode_message
 from pyracoon.wire.constants import EncapsulationMode, ExchangeType, display_name
 
 from . import events as ev
-from .context import Outcome, OutcomeKind, Output, Settings, padding_policy
+from .context import (
+    Outcome,
+    OutcomeKind,
+    Output,
+    ReplyKey,
+    Settings,
+    event_key,
+    padding_policy,
+)
 from .credentials import Credentials
 from .errors import EngineError, LocalError, NoProposalChosen, UnexpectedMessage
 from .events import Endpoint, IPAddress, Level, fmt_endpoint
@@ -51,7 +58,7 @@ from .proposals import PROTOCOL_NAMES, ProtocolOffer
 from .quick import QState, Quick
 from .spd import SpdCache, SpdEntry, policy_offers, tunnel_request
 from .timers import TimerHeap
-from .traffic import SATYPE_OF, Request, Selector
+from .traffic import KERNEL_PROTO, Request, Selector
 
 #: Destinations no IKE peer can have, and how the log names them. An SPD entry as wide as
 #: ``spdadd ::/0 ::/0 any`` also covers multicast (neighbour and router discovery, mDNS),
@@ -83,17 +90,6 @@ def not_a_peer(addr: Any) -> str | None:
     return None
 
 
-def acquire_error_message(satype: int, seq: int, pid: int) -> pfkey.Message:
-    """ACQUIRE with errno EINVAL: the negotiation the kernel asked for failed (racoon's
-    pfkey.c)."""
-    return pfkey.Message(MsgType.ACQUIRE, satype, errno=22, seq=seq, pid=pid)
-
-
-def register_message(satype: int, seq: int, pid: int) -> pfkey.Message:
-    """REGISTER for one SA type, so that ACQUIREs for it come to us."""
-    return pfkey.Message(MsgType.REGISTER, satype, seq=seq, pid=pid)
-
-
 @dataclass(eq=False)
 class Waiting:
     """A phase-2 request queued until its phase 1 is up (timer phase1)."""
@@ -111,7 +107,10 @@ def _unix(now: float) -> float:
 
 
 class Engine:
-    """All negotiations of one host.  ``pid`` is what our PF_KEY messages carry.
+    """All negotiations of one host.
+
+    What it asks of the kernel and hears from it is the vocabulary of :mod:`pyracoon.kernel.ops`
+    (the socket, not the engine, knows which process it is).
 
     ``psk`` overrides ``path pre_shared_key`` (tests, or a daemon that reads the file itself).
     ``wall_time`` turns an engine time into Unix time, for what people read (``show-sa``
@@ -126,18 +125,16 @@ class Engine:
     def __init__(
         self,
         config: Config,
-        pid: int | None = None,
         psk: Any = None,
         wall_clock: Callable[[float], datetime] | None = None,
         commit_bit: bool = False,
         export_ike_keys: bool = False,
         wall_time: Callable[[float], float] | None = None,
     ) -> None:
-        self.pid = os.getpid() if pid is None else pid
         self.psk = psk
         self.wall_time: Callable[[float], float] = wall_time or _unix
         self.wall_clock = wall_clock
-        self.out = Output(self.pid, export_ike_keys=export_ike_keys)
+        self.out = Output(export_ike_keys=export_ike_keys)
         self.config = config
         credentials = self._load_credentials(config)
         self.settings = Settings(
@@ -150,7 +147,7 @@ class Engine:
         self.waiting: list[Waiting] = []
         self.spdc = SpdCache(self.out)
         """The SPD cache; ACQUIREs that come while it loads wait in early_acquires."""
-        self.early_acquires: list[pfkey.Message] = []
+        self.early_acquires: list[ops.Acquire] = []
         self.info = Informational(self.out, self.settings, self)
         self.contacted: set[IPAddress] = set()
         #: Destinations whose ACQUIREs were ignored (not_a_peer) and already logged at INFO.
@@ -187,7 +184,7 @@ class Engine:
         return self.spdc.loading
 
     @property
-    def pending(self) -> dict[tuple[int, int, int], Any]:
+    def pending(self) -> dict[ReplyKey, Any]:
         """Kernel requests whose replies an SA waits for."""
         return self.out.pending
 
@@ -238,9 +235,9 @@ class Engine:
         """A fresh PF_KEY sequence number for requests not tied to an ACQUIRE."""
         return self.out.next_seq()
 
-    def kernel_request(self, msg: pfkey.Message, owner: Quick | None = None) -> None:
-        """Queue a PF_KEY request; replies come back to ``owner`` by (seq, type, satype)."""
-        self.out.kernel_request(msg, owner)
+    def kernel_request(self, request: ops.Request, owner: Quick | None = None) -> None:
+        """Queue a kernel request; replies come back to ``owner`` (context.reply_key)."""
+        self.out.kernel_request(request, owner)
 
     def _touch(self, sa: Any) -> None:
         """``sa`` is being called: its timers may move (rescheduled in :meth:`_settle`)."""
@@ -303,8 +300,9 @@ class Engine:
     def start(self, now: float) -> None:
         """REGISTER for AH/ESP/IPComp, then X_SPDDUMP to fill the SPD cache (5.2)."""
         self.now = now
-        for satype in (SaType.AH, SaType.ESP, SaType.IPCOMP):
-            self.kernel_request(register_message(satype, self.next_seq(), self.pid))
+        for proto in (ops.Proto.AH, ops.Proto.ESP, ops.Proto.IPCOMP):
+            # REGISTER, so that ACQUIREs for it come to us
+            self.kernel_request(ops.Register(self.next_seq(), proto))
         self.spdc.request_dump(clear=False)
         self._settle()
 
@@ -610,56 +608,53 @@ class Engine:
         self.info.send_notify(ph1, notify, data=data, base_iv=base_iv)
 
     # ================================================================== kernel
-    def receive_kernel(self, msg: pfkey.Message, now: float) -> None:
-        """One PF_KEY message from the kernel (reply, broadcast, ACQUIRE, EXPIRE)."""
+    def receive_kernel(self, event: ops.Event, now: float) -> None:
+        """One event from the kernel (a reply, a broadcast, an ACQUIRE, an EXPIRE)."""
         self.now = now
         try:
-            self._route_kernel(msg, now)
+            self._route_kernel(event, now)
         finally:
             self._settle()
 
-    def _route_kernel(self, msg: pfkey.Message, now: float) -> None:
-        mtype = msg.type
-        if mtype in (MsgType.GETSPI, MsgType.UPDATE, MsgType.ADD):
-            if msg.pid != self.pid:
+    def _route_kernel(self, event: ops.Event, now: float) -> None:
+        if isinstance(event, ops.PolicyEvent):
+            if self.spdc.receive(event):
+                self._spd_loaded(now)
+        elif isinstance(event, ops.Acquire):
+            if self.spdc.loading:
+                # Registered sockets receive ACQUIREs at once, before the SPD dump that tells
+                # which policy they name has come back: keep them until it has.
+                if len(self.early_acquires) < _EARLY_ACQUIRES:
+                    self.early_acquires.append(event)
                 return
-            owner = self.out.pending.pop((msg.seq, mtype, msg.satype), None)
-            if mtype != MsgType.GETSPI and owner is not None:
+            self._acquire(event, now)
+        elif isinstance(event, ops.SaEvent):
+            self._sa_event(event, now)
+        else:
+            self.log(Level.DEBUG, f"kernel message not used: {event.what}")
+
+    def _sa_event(self, event: ops.SaEvent, now: float) -> None:
+        change = event.change
+        if change in (ops.SaChange.GETSPI, ops.SaChange.UPDATE, ops.SaChange.ADD):
+            key = event_key(event)
+            if not event.ours or key is None:
+                return
+            owner = self.out.pending.pop(key, None)
+            if change is not ops.SaChange.GETSPI and owner is not None:
                 # UPDATE and ADD replies share a key per protocol: keep it for the twin.
                 if any(r.pending for r in owner.installed):
-                    self.out.pending[(msg.seq, mtype, msg.satype)] = owner
+                    self.out.pending[key] = owner
             if owner is not None:
-                self._call(owner, lambda: owner.kernel_reply(msg, now))
+                self._call(owner, lambda: owner.kernel_reply(event, now))
                 if owner.state in (QState.ESTABLISHED, QState.FAILED):
                     self.out.forget_pending(owner)
-            return
-        if mtype in (
-            MsgType.X_SPDDUMP, MsgType.X_SPDADD, MsgType.X_SPDUPDATE, MsgType.X_SPDDELETE,
-            MsgType.X_SPDDELETE2, MsgType.X_SPDEXPIRE, MsgType.X_SPDFLUSH,
-        ):  # fmt: skip
-            if self.spdc.receive(msg):
-                self._spd_loaded(now)
-            return
-        if mtype == MsgType.ACQUIRE:
-            if msg.errno == 0 and msg.pid == 0:
-                if self.spdc.loading:
-                    # Registered sockets receive ACQUIREs at once, before the SPD dump that
-                    # tells which policy they name has come back: keep them until it has.
-                    if len(self.early_acquires) < _EARLY_ACQUIRES:
-                        self.early_acquires.append(msg)
-                    return
-                self._acquire(msg, now)
-            return
-        if mtype == MsgType.EXPIRE:
-            self._expire(msg, now)
-            return
-        if mtype == MsgType.DELETE and msg.pid != self.pid and msg.errno == 0:
-            self.info.kernel_deleted(msg)
-            return
-        if mtype == MsgType.DUMP and msg.pid == self.pid:
-            self.info.receive_dump(msg)
-            return
-        if mtype == MsgType.FLUSH and msg.pid != self.pid:
+        elif change in (ops.SaChange.SOFT_EXPIRE, ops.SaChange.HARD_EXPIRE):
+            self._expire(event, now)
+        elif change is ops.SaChange.DELETE and not event.ours and event.errno == 0:
+            self.info.kernel_deleted(event)
+        elif change is ops.SaChange.DUMP and event.ours:
+            self.info.receive_dump(event)
+        elif change is ops.SaChange.FLUSH and event.errno == 0:
             for q in self.established:
                 self.out.emit(ev.Phase2Deleted(q.local, q.peer, q.message_id))
             self.established.clear()
@@ -668,45 +663,43 @@ class Engine:
         """The SPD cache is whole: carry out the ACQUIREs that arrived before it was."""
         self.spdc.loading = False
         early, self.early_acquires = self.early_acquires, []
-        for msg in early:
-            self._acquire(msg, now)
+        for acquire in early:
+            self._acquire(acquire, now)
 
     def _find_policy(
-        self, direction: int, src: Selector, dst: Selector, *, wild: bool = False
+        self, direction: ops.Direction, src: Selector, dst: Selector, *, wild: bool = False
     ) -> SpdEntry | None:
         return self.spdc.find(direction, src, dst, wild=wild)
 
-    def _acquire(self, msg: pfkey.Message, now: float) -> None:
-        pol = msg.policy
-        if pol is None or msg.src is None or msg.dst is None:
-            self.log(Level.ERROR, "ACQUIRE without X_POLICY or addresses: ignored")
-            return
-        sp = self.spd.get(pol.id)
+    def _acquire(self, acquire: ops.Acquire, now: float) -> None:
+        sp = self.spd.get(acquire.policy_id)
         if sp is None:
-            self.log(Level.ERROR, f"no policy found: id:{pol.id}")
+            self.log(Level.ERROR, f"no policy found: id:{acquire.policy_id}")
             return
-        if sp.policy_type != 2:
+        if sp.action is not ops.PolicyAction.IPSEC:
             return
         tunnel = tunnel_request(sp)
-        peer_addr = tunnel.dst if tunnel is not None else msg.dst.addr
+        peer_addr = tunnel.dst if tunnel is not None else acquire.dst
         why = not_a_peer(peer_addr)
         if why is not None:
-            self._ignore_acquire(peer_addr, why, pol.id)
+            self._ignore_acquire(peer_addr, why, acquire.policy_id)
             return
-        local_addr = tunnel.src if tunnel is not None else msg.src.addr
+        local_addr = tunnel.src if tunnel is not None else acquire.src
         why = not_a_peer(local_addr)
         if why is not None:
             # e.g. a neighbour advertisement from our link-local address to a global one under
             # the memo's ::/0 policy: no IKE endpoint of ours can stand for that address
-            self._ignore_acquire(peer_addr, f"its source {local_addr} is {why} and", pol.id)
+            why = f"its source {local_addr} is {why} and"
+            self._ignore_acquire(peer_addr, why, acquire.policy_id)
             return
+        pol_id = acquire.policy_id
         if any(
-            q.request.policy_id == pol.id and q.state not in (QState.ESTABLISHED, QState.FAILED)
+            q.request.policy_id == pol_id and q.state not in (QState.ESTABLISHED, QState.FAILED)
             for q in self.quicks.values()
-        ) or any(w.request.policy_id == pol.id for w in self.waiting):
-            self.log(Level.DEBUG, f"ignore the acquire because ph2 found for policy {pol.id}")
+        ) or any(w.request.policy_id == pol_id for w in self.waiting):
+            self.log(Level.DEBUG, f"ignore the acquire because ph2 found for policy {pol_id}")
             return
-        self._phase2_for_policy(sp, msg.src.addr, msg.dst.addr, msg.seq, now)
+        self._phase2_for_policy(sp, acquire.src, acquire.dst, acquire.seq, now)
 
     def _ignore_acquire(self, peer_addr: Any, why: str, policy_id: int) -> None:
         """Say once per destination, at INFO, why its ACQUIREs lead to nothing; then DEBUG.
@@ -740,8 +733,8 @@ class Engine:
         self.now = now
         local_sel = Selector(ipaddress.ip_network(src, strict=False), ul_proto)
         remote_sel = Selector(ipaddress.ip_network(dst, strict=False), ul_proto)
-        sp = self._find_policy(Direction.OUTBOUND, local_sel, remote_sel, wild=True)
-        if sp is None or sp.policy_type != 2:
+        sp = self._find_policy(ops.Direction.OUT, local_sel, remote_sel, wild=True)
+        if sp is None or sp.action is not ops.PolicyAction.IPSEC:
             self.log(Level.ERROR, f"no policy found: {local_sel} -> {remote_sel} (out)")
             return None
         peer = self._phase2_for_policy(
@@ -760,7 +753,7 @@ class Engine:
         me = tunnel.src if tunnel is not None else src_addr
         peer_addr = tunnel.dst if tunnel is not None else dst_addr
         assert me is not None and peer_addr is not None
-        sp_in = self._find_policy(Direction.INBOUND, sp.dst, sp.src)
+        sp_in = self._find_policy(ops.Direction.IN, sp.dst, sp.src)
         offers = policy_offers(sp, sp_in, inbound_first=False)
         local_sel, remote_sel = sp.src, sp.dst
         if tunnel is None:
@@ -899,20 +892,21 @@ class Engine:
         """Tell the kernel the negotiation failed: ACQUIRE with errno EINVAL (5.2)."""
         if not request.acquire_seq or not request.offers:
             return
-        satype = SATYPE_OF[request.offers[-1].protocol]
-        self.kernel_request(acquire_error_message(satype, request.acquire_seq, self.pid))
+        proto = KERNEL_PROTO[request.offers[-1].protocol]
+        self.kernel_request(ops.AcquireFailed(request.acquire_seq, proto, errno.EINVAL))
 
-    def _expire(self, msg: pfkey.Message, now: float) -> None:
-        sa, src, dst = msg.sa, msg.src, msg.dst
-        if sa is None or src is None or dst is None:
+    def _expire(self, event: ops.SaEvent, now: float) -> None:
+        if event.sa is None:
             return
-        hard = ExtType.LIFETIME_HARD in msg
+        sa = event.sa.id
+        dst = sa.dst
+        hard = event.change is ops.SaChange.HARD_EXPIRE
         if hard:
             for q in list(self.quicks.values()):
                 if q.state in (QState.ESTABLISHED, QState.ADDING, QState.FAILED):
                     continue
                 if any(
-                    SATYPE_OF[o.protocol] == msg.satype
+                    KERNEL_PROTO[o.protocol] is sa.proto
                     and o.spi
                     and int.from_bytes(o.spi, "big") == sa.spi
                     for o in q.request.offers
@@ -927,9 +921,9 @@ class Engine:
                     return
         for q in list(self.established):
             for rec in q.installed:
-                inbound = rec.inbound_spi == sa.spi and dst.addr == q.local[0]
-                outbound = rec.outbound_spi == sa.spi and dst.addr == q.peer[0]
-                if SATYPE_OF[rec.protocol] != msg.satype or not (inbound or outbound):
+                inbound = rec.inbound_spi == sa.spi and dst == q.local[0]
+                outbound = rec.outbound_spi == sa.spi and dst == q.peer[0]
+                if KERNEL_PROTO[rec.protocol] is not sa.proto or not (inbound or outbound):
                     continue
                 text = q.sa_text(rec, "in" if inbound else "out")
                 self.log(Level.INFO, f"IPsec-SA expired: {text}", q.peer[0])

@@ -2,9 +2,9 @@
 
 The engine never performs I/O; each decision it takes becomes one of these values, in the order
 it was taken.  The daemon turns :class:`DatagramOut` into ``sendto``, :class:`KernelRequest`
-into a PF_KEY write and :class:`LogEvent` into a racoon-format log line; tests read them
-directly.  Timers are not events: :meth:`Engine.next_timer` says when to call
-:meth:`Engine.handle_timer` next (the aioquic shape: one timer per connection object).
+into a request to whichever kernel backend it opened and :class:`LogEvent` into a racoon-format
+log line; tests read them directly.  Timers are not events: :meth:`Engine.next_timer` says
+when to call :meth:`Engine.handle_timer` next (the aioquic shape: one timer per connection object).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import ipaddress
 from dataclasses import dataclass
 from enum import IntEnum
 
-from pyracoon.kernel.pfkey import Message as PfkeyMessage
+from pyracoon.kernel import ops
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 #: A transport endpoint: (address, UDP port).
@@ -52,9 +52,9 @@ class DatagramOut:
 
 @dataclass(frozen=True)
 class KernelRequest:
-    """One PF_KEY message to write to the kernel (GETSPI, UPDATE, ADD, DELETE, X_SPDDUMP...)."""
+    """One request for the kernel (:mod:`pyracoon.kernel.ops`: GetSpi, InstallSa, DeleteSa...)."""
 
-    msg: PfkeyMessage
+    request: ops.Request
 
 
 @dataclass(frozen=True)

@@ -12,8 +12,8 @@ the peer is deleted, except those of the ISAKMP SA the notify came in -- so SAs 
 run, which this engine never knew, go too.
 
 This module does not import the dispatcher: it works on the SA tables through the
-:class:`SaBook` protocol, which :class:`~pyracoon.engine.engine.Engine` implements.  The PF_KEY
-messages it sends are built by :func:`dump_message` and :func:`delete_message`.
+:class:`SaBook` protocol, which :class:`~pyracoon.engine.engine.Engine` implements.  What it
+asks of the kernel is ``ops.DumpSa`` and ``ops.DeleteSa`` (:mod:`pyracoon.kernel.ops`).
 """
 
 from __future__ import annotations
@@ -23,8 +23,7 @@ from typing import Any, Protocol
 from pyracoon.crypto.cbc import CbcState
 from pyracoon.crypto.errors import CryptoError
 from pyracoon.crypto.hashes import digests_equal, informational_hash
-from pyracoon.kernel import pfkey
-from pyracoon.kernel.sadb import ExtType, MsgType, SaState, SaType
+from pyracoon.kernel import ops
 from pyracoon.wire import (
     Delete,
     Hash,
@@ -42,22 +41,7 @@ from .events import Endpoint, Level, fmt_endpoint
 from .phase1 import Phase1
 from .proposals import PROTOCOL_NAMES
 from .quick import Installed, Quick
-from .traffic import SATYPE_OF
-
-
-# ---------------------------------------------------------------------- kernel messages
-def dump_message(seq: int, pid: int) -> pfkey.Message:
-    """DUMP of the whole SAD, for a purge (racoon's purge_remote())."""
-    return pfkey.Message(MsgType.DUMP, SaType.UNSPEC, seq=seq, pid=pid)
-
-
-def delete_message(satype: int, spi: int, src: Any, dst: Any, seq: int, pid: int) -> pfkey.Message:
-    """DELETE of one kernel SA."""
-    msg = pfkey.Message(MsgType.DELETE, satype, seq=seq, pid=pid)
-    msg.add(pfkey.SA(spi=spi))
-    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, src))
-    msg.add(pfkey.Address(ExtType.ADDRESS_DST, dst))
-    return msg
+from .traffic import KERNEL_PROTO
 
 
 class SaBook(Protocol):
@@ -229,23 +213,27 @@ class Informational:
     def delete_kernel_sas(self, q: Quick, rec: Installed) -> None:
         """DELETE both directions of one protocol of ``q`` (racoon removes only the outbound
         one, a known racoon annoyance)."""
-        satype = SATYPE_OF[rec.protocol]
+        proto = KERNEL_PROTO[rec.protocol]
         for src, dst, spi in (
             (q.peer[0], q.local[0], rec.inbound_spi),
             (q.local[0], q.peer[0], rec.outbound_spi),
         ):
             self.out.kernel_request(
-                delete_message(satype, spi, src, dst, self.out.next_seq(), self.out.pid)
+                ops.DeleteSa(self.out.next_seq(), ops.SaId(proto, spi, src, dst))
             )
 
-    def kernel_deleted(self, msg: pfkey.Message) -> None:
+    def kernel_deleted(self, event: ops.SaEvent) -> None:
         """Someone else deleted one of our inbound SAs: tell the peer with a Delete."""
-        sa, src, dst = msg.sa, msg.src, msg.dst
-        if sa is None or src is None or dst is None:
+        if event.sa is None:
             return
+        sa = event.sa.id
         for q in list(self.book.established):
             for rec in q.installed:
-                if rec.inbound_spi == sa.spi and dst.addr == q.local[0]:
+                if (
+                    KERNEL_PROTO[rec.protocol] is sa.proto
+                    and rec.inbound_spi == sa.spi
+                    and sa.dst == q.local[0]
+                ):
                     self.out.log(
                         Level.ERROR, f"pfkey DELETE received: {q.sa_text(rec, 'in')}", q.peer[0]
                     )
@@ -264,23 +252,23 @@ class Informational:
         """Dump the SAD and delete each mature SA to or from ``peer`` -- racoon's
         purge_remote(), so that SAs this engine never knew (an earlier run's) go too."""
         self.dumps.append((peer, keep))
-        self.out.kernel_request(dump_message(self.out.next_seq(), self.out.pid))
+        self.out.kernel_request(ops.DumpSa(self.out.next_seq()))
 
-    def receive_dump(self, msg: pfkey.Message) -> None:
+    def receive_dump(self, event: ops.SaEvent) -> None:
         """One reply to our DUMP: purge it if it is the peer's."""
         if not self.dumps:
             return
         peer, keep = self.dumps[0]
-        if msg.errno == 0:
-            self._purge_entry(msg, peer, keep)
-        if msg.errno or msg.seq == 0:  # ENOENT (empty SAD) or the last entry
+        if event.errno == 0 and event.sa is not None:
+            self._purge_entry(event.sa, peer, keep)
+        if event.last:  # ENOENT (empty SAD) or the last entry
             self.dumps.pop(0)
 
-    def _purge_entry(self, msg: pfkey.Message, peer: Any, keep: Phase1 | None) -> None:
-        sa, src, dst = msg.sa, msg.src, msg.dst
-        if sa is None or src is None or dst is None or peer not in (src.addr, dst.addr):
+    def _purge_entry(self, entry: ops.KernelSa, peer: Any, keep: Phase1 | None) -> None:
+        sa = entry.id
+        if peer not in (sa.src, sa.dst):
             return
-        if sa.state not in (SaState.MATURE, SaState.DYING):
+        if entry.state not in (ops.SaState.MATURE, ops.SaState.DYING):
             return  # larval SAs belong to negotiations in progress
         kept: set[int] = set()
         for q in self.book.quicks.values():
@@ -289,19 +277,12 @@ class Informational:
                 kept |= {int.from_bytes(c.peer_spi, "big") for c in q.choices}
         if sa.spi in kept:
             return
-        name = {SaType.ESP: "ESP", SaType.AH: "AH", SaType.IPCOMP: "IPCOMP"}.get(
-            SaType(msg.satype) if msg.satype in SaType._value2member_map_ else SaType.UNSPEC,
-            str(msg.satype),
-        )
-        self.out.kernel_request(
-            delete_message(
-                msg.satype, sa.spi, src.addr, dst.addr, self.out.next_seq(), self.out.pid
-            )  # fmt: skip
-        )
+        name = sa.proto.name  # racoon's s_ipsecdoi_proto(): ESP, AH, IPCOMP
+        self.out.kernel_request(ops.DeleteSa(self.out.next_seq(), sa))
         self.out.log(Level.INFO, f"purged IPsec-SA proto_id={name} spi={sa.spi}.", peer)
         for q in list(self.book.established):
             for rec in list(q.installed):
-                if SATYPE_OF[rec.protocol] == msg.satype and sa.spi in (
+                if KERNEL_PROTO[rec.protocol] is sa.proto and sa.spi in (
                     rec.inbound_spi,
                     rec.outbound_spi,
                 ):
@@ -310,4 +291,4 @@ class Informational:
                 self.book.drop_phase2(q)
 
 
-__all__ = ["Informational", "SaBook", "delete_message", "dump_message"]
+__all__ = ["Informational", "SaBook"]

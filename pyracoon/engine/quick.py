@@ -12,8 +12,9 @@ Responder: QM1 -> sainfo and SPD lookup (the SPD view, :class:`~pyracoon.engine.
 is handed in), proposal choice -> GETSPI per protocol -> QM2; QM3 -> UPDATE + ADD.
 :data:`QUICK_TABLE` maps ``(initiator, state)`` to the handler of the message that may arrive,
 as phase 1's table does; anything else is "unexpected" and dropped.  The kernel answers
-asynchronously: each request carries a ``seq`` (the ACQUIRE's, when there was one, racoon's
-pfkey.c) and the dispatcher routes the reply back here by ``(seq, type, satype)``.  A quick mode
+asynchronously: each request (:mod:`pyracoon.kernel.ops`) carries a ``seq`` (the ACQUIRE's,
+when there was one, racoon's pfkey.c) and the dispatcher routes the reply back here by
+``(seq, kind, protocol)``.  A quick mode
 never calls the dispatcher: it writes to the output sink and reports its outcomes there.
 
 KEYMAT (RFC 2409): inbound keys from *our* SPI, outbound from the peer's, nonces always
@@ -30,7 +31,12 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 
 from pyracoon.config.model import ProposalCheck, SaInfo
-from pyracoon.crypto.algorithms import IPCOMP_ALGORITHMS
+from pyracoon.crypto.algorithms import (
+    IPCOMP_ALGORITHMS,
+    AuthAlgorithm,
+    Cipher,
+    CompressionAlgorithm,
+)
 from pyracoon.crypto.cbc import CbcState, Decrypted
 from pyracoon.crypto.dh import DHKeyPair, generate_keypair
 from pyracoon.crypto.errors import CryptoError
@@ -44,8 +50,7 @@ from pyracoon.crypto.hashes import (
 from pyracoon.crypto.keys import derive_sa_keys
 from pyracoon.crypto.nonce import generate_nonce, validate_nonce
 from pyracoon.crypto.prf import Prf
-from pyracoon.kernel import pfkey
-from pyracoon.kernel.sadb import ExtType, Mode, MsgType, SaFlags, SaType
+from pyracoon.kernel import ops
 from pyracoon.wire import (
     KE,
     SA,
@@ -96,19 +101,13 @@ from .proposals import (
 )
 from .retransmit import Retransmit, packet_digest
 from .spd import Generated, SpdCache
-from .traffic import SATYPE_OF, Request, Selector
+from .traffic import KERNEL_MODE, KERNEL_PROTO, Request, Selector
 
 __all__ = [
-    "QUICK_TABLE", "Installed", "QRow", "QState", "Quick", "Request", "SATYPE_OF", "Selector",
-    "SaParams", "getspi_message", "install_message",
+    "QUICK_TABLE", "Installed", "QRow", "QState", "Quick", "Request", "Selector", "SaParams",
+    "getspi_request", "install_request",
 ]  # fmt: skip
 
-SADB_MODE_OF = {
-    EncapsulationMode.TUNNEL: Mode.TUNNEL,
-    EncapsulationMode.TRANSPORT: Mode.TRANSPORT,
-    EncapsulationMode.UDP_ENCAPSULATED_TUNNEL: Mode.TUNNEL,
-    EncapsulationMode.UDP_ENCAPSULATED_TRANSPORT: Mode.TRANSPORT,
-}
 MODE_NAMES = {EncapsulationMode.TUNNEL: "Tunnel", EncapsulationMode.TRANSPORT: "Transport"}
 #: Replay window racoon asks for (racoon's pfkey.c); IPComp has none.
 REPLAY_WINDOW = 4
@@ -160,70 +159,61 @@ def _spi_int(spi: bytes) -> int:
     return int.from_bytes(spi, "big")
 
 
-# ---------------------------------------------------------------------- kernel messages
-def getspi_message(
-    offer: ProtocolOffer, peer: Endpoint, local: Endpoint, seq: int, pid: int
-) -> pfkey.Message:
-    """GETSPI for one protocol of a quick mode (racoon's pfkey.c): src=peer, dst=me."""
-    msg = pfkey.Message(MsgType.GETSPI, SATYPE_OF[offer.protocol], seq=seq, pid=pid)
-    msg.add(pfkey.SA2(mode=SADB_MODE_OF[offer.mode], reqid=offer.reqid_in))
-    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, peer[0]))
-    msg.add(pfkey.Address(ExtType.ADDRESS_DST, local[0]))
-    if offer.protocol == ProtocolID.IPCOMP:
-        msg.add(pfkey.SpiRange(min=0x100, max=0xFFFF))
-    return msg
+# ---------------------------------------------------------------------- kernel requests
+def getspi_request(offer: ProtocolOffer, peer: Endpoint, local: Endpoint, seq: int) -> ops.GetSpi:
+    """GETSPI for one protocol of a quick mode (racoon's pfkey.c): src=peer, dst=me; IPComp's
+    CPIs are 16 bits, above the well-known ones (RFC 3173 section 3.3)."""
+    return ops.GetSpi(
+        seq,
+        KERNEL_PROTO[offer.protocol],
+        peer[0],
+        local[0],
+        KERNEL_MODE[offer.mode],
+        offer.reqid_in,
+        (0x100, 0xFFFF) if offer.protocol == ProtocolID.IPCOMP else None,
+    )
 
 
 @dataclass(frozen=True)
 class SaParams:
-    """The SA and SA2 extension values of one kernel SA."""
+    """What one kernel SA of a quick mode is, beside its addresses and keys."""
 
     spi: int
     replay: int
-    auth: int
-    encrypt: int
-    flags: int
-    mode: int
+    mode: ops.Mode
     reqid: int
+    cipher: Cipher | None = None
+    auth: AuthAlgorithm | None = None
+    compression: CompressionAlgorithm | None = None
 
 
-def install_message(
-    mtype: int,
-    satype: int,
+def install_request(
+    update: bool,
+    proto: ops.Proto,
     params: SaParams,
-    addresses: tuple[object, object],
+    addresses: tuple[ops.IPAddress, ops.IPAddress],
     keyset: object,
     lifetime: int,
     seq: int,
-    pid: int,
-) -> pfkey.Message:
+) -> ops.InstallSa:
     """UPDATE (inbound, the larval SA GETSPI made) or ADD (outbound) of one kernel SA, with its
     keys and racoon's soft lifetime at 80 % of the hard one (racoon's pfkey.c)."""
-    msg = pfkey.Message(mtype, satype, seq=seq, pid=pid)
-    msg.add(
-        pfkey.SA(
-            spi=params.spi,
-            replay=params.replay,
-            auth=params.auth,
-            encrypt=params.encrypt,
-            flags=params.flags,
-        )
+    return ops.InstallSa(
+        seq,
+        update,
+        ops.SaId(proto, params.spi, addresses[0], addresses[1]),
+        params.mode,
+        params.reqid,
+        params.replay,
+        params.cipher,
+        getattr(keyset, "encryption_key", b""),
+        params.auth,
+        getattr(keyset, "authentication_key", b""),
+        params.compression,
+        raw_cpi=params.compression is not None,
+        hard=ops.Lifetime(addtime=lifetime),
+        soft=ops.Lifetime(addtime=lifetime * 8 // 10),
     )
-    msg.add(pfkey.SA2(mode=params.mode, reqid=params.reqid))
-    msg.add(pfkey.Address(ExtType.ADDRESS_SRC, addresses[0]))
-    msg.add(pfkey.Address(ExtType.ADDRESS_DST, addresses[1]))
-    # libipsec's pfkey_send_x3 sends KEY_ENCRYPT for every ESP cipher, null's 0
-    # bits too; Linux's af_key refuses an ESP SA without it (EINVAL).
-    esp_cipher = satype == SaType.ESP and params.encrypt != 0
-    enc_key = getattr(keyset, "encryption_key", b"")
-    auth_key = getattr(keyset, "authentication_key", b"")
-    if keyset is not None and (enc_key or esp_cipher):
-        msg.add(pfkey.Key(ExtType.KEY_ENCRYPT, enc_key))
-    if keyset is not None and auth_key:
-        msg.add(pfkey.Key(ExtType.KEY_AUTH, auth_key))
-    msg.add(pfkey.Lifetime(ExtType.LIFETIME_HARD, addtime=lifetime))
-    msg.add(pfkey.Lifetime(ExtType.LIFETIME_SOFT, addtime=lifetime * 8 // 10))
-    return msg
 
 
 class Quick:
@@ -264,7 +254,7 @@ class Quick:
         self.send_ids = True
         self.ids: tuple[Identification, Identification] | None = None
         self.seq = request.acquire_seq or out.next_seq()
-        self.spis_wanted: set[int] = set()
+        self.spis_wanted: set[ops.Proto] = set()
         self.installed: list[Installed] = []
         self.responder_lifetimes: dict[int, int] = {}
         #: SPD entries generate_policy installed for this SA: (direction, src, dst).
@@ -410,36 +400,35 @@ class Quick:
     def request_spis(self) -> None:
         """GETSPI for every protocol (racoon's pfkey.c): src=peer, dst=me."""
         for offer in self.request.offers:
-            satype = SATYPE_OF[offer.protocol]
-            msg = getspi_message(offer, self.peer, self.local, self.seq, self.out.pid)
-            self.spis_wanted.add(satype)
-            self.out.kernel_request(msg, self)
+            self.spis_wanted.add(KERNEL_PROTO[offer.protocol])
+            self.out.kernel_request(getspi_request(offer, self.peer, self.local, self.seq), self)
         self.state = QState.GETSPI_SENT
 
-    def kernel_reply(self, msg: pfkey.Message, now: float) -> None:
+    def kernel_reply(self, event: ops.SaEvent, now: float) -> None:
         """A GETSPI, UPDATE or ADD reply for this exchange."""
-        if msg.errno:
+        if event.errno:
             self.out.report(
                 OutcomeKind.PHASE2_FAILED,
                 self,
                 now,
-                f"pfkey {MsgType(msg.type).name} failed: {os.strerror(msg.errno)}",
+                f"pfkey {event.change.name} failed: {os.strerror(event.errno)}",
             )
             return
-        if msg.type == MsgType.GETSPI:
-            self._getspi_reply(msg, now)
-        elif msg.type in (MsgType.UPDATE, MsgType.ADD):
-            self._install_reply(msg, now)
+        if event.change is ops.SaChange.GETSPI:
+            self._getspi_reply(event, now)
+        elif event.change in (ops.SaChange.UPDATE, ops.SaChange.ADD):
+            self._install_reply(event, now)
 
-    def _getspi_reply(self, msg: pfkey.Message, now: float) -> None:
-        sa = msg.sa
-        if sa is None or msg.satype not in self.spis_wanted:
+    def _getspi_reply(self, event: ops.SaEvent, now: float) -> None:
+        sa = event.sa
+        if sa is None or event.proto not in self.spis_wanted:
             return
-        self.spis_wanted.discard(msg.satype)
+        self.spis_wanted.discard(event.proto)
+        spi = sa.id.spi
         for offer in self.request.offers:
-            if SATYPE_OF[offer.protocol] == msg.satype:
+            if KERNEL_PROTO[offer.protocol] is event.proto:
                 size = 2 if offer.protocol == ProtocolID.IPCOMP else 4
-                offer.spi = sa.spi.to_bytes(size if sa.spi < 1 << (8 * size) else 4, "big")
+                offer.spi = spi.to_bytes(size if spi < 1 << (8 * size) else 4, "big")
         if self.spis_wanted:
             return
         if self.initiator:
@@ -706,16 +695,17 @@ class Quick:
         assert self.ph1.keys is not None
         ni, nr = self._ni_nr()
         self.state = QState.ADDING
-        updates: list[pfkey.Message] = []
-        adds: list[pfkey.Message] = []
+        updates: list[ops.InstallSa] = []
+        adds: list[ops.InstallSa] = []
         for choice, offer in zip(self.choices, self.request.offers, strict=True):
             t = choice.transform
-            satype = SATYPE_OF[choice.protocol]
+            proto = KERNEL_PROTO[choice.protocol]
             our_spi, peer_spi = offer.spi, choice.peer_spi
+            mode = KERNEL_MODE.get(t.mode, ops.Mode.TRANSPORT)
             if choice.protocol == ProtocolID.IPCOMP:
                 inbound_keys = outbound_keys = None
-                calg = IPCOMP_ALGORITHMS.by("ipcomp_id", t.transform_id).sadb_id
-                auth_id, enc_id, replay, flags = 0, calg, 0, int(SaFlags.RAWCPI)
+                calg = IPCOMP_ALGORITHMS.by("ipcomp_id", t.transform_id)
+                params = SaParams(0, 0, mode, 0, compression=calg)
             else:
                 keys = derive_sa_keys(
                     self._prf,
@@ -730,12 +720,7 @@ class Quick:
                     self.g_qm_xy,
                 )
                 inbound_keys, outbound_keys = keys.inbound, keys.outbound
-                auth = t.auth
-                cipher = t.cipher
-                auth_id = auth.sadb_id if auth is not None and auth.sadb_id is not None else 0
-                enc_id = cipher.sadb_id if cipher is not None and cipher.sadb_id else 0
-                replay, flags = REPLAY_WINDOW, 0
-            mode = SADB_MODE_OF.get(t.mode, Mode.TRANSPORT)
+                params = SaParams(0, REPLAY_WINDOW, mode, 0, t.cipher, t.auth)
             record = Installed(
                 choice.protocol, _spi_int(our_spi), _spi_int(peer_spi), t.mode, {"in", "out"}
             )
@@ -744,20 +729,19 @@ class Quick:
                 ("in", our_spi, inbound_keys, offer.reqid_in, self.peer[0], self.local[0]),
                 ("out", peer_spi, outbound_keys, offer.reqid_out, self.local[0], self.peer[0]),
             ):
-                msg = install_message(
-                    MsgType.UPDATE if direction == "in" else MsgType.ADD,
-                    satype,
-                    SaParams(_spi_int(spi), replay, auth_id, enc_id, flags, mode, reqid),
+                req = install_request(
+                    direction == "in",
+                    proto,
+                    replace(params, spi=_spi_int(spi), reqid=reqid),
                     (src, dst),
                     keyset,
                     t.lifetime,
                     self.seq,
-                    self.out.pid,
                 )
-                (updates if direction == "in" else adds).append(msg)
+                (updates if direction == "in" else adds).append(req)
         # racoon's pk_sendupdate() then pk_sendadd(): every UPDATE first, then every ADD
-        for msg in updates + adds:
-            self.out.kernel_request(msg, self)
+        for req in updates + adds:
+            self.out.kernel_request(req, self)
 
     def sa_text(self, record: Installed, direction: str) -> str:
         """racoon's ``ESP/Transport A[500]->B[500] spi=N(0xN)`` for one direction."""
@@ -769,11 +753,11 @@ class Quick:
             src, dst, spi = self.local, self.peer, record.outbound_spi
         return f"{proto}/{mode} {fmt_endpoint(src)}->{fmt_endpoint(dst)} spi={spi}(0x{spi:x})"
 
-    def _install_reply(self, msg: pfkey.Message, now: float) -> None:
-        direction = "in" if msg.type == MsgType.UPDATE else "out"
-        spi = msg.sa.spi if msg.sa is not None else None
+    def _install_reply(self, event: ops.SaEvent, now: float) -> None:
+        direction = "in" if event.change is ops.SaChange.UPDATE else "out"
+        spi = event.sa.id.spi if event.sa is not None else None
         for record in self.installed:
-            if SATYPE_OF[record.protocol] != msg.satype or direction not in record.pending:
+            if KERNEL_PROTO[record.protocol] is not event.proto or direction not in record.pending:
                 continue
             if spi is not None and spi != (
                 record.inbound_spi if direction == "in" else record.outbound_spi

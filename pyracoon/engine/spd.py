@@ -8,19 +8,17 @@ contain them).  A responder without a policy and ``generate_policy on|unique`` i
 from the peer's first proposal (X_SPDUPDATE in, fwd in tunnel mode, out) and removes it with
 X_SPDDELETE when the phase 2 goes.
 
-The PF_KEY messages of this concern are built by the ``*_message`` functions below, one per
-kind, so that moving to another kernel vocabulary touches only them.
+The cache speaks the kernel vocabulary (:mod:`pyracoon.kernel.ops`): it is filled from
+``PolicyEvent`` values and asks with ``DumpPolicy``, ``UpdatePolicy`` and ``DeletePolicy``,
+whatever backend carries them.
 """
 
 from __future__ import annotations
 
-import ipaddress
 from dataclasses import dataclass, field
 
 from pyracoon.config.model import GeneratePolicy, SaInfo
-from pyracoon.kernel import pfkey
-from pyracoon.kernel.sadb import MANUAL_REQID_MAX, Direction, ExtType, Mode, MsgType
-from pyracoon.kernel.sadb import Level as SpLevel
+from pyracoon.kernel import ops
 from pyracoon.wire import SA
 from pyracoon.wire.constants import EncapsulationMode
 
@@ -28,7 +26,7 @@ from .context import Output
 from .errors import NoProposalChosen
 from .events import Endpoint, Level
 from .proposals import ProtocolOffer, parse_phase2_transform, sainfo_transforms
-from .traffic import ENCAP_OF_SADB_MODE, IPPROTO_OF_PROTOCOL, PROTOCOL_OF_IPPROTO, Selector
+from .traffic import ENCAP_OF_MODE, KERNEL_PROTO, PROTOCOL_OF_KERNEL, Selector
 
 
 @dataclass
@@ -36,74 +34,26 @@ class SpdEntry:
     """One cached SPD entry (racoon's SPD cache, racoon's pfkey.c)."""
 
     policy_id: int
-    direction: int
+    direction: ops.Direction
     src: Selector
     dst: Selector
-    requests: list[pfkey.IpsecRequest]
-    policy_type: int = 2
+    requests: tuple[ops.IpsecRequest, ...]
+    action: ops.PolicyAction = ops.PolicyAction.IPSEC
 
 
 #: One policy generate_policy installed for a quick mode: (direction, src, dst).
-Generated = tuple[int, Selector, Selector]
+Generated = tuple[ops.Direction, Selector, Selector]
 
 
-# ---------------------------------------------------------------------- kernel messages
-def _selector_address(ext_type: ExtType, sel: Selector) -> pfkey.Address:
-    """An SPD selector as an ADDRESS_SRC/DST extension (prefix, port, upper-layer protocol)."""
-    net = sel.network
-    return pfkey.Address(ext_type, net.network_address, sel.port, net.prefixlen, sel.proto)
-
-
-def spd_dump_message(seq: int, pid: int) -> pfkey.Message:
-    """X_SPDDUMP: fill the cache (racoon's pfkey.c at start and on reload)."""
-    return pfkey.Message(MsgType.X_SPDDUMP, 0, seq=seq, pid=pid)
-
-
-def spd_update_message(
-    direction: int,
-    src: Selector,
-    dst: Selector,
-    requests: list[pfkey.IpsecRequest],
-    lifetime: int,
-    seq: int,
-    pid: int,
-) -> pfkey.Message:
-    """X_SPDUPDATE of one generated policy, living ``lifetime`` seconds (as long as the SA)."""
-    msg = pfkey.Message(MsgType.X_SPDUPDATE, 0, seq=seq, pid=pid)
-    msg.add(pfkey.Policy(2, direction, 0, 0, requests))
-    msg.add(_selector_address(ExtType.ADDRESS_SRC, src))
-    msg.add(_selector_address(ExtType.ADDRESS_DST, dst))
-    msg.add(pfkey.Lifetime(ExtType.LIFETIME_HARD, addtime=lifetime))
-    return msg
-
-
-def spd_delete_message(
-    direction: int, src: Selector, dst: Selector, seq: int, pid: int
-) -> pfkey.Message:
-    """X_SPDDELETE of one generated policy."""
-    msg = pfkey.Message(MsgType.X_SPDDELETE, 0, seq=seq, pid=pid)
-    msg.add(pfkey.Policy(2, direction, 0, 0, []))
-    msg.add(_selector_address(ExtType.ADDRESS_SRC, src))
-    msg.add(_selector_address(ExtType.ADDRESS_DST, dst))
-    return msg
-
-
-def entry_of_message(msg: pfkey.Message) -> SpdEntry | None:
-    """The cache entry an X_SPDDUMP/X_SPDADD/X_SPDUPDATE names, or None if it lacks parts."""
-    pol, src, dst = msg.policy, msg.src, msg.dst
-    if pol is None or src is None or dst is None:
-        return None
+def entry_of_policy(policy: ops.Policy) -> SpdEntry:
+    """The cache entry of one kernel policy."""
     return SpdEntry(
-        pol.id,
-        pol.dir,
-        Selector(
-            ipaddress.ip_network(f"{src.addr}/{src.prefixlen}", strict=False), src.proto, src.port
-        ),
-        Selector(
-            ipaddress.ip_network(f"{dst.addr}/{dst.prefixlen}", strict=False), dst.proto, dst.port
-        ),
-        list(pol.requests),
-        pol.policy_type,
+        policy.id,
+        policy.direction,
+        Selector.of_kernel(policy.src),
+        Selector.of_kernel(policy.dst),
+        policy.requests,
+        policy.action,
     )
 
 
@@ -119,9 +69,9 @@ def _contains(outer: Selector, inner: Selector) -> bool:
     return outer.port in (0, inner.port)
 
 
-def tunnel_request(sp: SpdEntry) -> pfkey.IpsecRequest | None:
+def tunnel_request(sp: SpdEntry) -> ops.IpsecRequest | None:
     """The tunnel-mode request of ``sp`` with its endpoints: its ``dst`` is the IKE peer."""
-    return next((r for r in sp.requests if r.mode == Mode.TUNNEL and r.dst), None)
+    return next((r for r in sp.requests if r.mode is ops.Mode.TUNNEL and r.dst), None)
 
 
 def policy_offers(
@@ -133,14 +83,12 @@ def policy_offers(
     for the same protocol. ``inbound_first`` says that ``sp`` is the inbound SP (responder)."""
     offers = []
     for req in reversed(sp.requests):
-        protocol = PROTOCOL_OF_IPPROTO.get(req.proto)
-        if protocol is None:
-            continue
+        protocol = PROTOCOL_OF_KERNEL[req.proto]
         other = req.reqid
         for r in twin.requests if twin is not None else ():
             if r.proto == req.proto:
                 other = r.reqid
-        mode = ENCAP_OF_SADB_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
+        mode = ENCAP_OF_MODE.get(req.mode, EncapsulationMode.TRANSPORT)
         reqid_in, reqid_out = (req.reqid, other) if inbound_first else (other, req.reqid)
         offers.append(ProtocolOffer(protocol, mode, reqid_in, reqid_out))
     return offers
@@ -161,32 +109,26 @@ class SpdCache:
         if clear:
             self.entries.clear()
         self.loading = True
-        self.out.kernel_request(spd_dump_message(self.out.next_seq(), self.out.pid))
+        self.out.kernel_request(ops.DumpPolicy(self.out.next_seq()))
 
-    def receive(self, msg: pfkey.Message) -> bool:
-        """An SPD message from the kernel; True when it was the end of our dump."""
-        mtype = msg.type
-        if mtype in (MsgType.X_SPDDUMP, MsgType.X_SPDADD, MsgType.X_SPDUPDATE):
-            if msg.errno == 0:
-                entry = entry_of_message(msg)
-                if entry is not None:
-                    self.entries[entry.policy_id] = entry
-            # the last entry of our dump (seq 0), or ENOENT: an empty SPD
-            return (
-                mtype == MsgType.X_SPDDUMP
-                and msg.pid == self.out.pid
-                and bool(msg.errno or msg.seq == 0)
-            )
-        if mtype in (MsgType.X_SPDDELETE, MsgType.X_SPDDELETE2, MsgType.X_SPDEXPIRE):
-            pol = msg.policy
-            if pol is not None:
-                self.entries.pop(pol.id, None)
-        elif mtype == MsgType.X_SPDFLUSH:
+    def receive(self, event: ops.PolicyEvent) -> bool:
+        """An SPD event from the kernel; True when it was the end of our dump."""
+        change = event.change
+        if change in (ops.PolicyChange.DUMP, ops.PolicyChange.ADD, ops.PolicyChange.UPDATE):
+            if event.errno == 0 and event.policy is not None:
+                entry = entry_of_policy(event.policy)
+                self.entries[entry.policy_id] = entry
+            # the last entry of our dump, or ENOENT: an empty SPD
+            return change is ops.PolicyChange.DUMP and event.ours and event.last
+        if change in (ops.PolicyChange.DELETE, ops.PolicyChange.EXPIRE):
+            if event.policy is not None:
+                self.entries.pop(event.policy.id, None)
+        elif change is ops.PolicyChange.FLUSH:
             self.entries.clear()
         return False
 
     def find(
-        self, direction: int, src: Selector, dst: Selector, *, wild: bool = False
+        self, direction: ops.Direction, src: Selector, dst: Selector, *, wild: bool = False
     ) -> SpdEntry | None:
         """The SP with exactly these selectors; with ``wild``, else the first whose selectors
         contain them (racoon's getsp_r() falls back to cmpspidxwild() the same way)."""
@@ -214,8 +156,8 @@ class SpdCache:
         """What a quick-mode responder may accept for IDs ``remote -> local``: the inbound SP's
         requests, or with generate_policy the peer's first proposal, whose policies are
         installed now and appended to ``generated``.  ``ends`` is (our endpoint, the peer's)."""
-        sp_in = self.find(Direction.INBOUND, remote, local, wild=True)
-        sp_out = self.find(Direction.OUTBOUND, local, remote, wild=True)
+        sp_in = self.find(ops.Direction.IN, remote, local, wild=True)
+        sp_out = self.find(ops.Direction.OUT, local, remote, wild=True)
         if sp_in is None:
             if generate_policy is GeneratePolicy.OFF:
                 raise NoProposalChosen(
@@ -253,11 +195,11 @@ class SpdCache:
         unique = generate_policy is GeneratePolicy.UNIQUE
         reqid = 0
         if unique:
-            self._next_generated_reqid = self._next_generated_reqid % MANUAL_REQID_MAX + 1
+            self._next_generated_reqid = self._next_generated_reqid % ops.MANUAL_REQID_MAX + 1
             reqid = self._next_generated_reqid
         offers = []
         for p in group:
-            if p.protocol_id not in IPPROTO_OF_PROTOCOL or not p.transforms:
+            if p.protocol_id not in KERNEL_PROTO or not p.transforms:
                 continue
             mode = parse_phase2_transform(p.protocol_id, p.transforms[0]).mode
             offer = ProtocolOffer(p.protocol_id, mode, reqid, reqid)
@@ -266,29 +208,29 @@ class SpdCache:
         me, peer = ends
         self.out.log(Level.INFO, f"generate policy: {remote} <-> {local}", peer[0])
         tunnel = any(o.mode == EncapsulationMode.TUNNEL for o in offers)
-        level = SpLevel.UNIQUE if unique else SpLevel.REQUIRE
-        directions = [(Direction.INBOUND, remote, local)]
+        level = ops.Level.UNIQUE if unique else ops.Level.REQUIRE
+        directions = [(ops.Direction.IN, remote, local)]
         if tunnel:
-            directions.append((Direction.FWD, remote, local))
-        directions.append((Direction.OUTBOUND, local, remote))
+            directions.append((ops.Direction.FWD, remote, local))
+        directions.append((ops.Direction.OUT, local, remote))
         for direction, src, dst in directions:
-            outbound = direction == Direction.OUTBOUND
+            outbound = direction is ops.Direction.OUT
             addrs = (me[0], peer[0]) if outbound else (peer[0], me[0])
-            reqs = [
-                pfkey.IpsecRequest(
-                    IPPROTO_OF_PROTOCOL[o.protocol],
-                    Mode.TUNNEL if tunnel else Mode.TRANSPORT,
+            reqs = tuple(
+                ops.IpsecRequest(
+                    KERNEL_PROTO[o.protocol],
+                    ops.Mode.TUNNEL if tunnel else ops.Mode.TRANSPORT,
                     level,
                     reqid,
                     *(addrs if tunnel else (None, None)),
                 )
                 for o in reversed(offers)
-            ]
-            self.out.kernel_request(
-                spd_update_message(
-                    direction, src, dst, reqs, sainfo.lifetime, self.out.next_seq(), self.out.pid
-                )
             )
+            policy = ops.Policy(
+                direction, src.kernel(), dst.kernel(), ops.PolicyAction.IPSEC, reqs,
+                lifetime=ops.Lifetime(addtime=sainfo.lifetime),
+            )  # fmt: skip
+            self.out.kernel_request(ops.UpdatePolicy(self.out.next_seq(), policy))
             generated.append((direction, src, dst))
         return offers
 
@@ -296,12 +238,12 @@ class SpdCache:
         """X_SPDDELETE of what generate_policy installed (racoon's pfkey.c)."""
         for direction, src, dst in generated:
             self.out.kernel_request(
-                spd_delete_message(direction, src, dst, self.out.next_seq(), self.out.pid)
+                ops.DeletePolicy(self.out.next_seq(), direction, src.kernel(), dst.kernel())
             )
         generated.clear()
 
 
 __all__ = [
-    "Generated", "SpdCache", "SpdEntry", "entry_of_message", "policy_offers",
-    "spd_delete_message", "spd_dump_message", "spd_update_message", "tunnel_request",
+    "Generated", "SpdCache", "SpdEntry", "entry_of_policy", "policy_offers",
+    "tunnel_request",
 ]  # fmt: skip

@@ -2,7 +2,7 @@
 
 Shared by the SPD cache (:mod:`.spd`), quick mode (:mod:`.quick`) and the dispatcher, so that
 none of them needs another for these types.  The protocol maps name the same thing in ISAKMP
-(``ProtocolID``), PF_KEY (``SaType``) and IP (protocol numbers) terms.
+(``ProtocolID``) and in the kernel vocabulary (``ops.Proto``, :mod:`pyracoon.kernel.ops`).
 """
 
 from __future__ import annotations
@@ -10,23 +10,35 @@ from __future__ import annotations
 import ipaddress
 from dataclasses import dataclass
 
-from pyracoon.kernel.sadb import Mode, SaType
+from pyracoon.kernel import ops
 from pyracoon.wire import Identification, WireError
 from pyracoon.wire.constants import EncapsulationMode, IDType, ProtocolID
 
 from .errors import AttributesNotSupported, InvalidIdInformation
 from .proposals import ProtocolOffer
 
-SATYPE_OF = {
-    ProtocolID.IPSEC_ESP: SaType.ESP,
-    ProtocolID.IPSEC_AH: SaType.AH,
-    ProtocolID.IPCOMP: SaType.IPCOMP,
+#: An ISAKMP protocol as the kernel names the SAs of it.
+KERNEL_PROTO: dict[int, ops.Proto] = {
+    ProtocolID.IPSEC_ESP: ops.Proto.ESP,
+    ProtocolID.IPSEC_AH: ops.Proto.AH,
+    ProtocolID.IPCOMP: ops.Proto.IPCOMP,
 }
-PROTOCOL_OF_IPPROTO = {50: ProtocolID.IPSEC_ESP, 51: ProtocolID.IPSEC_AH, 108: ProtocolID.IPCOMP}
-IPPROTO_OF_PROTOCOL = {v: k for k, v in PROTOCOL_OF_IPPROTO.items()}
-ENCAP_OF_SADB_MODE: dict[int, EncapsulationMode] = {
-    Mode.TUNNEL: EncapsulationMode.TUNNEL,
-    Mode.TRANSPORT: EncapsulationMode.TRANSPORT,
+PROTOCOL_OF_KERNEL: dict[ops.Proto, ProtocolID] = {
+    ops.Proto.ESP: ProtocolID.IPSEC_ESP,
+    ops.Proto.AH: ProtocolID.IPSEC_AH,
+    ops.Proto.IPCOMP: ProtocolID.IPCOMP,
+}
+ENCAP_OF_MODE: dict[ops.Mode, EncapsulationMode] = {
+    ops.Mode.TUNNEL: EncapsulationMode.TUNNEL,
+    ops.Mode.TRANSPORT: EncapsulationMode.TRANSPORT,
+}
+#: An ISAKMP encapsulation mode as the kernel's SA mode (UDP encapsulation is the SA's NAT-T
+#: setting, not a mode of its own).
+KERNEL_MODE: dict[int, ops.Mode] = {
+    EncapsulationMode.TUNNEL: ops.Mode.TUNNEL,
+    EncapsulationMode.TRANSPORT: ops.Mode.TRANSPORT,
+    EncapsulationMode.UDP_ENCAPSULATED_TUNNEL: ops.Mode.TUNNEL,
+    EncapsulationMode.UDP_ENCAPSULATED_TRANSPORT: ops.Mode.TRANSPORT,
 }
 
 
@@ -65,6 +77,15 @@ class Selector:
     def __str__(self) -> str:
         return f"{self.network}[{self.port or 'any'}] proto={self.proto}"
 
+    def kernel(self) -> ops.Selector:
+        """This selector in the kernel vocabulary (a policy's source or destination)."""
+        return ops.Selector(self.network, self.proto, self.port)
+
+    @classmethod
+    def of_kernel(cls, sel: ops.Selector) -> Selector:
+        """A kernel policy's selector as the engine compares and sends it."""
+        return cls(sel.network, sel.proto, sel.port)
+
 
 @dataclass
 class Request:
@@ -79,6 +100,5 @@ class Request:
 
 
 __all__ = [
-    "ENCAP_OF_SADB_MODE", "IPPROTO_OF_PROTOCOL", "PROTOCOL_OF_IPPROTO", "Request", "SATYPE_OF",
-    "Selector",
+    "ENCAP_OF_MODE", "KERNEL_MODE", "KERNEL_PROTO", "PROTOCOL_OF_KERNEL", "Request", "Selector",
 ]  # fmt: skip

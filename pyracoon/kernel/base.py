@@ -1,8 +1,12 @@
-"""The one kernel interface the rest of pyracoon uses: a PF_KEY socket, whatever is behind it.
+"""The one kernel interface the rest of pyracoon uses: a key socket, whatever is behind it.
 
-Everything above this layer -- ``pysetkey``, the daemon -- talks to "the kernel" by sending and
-receiving PF_KEY v2 ``Message`` objects, exactly as racoon and setkey talk to a KAME kernel. What
-answers depends on the backend chosen by ``open_kernel``:
+The daemon and the engine speak the backend-neutral vocabulary of :mod:`.ops`: ``submit`` a
+request, ``recv_event`` replies and broadcasts, ``call`` for a request whose answer is awaited.
+``pysetkey`` is a PF_KEY program by definition (its ``-x`` prints PF_KEY messages, its input is
+setkey's, which is PF_KEY's) and sends and receives PF_KEY v2 ``Message`` objects with ``send``,
+``recv``, ``request`` and ``dump``, exactly as setkey talks to a KAME kernel; the vocabulary's
+PF_KEY codec (:mod:`.pfkey_codec`) sits between the two.  What answers depends on the backend
+chosen by ``open_kernel``:
 
 ``pfkey``
     a real ``AF_KEY`` socket (BSD; Linux with ``af_key`` loaded).
@@ -41,7 +45,9 @@ import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
+from dataclasses import replace
 
+from . import ops, pfkey_codec
 from .pfkey import (
     HEADER,
     LINUX,
@@ -258,6 +264,31 @@ class KernelSocket(ABC):
                     return finish()
         finally:
             self._backlog.extend(kept)
+
+    # -- the vocabulary ---------------------------------------------------------------------
+
+    def submit(self, request: ops.Request) -> None:
+        """Hand one request to the kernel; its answer comes as an event from ``recv_event``."""
+        self.send(pfkey_codec.message_of(request, self.pid))
+
+    def recv_event(self, timeout: float | None = None) -> ops.Event | None:
+        """The next reply or broadcast as an event, or None after ``timeout`` seconds.
+
+        Raises as ``recv`` does: ``KernelMessageUndecodable`` costs one message, not the socket.
+        """
+        msg = self.recv(timeout)
+        return None if msg is None else pfkey_codec.event_of(msg, self.pid)
+
+    def call(self, request: ops.Request, timeout: float = 1.0) -> ops.Event:
+        """Submit ``request`` and wait for the kernel's answer to it (errno set on refusal).
+
+        A request without a ``seq`` gets a fresh one; broadcasts that arrive meanwhile are kept
+        for ``recv_event``.
+        """
+        if not request.seq:
+            request = replace(request, seq=self.next_seq())
+        reply = self.request(pfkey_codec.message_of(request, self.pid), timeout)
+        return pfkey_codec.event_of(reply, self.pid)
 
     def now(self) -> float:
         """The kernel's clock, in seconds since the epoch: what its lifetimes count from.

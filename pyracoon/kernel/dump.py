@@ -29,6 +29,8 @@ from pyracoon.crypto.algorithms import (
     CompressionAlgorithm,
 )
 
+from . import ops, pfkey_codec
+from .base import KernelSocket
 from .pfkey import (
     LINUX,
     SA,
@@ -563,3 +565,30 @@ def format_kdebug(msg: Message) -> str:
             break
         out.append(body)
     return "".join(out)
+
+
+# ---------------------------------------------------------------------- the SAD, for the daemon
+
+
+def _sad(sock: KernelSocket, protos: Iterable[ops.Proto]) -> list[Message]:
+    return [m for proto in protos for m in sock.dump(pfkey_codec.sadb_satype(proto))]
+
+
+def show_sad(sock: KernelSocket, protos: Iterable[ops.Proto]) -> str:
+    """The SAs of ``protos`` as ``setkey -D`` prints them (``racoonctl show-sa esp``), with
+    their ages counted on the kernel's clock; "No SAD entries." when there are none."""
+    messages = _sad(sock, protos)
+    if not messages:
+        return "No SAD entries.\n"
+    now = int(sock.now())
+    return "".join(format_sa(m, now) for m in messages)
+
+
+def sad_entries(sock: KernelSocket, protos: Iterable[ops.Proto]) -> list[ops.KernelSa]:
+    """The SAs of ``protos`` in the kernel vocabulary (``racoonctl delete-sa esp``)."""
+    out = []
+    for m in _sad(sock, protos):
+        event = pfkey_codec.event_of(m, sock.pid)
+        if isinstance(event, ops.SaEvent) and event.sa is not None:
+            out.append(event.sa)
+    return out

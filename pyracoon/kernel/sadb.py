@@ -9,13 +9,13 @@ from __future__ import annotations
 
 from enum import IntEnum
 
+from .ops import MANUAL_REQID_MAX as MANUAL_REQID_MAX  # one number: the vocabulary's
+
 PF_KEY_V2 = 2
 """The only protocol version a PF_KEY v2 socket speaks (``sadb_msg_version``)."""
 
 ULPROTO_ANY = 255
 PORT_ANY = 0
-MANUAL_REQID_MAX = 0x3FFF
-"""``IPSEC_MANUAL_REQID_MAX``: reqids above it are the kernel's own (Linux ``gen_reqid``)."""
 XFRM_MAX_DEPTH = 6
 """Linux: the most templates one policy holds; a 7th ipsecrequest is ELOOP."""
 SPI_RESERVED_MAX = 255

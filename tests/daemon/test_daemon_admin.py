@@ -128,18 +128,18 @@ async def test_reload_config_of_a_broken_file_is_an_error_with_file_and_line(tmp
 
 async def test_shutdown_is_quiet_about_sas_already_flushed(tmp_path):
     """A FLUSH (flush-sa, setkey -F) empties what a clean stop would remove: no warnings."""
-    from pyracoon.kernel.pfkey import SA, SA2, Address, Key, Message
-    from pyracoon.kernel.sadb import ExtType, MsgType, SaType
+    from pyracoon.crypto.algorithms import cipher_by_sadb_id
+    from pyracoon.kernel import ops
 
     daemon, log = make_daemon(tmp_path)
     for spi in (0x1001, 0x1002):
-        add = Message(MsgType.ADD, SaType.ESP, pid=daemon.kernel.pid, seq=spi)
-        add.add(SA(spi, 0, 0, 0, 11, 0)).add(SA2())
-        add.add(Address(ExtType.ADDRESS_SRC, A[0])).add(Address(ExtType.ADDRESS_DST, B[0]))
-        add.add(Key(ExtType.KEY_ENCRYPT, b""))  # ESP null: a 0-bit key, as Linux wants
-        daemon._track(daemon.kernel.request(add))
+        add = ops.InstallSa(
+            spi, False, ops.SaId(ops.Proto.ESP, spi, A[0], B[0]), ops.Mode.ANY, 0,
+            cipher=cipher_by_sadb_id(11),  # ESP null: a 0-bit key, as Linux wants
+        )  # fmt: skip
+        daemon._track(daemon.kernel.call(add))
     assert len(daemon.installed) == 2
-    daemon._track(Message(MsgType.FLUSH, SaType.ESP))
+    daemon._track(ops.SaEvent(ops.SaChange.FLUSH, 0, False, ops.Proto.ESP))
     assert daemon.installed == {}
     await daemon._shutdown()
     assert "WARNING" not in log.getvalue()
@@ -147,14 +147,12 @@ async def test_shutdown_is_quiet_about_sas_already_flushed(tmp_path):
 
 async def test_shutdown_names_an_sa_it_could_not_delete(tmp_path):
     """An SA gone behind our back is no news (debug); any other refusal names the SA."""
-    from pyracoon.kernel.pfkey import SA, SA2, Address, Message
-    from pyracoon.kernel.sadb import ExtType, MsgType, SaType
+    from pyracoon.kernel import ops
+    from pyracoon.kernel.sadb import SaType
 
     daemon, log = make_daemon(tmp_path)
-    add = Message(MsgType.ADD, SaType.ESP, pid=daemon.kernel.pid, seq=1)
-    add.add(SA(0x2001, 0, 0, 0, 11, 0)).add(SA2())
-    add.add(Address(ExtType.ADDRESS_SRC, A[0])).add(Address(ExtType.ADDRESS_DST, B[0]))
-    daemon.installed[(SaType.ESP, B[0], 0x2001)] = add  # never in the kernel
+    gone = ops.SaId(ops.Proto.ESP, 0x2001, A[0], B[0])
+    daemon.installed[(SaType.ESP, B[0], 0x2001)] = gone  # never in the kernel
     await daemon._shutdown()
     text = log.getvalue()
     assert "WARNING" not in text

@@ -16,8 +16,11 @@ import sys
 
 import pytest
 
-from pyracoon.daemon import bypass, service
-from pyracoon.daemon.bypass import (
+from pyracoon.daemon import service
+from pyracoon.daemon.log import Log
+from pyracoon.engine.events import Level
+from pyracoon.kernel import bypass
+from pyracoon.kernel.bypass import (
     LINUX,
     BypassError,
     native_options,
@@ -25,8 +28,6 @@ from pyracoon.daemon.bypass import (
     set_bypass,
     xfrm_bypass,
 )
-from pyracoon.daemon.log import Log
-from pyracoon.engine.events import Level
 from pyracoon.kernel.sadb import Direction
 
 little_endian = pytest.mark.skipif(sys.byteorder != "little", reason="bytes written for LE")

@@ -9,7 +9,6 @@ nothing moves.  Time is a fake clock advanced by ``advance()``; no sleeps.
 from __future__ import annotations
 
 import ipaddress
-import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -21,12 +20,12 @@ from pyracoon.engine import (
     LogEvent,
     PskTable,
 )
-from pyracoon.kernel import pfkey
-from pyracoon.kernel.memory import InMemoryKernel
+from pyracoon.kernel import ops, pfkey
+from pyracoon.kernel.memory import InMemoryKernel, MemoryKernelSocket
+from pyracoon.kernel.pfkey_codec import event_of, message_of
 from pyracoon.kernel.sadb import Direction, ExtType, Level, Mode, MsgType, SaType
 
 START = 1_800_000_000.0  # a fixed "now" (2027), so certificates made today are valid
-_pids = itertools.count(4000)
 
 
 @dataclass
@@ -40,11 +39,15 @@ class Host:
     address: ipaddress.IPv4Address | ipaddress.IPv6Address
     engine: Engine
     kernel: InMemoryKernel
-    sock: object
+    sock: MemoryKernelSocket
     logs: list[LogEvent] = field(default_factory=list)
     other_events: list[object] = field(default_factory=list)
     sent: list[pfkey.Message] = field(default_factory=list)
     """What the engine asked its kernel, for what the kernel does not keep as it was sent."""
+
+    def event(self, msg: pfkey.Message) -> ops.Event:
+        """A PF_KEY message from this host's kernel as the engine receives it."""
+        return event_of(msg, self.sock.pid)
 
     def log_text(self) -> str:
         return "\n".join(e.render() for e in self.logs)
@@ -80,7 +83,7 @@ class Host:
         msg.add(pfkey.Policy(2, direction, 0, 0, reqs))
         msg.add(pfkey.Address(ExtType.ADDRESS_SRC, s.network_address, 0, s.prefixlen, ul))
         msg.add(pfkey.Address(ExtType.ADDRESS_DST, d.network_address, 0, d.prefixlen, ul))
-        self.sock.send(msg)  # type: ignore[attr-defined]
+        self.sock.send(msg)
 
     def transport_policy(self, peer: Host, **kw: object) -> None:
         me, them = str(self.address), str(peer.address)
@@ -111,7 +114,7 @@ class Net:
         kernel = InMemoryKernel(clock=lambda: self.clock.now)
         sock = kernel.open()
         source = psk_source if psk_source is not None else PskTable(psk or {})
-        engine = Engine(config, pid=next(_pids), psk=source)
+        engine = Engine(config, psk=source)
         h = Host(name, ipaddress.ip_address(address), engine, kernel, sock)
         self.hosts[h.address] = h
         engine.start(self.clock.now)
@@ -128,15 +131,15 @@ class Net:
             if isinstance(e, DatagramOut):
                 self.in_flight.append(e)
             elif isinstance(e, KernelRequest):
-                h.sent.append(e.msg)
-                h.sock.send(e.msg)  # type: ignore[attr-defined]
+                h.sent.append(message_of(e.request, h.sock.pid))
+                h.sock.submit(e.request)
             elif isinstance(e, LogEvent):
                 h.logs.append(e)
             else:
                 h.other_events.append(e)
-        for msg in h.sock.pending():  # type: ignore[attr-defined]
+        for msg in h.sock.pending():
             moved = True
-            h.engine.receive_kernel(msg, self.clock.now)
+            h.engine.receive_kernel(h.event(msg), self.clock.now)
         return moved
 
     def pump(self, limit: int = 200) -> None:

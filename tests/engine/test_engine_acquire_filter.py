@@ -42,10 +42,10 @@ def wide_host(net: Net, name: str, address: str, peer: str = B4) -> Host:
 
 def deliver_acquires(h: Host) -> list[object]:
     """Hand the kernel's pending messages (the ACQUIRE) to the engine; what did it decide?"""
-    msgs = h.sock.pending()  # type: ignore[attr-defined]
+    msgs = h.sock.pending()
     assert [m.type for m in msgs] == [MsgType.ACQUIRE]
     for m in msgs:
-        h.engine.receive_kernel(m, h.kernel.clock())
+        h.engine.receive_kernel(h.event(m), h.kernel.clock())
     return h.engine.events()
 
 
@@ -183,7 +183,7 @@ def test_acquires_before_the_spd_dump_has_come_back_wait_for_it() -> None:
     a.engine.start(a.kernel.clock())
     assert a.engine.spd_loading
     for m in _acquire_now(a, B4):
-        a.engine.receive_kernel(m, a.kernel.clock())
+        a.engine.receive_kernel(a.event(m), a.kernel.clock())
     assert not a.has_log("no policy found")
     assert not a.engine.ph1s  # waiting for the SPD
     net.pump()  # the dump's replies arrive: the kept ACQUIRE is carried out
@@ -195,4 +195,4 @@ def test_acquires_before_the_spd_dump_has_come_back_wait_for_it() -> None:
 def _acquire_now(h: Host, dst: str) -> list:
     """The ACQUIRE the kernel makes for a packet to ``dst``, taken before the engine sees it."""
     assert h.kernel.output(h.address, dst, 17).acquired
-    return [m for m in h.sock.pending() if m.type == MsgType.ACQUIRE]  # type: ignore[attr-defined]
+    return [m for m in h.sock.pending() if m.type == MsgType.ACQUIRE]

@@ -55,7 +55,7 @@ def test_initial_contact_from_a_rebooted_peer_purges_old_sas() -> None:
     assert len(old) == 2
     # b reboots: its kernel forgets every SA, a fresh daemon starts
     b.kernel.sad.clear()
-    b.engine = Engine(b.engine.config, pid=b.engine.pid + 1000, psk=PskTable({A: "k"}))
+    b.engine = Engine(b.engine.config, psk=PskTable({A: "k"}))
     b.engine.start(net.clock.now)
     net.pump()
     net.acquire(b, a)
@@ -226,10 +226,10 @@ def test_initial_contact_purges_sas_of_an_earlier_run_via_the_sad() -> None:
     not know them); then a reboots and contacts b: b finds the old SAs by dumping the SAD."""
     net, a, b = up()
     old = {s.spi for s in esp(b)}
-    b.engine = Engine(b.engine.config, pid=b.engine.pid + 1, psk=PskTable({A: "k"}))
+    b.engine = Engine(b.engine.config, psk=PskTable({A: "k"}))
     b.engine.start(net.clock.now)
     a.kernel.sad.clear()
-    a.engine = Engine(a.engine.config, pid=a.engine.pid + 1, psk=PskTable({B: "k"}))
+    a.engine = Engine(a.engine.config, psk=PskTable({B: "k"}))
     a.engine.start(net.clock.now)
     net.advance(31)  # the kernel sends one ACQUIRE per policy every 30 s
     net.acquire(a, b)
@@ -273,7 +273,7 @@ def test_delete_that_overtakes_the_kernel_replies_still_purges() -> None:
         msgs = real_pending()
         # GETSPI and the rest answer as usual; the install replies wait
         keep = [
-            m for m in msgs if m.type not in (MsgType.UPDATE, MsgType.ADD) or m.pid != a.engine.pid
+            m for m in msgs if m.type not in (MsgType.UPDATE, MsgType.ADD) or m.pid != a.sock.pid
         ]
         held.extend(m for m in msgs if m not in keep)
         return keep
@@ -292,7 +292,7 @@ def test_delete_that_overtakes_the_kernel_replies_still_purges() -> None:
     assert a.has_log(f"purged IPsec-SA proto_id=ESP spi={inbound_b.spi}."), a.log_text()
     a.sock.pending = real_pending  # type: ignore[attr-defined]
     for m in held:  # the late replies change nothing
-        a.engine.receive_kernel(m, net.clock.now)
+        a.engine.receive_kernel(a.event(m), net.clock.now)
     net.pump()
     assert not esp(a), a.log_text()
     assert not a.engine.established and not a.engine.pending

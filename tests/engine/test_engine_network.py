@@ -5,6 +5,7 @@ from __future__ import annotations
 from harness import Net, esp_sas
 
 from pyracoon.engine import DatagramOut, NegotiationFailed
+from pyracoon.kernel import ops
 from pyracoon.kernel.sadb import MsgType
 from pyracoon.wire import decode_message
 from pyracoon.wire.constants import ExchangeType
@@ -219,14 +220,14 @@ def test_an_acquire_before_the_spd_dump_is_answered_waits_for_it() -> None:
     from pyracoon.kernel.sadb import ExtType, SaType
 
     net, a, b = setup()
-    out_id = next(sp.policy_id for sp in a.engine.spd.values() if sp.direction == 2)
+    out_id = next(sp.policy_id for sp in a.engine.spd.values() if sp.direction is ops.Direction.OUT)
     a.engine.reload(a.engine.config, net.clock.now)  # the cache is empty, the dump unanswered
     assert not a.engine.spd
     acquire = Message(MsgType.ACQUIRE, SaType.ESP, seq=77, pid=0)
     acquire.add(Address(ExtType.ADDRESS_SRC, a.address))
     acquire.add(Address(ExtType.ADDRESS_DST, b.address))
     acquire.add(Policy(2, 2, out_id, 0, []))
-    a.engine.receive_kernel(acquire, net.clock.now)
+    a.engine.receive_kernel(a.event(acquire), net.clock.now)
     assert not a.engine.ph1s  # waiting, not refused
     net.pump()  # the dump's replies arrive; the ACQUIRE is served
     assert not a.has_log("no policy found"), a.log_text()

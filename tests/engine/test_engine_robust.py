@@ -96,7 +96,7 @@ def test_mutated_datagrams_never_raise(index: int, flips: list[tuple[int, int]],
     for pos, x in flips:
         data[pos % len(data)] ^= x
     data = data[: max(1, cut % (len(data) + 1))] if cut % 3 == 0 else data
-    engine = Engine(_CONFIG, pid=1, psk=PskTable({A: "k"}))
+    engine = Engine(_CONFIG, psk=PskTable({A: "k"}))
     engine.receive_datagram(bytes(data), (B, 500), (A, 500), 1.8e9)
     engine.handle_timer(1.8e9 + 100)
     for ev in engine.events():

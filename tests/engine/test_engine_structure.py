@@ -97,7 +97,7 @@ remote anonymous {
 def responder_holding(n: int) -> Engine:
     """An engine with ``n`` phase-1 responders waiting for MM3, each with its resend timer,
     created 10 ms apart (so their timers are due one by one)."""
-    engine = Engine(parse_string(RESPONDER), pid=4242, psk=PskTable({}))
+    engine = Engine(parse_string(RESPONDER), psk=PskTable({}))
     engine.start(START)
     sa = phase1_sa(engine.config.remotes[0])
     for i in range(n):
@@ -145,7 +145,7 @@ def test_the_due_sa_is_rescheduled_and_the_others_keep_their_times() -> None:
 
 
 def test_show_sa_dates_are_wall_time_of_monotonic_engine_time() -> None:
-    engine = Engine(parse_string(RESPONDER), pid=4243, psk=PskTable({}),
+    engine = Engine(parse_string(RESPONDER), psk=PskTable({}),
                     wall_time=lambda t: t + 1_700_000_000.0)  # fmt: skip
     engine.start(12.5)
     mm1 = Message(os.urandom(8), bytes(8), ExchangeType.IDENTITY_PROTECTION, 0,
@@ -204,7 +204,7 @@ def test_a_credential_that_fails_to_load_is_an_error_at_start_and_at_reload(
 ) -> None:
     d = build_pki(tmp_path / "pki", {A: A, B: B})
     conf = certconf(B, A, d, '\n    ca_type x509 "no-such-ca.pem";')
-    engine = Engine(parse_string(conf), pid=4244, psk=PskTable({}))
+    engine = Engine(parse_string(conf), psk=PskTable({}))
     errors = [e for e in engine.events() if isinstance(e, LogEvent) and e.level is Level.ERROR]
     assert any(
         f"remote {B}[500]" in e.text and str(d / "no-such-ca.pem") in e.text for e in errors

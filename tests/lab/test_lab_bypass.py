@@ -2,7 +2,7 @@
 
 Two hosts whose SPDs (``ip xfrm policy``, level required, no SAs) cover every packet between
 them, both ways, IPv4 and IPv6: a plain UDP probe does not get through. A probe whose sockets
-carry :func:`pyracoon.daemon.bypass.set_bypass` does, and its echo comes back. Once with
+carry :func:`pyracoon.kernel.bypass.set_bypass` does, and its echo comes back. Once with
 ``af_key`` loaded (the KAME option, racoon's way) and once without it (Linux's XFRM option).
 Then two real ``pyracoon --kernel pfkey`` daemons, whose hosts block all traffic between them,
 establish phase 1 over IPv4 and IPv6.
@@ -26,7 +26,7 @@ PORT = 500
 #: datagram and wait for the echo. Each prints one JSON line of what happened.
 PROBE = r"""
 import json, socket, sys
-from pyracoon.daemon.bypass import BypassError, set_bypass
+from pyracoon.kernel.bypass import BypassError, set_bypass
 role, addr, peer, port, bypass = sys.argv[1:6]
 family = socket.AF_INET6 if ":" in addr else socket.AF_INET
 s = socket.socket(family, socket.SOCK_DGRAM)

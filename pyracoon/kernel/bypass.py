@@ -8,9 +8,11 @@ in the clear only until an SA exists and then go inside it, so once one side has
 policy is looked up before the SPD, so a bypass on the socket lets its datagrams pass in the
 clear both ways, whatever the SPD says.
 
-Why here and not in :mod:`pyracoon.kernel`: this is a socket option on the daemon's own UDP
-sockets, which are always sockets of the host's real network stack -- also when ``--kernel``
-names a simulated kernel -- so it does not belong to the PF_KEY backend abstraction.
+Why in :mod:`pyracoon.kernel`, though it is not reached through ``open_kernel``: the option's
+argument is a kernel structure (PF_KEY's ``sadb_x_policy`` or XFRM's ``xfrm_userpolicy_info``),
+and those are this layer's to build; the daemon only asks for "a bypass on this socket".  It
+always concerns the host's real network stack -- also when ``--kernel`` names a simulated
+kernel -- since the daemon's UDP sockets are real sockets.
 
 How, per system:
 
@@ -36,9 +38,9 @@ import socket
 import sys
 from dataclasses import dataclass
 
-from pyracoon.kernel.pfkey import Policy, encode_extension
-from pyracoon.kernel.sadb import Direction, PolicyType
-from pyracoon.kernel.xfrm import (
+from .pfkey import Policy, encode_extension
+from .sadb import Direction, PolicyType
+from .xfrm import (
     XFRM_POLICY_ALLOW,
     XFRM_POLICY_IN,
     XFRM_POLICY_OUT,
