@@ -100,7 +100,8 @@ class LogLevel(IntEnum):
 
 
 class ProposalCheck(Enum):
-    """``proposal_check``: how a responder compares the peer's lifetime/keylen/PFS (8.9)."""
+    """``proposal_check``: how a responder compares the peer's lifetime/keylen/PFS
+    (docs/racoon.md, "proposal_check")."""
 
     OBEY = "obey"
     STRICT = "strict"
@@ -343,7 +344,8 @@ class Remote:
     scripts: dict[ScriptEvent, str] = field(default_factory=dict)
     xauth_login: str | None = None
     proposals: list[Phase1Proposal] = field(default_factory=list)
-    #: The DH group all proposals share, set when aggressive mode is allowed (1.3).
+    #: The DH group all proposals share, set when aggressive mode is allowed (docs/racoon.md,
+    #: "remote").
     dh_group: int | None = None
     file: str = "<string>"
     line: int = 0
