@@ -465,7 +465,8 @@ class AdminServer:
         try:
             while True:
                 nxt: asyncio.Future[Answer] = asyncio.ensure_future(_anext(items))
-                await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
+                either: set[asyncio.Future[Answer] | asyncio.Future[bytes]] = {nxt, gone}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
                 if not nxt.done():
                     nxt.cancel()
                     with contextlib.suppress(BaseException):
@@ -507,7 +508,7 @@ def _proto(request: Request,
 def _body(answer: Answer) -> bytes:
     if isinstance(answer, str):
         return answer.encode()
-    return answer if isinstance(answer, bytes) else bytes(answer)
+    return bytes(answer)  # the same object for bytes; a copy of a bytearray a handler made
 
 
 def _error_body(text: str) -> bytes:
