@@ -50,7 +50,7 @@ from .protocol import (
 if TYPE_CHECKING:
     from pyracoon.config.model import AdminSock
 
-Answer: TypeAlias = bytes | str
+Answer: TypeAlias = bytes | bytearray | str
 """What a handler returns: the reply body. Text is sent as UTF-8; None counts as empty."""
 
 SUN_PATH_MAX = 107  # sizeof(sun_path) - 1 on Linux
@@ -508,7 +508,7 @@ def _proto(request: Request,
 def _body(answer: Answer) -> bytes:
     if isinstance(answer, str):
         return answer.encode()
-    return bytes(answer)  # the same object for bytes; a copy of a bytearray a handler made
+    return answer if isinstance(answer, bytes) else bytes(answer)  # bytes (and subclasses) as is
 
 
 def _error_body(text: str) -> bytes:
