@@ -24,9 +24,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import TextIO
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
@@ -64,7 +66,7 @@ def _name(cn: str) -> x509.Name:
     )
 
 
-def issue(cn: str, ca: Issued | None = None, *, san: list[str] = (), days: int = 365) -> Issued:
+def issue(cn: str, ca: Issued | None = None, *, san: Sequence[str] = (), days: int = 365) -> Issued:
     """A 2048-bit RSA certificate for ``cn``, self-signed when ``ca`` is None."""
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     now = datetime.now(UTC) - timedelta(minutes=5)
@@ -151,7 +153,7 @@ def kernel_accepts(path: str) -> bool:
         return True
 
 
-def wait_serving(path: str, proc: subprocess.Popen, timeout: float = 15) -> bool:
+def wait_serving(path: str, proc: subprocess.Popen[bytes], timeout: float = 15) -> bool:
     """Wait until the kernel ``proc`` started serves ``path``; False if it died or timed out.
 
     A stale socket file of a killed server is already there, so only a connection counts.
@@ -171,8 +173,8 @@ class SimHost:
     name: str
     address: str
     dir: Path
-    kernel: subprocess.Popen | None = None
-    daemon: subprocess.Popen | None = None
+    kernel: subprocess.Popen[bytes] | None = None
+    daemon: subprocess.Popen[str] | None = None
     env: dict[str, str] = field(default_factory=dict)
 
     @property
@@ -193,13 +195,15 @@ class SimHost:
         if not wait_serving(str(sock), self.kernel):
             raise RuntimeError(f"{self.name}: pyracoon-kernel did not start")
 
-    def run(self, prog: str, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def run(
+        self, prog: str, *args: str, stdin: str | None = None
+    ) -> subprocess.CompletedProcess[str]:
         env = dict(os.environ, PYRACOON_KERNEL=self.kernel_spec, **self.env)
         return subprocess.run(
             [program(prog), *args], input=stdin, capture_output=True, text=True, env=env, timeout=60
         )
 
-    def setkey(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
+    def setkey(self, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
         return self.run("pysetkey", *args, stdin=stdin)
 
     def start_daemon(self, config: Path, *extra: str) -> None:
@@ -346,7 +350,7 @@ def write_rerun(workdir: Path, hosts: list[SimHost], port: int) -> Path:
     return script
 
 
-def run_demo(workdir: Path, out=sys.stdout, *, keep: bool = False) -> int:
+def run_demo(workdir: Path, out: TextIO = sys.stdout, *, keep: bool = False) -> int:
     ca = issue("pyracoon lab CA")
     hosts = [
         SimHost("host1", "127.0.0.1", workdir / "host1"),

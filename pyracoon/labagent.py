@@ -92,7 +92,7 @@ class Agent:
             }
         if op == "spawn":
             log = open(req["log"], "ab")  # noqa: SIM115 - owned by the child from here on
-            p = subprocess.Popen(
+            child = subprocess.Popen(
                 _command(req),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
@@ -103,8 +103,8 @@ class Agent:
             )
             log.close()
             with self.lock:
-                self.procs[p.pid] = p
-            return {"pid": p.pid}
+                self.procs[child.pid] = child
+            return {"pid": child.pid}
         if op in ("signal", "wait"):
             with self.lock:
                 p = self.procs.get(int(req["pid"]))

@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TextIO
 
 from pyracoon.kernellab import Host, KernelLab, Proc
 from pyracoon.lab import Issued, install_certificates, issue
@@ -277,6 +278,7 @@ def manual_keying(lab: KernelLab, family: int = 6, kernel: str = "pfkey") -> Out
     """
     out = Outcome()
     h1, h2 = memo_hosts(lab, family)
+    files: tuple[str, ...]
     if family == 6:
         files = (
             conf_file("ipsec.conf.host1").read_text(),
@@ -414,7 +416,7 @@ def crosswise(states: dict[str, list[XfrmSA]]) -> bool:
 
 
 def run_real_demo(
-    out,
+    out: TextIO,
     *,
     family: int = 6,
     racoon_conf: Path | None = None,

@@ -50,7 +50,7 @@ from .protocol import (
 if TYPE_CHECKING:
     from pyracoon.config.model import AdminSock
 
-Answer: TypeAlias = bytes | str
+Answer: TypeAlias = bytes | bytearray | str
 """What a handler returns: the reply body. Text is sent as UTF-8; None counts as empty."""
 
 SUN_PATH_MAX = 107  # sizeof(sun_path) - 1 on Linux
@@ -465,7 +465,8 @@ class AdminServer:
         try:
             while True:
                 nxt: asyncio.Future[Answer] = asyncio.ensure_future(_anext(items))
-                await asyncio.wait({nxt, gone}, return_when=asyncio.FIRST_COMPLETED)
+                either: set[asyncio.Future[Answer] | asyncio.Future[bytes]] = {nxt, gone}
+                await asyncio.wait(either, return_when=asyncio.FIRST_COMPLETED)
                 if not nxt.done():
                     nxt.cancel()
                     with contextlib.suppress(BaseException):
@@ -507,7 +508,7 @@ def _proto(request: Request,
 def _body(answer: Answer) -> bytes:
     if isinstance(answer, str):
         return answer.encode()
-    return answer if isinstance(answer, bytes) else bytes(answer)
+    return answer if isinstance(answer, bytes) else bytes(answer)  # bytes (and subclasses) as is
 
 
 def _error_body(text: str) -> bytes:

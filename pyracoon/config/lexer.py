@@ -107,9 +107,9 @@ def tokenize(text: str, filename: str) -> list[Token]:
             end = text.find('"', pos + 1)
             if end < 0:
                 raise fail("unterminated string", text[pos:pos + 20].split("\n")[0])
-            value = text[pos + 1:end]
-            tokens.append(Token(Kind.STRING, value, text[pos:end + 1], filename, line))
-            line += value.count("\n")
+            quoted = text[pos + 1:end]
+            tokens.append(Token(Kind.STRING, quoted, text[pos:end + 1], filename, line))
+            line += quoted.count("\n")
             pos = end + 1
             continue
         if char in _PUNCT:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import ipaddress
 from collections.abc import Callable, Iterable, Mapping
-from typing import Any
 
 from pyracoon.config.errors import ConfigError, ConfigWarning
 from pyracoon.config.lexer import Kind, Token
@@ -179,7 +178,7 @@ class Reader:
             statement(s, token)
 
     def section_block(
-        self, s: Stream, keyword: Token, table: Mapping[str, Handler], factory: Callable[[], Any]
+        self, s: Stream, keyword: Token, table: Mapping[str, Handler], factory: Callable[[], object]
     ) -> None:
         """A top-level section kept in ``Config`` under its own keyword (privsep, mode_cfg,
         ldapcfg, radiuscfg): reported if :mod:`.support` lists it, a repeated section adds to
@@ -195,7 +194,7 @@ class Reader:
         s: Stream,
         name: str,
         table: Mapping[str, Handler],
-        state: Any,
+        state: object,
         *,
         report: str | None = None,
         nested: frozenset[str] = frozenset(),

@@ -76,7 +76,7 @@ def sainfo_id(p: Reader, s: Stream) -> SaInfoId:
         if int(end) < int(address):
             raise range_token.error("the range ends below its start")
     prefix_token = s.accept(Kind.PREFIX)
-    bits = address.max_prefixlen
+    bits: int = address.max_prefixlen
     if prefix_token is not None:
         if range_token is not None:
             raise prefix_token.error("a prefix makes no sense after an address range")

@@ -372,10 +372,11 @@ def auth_by_sadb_id(sadb_id: int) -> AuthAlgorithm:
 
 def kernel_ciphers() -> tuple[Cipher, ...]:
     """The ciphers the simulated kernel has, in its REGISTER reply's order."""
-    return tuple(sorted((c for c in CIPHERS if c.kernel), key=lambda c: c.kernel.rank))  # type: ignore[union-attr]
+    ranked = [(c.kernel.rank, c) for c in CIPHERS if c.kernel is not None]
+    return tuple(c for _, c in sorted(ranked, key=lambda pair: pair[0]))
 
 
 def kernel_auth_algorithms() -> tuple[AuthAlgorithm, ...]:
     """The integrity algorithms the simulated kernel has, in its REGISTER reply's order."""
-    rows = (a for a in AUTH_ALGORITHMS if a.kernel)
-    return tuple(sorted(rows, key=lambda a: a.kernel.rank))  # type: ignore[union-attr]
+    ranked = [(a.kernel.rank, a) for a in AUTH_ALGORITHMS if a.kernel is not None]
+    return tuple(a for _, a in sorted(ranked, key=lambda pair: pair[0]))

@@ -17,11 +17,11 @@ Implementation notes (``cryptography`` 50):
 from __future__ import annotations
 
 import importlib
+from collections.abc import Callable
 from functools import cache
-from typing import Any
 
+from cryptography.hazmat.primitives.ciphers import BlockCipherAlgorithm, modes
 from cryptography.hazmat.primitives.ciphers import Cipher as _CryptoCipher
-from cryptography.hazmat.primitives.ciphers import modes
 
 from pyracoon.crypto.algorithms import CIPHERS, Cipher
 from pyracoon.crypto.errors import (
@@ -35,9 +35,16 @@ __all__ = ["BlockCipher", "ike_cipher", "ike_key_length"]
 
 
 @cache
-def _implementation(path: str) -> Any:
+def _implementation(path: str) -> Callable[[bytes], BlockCipherAlgorithm]:
+    """The ``cryptography`` cipher class a table row names as ``module:Class``.
+
+    algorithms.py keeps names, not classes, so that importing the table stays cheap.
+    """
     module, _, name = path.partition(":")
-    return getattr(importlib.import_module(module), name)
+    factory: Callable[[bytes], BlockCipherAlgorithm] = getattr(
+        importlib.import_module(module), name
+    )
+    return factory
 
 
 def ike_cipher(ike_id: int) -> Cipher:

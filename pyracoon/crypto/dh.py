@@ -30,7 +30,6 @@ from __future__ import annotations
 import warnings
 from abc import ABC, abstractmethod
 from functools import cache
-from typing import Any
 
 from cryptography.exceptions import UnsupportedAlgorithm as _CryptoUnsupported
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -47,19 +46,27 @@ with warnings.catch_warnings():
     warnings.simplefilter("ignore", CryptographyDeprecationWarning)
     from cryptography.hazmat.primitives.asymmetric import dh as _dh
 
-    _DHParameterNumbers: Any = _dh.DHParameterNumbers
-    _DHPublicNumbers: Any = _dh.DHPublicNumbers
+    # read once here, where FFDH's deprecation warning is silenced; the hints are not evaluated
+    _DHParameterNumbers: type[_dh.DHParameterNumbers] = _dh.DHParameterNumbers
+    _DHPublicNumbers: type[_dh.DHPublicNumbers] = _dh.DHPublicNumbers
 
 
 @cache
-def _modp_parameters(group_id: int) -> Any:
+def _modp_parameters(group_id: int) -> _dh.DHParameters:
     """``cryptography`` DHParameters for a MODP group, built once per group."""
     group = group_by_id(group_id)
+    if group.prime is None:  # only ModpKeyPair calls this, and only for a MODP group
+        raise UnsupportedAlgorithm(
+            f"DH group {group_id} ({group.kind.name}) as MODP", field="group_description"
+        )
     return _DHParameterNumbers(group.prime, group.generator).parameters()
 
 
 def _curve(group: DHGroup) -> ec.EllipticCurve:
-    return getattr(ec, str(group.curve))()
+    curve = getattr(ec, str(group.curve), None)  # groups.py names the class: SECP256R1 ...
+    if not (isinstance(curve, type) and issubclass(curve, ec.EllipticCurve)):
+        raise UnsupportedAlgorithm(f"curve {group.curve}", field="group_description")
+    return curve()
 
 
 def _resolve(group: DHGroup | int) -> DHGroup:

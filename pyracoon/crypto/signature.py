@@ -34,6 +34,11 @@ def rsa_verify(public_key: rsa.RSAPublicKey, hash_value: bytes, signature: bytes
             f"signature is {len(signature)} bytes, the key's modulus {modulus_length}"
         )
     try:
-        public_key.verify(signature, hash_value, padding.PKCS1v15(), NoDigestInfo())
+        public_key.verify(
+            signature,
+            hash_value,
+            padding.PKCS1v15(),
+            NoDigestInfo(),  # type: ignore[arg-type]  # cryptography's verify() hint omits it
+        )
     except _CryptoInvalidSignature:
         raise InvalidSignature("RSA PKCS#1 v1.5 check failed") from None

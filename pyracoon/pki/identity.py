@@ -270,9 +270,9 @@ def identifier_matches(
         text = value or remote_address
         if text is None:
             raise IdentifierConfigError("peers_identifier address: no address given and none known")
-        expected = Identity.from_address(text)
+        address = Identity.from_address(text)
         # protocol and port are not part of the identity (some peers send UDP/500)
-        return (peer.id_type, peer.data) == (expected.id_type, expected.data)
+        return (peer.id_type, peer.data) == (address.id_type, address.data)
     if kind is IdentifierKind.ASN1DN:
         name = peer.distinguished_name()
         if name is None:
@@ -327,7 +327,10 @@ def check_peers_identifier(
     )
 
 
-_SAN_KIND = {
+#: The subjectAltName entries an ID type is checked against: the kind, named once and plural.
+_SAN_KIND: dict[
+    IdType, tuple[type[x509.IPAddress] | type[x509.DNSName] | type[x509.RFC822Name], str, str]
+] = {
     IdType.ID_IPV4_ADDR: (x509.IPAddress, "IP address", "IP addresses"),
     IdType.ID_IPV6_ADDR: (x509.IPAddress, "IP address", "IP addresses"),
     IdType.ID_FQDN: (x509.DNSName, "DNS name", "DNS names"),
@@ -347,10 +350,10 @@ def check_id_against_certificate(peer: Identity, certificate: x509.Certificate) 
     if peer.id_type == IdType.ID_DER_ASN1_DN:
         name = peer.distinguished_name()
         if name is None or name != subject:
-            shown = name.rfc2253() if name is not None else f"undecodable DER {peer.data.hex()}"
+            dn = name.rfc2253() if name is not None else f"undecodable DER {peer.data.hex()}"
             raise SubjectNameMismatchError(
                 "ID mismatched with ASN1 SubjectName.",
-                f"peer's ID is '{shown}' but its certificate's subject is '{subject.rfc2253()}'",
+                f"peer's ID is '{dn}' but its certificate's subject is '{subject.rfc2253()}'",
             )
         return
     entry = _SAN_KIND.get(peer.id_type)

@@ -567,7 +567,9 @@ def _check_revocation(chain: list[x509.Certificate], trust: TrustStore, now: dat
 
 def _crl_signature_ok(crl: x509.CertificateRevocationList, issuer: x509.Certificate) -> bool:
     try:
-        return crl.is_signature_valid(issuer.public_key())  # type: ignore[arg-type]
+        return crl.is_signature_valid(
+            issuer.public_key()  # type: ignore[arg-type]  # a non-signing key: TypeError, below
+        )
     except (TypeError, ValueError, UnsupportedAlgorithm):
         return False
 

@@ -19,6 +19,8 @@ class SetkeySyntaxError(SetkeyError):
         self.line = line
         self.message = message
         self.token = token
+        #: the warnings setkey printed before the error (``parse`` fills them in)
+        self.warnings: list[str] = []
         super().__init__(f"line {line}: {message} at [{token}]")
 
     def render(self) -> str:

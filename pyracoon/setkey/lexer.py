@@ -101,6 +101,13 @@ class Token:
     """DECSTRING: the int; HEXSTRING: the digits after ``0x``; QUOTED: the contents;
     ALG_*: the algorithm name; KEYWORD/FLAG: the canonical word."""
 
+    @property
+    def number(self) -> int:
+        """A DECSTRING's value. The lexer stores it as an int, so a failure is a parser bug."""
+        if not isinstance(self.value, int):
+            raise TypeError(f"token {self.text!r} ({self.kind.name}) is not a number")
+        return self.value
+
     def is_kw(self, *words: str) -> bool:
         return self.kind is T.KEYWORD and self.value in words
 

@@ -40,7 +40,9 @@ from .parser import (
 DEFAULT_NATT_PORT = 4500
 
 
-def _address(ext_type: ExtType, ep: Endpoint, prefixlen: int | None = None, proto: int = 255):
+def _address(
+    ext_type: ExtType, ep: Endpoint, prefixlen: int | None = None, proto: int = 255
+) -> Address:
     return Address(
         ext_type=ext_type,
         addr=ep.addr,

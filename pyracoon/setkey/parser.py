@@ -218,7 +218,7 @@ def system_resolver(host: str, port: int, family: int, numeric_only: bool) -> li
     for fam, _, _, _, sockaddr in infos:
         if fam == socket.AF_INET:
             out.append(Endpoint(ipaddress.IPv4Address(sockaddr[0]), port))
-        elif fam == socket.AF_INET6:
+        elif len(sockaddr) == 4:  # AF_INET6's (host, port, flowinfo, scope_id)
             addr = ipaddress.IPv6Address(str(sockaddr[0]).partition("%")[0])
             out.append(Endpoint(addr, port, int(sockaddr[3])))
     if not out:
@@ -328,7 +328,7 @@ class _Parser:
         if tok.is_kw("any"):
             port = 0
         elif tok.kind is T.DECSTRING:
-            port = int(tok.value)  # type: ignore[arg-type]
+            port = tok.number
             if port > 0xFFFF:
                 raise self.error("Servname not supported for ai_socktype", tok)
         elif tok.kind is T.STRING:
@@ -380,7 +380,7 @@ class _Parser:
     def spi(self) -> int:
         tok = self.peek()
         if tok.kind is T.DECSTRING:
-            value = int(tok.value)  # type: ignore[arg-type]
+            value = tok.number
         elif tok.kind is T.HEXSTRING:
             value = int(str(tok.value), 16)
         else:
@@ -391,7 +391,7 @@ class _Parser:
         return value
 
     def decimal(self) -> int:
-        return int(self.expect(T.DECSTRING).value)  # type: ignore[arg-type]
+        return self.expect(T.DECSTRING).number
 
     def quoted(self) -> Token:
         return self.expect(T.QUOTED)
@@ -441,10 +441,10 @@ class _Parser:
                 self.take()
                 if cmd.flags & SaFlags.OLD:
                     raise self.error("replay prevention cannot be used with ah/esp-old")
-                value = self.peek()
-                cmd.replay = self._u32(value)
+                window = self.peek()
+                cmd.replay = self._u32(window)
                 if cmd.replay > 255:
-                    raise self.error("replay window too large (at most 255)", value)
+                    raise self.error("replay window too large (at most 255)", window)
             elif tok.kind is T.FLAG and tok.value in ("-lh", "-ls", "-bh", "-bs"):
                 self.take()
                 value = self._u64(self.peek())
@@ -651,7 +651,7 @@ class _Parser:
     def upper_spec(self) -> int:
         tok = self.peek()
         if tok.kind is T.DECSTRING:
-            value = int(tok.value)  # type: ignore[arg-type]
+            value = tok.number
             if value > 255:
                 raise self.error("invalid upper layer protocol", tok)
         elif tok.is_kw("any"):
@@ -784,7 +784,7 @@ def parse_script(text: str, options: ParseOptions | None = None, first_line: int
         tokens = tokenize(text, first_line)
         _Parser(tokens, options, script).parse()
     except SetkeySyntaxError as e:
-        e.warnings = script.warnings  # type: ignore[attr-defined]
+        e.warnings = script.warnings
         raise
     return script
 

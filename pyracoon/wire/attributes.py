@@ -149,9 +149,10 @@ def attribute_value_name(attr: Attribute, *, phase1: bool) -> str:
     enum_cls = table.get(attr.type)
     if enum_cls is not None and attr.basic:
         return display_name(enum_cls, attr.as_int)
-    if attr.basic or len(attr.value) <= 8:  # type: ignore[arg-type]
+    value = attr.value
+    if isinstance(value, int) or len(value) <= 8:
         return str(attr.as_int)
-    return "0x" + bytes(attr.value).hex()  # type: ignore[arg-type]
+    return "0x" + value.hex()
 
 
 def describe_attribute(attr: Attribute, *, phase1: bool) -> str:

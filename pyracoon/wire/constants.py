@@ -25,18 +25,18 @@ knows, as ``UNKNOWN(123)``.
 from __future__ import annotations
 
 import enum
-from typing import Any
+from typing import TypeVar
 
 
 class _Named(enum.IntEnum):
     """An IntEnum whose ``str()`` is a chosen display label (defaults to the name)."""
 
-    _display_label: str
+    _display_label: str | None
 
     def __new__(cls, value: int, label: str | None = None) -> _Named:
         obj = int.__new__(cls, value)
         obj._value_ = value
-        obj._display_label = label  # type: ignore[assignment]
+        obj._display_label = label
         return obj
 
     def __str__(self) -> str:
@@ -55,6 +55,9 @@ class _Hyphenated(_Named):
         return label if label is not None else self.name.replace("_", "-")
 
 
+_E = TypeVar("_E", bound=enum.IntEnum)
+
+
 def display_name(enum_cls: type[enum.IntEnum], value: int) -> str:
     """Render ``value`` by ``enum_cls``'s names, or ``UNKNOWN(value)`` when it has none."""
     try:
@@ -63,7 +66,7 @@ def display_name(enum_cls: type[enum.IntEnum], value: int) -> str:
         return f"UNKNOWN({int(value)})"
 
 
-def to_enum(enum_cls: type[Any], value: int) -> Any:
+def to_enum(enum_cls: type[_E], value: int) -> _E | int:
     """Return ``enum_cls(value)`` when known, else the plain int (decoders keep unknowns)."""
     try:
         return enum_cls(value)

@@ -32,6 +32,7 @@ from .payloads import (
     Notification,
     Payload,
     Proposal,
+    _Opaque,
 )
 
 
@@ -69,17 +70,17 @@ def describe_payload(payload: Payload | Encrypted) -> str:
         return f"{name} {payload}"
     if isinstance(payload, Notification):
         spi = f" spi={payload.spi.hex()}" if payload.spi else ""
-        data = f" data={_hex(payload.data)}" if payload.data else ""
+        extra = f" data={_hex(payload.data)}" if payload.data else ""
         return (
             f"{name} {display_name(NotifyType, payload.notify_type)} "
-            f"{display_name(ProtocolID, payload.protocol_id)}{spi}{data}"
+            f"{display_name(ProtocolID, payload.protocol_id)}{spi}{extra}"
         )
     if isinstance(payload, Delete):
         spis = ",".join(s.hex() for s in payload.spis)
         return f"{name} {display_name(ProtocolID, payload.protocol_id)} spi={spis}"
     if isinstance(payload, Cert | CertRequest):
-        data = payload.data if isinstance(payload, Cert) else payload.authority
-        return f"{name} {display_name(CertEncoding, payload.encoding)} {len(data)} bytes"
+        blob = payload.data if isinstance(payload, Cert) else payload.authority
+        return f"{name} {display_name(CertEncoding, payload.encoding)} {len(blob)} bytes"
     if isinstance(payload, NatOA):
         return f"{name} {display_name(IDType, payload.id_type)} {payload.address}"
     if isinstance(payload, ModeConfig):
@@ -89,8 +90,9 @@ def describe_payload(payload: Payload | Encrypted) -> str:
     if isinstance(payload, Fragment):
         last = " last" if payload.last else ""
         return f"{name} id={payload.fragment_id} #{payload.number}{last} {len(payload.data)} bytes"
-    data = getattr(payload, "data", b"")
-    return f"{name} {len(data)} bytes {_hex(data)}"
+    if isinstance(payload, _Opaque):  # KE, HASH, SIG, NONCE, VID, GSS, NAT-D: one octet string
+        return f"{name} {len(payload.data)} bytes {_hex(payload.data)}"
+    return name  # a Payload subclass with no rendering of its own: its name at least
 
 
 def describe_message(msg: Message) -> list[str]:

@@ -46,7 +46,7 @@ import ipaddress
 import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, Self
 
 from .attributes import Attribute, decode_attributes, encode_attributes
 from .constants import (
@@ -334,7 +334,7 @@ def _decode_nested_header(
 
 def _decode_proposals(data: bytes, pos: int, end: int, base: int) -> tuple[Proposal, ...]:
     proposals: list[Proposal] = []
-    np = PayloadType.PROPOSAL
+    np: int = PayloadType.PROPOSAL  # then whatever number the wire announces
     while pos < end:
         if np != PayloadType.PROPOSAL:
             raise MalformedPayload(
@@ -391,7 +391,7 @@ def _decode_proposal(data: bytes, pos: int, end: int, reserved: int, base: int) 
     spi = bytes(data[spi_start : spi_start + spi_size])
     tpos = spi_start + spi_size
     transforms: list[Transform] = []
-    np = PayloadType.TRANSFORM
+    np: int = PayloadType.TRANSFORM  # then whatever number the wire announces
     while tpos < end:
         if np != PayloadType.TRANSFORM:
             raise MalformedPayload(
@@ -576,14 +576,14 @@ class Identification(Payload):
 
     # ---------------------------------------------------------------- constructors
     @classmethod
-    def from_address(cls, address: str | _IPAddress, protocol_id: int = 0, port: int = 0):
+    def from_address(cls, address: str | _IPAddress, protocol_id: int = 0, port: int = 0) -> Self:
         """ID_IPV4_ADDR / ID_IPV6_ADDR for one host."""
         addr = ipaddress.ip_address(address)
         id_type = IDType.IPV4_ADDR if addr.version == 4 else IDType.IPV6_ADDR
         return cls(id_type, addr.packed, protocol_id, port)
 
     @classmethod
-    def from_network(cls, network: str | _IPNetwork, protocol_id: int = 0, port: int = 0):
+    def from_network(cls, network: str | _IPNetwork, protocol_id: int = 0, port: int = 0) -> Self:
         """ID_IPV4_ADDR_SUBNET / ID_IPV6_ADDR_SUBNET: address then mask."""
         net = ipaddress.ip_network(network, strict=False)
         id_type = IDType.IPV4_ADDR_SUBNET if net.version == 4 else IDType.IPV6_ADDR_SUBNET
@@ -592,7 +592,7 @@ class Identification(Payload):
     @classmethod
     def from_range(
         cls, first: str | _IPAddress, last: str | _IPAddress, protocol_id: int = 0, port: int = 0
-    ):
+    ) -> Self:
         """ID_IPV4_ADDR_RANGE / ID_IPV6_ADDR_RANGE: first then last address."""
         a, b = ipaddress.ip_address(first), ipaddress.ip_address(last)
         if a.version != b.version:
@@ -601,7 +601,7 @@ class Identification(Payload):
         return cls(id_type, a.packed + b.packed, protocol_id, port)
 
     @classmethod
-    def from_text(cls, id_type: int, text: str, protocol_id: int = 0, port: int = 0):
+    def from_text(cls, id_type: int, text: str, protocol_id: int = 0, port: int = 0) -> Self:
         """ID_FQDN / ID_USER_FQDN / ID_KEY_ID from a string (sent as UTF-8 bytes)."""
         return cls(id_type, text.encode(), protocol_id, port)
 

@@ -114,6 +114,21 @@ def test_the_readme_apt_line_is_what_ci_installs() -> None:
     assert "--no-install-recommends" in example("apt")
 
 
+def ci_section(title: str) -> list[str]:
+    """The commands under ``# README: TITLE`` in .ci/run, up to the next blank line."""
+    lines = (TOP / ".ci" / "run").read_text().splitlines()
+    start = lines.index(f"# README: {title}") + 1
+    end = lines.index("", start) if "" in lines[start:] else len(lines)
+    return [ln.strip() for ln in lines[start:end] if ln.strip()]
+
+
+def test_the_readme_test_commands_are_what_ci_runs() -> None:
+    """README's one-line test command is .ci/run's test steps joined by ``&&``, in order."""
+    readme = [c.strip() for c in example("tests").strip().split("&&")]
+    assert readme == ci_section("tests")
+    assert ".venv/bin/mypy pyracoon" in readme  # the type check is a step, not an aside
+
+
 @pytest.mark.parametrize("name", ["loopback-start", "loopback-commands", "loopback-stop"])
 def test_examples_use_only_documented_programs(name: str) -> None:
     """Every program the loopback blocks run is one this project installs, or POSIX."""

@@ -532,7 +532,7 @@ def test_policy_errors_are_reported_with_the_policy_text() -> None:
     with pytest.raises(SetkeySyntaxError) as info:
         parse_script("spdadd 10.0.0.1 10.0.0.2 any -P sideways ipsec;", opts())
     assert info.value.message == "Invalid argument"
-    assert info.value.warnings == [  # type: ignore[attr-defined]
+    assert info.value.warnings == [
         'libipsec: syntax error while parsing "sideways"'
     ]
 
