@@ -11,8 +11,8 @@
 # cache built before the headers were kept gets them from the tarball without a rebuild.
 # Needs gcc make autoconf automake libtool flex bison libfl-dev libssl-dev pkg-config (.ci/run
 # installs them); about 2-3 minutes on two cores.
-# env: RACOON_TARBALL (default: the first ipsec-tools-*.tar.gz of the shared third-party
-#      directory, if there is one), RACOON_PREFIX=/var/tmp/racoon-0.9.1
+# env: RACOON_TARBALL (default: the first ipsec-tools-*.tar.gz in $RACOON_SOURCE_DIR, which is
+#      /var/tmp unless set), RACOON_PREFIX=/var/tmp/racoon-0.9.1
 set -euo pipefail
 PREFIX=${RACOON_PREFIX:-/var/tmp/racoon-0.9.1}
 HEADERS=$PREFIX/include/racoon-src
@@ -21,12 +21,13 @@ if built && [ -f "$HEADERS/handler.h" ]; then echo "$PREFIX"; exit 0; fi
 
 TARBALL=${RACOON_TARBALL:-}
 if [ -z "$TARBALL" ]; then
-    for f in /work/shared/third-party/ipsec-tools-*.tar.gz; do
+    for f in "${RACOON_SOURCE_DIR:-/var/tmp}"/ipsec-tools-*.tar.gz; do
         if [ -f "$f" ]; then TARBALL=$f; break; fi
     done
 fi
 if [ -z "$TARBALL" ] || [ ! -r "$TARBALL" ]; then
-    echo "build-racoon.sh: no ipsec-tools source tarball (set RACOON_TARBALL)" >&2
+    echo "build-racoon.sh: no ipsec-tools source tarball in ${RACOON_SOURCE_DIR:-/var/tmp}" \
+        "(set RACOON_TARBALL or RACOON_SOURCE_DIR)" >&2
     exit 1
 fi
 
