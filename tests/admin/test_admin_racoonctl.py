@@ -284,7 +284,7 @@ def test_racoonctl_errors_and_flush(pair: Pair) -> None:
     # an established phase 1, then flush-sa isakmp
     assert racoonctl(a, "establish-sa", "isakmp", "inet", a.address, b.address).returncode == 0
     pair.wait(lambda: a.log_lines("ISAKMP-SA established"))
-    # establish-sa of an SA that is up: pyracoon says EEXIST, which racoonctl takes as success
+    # establish-sa of an SA that is up succeeds, as with racoon
     out = racoonctl(a, "establish-sa", "isakmp", "inet", a.address, b.address)
     assert out.returncode == 0, out
     assert racoonctl(a, "show-sa", "isakmp").stdout.count("\n") == 2
