@@ -96,7 +96,8 @@ class DaemonAdmin:
         return ""
 
     async def show_schedule(self) -> bytes:
-        """racoonctl's table, one row per negotiation or SA that has a timer: ``tick`` is the
+        """racoon's ``struct scheddump`` records, one per negotiation or SA that has a timer
+        (racoonctl prints them as its table): ``tick`` is the
         seconds left, ``xtime`` the Unix time it fires, ``created`` when the SA was made (the
         engine's times are monotonic: converted here, where a person reads them)."""
         now = self.daemon.clock()
