@@ -3,11 +3,14 @@
 * ``protocol``: the wire format (``struct admin_com`` and its bodies), both directions;
 * ``saopts``: racoonctl's SAOPTS arguments → an ``AdminIndex``;
 * ``server``: ``AdminServer`` (asyncio, Unix socket) calling the daemon's ``AdminHandler``;
-* ``render``: racoonctl's text layouts (ISAKMP SA table, schedule, events) for the daemon;
+* ``clayout`` and ``records``: racoon's binary reply records (``struct ph1dump``, ``struct
+  scheddump``, ``struct evt_async``, PF_KEY dumps) in the native C layout, both ways;
+* ``render``: racoonctl's text layouts (ISAKMP SA table, schedule, events) for pyracoonctl;
 * ``client`` and ``cli``: ``pyracoonctl``.
 
-This package sits beside ``daemon``: the daemon imports it, it imports nothing above the
-standard library. See docs/admin.md for the user's view.
+This package sits beside ``daemon``: the daemon imports it; it imports only the standard
+library and ``pyracoon.kernel`` (PF_KEY messages and their ``setkey -D`` printer). See
+docs/admin.md for the user's view.
 """
 
 from .errors import (

@@ -24,9 +24,12 @@ DST[/PLEN][[PORT]] [any|icmp|tcp|udp|gre]`` (see ``pyracoon.admin.saopts``).
 only the request, on stdout; stderr keeps a certificate on stdout intact). ``-l`` asks for
 more ``show-sa isakmp`` columns, once or twice.
 
-The daemon renders what is shown (the ISAKMP table, ``setkey -D`` layout for IPsec SAs), and
-this program prints it as it comes. Exit status: 0 on success, 1 on any failure, with a
-``pyracoonctl: ...`` line on stderr saying what went wrong; never a traceback. As racoonctl
+The daemon answers ``show-sa``, ``show-schedule`` and ``show-event`` with racoon's binary
+records (``records``), and this program formats them as racoonctl does (``render``; ``setkey
+-D`` layout for IPsec SAs), so it works against racoon as well as pyracoon.
+
+Exit status: 0 on success, 1 on any failure, with a ``pyracoonctl: ...`` line on stderr saying
+what went wrong; never a traceback. As racoonctl
 does, an ``establish-sa`` whose SA already exists counts as success. ``-u`` asks for the XAUTH
 password on the terminal, as racoonctl does.
 """
@@ -40,12 +43,15 @@ import ipaddress
 import os
 import socket
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import TextIO
 
+from pyracoon.kernel.dump import SadReplyError, format_sad_reply
+
 from .client import AdminClient, default_socket_path, hexdump
-from .errors import AdminError, SaoptsError, errno_text
+from .errors import AdminDecodeError, AdminError, SaoptsError, errno_text
 from .protocol import (
     ADMIN_VERSION,
     LOGINLEN,
@@ -57,6 +63,8 @@ from .protocol import (
     Request,
     XauthCredentials,
 )
+from .records import decode_event, decode_ph1dump, decode_schedule
+from .render import format_event, format_isakmp_sa, format_schedule
 from .saopts import FAMILY_WORDS, parse_index, parse_proto, parse_saopts
 
 PROG = "pyracoonctl"
@@ -118,6 +126,7 @@ class Invocation:
     wait: bool = False  # establish-sa -w, vpn-connect: no reply time limit
     raw: bool = False  # get-cert: the body is a DER certificate, written as bytes
     exists_ok: bool = False  # establish-sa: EEXIST means "already up", racoonctl exits 0
+    formatter: Callable[[bytes], str] | None = None  # binary records -> racoonctl's text
 
 
 @dataclass(frozen=True)
@@ -187,12 +196,43 @@ def _no_args(name: str, args: list[str]) -> None:
         raise UsageError(f"{name}: too many arguments: '{args[0]}'")
 
 
-def _simple(command: AdminCommand) -> Callable[..., Invocation]:
+def _simple(command: AdminCommand,
+            formatter: Callable[[bytes], str] | None = None) -> Callable[..., Invocation]:
     def builder(name: str, args: list[str], long_format: int,
                 ask_password: Callable[[str], str]) -> Invocation:
         _no_args(name, args)
-        return Invocation(name, Request(command), stream=command == AdminCommand.ADMIN_SHOW_EVT)
+        return Invocation(name, Request(command), stream=command == AdminCommand.ADMIN_SHOW_EVT,
+                          formatter=formatter)
     return builder
+
+
+def format_schedule_reply(body: bytes) -> str:
+    """``show-schedule``: the ``struct scheddump`` array as racoonctl's table."""
+    return format_schedule(decode_schedule(body))
+
+
+def format_event_reply(body: bytes) -> str:
+    """``show-event``: one pushed ``struct evt_async`` as racoonctl's line; the first, empty
+    reply (the subscription's acknowledgement) prints nothing."""
+    if not body:
+        return ""
+    record = decode_event(body)
+    return format_event(record.event, record.src, record.dst)
+
+
+def format_sadb_reply(body: bytes) -> str:
+    """``show-sa esp|ah|ipsec``: the PF_KEY dump as ``setkey -D`` prints it, or racoonctl's
+    ``No SAD entries.`` / ``<strerror>.`` for the kernel's errno."""
+    try:
+        return format_sad_reply(body, int(time.time()))
+    except SadReplyError as e:
+        raise AdminDecodeError(e.field, e.offset, e.message) from None
+
+
+def _isakmp_formatter(long_format: int) -> Callable[[bytes], str]:
+    def formatter(body: bytes) -> str:
+        return format_isakmp_sa(decode_ph1dump(body), min(long_format, 2))
+    return formatter
 
 
 def _one_proto(args: list[str], name: str, allowed: tuple[AdminProto, ...]) -> AdminProto:
@@ -207,8 +247,9 @@ def _one_proto(args: list[str], name: str, allowed: tuple[AdminProto, ...]) -> A
 def _show_sa(name: str, args: list[str], long_format: int,
              ask_password: Callable[[str], str]) -> Invocation:
     proto = _one_proto(args, name, tuple(AdminProto))
-    body = bytes([min(long_format, 255)]) if long_format else b""
-    return Invocation(name, Request(AdminCommand.ADMIN_SHOW_SA, proto, body))
+    formatter = (_isakmp_formatter(long_format) if proto == AdminProto.ADMIN_PROTO_ISAKMP
+                 else None if proto == AdminProto.ADMIN_PROTO_INTERNAL else format_sadb_reply)
+    return Invocation(name, Request(AdminCommand.ADMIN_SHOW_SA, proto), formatter=formatter)
 
 
 def _flush_sa(name: str, args: list[str], long_format: int,
@@ -351,8 +392,8 @@ def _get_cert(name: str, args: list[str], long_format: int,
 
 _BUILDERS: dict[str, Callable[[str, list[str], int, Callable[[str], str]], Invocation]] = {
     "reload-config": _simple(AdminCommand.ADMIN_RELOAD_CONF),
-    "show-schedule": _simple(AdminCommand.ADMIN_SHOW_SCHED),
-    "show-event": _simple(AdminCommand.ADMIN_SHOW_EVT),
+    "show-schedule": _simple(AdminCommand.ADMIN_SHOW_SCHED, format_schedule_reply),
+    "show-event": _simple(AdminCommand.ADMIN_SHOW_EVT, format_event_reply),
     "show-sa": _show_sa,
     "flush-sa": _flush_sa,
     "delete-sa": _delete_sa,
@@ -367,6 +408,10 @@ __all__ = ["COMMANDS", "USAGE", "Invocation", "build", "main", "run"]
 
 
 def _print_body(reply: Reply, inv: Invocation, out: TextIO) -> None:
+    if inv.formatter is not None:
+        out.write(inv.formatter(reply.body))
+        out.flush()
+        return
     if not reply.body:
         return
     if inv.raw:
@@ -424,6 +469,11 @@ def run(
     try:
         for reply in client.exchange(inv.request, stream=inv.stream):
             if reply.errno:
+                if (inv.name == "show-schedule" and reply.errno == errno_mod.ENOMEM
+                        and not reply.body):
+                    # racoon's sched_dump fails an empty schedule, and racoon answers ENOMEM
+                    out.write(format_schedule(()))
+                    return 0
                 if inv.exists_ok and reply.errno == errno_mod.EEXIST:
                     message = reply.text().strip() or "the SA is already established"
                     out.write(f"{message}\n")

@@ -23,36 +23,42 @@ The body that follows depends on the command:
 
 * ``DELETE_SA``, ``ESTABLISH_SA``, ``DELETE_ALL_SA_DST``, ``GET_SA_CERT``: ``struct
   admin_com_indexes`` = ``u8 prefs, prefd, ul_proto, reserved`` and two ``struct
-  sockaddr_storage`` (source, destination). On Linux a sockaddr_storage is 128 bytes:
-  ``u16 family`` (host order), ``u16 port`` (network order), then the address
-  (``sockaddr_in``: 4 bytes at offset 4; ``sockaddr_in6``: flowinfo at 4, 16 bytes at 8,
-  scope id at 24), zero padded.
+  sockaddr_storage`` (source, destination), in the C layout: ``sockaddr_storage`` is aligned
+  like an ``unsigned long``, so on x86-64 the source starts at offset 8 and the index is 264
+  bytes (``clayout`` computes it). A sockaddr_storage is 128 bytes: ``u16 family`` (host
+  order), ``u16 port`` (network order), then the address (``sockaddr_in``: 4 bytes at offset
+  4; ``sockaddr_in6``: flowinfo at 4, 16 bytes at 8, scope id at 24), zero padded.
 * ``ESTABLISH_SA`` may carry a NUL-terminated remote name after the index (``-n remote``).
 * ``ESTABLISH_SA_PSK`` carries the index, then ``struct admin_com_psk`` (``int id_type; size_t
   id_len; size_t key_len``, native layout) and the NUL-terminated login and password.
 * ``LOGOUT_USER`` carries the login, without a NUL, at most ``LOGINLEN`` (31) bytes.
 
-pyracoon keeps this format, so a request from racoonctl is understood, and adds three things
+pyracoon keeps this format, so a request from racoonctl is understood, and adds two things
 racoonctl never sends and racoon never reads (documented in docs/admin.md):
 
-* a ``SHOW_SA`` request may carry one byte, racoonctl's ``-l`` count: pyracoon renders the
-  tables itself, so it needs to know how many columns were asked for;
 * request version 2 (``PYRACOON_VERSION_WAIT``) means ``establish-sa -w``: answer when the SA is
   up or has failed, instead of racoon's stream of binary events;
-* an errno reply may carry a UTF-8 explanation as its body.
+* an errno reply may carry a UTF-8 explanation as its body (racoonctl reads only the header
+  of an errno reply, so it never sees it).
 
-Reply bodies from pyracoon are text rendered by the daemon (the ISAKMP table, ``setkey -D``
-layout), or the raw certificate for ``GET_SA_CERT``.
+A ``SHOW_SA`` request carrying one byte (the ``-l`` count, sent by pyracoonctl before it
+formatted the records itself) is still accepted; the count no longer changes the reply.
+
+Reply bodies are racoon's: binary records (``records``: ``struct ph1dump``, ``struct
+scheddump``, PF_KEY ``SADB_DUMP`` messages, ``struct evt_async``) that the client formats, the
+raw certificate for ``GET_SA_CERT``, or nothing.
 """
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import socket
 import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from .clayout import SOCKADDR_STORAGE_LEN, CAdminComIndexes
 from .errors import AdminDecodeError, AdminEncodeError
 
 __all__ = [
@@ -81,8 +87,9 @@ __all__ = [
 
 _HEADER = struct.Struct("=HHHH")
 HEADER_LEN = _HEADER.size  # 8
-SOCKADDR_STORAGE_LEN = 128  # Linux struct sockaddr_storage
-INDEX_LEN = 4 + 2 * SOCKADDR_STORAGE_LEN  # struct admin_com_indexes: 260
+INDEX_LEN = ctypes.sizeof(CAdminComIndexes)  # struct admin_com_indexes: 264 on x86-64
+_INDEX_SRC = CAdminComIndexes.src.offset  # 8 on x86-64: sockaddr_storage's alignment
+_INDEX_DST = CAdminComIndexes.dst.offset
 _PSK = struct.Struct("@iNN")  # struct admin_com_psk, native layout: 24 bytes on LP64
 PSK_HEADER_LEN = _PSK.size
 LOGINLEN = 31  # racoon's isakmp_xauth.h
@@ -287,19 +294,20 @@ class AdminIndex:
             value = getattr(self, name)
             if not 0 <= value <= 0xFF:
                 raise AdminEncodeError(name, f"{value} does not fit 8 bits")
-        return (bytes([self.prefs, self.prefd, self.ul_proto, 0])
-                + self.src.encode() + self.dst.encode())
+        head = bytes([self.prefs, self.prefd, self.ul_proto, 0]).ljust(_INDEX_SRC, b"\0")
+        return (head + self.src.encode().ljust(_INDEX_DST - _INDEX_SRC, b"\0")
+                + self.dst.encode()).ljust(INDEX_LEN, b"\0")
 
     @classmethod
     def decode(cls, data: bytes, offset: int = HEADER_LEN) -> AdminIndex:
         """The index at ``data[offset:]`` (offsets in errors count from the message start)."""
-        if len(data) < offset + 4:
+        if len(data) < offset + INDEX_LEN:
             raise AdminDecodeError(
                 "admin_com_indexes", offset,
                 f"the body is {max(len(data) - offset, 0)} bytes, an index needs {INDEX_LEN}")
         prefs, prefd, ul_proto = data[offset], data[offset + 1], data[offset + 2]
-        src = SockAddr.decode(data, offset + 4, "src")
-        dst = SockAddr.decode(data, offset + 4 + SOCKADDR_STORAGE_LEN, "dst")
+        src = SockAddr.decode(data, offset + _INDEX_SRC, "src")
+        dst = SockAddr.decode(data, offset + _INDEX_DST, "dst")
         return cls(src, dst, prefs, prefd, ul_proto)
 
     def __str__(self) -> str:
@@ -426,7 +434,7 @@ class Request:
             raise AdminDecodeError("login", HEADER_LEN + e.start, "is not UTF-8") from None
 
     def verbosity(self) -> int:
-        """SHOW_SA's ``-l`` count (pyracoon extension: absent from racoonctl's requests = 0)."""
+        """SHOW_SA's ``-l`` byte of older pyracoonctl requests (absent from racoonctl's = 0)."""
         if len(self.body) > 1:
             raise AdminDecodeError("long_format", HEADER_LEN + 1,
                                    f"SHOW_SA carries at most 1 byte, got {len(self.body)}")

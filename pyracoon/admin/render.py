@@ -1,10 +1,10 @@
-"""racoonctl's text layouts, for the daemon to render ``show-sa isakmp``, ``show-schedule`` and
-``show-event`` answers.
+"""racoonctl's text layouts of ``show-sa isakmp``, ``show-schedule`` and ``show-event``, for
+``pyracoonctl``.
 
-racoon sends binary records (``struct ph1dump``, ``struct scheddump``, ``struct evt_async``)
-and racoonctl formats them. pyracoon's daemon sends text, so the formatting moves here and the
-daemon calls these functions with rows it builds from its own state; the output is what
-racoonctl prints, trailing spaces included, so scripts that parse racoonctl keep working.
+racoon (and pyracoon) send binary records (``struct ph1dump``, ``struct scheddump``, ``struct
+evt_async``; see ``records``) and the client formats them. The rows here are those records'
+fields; the output is what racoonctl prints, trailing spaces included, so scripts that parse
+racoonctl keep working with pyracoonctl.
 
 * ISAKMP SAs (``dump_isakmp_sa``): with no ``-l``, ``Destination Cookies Created``; with one,
   also ``ST`` (racoon's phase-1 status number), ``S`` (I or R), ``V`` (ISAKMP version, hex),
@@ -12,7 +12,9 @@ racoonctl prints, trailing spaces included, so scripts that parse racoonctl keep
   source address too, and 45-character address columns. An address is written
   ``ADDRESS.PORT`` padded or cut to the column, as racoonctl's ``fixed_addr`` does.
 * schedule: ``index    tick     xtime    created`` and one ``%-8d`` row per timer.
-* events: ``MESSAGE : SRC[PORT] -> DST[PORT]`` with racoonctl's messages.
+* events: ``MESSAGE : SRC[PORT] -> DST[PORT]`` with racoonctl's messages; an address the event
+  does not have prints ``anonymous``, as racoonctl's ``saddr2str`` writes an ``AF_UNSPEC``
+  address.
 """
 
 from __future__ import annotations
@@ -191,4 +193,4 @@ def format_event(event: int, src: Endpoint | None, dst: Endpoint | None) -> str:
     """One ``show-event`` line: ``Phase 1 established : 192.0.2.1[500] -> 192.0.2.2[500]``."""
     message = EVENT_MESSAGES.get(event)
     head = f"{message} : " if message else f"Event {event}: "
-    return f"{head}{src if src else 'unknown'} -> {dst if dst else 'unknown'}\n"
+    return f"{head}{src if src else 'anonymous'} -> {dst if dst else 'anonymous'}\n"

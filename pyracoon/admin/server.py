@@ -60,8 +60,9 @@ _MAX_ERROR_TEXT = 0xFFFF - HEADER_LEN  # an errno reply cannot be long (the fiel
 class AdminHandler(Protocol):
     """What the daemon does for each admin command. One method per wire command.
 
-    Each returns the reply body (text the client prints, or the certificate bytes for
-    ``get_sa_cert``; None for an empty reply), or raises ``AdminCommandError(errno,
+    Each returns the reply body (racoon's binary records for the show commands, see
+    ``pyracoon.admin.records``; the certificate bytes for ``get_sa_cert``; None for an empty
+    reply), or raises ``AdminCommandError(errno,
     message)``; the errno goes back in ``ac_errno`` as racoon sends it (``ENOENT`` no such SA
     or policy, ``EEXIST`` already established, ``ENOTSUP`` not supported...), the message as
     the reply body.
@@ -76,11 +77,11 @@ class AdminHandler(Protocol):
         ...
 
     async def show_schedule(self) -> Answer | None:
-        """``show-schedule``: the timers, as text."""
+        """``show-schedule``: the timers, an array of ``struct scheddump``."""
         ...
 
     async def show_event(self) -> Answer | AsyncIterator[Answer] | None:
-        """``show-event``: text now, or an async iterator of event lines pushed as they happen.
+        """``show-event``: an async iterator of ``struct evt_async`` records pushed as they happen.
 
         With an iterator the server sends an empty reply, then one ``ADMIN_SHOW_EVT`` message per
         item, until the iterator ends or the client goes away (racoon's event subscription).
@@ -88,8 +89,9 @@ class AdminHandler(Protocol):
         ...
 
     async def show_sa(self, proto: AdminProto, verbose: int) -> Answer | None:
-        """``show-sa``: ISAKMP SAs as a table (``verbose`` = racoonctl's ``-l`` count), IPsec
-        SAs (ipsec = both, esp, ah) in ``setkey -D`` layout."""
+        """``show-sa``: ISAKMP SAs as ``struct ph1dump`` records, IPsec SAs (ipsec = all, esp,
+        ah) as the kernel's ``SADB_DUMP`` messages. ``verbose`` is the ``-l`` byte of older
+        pyracoonctl requests (0 from racoonctl): the client applies ``-l`` now."""
         ...
 
     async def flush_sa(self, proto: AdminProto) -> Answer | None:

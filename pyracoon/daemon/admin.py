@@ -2,33 +2,39 @@
 
 The admin server (``pyracoon.admin.server``) decodes requests; this handler answers them with
 the engine and the kernel. IPsec SAs are read with a DUMP on a second kernel socket, so the
-daemon's own socket keeps carrying only the negotiation's traffic, and printed with the
-``setkey -D`` formatter; ISAKMP SAs come from the engine and print as racoonctl's table.
+daemon's own socket keeps carrying only the negotiation's traffic, and sent as racoon sends
+them, the PF_KEY dump replies themselves; ISAKMP SAs, timers and events come from the engine
+and go out as racoon's binary records (``pyracoon.admin.records``), which racoonctl and
+pyracoonctl format.
 """
 
 from __future__ import annotations
 
 import asyncio
 import errno
+import time
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
 from pyracoon.admin.errors import AdminCommandError
 from pyracoon.admin.protocol import AdminIndex, AdminProto
+from pyracoon.admin.records import (
+    EventRecord,
+    encode_event,
+    encode_ph1dump,
+    encode_schedule,
+)
 from pyracoon.admin.render import (
     AdminEvent,
     Endpoint,
     Phase1Row,
     Phase1Status,
     ScheduleRow,
-    format_event,
-    format_isakmp_sa,
-    format_schedule,
 )
 from pyracoon.engine import events as ev
 from pyracoon.kernel import ops
 from pyracoon.kernel.base import KernelError, open_kernel
-from pyracoon.kernel.dump import sad_entries, show_sad
+from pyracoon.kernel.dump import sad_entries, show_sad_reply
 
 if TYPE_CHECKING:
     from .feed import Subscription
@@ -65,14 +71,16 @@ class DaemonAdmin:
 
     # -- kernel reads, off the event loop ---------------------------------------------------
 
-    def _dump_sync(self, protos: tuple[ops.Proto, ...], text: bool) -> str | list[ops.KernelSa]:
-        """The SAs as ``setkey -D`` text, or as entries (``text`` False)."""
+    def _dump_sync(
+        self, protos: tuple[ops.Proto, ...], text: bool
+    ) -> bytes | list[ops.KernelSa]:
+        """The SAs as racoon's ``show-sa`` reply (``text``), or as entries."""
         with open_kernel(self.daemon.kernel_spec) as k:
-            return show_sad(k, protos) if text else sad_entries(k, protos)
+            return show_sad_reply(k, protos) if text else sad_entries(k, protos)
 
     async def _dump(
         self, protos: tuple[ops.Proto, ...], text: bool
-    ) -> str | list[ops.KernelSa]:
+    ) -> bytes | list[ops.KernelSa]:
         try:
             return await asyncio.to_thread(self._dump_sync, protos, text)
         except KernelError as e:
@@ -108,8 +116,9 @@ class DaemonAdmin:
             )
         return ""
 
-    async def show_schedule(self) -> str:
-        """racoonctl's table, one row per negotiation or SA that has a timer: ``tick`` is the
+    async def show_schedule(self) -> bytes:
+        """racoon's ``struct scheddump`` records, one per negotiation or SA that has a timer
+        (racoonctl prints them as its table): ``tick`` is the
         seconds left, ``xtime`` the Unix time it fires, ``created`` when the SA was made (the
         engine's times are monotonic: converted here, where a person reads them)."""
         now = self.daemon.clock()
@@ -122,7 +131,7 @@ class DaemonAdmin:
             created = getattr(sa, "created", None) or now
             rows.append((when, created))
         rows.sort()
-        return format_schedule(
+        return encode_schedule(
             ScheduleRow(
                 i,
                 max(0, int(when - now)),
@@ -132,25 +141,23 @@ class DaemonAdmin:
             for i, (when, created) in enumerate(rows)
         )
 
-    async def show_event(self) -> AsyncIterator[str]:
+    async def show_event(self) -> AsyncIterator[bytes]:
         """Events from now on, for as long as the client stays (no replay of old ones: an SA
         that was established before may be long gone)."""
         return self._events(self.daemon.feed.subscribe())
 
     @staticmethod
-    async def _events(sub: Subscription) -> AsyncIterator[str]:
+    async def _events(sub: Subscription) -> AsyncIterator[bytes]:
+        """One ``struct evt_async`` per event. Events a slow client missed (``sub.dropped``) are
+        skipped without notice: racoon's records have no way to say so that racoonctl prints."""
         with sub:
-            reported = 0
             while True:
-                event = await sub.get()
-                if sub.dropped > reported:
-                    yield f"({sub.dropped - reported} events dropped: this client fell behind)\n"
-                    reported = sub.dropped
-                line = _event_line(event)
-                if line is not None:
-                    yield line
+                record = _event_record(await sub.get())
+                if record is not None:
+                    yield record
 
-    async def show_sa(self, proto: AdminProto, verbose: int) -> str:
+    async def show_sa(self, proto: AdminProto, verbose: int) -> bytes:
+        """racoon's records (``verbose``, the ``-l`` count, is the client's to apply)."""
         if proto == AdminProto.ADMIN_PROTO_ISAKMP:
             rows = [
                 Phase1Row(
@@ -166,13 +173,13 @@ class DaemonAdmin:
                 )
                 for s in self.daemon.engine.isakmp_sas()
             ]
-            return format_isakmp_sa(rows, min(verbose, 2))
+            return encode_ph1dump(rows)
         satypes = SATYPES.get(proto)
         if satypes is None:
             raise AdminCommandError(errno.ENOTSUP, f"show-sa for protocol {proto:#x}")
-        listing = await self._dump(satypes, text=True)
-        assert isinstance(listing, str)
-        return listing
+        reply = await self._dump(satypes, text=True)  # the kernel's own dump replies
+        assert isinstance(reply, bytes)
+        return reply
 
     async def flush_sa(self, proto: AdminProto) -> str:
         if proto == AdminProto.ADMIN_PROTO_ISAKMP:
@@ -198,7 +205,7 @@ class DaemonAdmin:
         if satypes is None:
             raise AdminCommandError(errno.ENOTSUP, f"delete-sa for protocol {proto:#x}")
         entries = await self._dump(satypes, text=False)
-        assert not isinstance(entries, str)
+        assert not isinstance(entries, bytes)
         matching = [
             e for e in entries if {e.id.src, e.id.dst} == {index.src.address, index.dst.address}
         ]
@@ -299,8 +306,8 @@ _EVENT_KINDS: dict[type, AdminEvent] = {
 }
 
 
-def _event_line(event: ev.Event) -> str | None:
-    """racoonctl's line for an outcome; None for events a watcher has no use for."""
+def _event_record(event: ev.Event) -> bytes | None:
+    """racoon's ``struct evt_async`` for an outcome; None for events a watcher has no use for."""
     if isinstance(event, ev.NegotiationFailed):
         kind = (
             AdminEvent.EVT_PHASE1_NO_RESPONSE
@@ -314,4 +321,6 @@ def _event_line(event: ev.Event) -> str | None:
         kind = found
     local = getattr(event, "local", None)
     remote = getattr(event, "remote", None)
-    return format_event(kind, _ep(local) if local else None, _ep(remote) if remote else None)
+    return encode_event(EventRecord(
+        kind, int(time.time()), _ep(local) if local else None, _ep(remote) if remote else None,
+        getattr(event, "message_id", 0)))

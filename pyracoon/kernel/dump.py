@@ -17,6 +17,8 @@ ends in a space and so does the ``state=`` line.
 
 from __future__ import annotations
 
+import errno
+import os
 import time
 from collections.abc import Iterable
 
@@ -32,6 +34,7 @@ from pyracoon.crypto.algorithms import (
 from . import ops, pfkey_codec
 from .base import KernelSocket
 from .pfkey import (
+    HEADER,
     LINUX,
     SA,
     SA2,
@@ -46,13 +49,26 @@ from .pfkey import (
     Message,
     NatTPort,
     NatTType,
+    PfkeyDecodeError,
     Policy,
     Proposal,
     SecCtx,
     Supported,
+    decode,
+    encode,
 )
 from .protocols import IPPROTO_GRE, IPPROTO_ICMP, IPPROTO_ICMPV6, IPPROTO_MH, protocol_name
-from .sadb import MANUAL_REQID_MAX, ExtType, IpProto, PolicyType, Priority, SaState, SaType
+from .sadb import (
+    MANUAL_REQID_MAX,
+    PF_KEY_V2,
+    ExtType,
+    IpProto,
+    MsgType,
+    PolicyType,
+    Priority,
+    SaState,
+    SaType,
+)
 
 # ipsec_strerror texts (libipsec/ipsec_strerror.c) of ipsec_dump_policy, spelling included.
 EIPSEC_INVAL_POLICY = "Invalid security policy"
@@ -592,3 +608,82 @@ def sad_entries(sock: KernelSocket, protos: Iterable[ops.Proto]) -> list[ops.Ker
         if isinstance(event, ops.SaEvent) and event.sa is not None:
             out.append(event.sa)
     return out
+
+
+# ---------------------------------------------------------------------- racoonctl show-sa esp
+
+
+class SadReplyError(ValueError):
+    """A malformed ``show-sa esp|ah|ipsec`` reply: ``field`` at byte ``offset``."""
+
+    def __init__(self, field: str, offset: int, message: str) -> None:
+        self.field = field
+        self.offset = offset
+        self.message = message
+        super().__init__(f"{field} at offset {offset}: {message}")
+
+
+
+def encode_sad_reply(messages: list[Message], satype: int = 0) -> bytes:
+    """The ``show-sa esp|ah|ipsec`` body: the SAs as ``SADB_DUMP`` replies, ``seq`` counting
+    down to 0 on the last (racoonctl stops there), or the kernel's ENOENT answer when there is
+    none. Dumps of several SA types are joined into one count, as one dump of all types."""
+    if not messages:
+        return encode(Message(MsgType.DUMP, satype, errno.ENOENT, 0, 0))
+    last = len(messages) - 1
+    return b"".join(
+        encode(Message(MsgType.DUMP, m.satype, 0, last - i, m.pid, m.reserved, m.version,
+                             m.extensions))
+        for i, m in enumerate(messages))
+
+
+def decode_sad_reply(body: bytes) -> tuple[int, list[Message]]:
+    """``(errno, SAs)`` of a ``show-sa esp|ah|ipsec`` body: errno ENOENT with no SAs for an
+    empty SAD, another errno for a kernel failure, 0 with the SAs otherwise."""
+    if len(body) < HEADER.size:
+        raise SadReplyError("sadb_msg", 0,
+                               f"a reply of {len(body)} bytes, a sadb_msg has {HEADER.size}")
+    first = HEADER.unpack_from(body)
+    if first[0] != PF_KEY_V2 or first[1] != MsgType.DUMP:
+        raise SadReplyError(
+            "sadb_msg", 0, f"not a PF_KEY dump (version {first[0]}, type {first[1]}): is this "
+            "racoon's admin socket, or a pyracoon older than its binary replies?")
+    if first[2]:
+        return first[2], []
+    out = []
+    at = 0
+    while True:
+        if len(body) - at < HEADER.size:
+            raise SadReplyError("sadb_msg", at, "the dump ends before its last SA (seq 0)")
+        length = HEADER.unpack_from(body, at)[4] * 8
+        if length < HEADER.size or at + length > len(body):
+            raise SadReplyError("sadb_msg_len", at + 4,
+                                   f"{length} bytes, {len(body) - at} left in the reply")
+        try:
+            m = decode(body[at:at + length])
+        except PfkeyDecodeError as e:
+            raise SadReplyError("sadb_msg", at, str(e)) from None
+        out.append(m)
+        at += length
+        if m.seq == 0:
+            return 0, out
+
+
+def show_sad_reply(sock: KernelSocket, protos: Iterable[ops.Proto]) -> bytes:
+    """What racoon answers ``racoonctl show-sa esp|ah|ipsec``: this socket's dump of ``protos``
+    as one count of SADB_DUMP replies (racoon's admin.c ADMIN_SHOW_SA)."""
+    protos = tuple(protos)
+    satype = pfkey_codec.sadb_satype(protos[0]) if len(protos) == 1 else 0
+    return encode_sad_reply(_sad(sock, protos), satype)
+
+
+def format_sad_reply(body: bytes, now: int) -> str:
+    """A ``show-sa esp|ah|ipsec`` reply as racoonctl prints it: ``setkey -D`` for each SA, or
+    ``No SAD entries.`` / ``<strerror>.`` for the kernel's errno (``SadReplyError`` when the
+    body is not such a reply)."""
+    code, sas = decode_sad_reply(body)
+    if code == errno.ENOENT:
+        return "No SAD entries.\n"
+    if code:
+        return f"{os.strerror(code)}.\n"
+    return "".join(format_sa(m, now) for m in sas)

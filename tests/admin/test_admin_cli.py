@@ -18,6 +18,7 @@ from admin_fakes import V4, FakeHandler, ListLog
 from pyracoon.admin.cli import COMMANDS, UsageError, build, run
 from pyracoon.admin.errors import AdminCommandError
 from pyracoon.admin.protocol import (
+    INDEX_LEN,
     PYRACOON_VERSION_WAIT,
     AdminCommand,
     AdminIndex,
@@ -25,6 +26,20 @@ from pyracoon.admin.protocol import (
     Reply,
     SockAddr,
     XauthCredentials,
+)
+from pyracoon.admin.records import (
+    EventRecord,
+    encode_event,
+    encode_ph1dump,
+    encode_sadb_dump,
+    encode_schedule,
+)
+from pyracoon.admin.render import (
+    Endpoint,
+    Phase1Row,
+    ScheduleRow,
+    format_isakmp_sa,
+    format_schedule,
 )
 from pyracoon.admin.server import AdminServer
 
@@ -82,17 +97,18 @@ def test_requests_match_racoonctl() -> None:
     assert req("rc") == (0x0001, 0, 1, 0)
     assert req("ss", "esp") == (0x0101, 0x0202, 1, 0)
     assert req("fs", "ipsec") == (0x0102, 0x02FF, 1, 0)
-    assert req("ds", "isakmp", "inet", "1.1.1.1", "2.2.2.2") == (0x0201, 0x01FF, 1, 260)
-    assert req("es", "esp", "inet", "1.1.1.1", "2.2.2.2", "any") == (0x0202, 0x0202, 1, 260)
+    assert req("ds", "isakmp", "inet", "1.1.1.1", "2.2.2.2") == (0x0201, 0x01FF, 1, INDEX_LEN)
+    assert req("es", "esp", "inet", "1.1.1.1", "2.2.2.2", "any") == (0x0202, 0x0202, 1, INDEX_LEN)
     assert req("es", "-n", "gw", "isakmp", "inet", "1.1.1.1", "2.2.2.2") == (
-        0x0202, 0x01FF, 1, 263)
+        0x0202, 0x01FF, 1, INDEX_LEN + 3)
     assert req("es", "-w", "ah", "inet", "1.1.1.1", "2.2.2.2") == (
-        0x0202, 0x0201, PYRACOON_VERSION_WAIT, 260)
+        0x0202, 0x0201, PYRACOON_VERSION_WAIT, INDEX_LEN)
     assert req("es", "-u", "me", "isakmp", "inet", "1.1.1.1", "2.2.2.2")[0] == 0x0203
     assert req("lu", "alice") == (0x0205, 0, 1, 5)
-    assert req("gc", "inet", "1.1.1.1", "2.2.2.2") == (0x0206, 0x01FF, 1, 260)
+    assert req("gc", "inet", "1.1.1.1", "2.2.2.2") == (0x0206, 0x01FF, 1, INDEX_LEN)
     assert req("se") == (0x0003, 0, 1, 0)
-    assert build(["ss", "isakmp"], 2, lambda _: "").request.body == b"\x02"
+    # -l is applied to the records by pyracoonctl, as by racoonctl: the request has no body
+    assert build(["ss", "isakmp"], 2, lambda _: "").request.body == b""
 
 
 @pytest.mark.parametrize(("words", "message"), [
@@ -119,21 +135,67 @@ def test_usage_errors(words: list[str], message: str) -> None:
 # ------------------------------------------------------------------ against a server
 
 
-async def test_show_sa_isakmp_verbose(served: tuple[FakeHandler, Served]) -> None:
+ROWS = [
+    Phase1Row(Endpoint(V4("192.0.2.1"), 500), Endpoint(V4("192.0.2.2"), 4500),
+              bytes.fromhex("0011223344556677"), bytes.fromhex("8899aabbccddeeff"), 9, True,
+              0x10, 2, 1_700_000_000, 2),
+    Phase1Row(Endpoint(V4("192.0.2.1"), 500), Endpoint(V4("198.51.100.7"), 500),
+              bytes.fromhex("0102030405060708"), bytes(8), 3, False, 0x10, 4, None, 0),
+]
+
+
+@pytest.mark.parametrize("longs", [0, 1, 2, 3])
+async def test_show_sa_isakmp_formats_racoons_records(served: tuple[FakeHandler, Served],
+                                                      longs: int) -> None:
+    """The daemon sends struct ph1dump records; -l is applied here, as racoonctl does."""
     handler, call = served
-    header = "Destination            Cookies                           Created\n"
-    handler.answers["show_sa"] = header
-    r = await call("-l", "-l", "show-sa", "isakmp")
-    assert r.code == 0 and r.err == ""
-    assert r.out.startswith("Destination            Cookies")
-    assert handler.calls == [("show_sa", AdminProto.ADMIN_PROTO_ISAKMP, 2)]
+    handler.answers["show_sa"] = encode_ph1dump(ROWS)
+    r = await call(*["-l"] * longs, "show-sa", "isakmp")
+    assert (r.code, r.err) == (0, "")
+    assert r.out == format_isakmp_sa(ROWS, min(longs, 2))
+    assert r.out.count("\n") == 3
+    assert handler.calls == [("show_sa", AdminProto.ADMIN_PROTO_ISAKMP, 0)]  # no -l on the wire
+
+
+async def test_show_sa_isakmp_with_a_partial_record_is_an_error(
+        served: tuple[FakeHandler, Served]) -> None:
+    handler, call = served
+    handler.answers["show_sa"] = encode_ph1dump(ROWS)[:-1]
+    r = await call("show-sa", "isakmp")
+    assert r.code == 1
+    assert "not a whole number of" in r.err and r.err.startswith("pyracoonctl: show-sa: ph1dump")
+
+
+async def test_show_sa_esp_of_an_old_text_reply_is_a_clear_error(
+        served: tuple[FakeHandler, Served]) -> None:
+    handler, call = served
+    handler.answers["show_sa"] = "No SAD entries.\n"
+    r = await call("show-sa", "esp")
+    assert r.code == 1 and "not a PF_KEY dump" in r.err
+
+
+async def test_show_schedule_formats_scheddump(served: tuple[FakeHandler, Served]) -> None:
+    handler, call = served
+    rows = [ScheduleRow(0, 30, 1_700_000_030, 1_700_000_000),
+            ScheduleRow(1, 600, 1_700_000_600, 1_700_000_000)]
+    handler.answers["show_schedule"] = encode_schedule(rows)
+    r = await call("sc")
+    assert r.out == format_schedule(rows) and r.out.count("\n") == 3
+
+
+async def test_show_schedule_of_racoon_with_no_timer(served: tuple[FakeHandler, Served]) -> None:
+    """racoon's sched_dump fails an empty schedule and racoon answers ENOMEM: the header."""
+    handler, call = served
+    handler.errors["show_schedule"] = AdminCommandError(errno.ENOMEM)
+    r = await call("sc")
+    assert (r.code, r.out, r.err) == (0, "index    tick     xtime    created\n", "")
 
 
 async def test_output_gets_a_final_newline(served: tuple[FakeHandler, Served]) -> None:
     handler, call = served
-    handler.answers["show_schedule"] = "index    tick     xtime    created"
-    r = await call("sc")
-    assert r.out == "index    tick     xtime    created\n"
+    handler.answers["reload_config"] = "reloaded"
+    r = await call("rc")
+    assert r.out == "reloaded\n"
 
 
 async def test_empty_answer_prints_nothing(served: tuple[FakeHandler, Served]) -> None:
@@ -209,15 +271,22 @@ async def test_get_cert_writes_bytes(served: tuple[FakeHandler, Served]) -> None
 async def test_show_event_prints_each_event(served: tuple[FakeHandler, Served]) -> None:
     handler, call = served
 
-    async def events() -> AsyncIterator[str]:
-        yield "Phase 1 established : 192.0.2.1[500] -> 192.0.2.2[500]\n"
-        yield "Phase 1 deleted : 192.0.2.1[500] -> 192.0.2.2[500]\n"
+    src, dst = Endpoint(V4("192.0.2.1"), 500), Endpoint(V4("192.0.2.2"), 500)
+
+    async def events() -> AsyncIterator[bytes]:
+        yield encode_event(EventRecord(0x0100, 1_700_000_000, src, dst))
+        yield encode_event(EventRecord(0x0101, 1_700_000_001, src, dst))
+        yield encode_event(EventRecord(0x0102, 1_700_000_002, None, dst))
+        yield encode_event(EventRecord(0x0201, 1_700_000_003, src, dst, 0x1234)) + b"attrs"
 
     handler.answers["show_event"] = events()
     r = await call("se")
     assert r.code == 0
     assert r.out.splitlines() == ["Phase 1 established : 192.0.2.1[500] -> 192.0.2.2[500]",
-                                  "Phase 1 deleted : 192.0.2.1[500] -> 192.0.2.2[500]"]
+                                  "Phase 1 deleted : 192.0.2.1[500] -> 192.0.2.2[500]",
+                                  "Phase 1 error: peer not responding : anonymous -> "
+                                  "192.0.2.2[500]",
+                                  "Phase 2 established : 192.0.2.1[500] -> 192.0.2.2[500]"]
 
 
 async def test_hexdump(served: tuple[FakeHandler, Served]) -> None:
@@ -307,7 +376,7 @@ async def test_usage_exit_codes() -> None:
 
 async def test_as_a_subprocess(served: tuple[FakeHandler, Served], short_tmp: Path) -> None:
     handler, _ = served
-    handler.answers["show_sa"] = "No SAD entries.\n"
+    handler.answers["show_sa"] = encode_sadb_dump([])
     env = {**os.environ, "PYRACOON_ADMINSOCK": str(short_tmp / "racoon.sock")}
     proc = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "pyracoon.admin.cli", "ss", "esp", env=env,

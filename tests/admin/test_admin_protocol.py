@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ctypes
 import ipaddress
 import socket
 import struct
@@ -10,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from pyracoon.admin.clayout import CAdminComIndexes
 from pyracoon.admin.errors import AdminDecodeError, AdminEncodeError
 from pyracoon.admin.protocol import (
     ADMIN_FLAG_LONG_REPLY,
@@ -32,6 +34,8 @@ from pyracoon.admin.protocol import (
 
 V4 = ipaddress.IPv4Address
 V6 = ipaddress.IPv6Address
+SRC = CAdminComIndexes.src.offset  # 8 on x86-64, 4 on i386 (test_admin_layout checks with gcc)
+DST = CAdminComIndexes.dst.offset
 
 
 def test_constants_are_racoons() -> None:
@@ -43,7 +47,8 @@ def test_constants_are_racoons() -> None:
     assert AdminProto.ADMIN_PROTO_AH == 0x0201
     assert AdminProto.ADMIN_PROTO_ESP == 0x0202
     assert AdminProto.ADMIN_PROTO_INTERNAL == 0x0301
-    assert HEADER_LEN == 8 and INDEX_LEN == 260
+    assert HEADER_LEN == 8
+    assert INDEX_LEN == ctypes.sizeof(CAdminComIndexes)
     assert command_name(0x0101) == "ADMIN_SHOW_SA" and command_name(0x999) == "0x0999"
     assert proto_name(0x01FF) == "isakmp" and proto_name(0) == "0x0000"
 
@@ -87,7 +92,8 @@ def test_index_layout() -> None:
     raw = index.encode()
     assert len(raw) == INDEX_LEN
     assert raw[:4] == bytes([24, 32, 6, 0])
-    assert raw[4:132] == index.src.encode() and raw[132:] == index.dst.encode()
+    assert raw[4:SRC] == bytes(SRC - 4)  # the padding before the aligned sockaddr_storage
+    assert raw[SRC:SRC + 128] == index.src.encode() and raw[DST:DST + 128] == index.dst.encode()
     req = Request(AdminCommand.ADMIN_DELETE_SA, AdminProto.ADMIN_PROTO_ESP, raw)
     assert Request.decode(req.encode()).index() == index
     assert str(index) == "10.0.0.1/24[0] 10.0.0.2/32[500] tcp"
@@ -182,16 +188,17 @@ def test_length_mismatch() -> None:
 
 def test_bad_family_names_the_field_and_offset() -> None:
     raw = bytearray(_index_bytes())
-    struct.pack_into("=H", raw, 4 + 128, 7)
+    struct.pack_into("=H", raw, DST, 7)
     with pytest.raises(AdminDecodeError) as e:
         Request(AdminCommand.ADMIN_DELETE_SA, 0x0202, bytes(raw)).index()
-    assert e.value.field == "dst.ss_family" and e.value.offset == 8 + 4 + 128
+    assert e.value.field == "dst.ss_family" and e.value.offset == 8 + DST
 
 
 def test_index_size_checks() -> None:
-    with pytest.raises(AdminDecodeError, match="260-byte index, the body is 259"):
+    with pytest.raises(AdminDecodeError,
+                       match=f"{INDEX_LEN}-byte index, the body is {INDEX_LEN - 1}"):
         Request(AdminCommand.ADMIN_DELETE_SA, 0x0202, _index_bytes()[:-1]).index()
-    with pytest.raises(AdminDecodeError, match="the body is 261"):
+    with pytest.raises(AdminDecodeError, match=f"the body is {INDEX_LEN + 1}"):
         Request(AdminCommand.ADMIN_DELETE_SA, 0x0202, _index_bytes() + b"x").index()
 
 
@@ -258,8 +265,8 @@ def test_decoding_garbage_raises_only_decode_errors(data: bytes) -> None:
 @given(st.binary(min_size=INDEX_LEN, max_size=INDEX_LEN + 40))
 def test_index_bytes_with_real_families_never_crash(data: bytes) -> None:
     raw = bytearray(data)
-    struct.pack_into("=H", raw, 4, socket.AF_INET6)
-    struct.pack_into("=H", raw, 132, socket.AF_INET)
+    struct.pack_into("=H", raw, SRC, socket.AF_INET6)
+    struct.pack_into("=H", raw, DST, socket.AF_INET)
     req = Request(AdminCommand.ADMIN_ESTABLISH_SA, 0x0202, bytes(raw))
     try:
         index, _, _ = req.establish()

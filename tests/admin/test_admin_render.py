@@ -101,4 +101,4 @@ def test_events() -> None:
     assert format_event(AdminEvent.EVT_PHASE2_UP, src, dst) == \
         "Phase 2 established : 192.0.2.1[500] -> 192.0.2.2[500]\n"
     assert format_event(AdminEvent.EVT_PHASE1_PEER_DELETED, src, None) == \
-        "Event 262: 192.0.2.1[500] -> unknown\n"
+        "Event 262: 192.0.2.1[500] -> anonymous\n"  # racoonctl's saddr2str of AF_UNSPEC

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 from admin_fakes import V4, FakeHandler, ListLog, raw_exchange
 
+from pyracoon.admin.clayout import CAdminComIndexes
 from pyracoon.admin.client import AdminClient
 from pyracoon.admin.errors import AdminCommandError, AdminSocketError
 from pyracoon.admin.protocol import (
@@ -198,12 +199,13 @@ async def test_malformed_body_gets_einval_and_a_log_line(sock_path: str) -> None
     log = ListLog()
     handler = FakeHandler()
     raw = bytearray(INDEX.encode())
-    struct.pack_into("=H", raw, 4, 99)
+    src = CAdminComIndexes.src.offset
+    struct.pack_into("=H", raw, src, 99)
     async with AdminServer(sock_path, handler, log=log):
         (reply,) = await _exchange(
             sock_path, Request(AdminCommand.ADMIN_DELETE_SA, 0x0202, bytes(raw)))
         assert reply.errno == errno.EINVAL
-        assert "src.ss_family at offset 12" in reply.text()
+        assert f"src.ss_family at offset {8 + src}" in reply.text()
         assert any("src.ss_family" in line for line in log.errors)
         assert handler.calls == []
         # and the server still serves
