@@ -630,6 +630,8 @@ class Engine:
             self._acquire(event, now)
         elif isinstance(event, ops.SaEvent):
             self._sa_event(event, now)
+        elif event.malformed:
+            self.log(Level.ERROR, f"kernel message ignored: {event.what}")
         else:
             self.log(Level.DEBUG, f"kernel message not used: {event.what}")
 

@@ -361,9 +361,12 @@ class Acquire:
 
 @dataclass(frozen=True)
 class Unsupported:
-    """A message of the kernel's this vocabulary has no word for (it is logged at DEBUG)."""
+    """A message of the kernel's this vocabulary has no word for, or one it knows that lacks
+    what it must carry (``malformed``: an ACQUIRE without its policy).  The first kind is logged
+    at DEBUG, the second at ERROR: a kernel message the daemon cannot act on is not silent."""
 
     what: str
+    malformed: bool = False
 
 
 Event = SaEvent | PolicyEvent | Acquire | Unsupported

@@ -306,7 +306,7 @@ def event_of(msg: Message, pid: int) -> ops.Event:
         if mtype != MsgType.X_SPDFLUSH and not msg.errno:
             found = policy_of(msg)
             if isinstance(found, str):
-                return ops.Unsupported(f"SADB_{MsgType(mtype).name} with {found}")
+                return ops.Unsupported(f"SADB_{MsgType(mtype).name} with {found}", True)
             policy = found
         last = mtype != MsgType.X_SPDDUMP or bool(msg.errno) or msg.seq == 0
         return ops.PolicyEvent(pchange, msg.seq, ours, policy, msg.errno, last)
@@ -315,7 +315,7 @@ def event_of(msg: Message, pid: int) -> ops.Event:
             return ops.Unsupported("an ACQUIRE answer of a key manager (errno or pid set)")
         pol, src, dst = msg.policy, msg.src, msg.dst
         if pol is None or src is None or dst is None:
-            return ops.Unsupported("ACQUIRE without X_POLICY or addresses")
+            return ops.Unsupported("ACQUIRE without X_POLICY or addresses", True)
         first = pol.requests[0].proto if pol.requests else None
         proto = PROTO_OF_SATYPE.get(_member(SaType, msg.satype))
         if proto is None and first is not None:

@@ -196,3 +196,19 @@ def _acquire_now(h: Host, dst: str) -> list:
     """The ACQUIRE the kernel makes for a packet to ``dst``, taken before the engine sees it."""
     assert h.kernel.output(h.address, dst, 17).acquired
     return [m for m in h.sock.pending() if m.type == MsgType.ACQUIRE]
+
+
+def test_an_acquire_the_engine_cannot_use_is_an_error_line_not_silence() -> None:
+    """An ACQUIRE without its policy (a kernel we misread, a broken kernel) names the problem at
+    ERROR; a kernel message of a kind the engine has no use for is a DEBUG line."""
+    from pyracoon.kernel.pfkey import Message
+    from pyracoon.kernel.sadb import SaType
+
+    net = Net()
+    h = wide_host(net, "a", A4)
+    h.engine.receive_kernel(h.event(Message(MsgType.ACQUIRE, SaType.ESP, seq=3)), 0.0)
+    h.engine.receive_kernel(h.event(Message(MsgType.X_PROMISC, 0)), 0.0)
+    lines = [(e.level, e.text) for e in h.engine.events() if isinstance(e, LogEvent)]
+    assert (Level.ERROR, "kernel message ignored: ACQUIRE without X_POLICY or addresses") in lines
+    assert (Level.DEBUG, "kernel message not used: SADB_X_PROMISC") in lines
+    assert not h.engine.ph1s
