@@ -256,15 +256,19 @@ def _selector(addr: Address) -> ops.Selector:
     return ops.Selector(network, addr.proto, addr.port)
 
 
-def policy_of(msg: Message) -> ops.Policy | str:
-    """The policy an X_SPD* message carries, or why it carries none we can use."""
+def policy_of(msg: Message) -> ops.Policy | ops.Unsupported:
+    """The policy an X_SPD* message carries, or why it carries none we can use: a message
+    without its X_POLICY or addresses is malformed; a direction outside in/out/fwd is a
+    per-socket policy (Linux lists the IKE sockets' bypass policies with directions 4 and 5 in
+    an SPD dump), of no use to a key manager and no error."""
+    name = f"SADB_{MsgType(msg.type).name}"
     pol, src, dst = msg.policy, msg.src, msg.dst
     if pol is None or src is None or dst is None:
-        return "no X_POLICY or address extension"
+        return ops.Unsupported(f"{name} with no X_POLICY or address extension", True)
     direction = DIRECTION_OF.get(_member(Direction, pol.dir))
     action = ACTION_OF.get(_member(PolicyType, pol.policy_type))
     if direction is None or action is None:
-        return f"policy direction {pol.dir} / type {pol.policy_type}"
+        return ops.Unsupported(f"{name} with policy direction {pol.dir} / type {pol.policy_type}")
     requests = []
     for r in pol.requests:
         proto = ops.Proto.of_ip_number(r.proto)
@@ -305,9 +309,12 @@ def event_of(msg: Message, pid: int) -> ops.Event:
         policy = None
         if mtype != MsgType.X_SPDFLUSH and not msg.errno:
             found = policy_of(msg)
-            if isinstance(found, str):
-                return ops.Unsupported(f"SADB_{MsgType(mtype).name} with {found}", True)
-            policy = found
+            if isinstance(found, ops.Unsupported):
+                if mtype != MsgType.X_SPDDUMP:
+                    return found
+                # a dump entry still counts towards the dump's end (its seq 0 may be this one)
+            else:
+                policy = found
         last = mtype != MsgType.X_SPDDUMP or bool(msg.errno) or msg.seq == 0
         return ops.PolicyEvent(pchange, msg.seq, ours, policy, msg.errno, last)
     if mtype == MsgType.ACQUIRE:

@@ -138,6 +138,21 @@ def test_events_say_what_a_message_means_and_whose_it_is() -> None:
     end = event_of(empty, PID)
     assert isinstance(end, ops.PolicyEvent) and end.last and end.policy is None
     assert event_of(Message(MsgType.X_PROMISC, 0), PID) == ops.Unsupported("SADB_X_PROMISC")
+    # Linux's SPD dump lists per-socket policies (the IKE sockets' bypass) with directions 4, 5
+    socket_policy = Message(MsgType.X_SPDADD, 0, seq=0, pid=PID).add(Policy(1, 5, 9, 0, []))
+    socket_policy.add(Address(ExtType.ADDRESS_SRC, A)).add(Address(ExtType.ADDRESS_DST, B))
+    assert event_of(socket_policy, PID) == ops.Unsupported(
+        "SADB_X_SPDADD with policy direction 5 / type 1"
+    )
+    # ... and as the last entry of our dump it still ends the dump, with nothing to cache
+    socket_policy.type = MsgType.X_SPDDUMP
+    assert event_of(socket_policy, PID) == ops.PolicyEvent(
+        ops.PolicyChange.DUMP, 0, True, None, 0, True
+    )
+    no_policy = Message(MsgType.X_SPDADD, 0)
+    assert event_of(no_policy, PID) == ops.Unsupported(
+        "SADB_X_SPDADD with no X_POLICY or address extension", True
+    )
     assert isinstance(event_of(Message(MsgType.ADD, SaType.RSVP), PID), ops.Unsupported)
 
 
