@@ -28,6 +28,7 @@ from typing import IO
 from pyracoon import __version__
 from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config, default_config_path
+from pyracoon.engine.events import Level
 from pyracoon.kernel import ops
 from pyracoon.kernel.base import BACKENDS_TEXT, KERNEL_ENV, KernelError, KernelSocket, open_kernel
 from pyracoon.pki import check_file_permission, load_credentials
@@ -36,7 +37,7 @@ from pyracoon.pki.errors import PkiError
 from . import backupsa
 from .addresses import local_addresses
 from .log import SYSLOG_SOCKETS, Log, LogFileError, syslog_socket
-from .service import HANDLED_SIGNALS, Daemon, Listener, Options, bind_udp
+from .service import HANDLED_SIGNALS, Daemon, Endpoint, Listener, Options, bind_udp
 
 DEFAULT_CONFIG = default_config_path()
 
@@ -137,7 +138,7 @@ def check_key_files(config: Config) -> None:
             ) from None
 
 
-def listen_endpoints(config: Config, family: int | None) -> list[tuple]:
+def listen_endpoints(config: Config, family: int | None) -> list[Endpoint]:
     if config.listen.present and config.listen.addresses:
         return [
             (a.address, a.effective_port(config.isakmp_port))
@@ -148,7 +149,7 @@ def listen_endpoints(config: Config, family: int | None) -> list[tuple]:
 
 
 def bind_all(
-    endpoints: list[tuple], log: Log | None = None, *, strict: bool = True
+    endpoints: list[Endpoint], log: Log | None = None, *, strict: bool = True
 ) -> list[Listener]:
     """Bind every endpoint; any failure is a StartupError, with one exception: without
     ``strict`` (``listen { strict_address; }``), an address that is not on this host is skipped
@@ -255,7 +256,7 @@ def _start(args: argparse.Namespace) -> int:
     level = config.effective_log_level(args.debug)
     try:
         log = Log(
-            level,  # type: ignore[arg-type]
+            Level(level),  # the config's LogLevel has the engine's numbering (racoon's plog.c)
             logfile=args.logfile,
             use_syslog=args.logfile is None,
             stream=sys.stderr if args.foreground else None,

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import os
 import signal
@@ -55,7 +56,8 @@ class Listener:
 
     endpoint: Endpoint
     sock: socket.socket
-    stream: asyncio_dgram.aio.DatagramServer | None = None
+    stream: asyncio_dgram.aio.DatagramStream | None = None
+    """Set by ``run``; only ``recv`` and ``close`` are used (sends go through ``sock``)."""
 
 
 def bind_udp(endpoint: Endpoint, log: Log | None = None) -> socket.socket:
@@ -146,8 +148,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._kernel_beat: asyncio.TimerHandle | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._undecodable_seen: set[tuple] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._undecodable_seen: set[tuple[int | None, str, str]] = set()
         """Kinds (type, structure, field) of undecodable kernel messages already logged."""
         self.exit_status = 0
 
@@ -248,14 +250,15 @@ class Daemon:
             except OSError as e:  # e.g. ICMP port unreachable reported on the socket
                 self.log.debug(f"receive on {lst.endpoint[0]}[{lst.endpoint[1]}]: {e.strerror}")
                 continue
+            assert isinstance(addr, tuple)  # an AF_INET or AF_INET6 peer: (host, port, ...)
             remote = (ipaddress.ip_address(str(addr[0]).split("%")[0]), int(addr[1]))
             if self.options.verbose:
                 self.log.info(f"received {len(data)} bytes from {remote[0]}[{remote[1]}]")
             self._guarded(
                 f"a datagram from {remote[0]}[{remote[1]}]",
                 remote[0],
-                lambda d=data, r=remote: self.engine.receive_datagram(
-                    d, lst.endpoint, r, self.clock()
+                functools.partial(
+                    self.engine.receive_datagram, data, lst.endpoint, remote, self.clock()
                 ),
             )
 
@@ -295,7 +298,7 @@ class Daemon:
             self._guarded(
                 f"the kernel's {type(event).__name__}",
                 None,
-                lambda e=event: self.engine.receive_kernel(e, self.clock()),
+                functools.partial(self.engine.receive_kernel, event, self.clock()),
             )
 
     def _on_timer(self) -> None:

@@ -28,6 +28,7 @@ them into the notify, the log lines and the end of the SA.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -408,7 +409,7 @@ class Engine:
                 continue
             t = sa.next_timer()
             if t is not None and now >= t:
-                self._call(sa, lambda sa=sa: sa.handle_timer(now))
+                self._call(sa, functools.partial(sa.handle_timer, now))
             else:
                 self._touch(sa)
         self._settle()

@@ -53,9 +53,13 @@ from pyracoon.crypto.nonce import generate_cookie, generate_nonce, validate_nonc
 from pyracoon.crypto.prf import Prf, prf_for
 from pyracoon.crypto.signature import rsa_sign, rsa_verify
 from pyracoon.pki.certs import certificate_subject, parse_certificates
-from pyracoon.pki.errors import CertificateVerifyError, IdentityMismatchError, PkiError
-from pyracoon.pki.identity import (
+from pyracoon.pki.errors import (
+    CertificateVerifyError,
     IdentifierConfigError,
+    IdentityMismatchError,
+    PkiError,
+)
+from pyracoon.pki.identity import (
     Identity,
     IdType,
     check_id_against_certificate,
@@ -231,7 +235,7 @@ class Phase1:
         self.cbc: CbcState | None = None
         self.my_id: Identification | None = None
         self.peer_id: Identification | None = None
-        self.peer_cert = None
+        self.peer_cert: x509.Certificate | None = None
         self.psk_entry: str | None = None
         self.peer_sent_cr = False
         #: resends and racoon's received-packet list (racoon's isakmp.c)
@@ -460,7 +464,7 @@ class Phase1:
             dec = self.cbc.decrypt(bytes(msg.encrypted.ciphertext), self.settings.padding)
             body = decode_payloads(msg.encrypted.next_payload, dec.plaintext)
         except (CryptoError, WireError) as exc:
-            hint = ()
+            hint: tuple[str, ...] = ()
             if self.params is not None and self.params.auth_method in PSK_METHODS:
                 hint = (
                     "the decrypted message makes no sense: most likely the pre-shared keys "
@@ -645,7 +649,7 @@ class Phase1:
             return [Hash(proof)]
         cert, key = self.settings.credentials.my_certificate(self.remote)
         out: list[Payload] = []
-        if cert is not None and self.remote.send_cert:
+        if self.remote.send_cert:
             out.append(Cert(CertEncoding.X509_SIGNATURE, cert.public_bytes(Encoding.DER)))
         if not isinstance(key, rsa.RSAPrivateKey):
             raise LocalError(
@@ -787,7 +791,7 @@ class Phase1:
         self._check_auth_method_supported()
         self.keypair = generate_keypair(choice.params.dh_group)
         self.nonce = generate_nonce(self.remote.nonce_size)
-        out = [KE(self.keypair.public_value), Nonce(self.nonce)]
+        out: list[Payload] = [KE(self.keypair.public_value), Nonce(self.nonce)]
         self._send(self._message(out, encrypt=False), now, expect_reply=True)
 
     def _main_r3(self, msg: Message, payloads: list[Payload], now: float) -> None:

@@ -271,8 +271,9 @@ def check_phase1_reply(remote: Remote, sa: SA) -> Phase1Choice:
 
 
 # ============================================================================ phase 2
-#: racoon.conf / SADB protocol names of the IPsec DOI protocol ids.
-PROTOCOL_NAMES = {
+#: racoon.conf / SADB protocol names of the IPsec DOI protocol ids; keyed by ``int`` so that a
+#: number off the wire, which may be none of them, can be looked up.
+PROTOCOL_NAMES: dict[int, str] = {
     ProtocolID.IPSEC_ESP: "ESP",
     ProtocolID.IPSEC_AH: "AH",
     ProtocolID.IPCOMP: "IPCOMP",

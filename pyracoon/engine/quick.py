@@ -108,7 +108,10 @@ __all__ = [
     "getspi_request", "install_request",
 ]  # fmt: skip
 
-MODE_NAMES = {EncapsulationMode.TUNNEL: "Tunnel", EncapsulationMode.TRANSPORT: "Transport"}
+MODE_NAMES: dict[int, str] = {
+    EncapsulationMode.TUNNEL: "Tunnel",
+    EncapsulationMode.TRANSPORT: "Transport",
+}
 #: Replay window racoon asks for (racoon's pfkey.c); IPComp has none.
 REPLAY_WINDOW = 4
 
