@@ -220,7 +220,8 @@ class Credentials:
         return self._pinned_entry(remote, pc.path).get()
 
     def cr_authority(self, remote: Remote) -> bytes:
-        """CR data: issuer of peers_certfile, else subject of ca_type, else empty (8.12)."""
+        """CR data: issuer of peers_certfile, else subject of ca_type, else empty (racoon's
+        oakley.c, oakley_append_rmconf_cr())."""
         pc = remote.peers_certfile
         if pc is not None and pc.path:
             if pc.kind != "x509":

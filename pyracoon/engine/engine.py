@@ -299,7 +299,8 @@ class Engine:
 
     # ================================================================== start
     def start(self, now: float) -> None:
-        """REGISTER for AH/ESP/IPComp, then X_SPDDUMP to fill the SPD cache (5.2)."""
+        """REGISTER for AH/ESP/IPComp, then X_SPDDUMP to fill the SPD cache (racoon's pfkey.c,
+        pfkey_init())."""
         self.now = now
         for proto in (ops.Proto.AH, ops.Proto.ESP, ops.Proto.IPCOMP):
             # REGISTER, so that ACQUIREs for it come to us
@@ -890,7 +891,8 @@ class Engine:
         )
 
     def _acquire_error(self, request: Request) -> None:
-        """Tell the kernel the negotiation failed: ACQUIRE with errno EINVAL (5.2)."""
+        """Tell the kernel the negotiation failed: ACQUIRE with errno EINVAL (docs/racoon.md
+        ("Quirks kept"))."""
         if not request.acquire_seq or not request.offers:
             return
         proto = KERNEL_PROTO[request.offers[-1].protocol]

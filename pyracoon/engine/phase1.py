@@ -442,7 +442,8 @@ class Phase1:
             self._established(now)
 
     def _commit_received(self) -> None:
-        """Move the CBC chain past the message being handled: it checked out (8.3)."""
+        """Move the CBC chain past the message being handled: it checked out (docs/engine.md
+        ("Decisions, and why"); racoon's isakmp_ident.c copies ivm->ive to ivm->iv only then)."""
         if self._pending_commit is not None and self.cbc is not None:
             self.cbc.commit(self._pending_commit)
         self._pending_commit = None

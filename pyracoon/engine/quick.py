@@ -19,7 +19,8 @@ never calls the dispatcher: it writes to the output sink and reports its outcome
 
 KEYMAT (RFC 2409): inbound keys from *our* SPI, outbound from the peer's, nonces always
 Ni|Nr, PFS secret first when PFS was negotiated.  Each exchange has its own CBC chain seeded from
-the phase-1 chain and the M-ID (8.4); a received message moves it only once its HASH verified.
+the phase-1 chain and the M-ID (RFC 2409 appendix B; racoon's oakley.c, oakley_newiv2()); a
+received message moves it only once its HASH verified.
 """
 
 from __future__ import annotations
@@ -266,8 +267,8 @@ class Quick:
         self.rtx = Retransmit(out.send, self.log, log_unanswered=False)
         self.expire_at: float | None = None
         self._pending_commit: Decrypted | None = None
-        #: The commit bit (8.8): set by us only when the engine is told to, copied by a
-        #: responder from QM1, noticed by an initiator in QM2.
+        #: The commit bit (RFC 2408 3.1; racoon's isakmp_quick.c): set by us only when the
+        #: engine is told to, copied by a responder from QM1, noticed by an initiator in QM2.
         self.commit = bool(initiator and settings.commit_bit)
 
     # ------------------------------------------------------------------ naming
@@ -470,7 +471,7 @@ class Quick:
 
     def _qm2(self, msg: Message, payloads: list[Payload], now: float) -> None:
         if msg.flags & Flag.COMMIT:
-            self.commit = True  # the responder set it: wait for CONNECTED (8.8)
+            self.commit = True  # the responder set it: wait for CONNECTED (RFC 2408 3.1)
         _, rest = encode_payloads(payloads[1:])
         sa = next((p for p in payloads if isinstance(p, SA)), None)
         nonce = next((p for p in payloads if isinstance(p, Nonce)), None)
@@ -529,7 +530,8 @@ class Quick:
         self.install(now)
 
     def _responder_lifetime(self, payloads: list[Payload]) -> None:
-        """RESPONDER-LIFETIME (RFC 2407 4.6.3.1), accepted per proposal_check (8.9)."""
+        """RESPONDER-LIFETIME (RFC 2407 4.6.3.1), accepted per proposal_check (docs/racoon.md
+        ("proposal_check"))."""
         check = self.ph1.remote.proposal_check
         for p in payloads:
             if not isinstance(p, Notification) or p.notify_type != NotifyType.RESPONDER_LIFETIME:
