@@ -35,6 +35,7 @@ from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config
 from pyracoon.engine import Engine
 from pyracoon.engine import events as ev
+from pyracoon.engine.credentials import Credentials
 from pyracoon.kernel import ops
 from pyracoon.kernel.base import KernelError, KernelMessageUndecodable, KernelSocket
 from pyracoon.kernel.bypass import BypassError, set_bypass
@@ -122,7 +123,10 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.monotonic,
         keylog: IO[str] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        """``credentials``: those of ``config``, already loaded (the start-up checks read
+        them); without, the engine loads them."""
         self.config = config
         self.options = options
         self.kernel = kernel
@@ -134,7 +138,10 @@ class Daemon:
         self.keylog = keylog
         """``--ike-keylog``: where phase-1 keys go (Wireshark's ``ikev1_decryption_table``)."""
         self.engine = Engine(
-            config, export_ike_keys=keylog is not None, wall_time=self.wall_time
+            config,
+            export_ike_keys=keylog is not None,
+            wall_time=self.wall_time,
+            credentials=credentials,
         )
         self.installed: dict[backupsa.SaKey, ops.SaId] = {}
         """SAs this daemon installed, by backupsa's key (satype, dst, spi): what a clean stop

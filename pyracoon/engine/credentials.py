@@ -3,7 +3,10 @@
 Each remote's certificate and private key (``certificate_type x509``), the trust store its
 peers are checked against (``ca_type`` plus the hashed ``path certificate`` directory), its
 pinned ``peers_certfile`` and the CR payload data derived from them are read once, by
-:meth:`Credentials.load`, not while a negotiation runs on the event loop.  A file that cannot
+:meth:`Credentials.load`, not while a negotiation runs on the event loop.  At start-up the
+daemon loads them itself, stops on a certificate or key that fails
+(:meth:`Credentials.check_my_certificate`), and hands the same object to the engine, so no file
+is read twice.  A file that cannot
 be loaded is one clear log line then (naming the remote, the file and the reason, see
 :attr:`Credentials.problems`), and a negotiation that needs it fails with the same
 :class:`~pyracoon.engine.errors.LocalError` as before ("failed to load our certificate or key:
@@ -17,6 +20,7 @@ psk.txt is the exception racoon makes: editing it takes effect without a reload.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Generic, TypeVar
 
 from cryptography import x509
@@ -31,6 +35,7 @@ from pyracoon.pki import (
     build_my_identity,
     certificate_issuer,
     certificate_subject,
+    check_key_pair,
     load_certificate,
     load_private_key,
 )
@@ -50,6 +55,8 @@ class _Loaded(Generic[T]):
 
     value: T | None = None
     error: LocalError | None = None
+    cause: Exception | None = None
+    """What loading raised, in its own words (the daemon's start-up error says it so)."""
 
     def get(self) -> T:
         if self.error is not None:
@@ -125,7 +132,9 @@ class Credentials:
             self._problem(
                 remote, f"cannot load certificate {cert_path} or private key {key_path}: {exc}"
             )
-            entry = _Loaded(error=LocalError(f"failed to load our certificate or key: {exc}"))
+            entry = _Loaded(
+                error=LocalError(f"failed to load our certificate or key: {exc}"), cause=exc
+            )
         self._mine[key] = entry
         return entry
 
@@ -168,6 +177,23 @@ class Credentials:
                 self._problem(remote, f"cannot read the ca_type certificate {path}: {exc}")
                 self._ca_subject[name] = b""
         return self._ca_subject[name]
+
+    # ------------------------------------------------------------------ for start-up
+    def check_my_certificate(self, remote: Remote) -> None:
+        """Raise what loading ``remote``'s ``certificate_type x509`` files raised, or
+        ``PrivateKeyLoadError`` when the key is not the certificate's: the daemon refuses to
+        start then.  It reads no file again: :meth:`load` read them.  A reload does not call
+        it: the daemon keeps running, and a negotiation that needs a broken file fails with its
+        reason."""
+        ct = remote.certificate_type
+        if ct is None or ct.kind != "x509" or ct.certificate is None:
+            return
+        entry = self._my_entry(remote, ct.certificate, ct.private_key)
+        if entry.cause is not None:
+            raise entry.cause
+        cert, key = entry.get()
+        key_path = self._path(ct.private_key) if ct.private_key else ""
+        check_key_pair(cert, key, Path(self._path(ct.certificate)), Path(key_path))
 
     # ------------------------------------------------------------------ for phase 1
     def psk_source(self) -> PskSource | None:

@@ -114,6 +114,8 @@ class Engine:
     (the socket, not the engine, knows which process it is).
 
     ``psk`` overrides ``path pre_shared_key`` (tests, or a daemon that reads the file itself).
+    ``credentials`` are those of ``config`` already loaded (the daemon's start-up checks loaded
+    them; ``psk`` is then not used): without, they are loaded here.  A reload always loads.
     ``wall_time`` turns an engine time into Unix time, for what people read (``show-sa``
     dates, certificate validity); by default engine times are Unix times (tests).
     ``wall_clock`` (engine time -> date) overrides it for certificate validity only.
@@ -131,13 +133,16 @@ class Engine:
         commit_bit: bool = False,
         export_ike_keys: bool = False,
         wall_time: Callable[[float], float] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        if credentials is not None and credentials.config is not config:
+            raise ValueError("the credentials given to the engine are not those of its config")
         self.psk = psk
         self.wall_time: Callable[[float], float] = wall_time or _unix
         self.wall_clock = wall_clock
         self.out = Output(export_ike_keys=export_ike_keys)
         self.config = config
-        credentials = self._load_credentials(config)
+        credentials = self._load_credentials(config, credentials)
         self.settings = Settings(
             config, credentials, config.timer, padding_policy(config), commit_bit,
             self._wall_date,
@@ -215,10 +220,11 @@ class Engine:
         """The last input's time as a date, for certificate validity."""
         return self._wall_date(self.now)
 
-    def _load_credentials(self, config: Config) -> Credentials:
-        """Certificates, keys, trust stores and peers_certfile of ``config``, read now; each
-        file that fails is one ERROR line naming the remote, the file and the reason."""
-        creds = Credentials.load(config, self.psk)
+    def _load_credentials(self, config: Config, loaded: Credentials | None = None) -> Credentials:
+        """Certificates, keys, trust stores and peers_certfile of ``config``, read now unless
+        ``loaded`` already holds them; each file that failed is one ERROR line naming the
+        remote, the file and the reason."""
+        creds = loaded if loaded is not None else Credentials.load(config, self.psk)
         for line in creds.problems:
             self.out.log(Level.ERROR, line)
         return creds
