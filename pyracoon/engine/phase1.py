@@ -255,6 +255,42 @@ class Phase1:
         self.deleted = False
         self._pending_commit: Decrypted | None = None
 
+    @classmethod
+    def for_first_message(
+        cls, out: Output, settings: Settings, msg: Message, local: Endpoint, remote: Endpoint,
+        now: float,
+    ) -> Phase1 | None:  # fmt: skip
+        """A responder for the peer's MM1/AM1, or None after logging why there is none: no
+        ``remote`` block for the peer, or an exchange mode it does not allow."""
+        rmconf = settings.config.remote_for(remote[0], remote[1])
+        if rmconf is None:
+            out.log(
+                Level.ERROR,
+                f"couldn't find configuration for {fmt_endpoint(remote)}: "
+                "add a 'remote' block for this address (or 'remote anonymous')",
+                remote[0],
+            )
+            return None
+        if msg.exchange_type not in [int(m) for m in rmconf.exchange_modes]:
+            out.log(
+                Level.ERROR,
+                f"not acceptable {display_name(ExchangeType, msg.exchange_type)} mode: "
+                f"remote {rmconf.describe()} allows exchange_mode "
+                + ", ".join(str(m) for m in rmconf.exchange_modes),
+                remote[0],
+            )
+            return None
+        ph1 = cls(
+            out, settings, rmconf, local, remote, Role.RESPONDER, msg.exchange_type, now,
+            initiator_cookie=bytes(msg.initiator_cookie),
+        )  # fmt: skip
+        ph1.log(Level.INFO, f"respond new phase 1 negotiation: {ph1.describe()}")
+        ph1.log(
+            Level.INFO,
+            "begin Identity Protection mode." if ph1.exchange == MAIN else "begin Aggressive mode.",
+        )
+        return ph1
+
     # ------------------------------------------------------------------ naming
     @property
     def cookies(self) -> bytes:
