@@ -91,7 +91,8 @@ class Cipher:
     default_bits: int
     #: Key lengths allowed between min and max; ``None`` means every multiple of 8.
     allowed_bits: tuple[int, ...] | None
-    #: True when IKE always sends the Key-Length attribute (variable-key ciphers, racoon 1.4).
+    #: True when IKE always sends the Key-Length attribute (variable-key ciphers: racoon's
+    #: algorithm.c default_keylen() gives them 128, which cfparse.y puts in every proposal).
     variable_key: bool
     #: Cipher block size in bytes (1 for stream/counter modes).
     block_size: int

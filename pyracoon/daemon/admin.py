@@ -37,6 +37,9 @@ from pyracoon.kernel.base import KernelError, open_kernel
 from pyracoon.kernel.dump import sad_entries, show_sad_reply
 
 if TYPE_CHECKING:
+    from pyracoon.engine.phase1 import Phase1
+    from pyracoon.engine.quick import Quick
+
     from .feed import Subscription
     from .service import Daemon
 
@@ -59,7 +62,7 @@ STATUS = {
 EXCHANGE = {"Identity Protection": 2, "Aggressive": 4, "Base": 1}
 
 
-def _ep(e: tuple) -> Endpoint:
+def _ep(e: ev.Endpoint) -> Endpoint:
     return Endpoint(e[0], e[1])
 
 
@@ -124,7 +127,8 @@ class DaemonAdmin:
         now = self.daemon.clock()
         engine = self.daemon.engine
         rows = []
-        for sa in [*engine.ph1s.values(), *engine.quicks.values()]:
+        sas: list[Phase1 | Quick] = [*engine.ph1s.values(), *engine.quicks.values()]
+        for sa in sas:
             when = sa.next_timer()
             if when is None:
                 continue

@@ -156,7 +156,12 @@ def parse_line(line: str) -> BackupEntry:
         keymat = bytes.fromhex("".join(words[17:]))
     except ValueError as e:
         raise BackupError(f"not a number or hex: {e}") from None
-    entry = BackupEntry(created, src, dst, *nums, keymat)  # type: ignore[arg-type]
+    (satype, spi, mode, reqid, wsize, e_type, e_keylen, a_type, a_keylen, flags, l_alloc,
+     l_bytes, l_addtime, l_usetime, seq) = nums  # fmt: skip
+    entry = BackupEntry(
+        created, src, dst, satype, spi, mode, reqid, wsize, e_type, e_keylen, a_type, a_keylen,
+        flags, l_alloc, l_bytes, l_addtime, l_usetime, seq, keymat,
+    )  # fmt: skip
     if entry.e_keylen + entry.a_keylen != len(keymat):
         raise BackupError(
             f"KEYMAT has {len(keymat)} bytes, the key lengths say {entry.e_keylen + entry.a_keylen}"

@@ -28,15 +28,17 @@ from typing import IO
 from pyracoon import __version__
 from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config, default_config_path
+from pyracoon.engine.credentials import Credentials
+from pyracoon.engine.events import Level
 from pyracoon.kernel import ops
 from pyracoon.kernel.base import BACKENDS_TEXT, KERNEL_ENV, KernelError, KernelSocket, open_kernel
-from pyracoon.pki import check_file_permission, load_credentials
+from pyracoon.pki import check_file_permission
 from pyracoon.pki.errors import PkiError
 
 from . import backupsa
 from .addresses import local_addresses
 from .log import SYSLOG_SOCKETS, Log, LogFileError, syslog_socket
-from .service import HANDLED_SIGNALS, Daemon, Listener, Options, bind_udp
+from .service import HANDLED_SIGNALS, Daemon, Endpoint, Listener, Options, bind_udp
 
 DEFAULT_CONFIG = default_config_path()
 
@@ -109,17 +111,19 @@ def load_config(args: argparse.Namespace) -> Config:
     return config.with_command_line(isakmp_port=args.port, natt_port=args.natt_port)
 
 
-def check_key_files(config: Config) -> None:
-    """Load every certificate and key now, so a bad one stops the start, not a negotiation."""
+def check_key_files(config: Config) -> Credentials:
+    """Load every certificate and key now, so a bad one stops the start, not a negotiation.
+
+    What is loaded is returned for the engine (``Daemon(credentials=...)``), which would
+    otherwise read every file again."""
+    credentials = Credentials.load(config)
     uses_psk = False
     for remote in config.remotes:
         ct = remote.certificate_type
         if ct is not None and ct.kind == "x509" and ct.certificate:
-            cert = config.paths.resolve("certificate", ct.certificate)
-            key = config.paths.resolve("certificate", ct.private_key)
             try:
-                load_credentials(cert, key)
-            except PkiError as e:
+                credentials.check_my_certificate(remote)
+            except (PkiError, OSError, ValueError) as e:
                 raise StartupError(f"remote {remote.describe()}: {e}") from None
         uses_psk = uses_psk or any(
             p.authentication_method_name.startswith(("pre_shared_key", "xauth_psk"))
@@ -135,9 +139,10 @@ def check_key_files(config: Config) -> None:
                 f"cannot read the pre-shared key file {config.paths.pre_shared_key} "
                 f"(path pre_shared_key): {e.strerror}"
             ) from None
+    return credentials
 
 
-def listen_endpoints(config: Config, family: int | None) -> list[tuple]:
+def listen_endpoints(config: Config, family: int | None) -> list[Endpoint]:
     if config.listen.present and config.listen.addresses:
         return [
             (a.address, a.effective_port(config.isakmp_port))
@@ -148,7 +153,7 @@ def listen_endpoints(config: Config, family: int | None) -> list[tuple]:
 
 
 def bind_all(
-    endpoints: list[tuple], log: Log | None = None, *, strict: bool = True
+    endpoints: list[Endpoint], log: Log | None = None, *, strict: bool = True
 ) -> list[Listener]:
     """Bind every endpoint; any failure is a StartupError, with one exception: without
     ``strict`` (``listen { strict_address; }``), an address that is not on this host is skipped
@@ -251,11 +256,11 @@ def _start(args: argparse.Namespace) -> int:
     if args.logfile:
         args.logfile = os.path.join(start_dir, args.logfile)
     config = load_config(args)
-    check_key_files(config)
+    credentials = check_key_files(config)
     level = config.effective_log_level(args.debug)
     try:
         log = Log(
-            level,  # type: ignore[arg-type]
+            Level(level),  # the config's LogLevel has the engine's numbering (racoon's plog.c)
             logfile=args.logfile,
             use_syslog=args.logfile is None,
             stream=sys.stderr if args.foreground else None,
@@ -319,7 +324,9 @@ def _start(args: argparse.Namespace) -> int:
     options = Options(
         config_path, args.debug, args.port, args.natt_port, args.verbose, args.kernel, start_dir
     )
-    daemon = Daemon(config, options, kernel, listeners, log, keylog=keylog)
+    daemon = Daemon(
+        config, options, kernel, listeners, log, keylog=keylog, credentials=credentials
+    )
     try:
         status = asyncio.run(daemon.run())
     finally:

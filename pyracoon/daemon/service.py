@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import errno
+import functools
 import ipaddress
 import os
 import signal
@@ -34,6 +35,7 @@ from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config
 from pyracoon.engine import Engine
 from pyracoon.engine import events as ev
+from pyracoon.engine.credentials import Credentials
 from pyracoon.kernel import ops
 from pyracoon.kernel.base import KernelError, KernelMessageUndecodable, KernelSocket
 from pyracoon.kernel.bypass import BypassError, set_bypass
@@ -55,7 +57,8 @@ class Listener:
 
     endpoint: Endpoint
     sock: socket.socket
-    stream: asyncio_dgram.aio.DatagramServer | None = None
+    stream: asyncio_dgram.aio.DatagramStream | None = None
+    """Set by ``run``; only ``recv`` and ``close`` are used (sends go through ``sock``)."""
 
 
 def bind_udp(endpoint: Endpoint, log: Log | None = None) -> socket.socket:
@@ -120,7 +123,10 @@ class Daemon:
         *,
         clock: Callable[[], float] = time.monotonic,
         keylog: IO[str] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        """``credentials``: those of ``config``, already loaded (the start-up checks read
+        them); without, the engine loads them."""
         self.config = config
         self.options = options
         self.kernel = kernel
@@ -132,7 +138,10 @@ class Daemon:
         self.keylog = keylog
         """``--ike-keylog``: where phase-1 keys go (Wireshark's ``ikev1_decryption_table``)."""
         self.engine = Engine(
-            config, export_ike_keys=keylog is not None, wall_time=self.wall_time
+            config,
+            export_ike_keys=keylog is not None,
+            wall_time=self.wall_time,
+            credentials=credentials,
         )
         self.installed: dict[backupsa.SaKey, ops.SaId] = {}
         """SAs this daemon installed, by backupsa's key (satype, dst, spi): what a clean stop
@@ -146,8 +155,8 @@ class Daemon:
         self._stop = asyncio.Event()
         self._timer: asyncio.TimerHandle | None = None
         self._kernel_beat: asyncio.TimerHandle | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._undecodable_seen: set[tuple] = set()
+        self._tasks: list[asyncio.Task[None]] = []
+        self._undecodable_seen: set[tuple[int | None, str, str]] = set()
         """Kinds (type, structure, field) of undecodable kernel messages already logged."""
         self.exit_status = 0
 
@@ -248,14 +257,15 @@ class Daemon:
             except OSError as e:  # e.g. ICMP port unreachable reported on the socket
                 self.log.debug(f"receive on {lst.endpoint[0]}[{lst.endpoint[1]}]: {e.strerror}")
                 continue
+            assert isinstance(addr, tuple)  # an AF_INET or AF_INET6 peer: (host, port, ...)
             remote = (ipaddress.ip_address(str(addr[0]).split("%")[0]), int(addr[1]))
             if self.options.verbose:
                 self.log.info(f"received {len(data)} bytes from {remote[0]}[{remote[1]}]")
             self._guarded(
                 f"a datagram from {remote[0]}[{remote[1]}]",
                 remote[0],
-                lambda d=data, r=remote: self.engine.receive_datagram(
-                    d, lst.endpoint, r, self.clock()
+                functools.partial(
+                    self.engine.receive_datagram, data, lst.endpoint, remote, self.clock()
                 ),
             )
 
@@ -295,7 +305,7 @@ class Daemon:
             self._guarded(
                 f"the kernel's {type(event).__name__}",
                 None,
-                lambda e=event: self.engine.receive_kernel(e, self.clock()),
+                functools.partial(self.engine.receive_kernel, event, self.clock()),
             )
 
     def _on_timer(self) -> None:

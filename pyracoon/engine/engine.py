@@ -28,6 +28,7 @@ them into the notify, the log lines and the end of the SA.
 from __future__ import annotations
 
 import errno
+import functools
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -37,7 +38,7 @@ from typing import Any
 from pyracoon.config.model import Config, Rekey, Remote
 from pyracoon.kernel import ops
 from pyracoon.wire import Message, WireError, decode_message
-from pyracoon.wire.constants import EncapsulationMode, ExchangeType, display_name
+from pyracoon.wire.constants import ExchangeType, display_name
 
 from . import events as ev
 from .context import (
@@ -54,7 +55,7 @@ from .errors import EngineError, LocalError, NoProposalChosen, UnexpectedMessage
 from .events import Endpoint, IPAddress, Level, fmt_endpoint
 from .informational import Informational
 from .phase1 import AGGRESSIVE, MAIN, P1State, Phase1, Role, random_message_id
-from .proposals import PROTOCOL_NAMES, ProtocolOffer
+from .proposals import PROTOCOL_NAMES
 from .quick import QState, Quick
 from .spd import SpdCache, SpdEntry, policy_offers, tunnel_request
 from .timers import TimerHeap
@@ -113,6 +114,8 @@ class Engine:
     (the socket, not the engine, knows which process it is).
 
     ``psk`` overrides ``path pre_shared_key`` (tests, or a daemon that reads the file itself).
+    ``credentials`` are those of ``config`` already loaded (the daemon's start-up checks loaded
+    them; ``psk`` is then not used): without, they are loaded here.  A reload always loads.
     ``wall_time`` turns an engine time into Unix time, for what people read (``show-sa``
     dates, certificate validity); by default engine times are Unix times (tests).
     ``wall_clock`` (engine time -> date) overrides it for certificate validity only.
@@ -130,13 +133,16 @@ class Engine:
         commit_bit: bool = False,
         export_ike_keys: bool = False,
         wall_time: Callable[[float], float] | None = None,
+        credentials: Credentials | None = None,
     ) -> None:
+        if credentials is not None and credentials.config is not config:
+            raise ValueError("the credentials given to the engine are not those of its config")
         self.psk = psk
         self.wall_time: Callable[[float], float] = wall_time or _unix
         self.wall_clock = wall_clock
         self.out = Output(export_ike_keys=export_ike_keys)
         self.config = config
-        credentials = self._load_credentials(config)
+        credentials = self._load_credentials(config, credentials)
         self.settings = Settings(
             config, credentials, config.timer, padding_policy(config), commit_bit,
             self._wall_date,
@@ -214,10 +220,11 @@ class Engine:
         """The last input's time as a date, for certificate validity."""
         return self._wall_date(self.now)
 
-    def _load_credentials(self, config: Config) -> Credentials:
-        """Certificates, keys, trust stores and peers_certfile of ``config``, read now; each
-        file that fails is one ERROR line naming the remote, the file and the reason."""
-        creds = Credentials.load(config, self.psk)
+    def _load_credentials(self, config: Config, loaded: Credentials | None = None) -> Credentials:
+        """Certificates, keys, trust stores and peers_certfile of ``config``, read now unless
+        ``loaded`` already holds them; each file that failed is one ERROR line naming the
+        remote, the file and the reason."""
+        creds = loaded if loaded is not None else Credentials.load(config, self.psk)
         for line in creds.problems:
             self.out.log(Level.ERROR, line)
         return creds
@@ -298,7 +305,8 @@ class Engine:
 
     # ================================================================== start
     def start(self, now: float) -> None:
-        """REGISTER for AH/ESP/IPComp, then X_SPDDUMP to fill the SPD cache (5.2)."""
+        """REGISTER for AH/ESP/IPComp, then X_SPDDUMP to fill the SPD cache (racoon's pfkey.c,
+        pfkey_init())."""
         self.now = now
         for proto in (ops.Proto.AH, ops.Proto.ESP, ops.Proto.IPCOMP):
             # REGISTER, so that ACQUIREs for it come to us
@@ -408,7 +416,7 @@ class Engine:
                 continue
             t = sa.next_timer()
             if t is not None and now >= t:
-                self._call(sa, lambda sa=sa: sa.handle_timer(now))
+                self._call(sa, functools.partial(sa.handle_timer, now))
             else:
                 self._touch(sa)
         self._settle()
@@ -476,9 +484,12 @@ class Engine:
                     if any(msg.responder_cookie):
                         self.log(Level.DEBUG, "unknown ISAKMP-SA: dropped", remote[0])
                         return
-                    ph1 = self._new_responder(msg, local, remote, now)
+                    ph1 = Phase1.for_first_message(
+                        self.out, self.settings, msg, local, remote, now
+                    )
                     if ph1 is None:
                         return
+                    self.ph1s[ph1.icky] = ph1
                 if msg.exchange_type != ph1.exchange:
                     raise UnexpectedMessage("exchange type changed in the middle of phase 1")
                 p = ph1
@@ -513,13 +524,7 @@ class Engine:
         key = (ph1.icky, msg.message_id)
         q = self.quicks.get(key)
         if q is None:
-            placeholder = Request(
-                Selector(ipaddress.ip_network(ph1.local[0])),
-                Selector(ipaddress.ip_network(ph1.peer[0])),
-                [],
-            )
-            q = Quick(self.out, self.settings, ph1, False, msg.message_id, placeholder, now,
-                      self.spdc)  # fmt: skip
+            q = Quick.for_qm1(self.out, self.settings, ph1, msg.message_id, now, self.spdc)
             self.quicks[key] = q
         found = q
         self._call(found, lambda: found.receive(msg, data, now))
@@ -550,55 +555,8 @@ class Engine:
             if exc.notify is not None:
                 self.info.send_notify(ph1, exc.notify, data=exc.data)
             q = self.quicks.get((ph1.icky, msg.message_id))
-            if q is None or q.state is QState.ESTABLISHED:
-                return
-            q.abandon_message()
-            if not q.initiator and q.state is QState.START:
-                # the responder's first message failed: there is nothing to keep
+            if q is not None and q.message_failed(exc):
                 self.phase2_failed(q, f"phase2 negotiation failed. {q.index()}", now)
-            elif isinstance(exc, LocalError):
-                self.phase2_failed(q, f"phase2 negotiation failed. {q.index()}", now)
-
-    def _new_responder(
-        self, msg: Message, local: Endpoint, remote: Endpoint, now: float
-    ) -> Phase1 | None:
-        rmconf = self.config.remote_for(remote[0], remote[1])
-        if rmconf is None:
-            self.log(
-                Level.ERROR,
-                f"couldn't find configuration for {fmt_endpoint(remote)}: "
-                "add a 'remote' block for this address (or 'remote anonymous')",
-                remote[0],
-            )
-            return None
-        if msg.exchange_type not in [int(m) for m in rmconf.exchange_modes]:
-            self.log(
-                Level.ERROR,
-                f"not acceptable {display_name(ExchangeType, msg.exchange_type)} mode: "
-                f"remote {rmconf.describe()} allows exchange_mode "
-                + ", ".join(str(m) for m in rmconf.exchange_modes),
-                remote[0],
-            )
-            return None
-        ph1 = Phase1(
-            self.out,
-            self.settings,
-            rmconf,
-            local,
-            remote,
-            Role.RESPONDER,
-            msg.exchange_type,
-            now,
-            initiator_cookie=bytes(msg.initiator_cookie),
-        )
-        self.ph1s[ph1.icky] = ph1
-        self.log(Level.INFO, f"respond new phase 1 negotiation: {ph1.describe()}", remote[0])
-        self.log(
-            Level.INFO,
-            "begin Identity Protection mode." if ph1.exchange == MAIN else "begin Aggressive mode.",
-            remote[0],
-        )
-        return ph1
 
     def send_notify(
         self, ph1: Phase1, notify: int, now: float, *, data: bytes = b"",
@@ -848,50 +806,18 @@ class Engine:
         return ranked[0] if ranked else None
 
     def _start_quick(self, ph1: Phase1, request: Request, now: float) -> None:
-        mid = random_message_id()
-        q = Quick(self.out, self.settings, ph1, True, mid, request, now)
-        sainfo = self.config.sainfo_for(
-            request.local.id_payload(), request.remote.id_payload(), ph1.peer_id, ph1.remote.ph1id
-        )
+        q = Quick(self.out, self.settings, ph1, True, random_message_id(), request, now)
+        sainfo = q.find_sainfo()
         if sainfo is None:
-            cands = self.config.sainfo_candidates(
-                request.local.id_payload(),
-                request.remote.id_payload(),
-                ph1.peer_id,
-                ph1.remote.ph1id,
-            )
-            self.log(Level.ERROR, "failed to get sainfo.", ph1.peer[0])
-            for c in cands:
-                self.log(Level.ERROR, str(c), ph1.peer[0])
-            if not cands:
-                self.log(
-                    Level.ERROR,
-                    f"no sainfo for {request.local} {request.remote}: add a sainfo block",
-                    ph1.peer[0],
-                )
             self._acquire_error(request)
             return
-        self.quicks[(ph1.icky, mid)] = q
-        send_ids = self._send_ids(ph1, request)
+        self.quicks[(ph1.icky, q.message_id)] = q
+        send_ids = q.ids_needed()
         self._call(q, lambda: q.start(sainfo, send_ids))
 
-    def _send_ids(self, ph1: Phase1, request: Request) -> bool:
-        """IDs are omitted when nothing they say is new (racoon's isakmp_quick.c)."""
-        if request.tunnel or ph1.remote.support_proxy:
-            return True
-        if any(o.mode != EncapsulationMode.TRANSPORT for o in request.offers):
-            return True
-        if request.local.proto != 255 or request.remote.proto != 255:
-            return True
-        if request.local.port or request.remote.port:
-            return True
-        return not (
-            request.local.network == ipaddress.ip_network(ph1.local[0])
-            and request.remote.network == ipaddress.ip_network(ph1.peer[0])
-        )
-
     def _acquire_error(self, request: Request) -> None:
-        """Tell the kernel the negotiation failed: ACQUIRE with errno EINVAL (5.2)."""
+        """Tell the kernel the negotiation failed: ACQUIRE with errno EINVAL (docs/racoon.md
+        ("Quirks kept"))."""
         if not request.acquire_seq or not request.offers:
             return
         proto = KERNEL_PROTO[request.offers[-1].protocol]
@@ -901,18 +827,10 @@ class Engine:
         if event.sa is None:
             return
         sa = event.sa.id
-        dst = sa.dst
         hard = event.change is ops.SaChange.HARD_EXPIRE
         if hard:
             for q in list(self.quicks.values()):
-                if q.state in (QState.ESTABLISHED, QState.ADDING, QState.FAILED):
-                    continue
-                if any(
-                    KERNEL_PROTO[o.protocol] is sa.proto
-                    and o.spi
-                    and int.from_bytes(o.spi, "big") == sa.spi
-                    for o in q.request.offers
-                ):
+                if q.negotiating_larval(sa):
                     # Linux drops a larval SA (GETSPI never followed by UPDATE): give up now.
                     self.phase2_failed(
                         q,
@@ -922,32 +840,18 @@ class Engine:
                     )
                     return
         for q in list(self.established):
-            for rec in q.installed:
-                inbound = rec.inbound_spi == sa.spi and dst == q.local[0]
-                outbound = rec.outbound_spi == sa.spi and dst == q.peer[0]
-                if KERNEL_PROTO[rec.protocol] is not sa.proto or not (inbound or outbound):
-                    continue
-                text = q.sa_text(rec, "in" if inbound else "out")
-                self.log(Level.INFO, f"IPsec-SA expired: {text}", q.peer[0])
-                if not hard and q.initiator and q in self.established:
-                    self.drop_phase2(q)
-                    fresh = Request(
-                        q.request.local,
-                        q.request.remote,
-                        [
-                            ProtocolOffer(o.protocol, o.mode, o.reqid_in, o.reqid_out)
-                            for o in q.request.offers
-                        ],
-                        q.request.policy_id,
-                        0,
-                        q.request.tunnel,
-                    )
-                    # rekey under whichever ISAKMP SA is current (a new phase 1 if none)
-                    self._request_phase2(q.ph1.remote, q.local, q.peer, fresh, now)
-                    return
-                if hard and q in self.established:
-                    self.drop_phase2(q)
+            found = q.installed_match(sa)
+            if found is None:
+                continue
+            self.log(Level.INFO, f"IPsec-SA expired: {q.sa_text(*found)}", q.peer[0])
+            if not hard and q.initiator and q in self.established:
+                self.drop_phase2(q)
+                # rekey under whichever ISAKMP SA is current (a new phase 1 if none)
+                self._request_phase2(q.ph1.remote, q.local, q.peer, q.rekey_request(), now)
                 return
+            if hard and q in self.established:
+                self.drop_phase2(q)
+            return
 
     # ================================================================== SA life
     def phase1_established(self, ph1: Phase1, now: float) -> None:
@@ -1030,16 +934,7 @@ class Engine:
         # QM3 again (the lost-QM3 case of racoon's isakmp.c).
         """Every kernel SA of ``q`` is in: announce it."""
         self.established.append(q)
-        self.out.emit(
-            ev.Phase2Established(
-                q.local,
-                q.peer,
-                q.message_id,
-                tuple(PROTOCOL_NAMES.get(r.protocol, "?") for r in q.installed),
-                tuple(r.inbound_spi for r in q.installed),
-                tuple(r.outbound_spi for r in q.installed),
-            )
-        )
+        self.out.emit(q.established_event())
 
     def drop_phase2(self, q: Quick) -> None:
         if q in self.established:

@@ -146,7 +146,8 @@ class Informational:
         name = display_name(NotifyType, n.notify_type)
         if n.notify_type == NotifyType.INITIAL_CONTACT and protected and ph1 is not None:
             self.out.log(Level.INFO, "received INITIAL-CONTACT", remote[0])
-            # The peer restarted (8.10): purge every SA with it except this ISAKMP SA's.
+            # The peer restarted (racoon's isakmp_inf.c, isakmp_info_recv_initialcontact()):
+            # purge every SA with it except this ISAKMP SA's.
             self.purge_peer(ph1.peer[0], keep=ph1)
             return
         if n.notify_type in (NotifyType.R_U_THERE, NotifyType.R_U_THERE_ACK):

@@ -53,9 +53,13 @@ from pyracoon.crypto.nonce import generate_cookie, generate_nonce, validate_nonc
 from pyracoon.crypto.prf import Prf, prf_for
 from pyracoon.crypto.signature import rsa_sign, rsa_verify
 from pyracoon.pki.certs import certificate_subject, parse_certificates
-from pyracoon.pki.errors import CertificateVerifyError, IdentityMismatchError, PkiError
-from pyracoon.pki.identity import (
+from pyracoon.pki.errors import (
+    CertificateVerifyError,
     IdentifierConfigError,
+    IdentityMismatchError,
+    PkiError,
+)
+from pyracoon.pki.identity import (
     Identity,
     IdType,
     check_id_against_certificate,
@@ -231,7 +235,7 @@ class Phase1:
         self.cbc: CbcState | None = None
         self.my_id: Identification | None = None
         self.peer_id: Identification | None = None
-        self.peer_cert = None
+        self.peer_cert: x509.Certificate | None = None
         self.psk_entry: str | None = None
         self.peer_sent_cr = False
         #: resends and racoon's received-packet list (racoon's isakmp.c)
@@ -250,6 +254,42 @@ class Phase1:
         self.established_at: float | None = None
         self.deleted = False
         self._pending_commit: Decrypted | None = None
+
+    @classmethod
+    def for_first_message(
+        cls, out: Output, settings: Settings, msg: Message, local: Endpoint, remote: Endpoint,
+        now: float,
+    ) -> Phase1 | None:  # fmt: skip
+        """A responder for the peer's MM1/AM1, or None after logging why there is none: no
+        ``remote`` block for the peer, or an exchange mode it does not allow."""
+        rmconf = settings.config.remote_for(remote[0], remote[1])
+        if rmconf is None:
+            out.log(
+                Level.ERROR,
+                f"couldn't find configuration for {fmt_endpoint(remote)}: "
+                "add a 'remote' block for this address (or 'remote anonymous')",
+                remote[0],
+            )
+            return None
+        if msg.exchange_type not in [int(m) for m in rmconf.exchange_modes]:
+            out.log(
+                Level.ERROR,
+                f"not acceptable {display_name(ExchangeType, msg.exchange_type)} mode: "
+                f"remote {rmconf.describe()} allows exchange_mode "
+                + ", ".join(str(m) for m in rmconf.exchange_modes),
+                remote[0],
+            )
+            return None
+        ph1 = cls(
+            out, settings, rmconf, local, remote, Role.RESPONDER, msg.exchange_type, now,
+            initiator_cookie=bytes(msg.initiator_cookie),
+        )  # fmt: skip
+        ph1.log(Level.INFO, f"respond new phase 1 negotiation: {ph1.describe()}")
+        ph1.log(
+            Level.INFO,
+            "begin Identity Protection mode." if ph1.exchange == MAIN else "begin Aggressive mode.",
+        )
+        return ph1
 
     # ------------------------------------------------------------------ naming
     @property
@@ -438,7 +478,8 @@ class Phase1:
             self._established(now)
 
     def _commit_received(self) -> None:
-        """Move the CBC chain past the message being handled: it checked out (8.3)."""
+        """Move the CBC chain past the message being handled: it checked out (docs/engine.md
+        ("Decisions, and why"); racoon's isakmp_ident.c copies ivm->ive to ivm->iv only then)."""
         if self._pending_commit is not None and self.cbc is not None:
             self.cbc.commit(self._pending_commit)
         self._pending_commit = None
@@ -460,7 +501,7 @@ class Phase1:
             dec = self.cbc.decrypt(bytes(msg.encrypted.ciphertext), self.settings.padding)
             body = decode_payloads(msg.encrypted.next_payload, dec.plaintext)
         except (CryptoError, WireError) as exc:
-            hint = ()
+            hint: tuple[str, ...] = ()
             if self.params is not None and self.params.auth_method in PSK_METHODS:
                 hint = (
                     "the decrypted message makes no sense: most likely the pre-shared keys "
@@ -645,7 +686,7 @@ class Phase1:
             return [Hash(proof)]
         cert, key = self.settings.credentials.my_certificate(self.remote)
         out: list[Payload] = []
-        if cert is not None and self.remote.send_cert:
+        if self.remote.send_cert:
             out.append(Cert(CertEncoding.X509_SIGNATURE, cert.public_bytes(Encoding.DER)))
         if not isinstance(key, rsa.RSAPrivateKey):
             raise LocalError(
@@ -787,7 +828,7 @@ class Phase1:
         self._check_auth_method_supported()
         self.keypair = generate_keypair(choice.params.dh_group)
         self.nonce = generate_nonce(self.remote.nonce_size)
-        out = [KE(self.keypair.public_value), Nonce(self.nonce)]
+        out: list[Payload] = [KE(self.keypair.public_value), Nonce(self.nonce)]
         self._send(self._message(out, encrypt=False), now, expect_reply=True)
 
     def _main_r3(self, msg: Message, payloads: list[Payload], now: float) -> None:

@@ -10,9 +10,9 @@ Phase 2 (racoon.conf(5): sainfo): one proposal #1 with one protocol per SPD ipse
 SPD order, each with one transform per encryption x authentication combination; attributes life
 type and duration, encapsulation mode, [key length], [authentication], [group description].
 
-``proposal_check`` (8.9) decides how lifetimes, key lengths and PFS groups may differ.  Every
-rejection keeps a reason naming the attribute and both values, because "no suitable proposal
-found" alone tells nobody what to change.
+``proposal_check`` (docs/racoon.md ("proposal_check")) decides how lifetimes, key lengths and
+PFS groups may differ.  Every rejection keeps a reason naming the attribute and both values,
+because "no suitable proposal found" alone tells nobody what to change.
 """
 
 from __future__ import annotations
@@ -271,8 +271,9 @@ def check_phase1_reply(remote: Remote, sa: SA) -> Phase1Choice:
 
 
 # ============================================================================ phase 2
-#: racoon.conf / SADB protocol names of the IPsec DOI protocol ids.
-PROTOCOL_NAMES = {
+#: racoon.conf / SADB protocol names of the IPsec DOI protocol ids; keyed by ``int`` so that a
+#: number off the wire, which may be none of them, can be looked up.
+PROTOCOL_NAMES: dict[int, str] = {
     ProtocolID.IPSEC_ESP: "ESP",
     ProtocolID.IPSEC_AH: "AH",
     ProtocolID.IPCOMP: "IPCOMP",

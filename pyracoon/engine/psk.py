@@ -21,6 +21,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from pyracoon.pki.certs import check_file_permission
 from pyracoon.pki.errors import WeakFilePermissionError
@@ -57,6 +58,13 @@ class PskLookup:
     matched_id: str | None
     tried: tuple[str, ...]
     path: str
+
+
+class PskSource(Protocol):
+    """Where phase 1 looks pre-shared keys up: :class:`PskFile`, :class:`PskTable`, or a
+    test's own source; only ``lookup`` is ever called."""
+
+    def lookup(self, keys: Sequence[str]) -> PskLookup: ...
 
 
 class PskFile:

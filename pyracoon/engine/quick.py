@@ -19,7 +19,8 @@ never calls the dispatcher: it writes to the output sink and reports its outcome
 
 KEYMAT (RFC 2409): inbound keys from *our* SPI, outbound from the peer's, nonces always
 Ni|Nr, PFS secret first when PFS was negotiated.  Each exchange has its own CBC chain seeded from
-the phase-1 chain and the M-ID (8.4); a received message moves it only once its HASH verified.
+the phase-1 chain and the M-ID (RFC 2409 appendix B; racoon's oakley.c, oakley_newiv2()); a
+received message moves it only once its HASH verified.
 """
 
 from __future__ import annotations
@@ -82,13 +83,15 @@ from pyracoon.wire.constants import (
 from .context import OutcomeKind, Output, Settings
 from .errors import (
     AttributesNotSupported,
+    EngineError,
     InvalidHashInformation,
     InvalidIdInformation,
     InvalidKeyInformation,
+    LocalError,
     PayloadMalformed,
     UnexpectedMessage,
 )
-from .events import Endpoint, Level, fmt_endpoint
+from .events import Endpoint, Level, Phase2Established, fmt_endpoint
 from .phase1 import Phase1
 from .proposals import (
     PROTOCOL_NAMES,
@@ -108,7 +111,10 @@ __all__ = [
     "getspi_request", "install_request",
 ]  # fmt: skip
 
-MODE_NAMES = {EncapsulationMode.TUNNEL: "Tunnel", EncapsulationMode.TRANSPORT: "Transport"}
+MODE_NAMES: dict[int, str] = {
+    EncapsulationMode.TUNNEL: "Tunnel",
+    EncapsulationMode.TRANSPORT: "Transport",
+}
 #: Replay window racoon asks for (racoon's pfkey.c); IPComp has none.
 REPLAY_WINDOW = 4
 
@@ -263,9 +269,23 @@ class Quick:
         self.rtx = Retransmit(out.send, self.log, log_unanswered=False)
         self.expire_at: float | None = None
         self._pending_commit: Decrypted | None = None
-        #: The commit bit (8.8): set by us only when the engine is told to, copied by a
-        #: responder from QM1, noticed by an initiator in QM2.
+        #: The commit bit (RFC 2408 3.1; racoon's isakmp_quick.c): set by us only when the
+        #: engine is told to, copied by a responder from QM1, noticed by an initiator in QM2.
         self.commit = bool(initiator and settings.commit_bit)
+
+    @classmethod
+    def for_qm1(
+        cls, out: Output, settings: Settings, ph1: Phase1, message_id: int, now: float,
+        spd: SpdCache,
+    ) -> Quick:  # fmt: skip
+        """A responder for the QM1 of ``message_id``: what it is for comes from the peer's IDs
+        and the SPD (``_qm1``); until then its selectors are the two IKE hosts."""
+        placeholder = Request(
+            Selector(ipaddress.ip_network(ph1.local[0])),
+            Selector(ipaddress.ip_network(ph1.peer[0])),
+            [],
+        )
+        return cls(out, settings, ph1, False, message_id, placeholder, now, spd)
 
     # ------------------------------------------------------------------ naming
     @property
@@ -363,6 +383,15 @@ class Quick:
         self._pending_commit = None
         self.rtx.abandon()
 
+    def message_failed(self, exc: EngineError) -> bool:
+        """A handler raised ``exc`` (its notify is the engine's to send): forget the message;
+        True when that ends this quick mode -- a responder's first message (there is nothing to
+        keep) or a ``LocalError``.  Otherwise a valid message or the timer decides."""
+        if self.state is QState.ESTABLISHED:
+            return False
+        self.abandon_message()
+        return (not self.initiator and self.state is QState.START) or isinstance(exc, LocalError)
+
     def decrypt(self, msg: Message) -> tuple[Decrypted, list[Payload]]:
         """Decrypt with this exchange's CBC chain (not committed yet); HASH must come first."""
         enc = msg.encrypted
@@ -437,6 +466,41 @@ class Quick:
             self._send_qm2(now)
 
     # ------------------------------------------------------------------ initiator
+    def find_sainfo(self) -> SaInfo | None:
+        """Initiator: the sainfo for our request's selectors and the peer's phase-1 ID, or None
+        after logging each candidate and why it did not match ("failed to get sainfo.")."""
+        config, request, ph1 = self.settings.config, self.request, self.ph1
+        local_id, remote_id = request.local.id_payload(), request.remote.id_payload()
+        sainfo = config.sainfo_for(local_id, remote_id, ph1.peer_id, ph1.remote.ph1id)
+        if sainfo is not None:
+            return sainfo
+        cands = config.sainfo_candidates(local_id, remote_id, ph1.peer_id, ph1.remote.ph1id)
+        self.log(Level.ERROR, "failed to get sainfo.")
+        for c in cands:
+            self.log(Level.ERROR, str(c))
+        if not cands:
+            self.log(
+                Level.ERROR, f"no sainfo for {request.local} {request.remote}: add a sainfo block"
+            )
+        return None
+
+    def ids_needed(self) -> bool:
+        """Initiator: IDs are omitted when nothing they say is new (racoon's isakmp_quick.c):
+        transport mode only, no proxy, any protocol and port, the selectors the IKE hosts."""
+        request, ph1 = self.request, self.ph1
+        if request.tunnel or ph1.remote.support_proxy:
+            return True
+        if any(o.mode != EncapsulationMode.TRANSPORT for o in request.offers):
+            return True
+        if request.local.proto != 255 or request.remote.proto != 255:
+            return True
+        if request.local.port or request.remote.port:
+            return True
+        return not (
+            request.local.network == ipaddress.ip_network(ph1.local[0])
+            and request.remote.network == ipaddress.ip_network(ph1.peer[0])
+        )
+
     def start(self, sainfo: SaInfo, send_ids: bool) -> None:
         """Initiator: remember the sainfo, then ask the kernel for SPIs."""
         self.sainfo = sainfo
@@ -467,7 +531,7 @@ class Quick:
 
     def _qm2(self, msg: Message, payloads: list[Payload], now: float) -> None:
         if msg.flags & Flag.COMMIT:
-            self.commit = True  # the responder set it: wait for CONNECTED (8.8)
+            self.commit = True  # the responder set it: wait for CONNECTED (RFC 2408 3.1)
         _, rest = encode_payloads(payloads[1:])
         sa = next((p for p in payloads if isinstance(p, SA)), None)
         nonce = next((p for p in payloads if isinstance(p, Nonce)), None)
@@ -526,7 +590,8 @@ class Quick:
         self.install(now)
 
     def _responder_lifetime(self, payloads: list[Payload]) -> None:
-        """RESPONDER-LIFETIME (RFC 2407 4.6.3.1), accepted per proposal_check (8.9)."""
+        """RESPONDER-LIFETIME (RFC 2407 4.6.3.1), accepted per proposal_check (docs/racoon.md
+        ("proposal_check"))."""
         check = self.ph1.remote.proposal_check
         for p in payloads:
             if not isinstance(p, Notification) or p.notify_type != NotifyType.RESPONDER_LIFETIME:
@@ -742,6 +807,45 @@ class Quick:
         # racoon's pk_sendupdate() then pk_sendadd(): every UPDATE first, then every ADD
         for req in updates + adds:
             self.out.kernel_request(req, self)
+
+    # ------------------------------------------------------------------ the engine's questions
+    def negotiating_larval(self, sa: ops.SaId) -> bool:
+        """Still negotiating, with ``sa`` the larval SA one of our GETSPIs made?"""
+        if self.state in (QState.ESTABLISHED, QState.ADDING, QState.FAILED):
+            return False
+        return any(
+            KERNEL_PROTO[o.protocol] is sa.proto and o.spi and _spi_int(o.spi) == sa.spi
+            for o in self.request.offers
+        )
+
+    def installed_match(self, sa: ops.SaId) -> tuple[Installed, str] | None:
+        """The pair ``sa`` belongs to and its direction ("in": to us, "out": to the peer)."""
+        for rec in self.installed:
+            if KERNEL_PROTO[rec.protocol] is not sa.proto:
+                continue
+            if rec.inbound_spi == sa.spi and sa.dst == self.local[0]:
+                return rec, "in"
+            if rec.outbound_spi == sa.spi and sa.dst == self.peer[0]:
+                return rec, "out"
+        return None
+
+    def rekey_request(self) -> Request:
+        """The same traffic, protocols, modes and reqids, for a new quick mode: no SPIs yet
+        and no ACQUIRE to answer."""
+        r = self.request
+        offers = [ProtocolOffer(o.protocol, o.mode, o.reqid_in, o.reqid_out) for o in r.offers]
+        return Request(r.local, r.remote, offers, r.policy_id, 0, r.tunnel)
+
+    def established_event(self) -> Phase2Established:
+        """What the engine announces when every kernel SA of this quick mode is in."""
+        return Phase2Established(
+            self.local,
+            self.peer,
+            self.message_id,
+            tuple(PROTOCOL_NAMES.get(r.protocol, "?") for r in self.installed),
+            tuple(r.inbound_spi for r in self.installed),
+            tuple(r.outbound_spi for r in self.installed),
+        )
 
     def sa_text(self, record: Installed, direction: str) -> str:
         """racoon's ``ESP/Transport A[500]->B[500] spi=N(0xN)`` for one direction."""

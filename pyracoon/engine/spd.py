@@ -16,6 +16,7 @@ whatever backend carries them.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from ipaddress import IPv4Network, IPv6Network
 
 from pyracoon.config.model import GeneratePolicy, SaInfo
 from pyracoon.kernel import ops
@@ -60,9 +61,14 @@ def entry_of_policy(policy: ops.Policy) -> SpdEntry:
 # ---------------------------------------------------------------------- lookups
 def _contains(outer: Selector, inner: Selector) -> bool:
     """Does SP selector ``outer`` cover ID selector ``inner`` (address, protocol, port)?"""
-    if outer.network.version != inner.network.version:
+    o, i = outer.network, inner.network
+    if isinstance(o, IPv4Network) and isinstance(i, IPv4Network):
+        covered = i.subnet_of(o)
+    elif isinstance(o, IPv6Network) and isinstance(i, IPv6Network):
+        covered = i.subnet_of(o)
+    else:  # different families
         return False
-    if not inner.network.subnet_of(outer.network):  # type: ignore[arg-type]
+    if not covered:
         return False
     if outer.proto != 255 and outer.proto != inner.proto:
         return False

@@ -46,6 +46,7 @@ from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 from . import ops, pfkey_codec
 from .pfkey import (
@@ -397,7 +398,7 @@ class UnixKernelSocket(_DatagramKernelSocket):
         return float(reply["now"])
 
 
-def control_request(path: str, req: dict, timeout: float = 5.0) -> dict:
+def control_request(path: str, req: dict[str, Any], timeout: float = 5.0) -> dict[str, Any]:
     """Send one JSON control request to ``pyracoon-kernel`` at ``path`` and return its answer.
 
     It goes on a connection of its own, so the PF_KEY messages of a socket in use are never
@@ -416,7 +417,9 @@ def control_request(path: str, req: dict, timeout: float = 5.0) -> dict:
                 if not data:
                     raise KernelError(f"the kernel at {path} closed the connection")
                 if data[:1] == b"{":
-                    return json.loads(data)
+                    # text that starts with "{" parses to an object or not at all
+                    reply: dict[str, Any] = json.loads(data)
+                    return reply
         except TimeoutError:
             raise KernelError(f"the kernel at {path} did not answer within {timeout:g} s") from None
 

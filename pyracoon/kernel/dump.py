@@ -171,7 +171,7 @@ def _addr_text(a: Address) -> str:
 
 _DIR_NAMES = ("any", "in", "out", "fwd", "in(socket)", "out(socket)")
 _ACTION_NAMES = ("discard", "none", "ipsec", "entrust", "bypass")
-_PROTO_NAMES = {IpProto.ESP: "esp", IpProto.AH: "ah", IpProto.IPCOMP: "ipcomp"}
+_PROTO_NAMES: dict[int, str] = {IpProto.ESP: "esp", IpProto.AH: "ah", IpProto.IPCOMP: "ipcomp"}
 _MODE_NAMES = ("any", "transport", "tunnel")
 _LEVEL_NAMES = ("default", "use", "require", "unique")
 
@@ -232,7 +232,7 @@ def dump_policy(policy: Policy, delimiter: str = " ", with_ports: bool = False) 
 
 
 def _dump_request(req: IpsecRequest, with_ports: bool) -> str:
-    proto = _PROTO_NAMES.get(req.proto)  # type: ignore[call-overload]
+    proto = _PROTO_NAMES.get(req.proto)
     if proto is None:
         raise PolicyDumpError(EIPSEC_INVAL_PROTO)
     if not 0 <= req.mode < len(_MODE_NAMES):
@@ -423,7 +423,7 @@ def format_policy(msg: Message, with_ports: bool = False) -> str:
 # -l (shortdump)
 
 SHORTDUMP_HEADER = f"{'time':<4} {'p':<3} {'s':<1} {'spi':<8} {'ltime':<7} src -> dst\n"
-_SHORT_SATYPE = {SaType.AH: "ah", SaType.ESP: "esp"}
+_SHORT_SATYPE: dict[int, str] = {SaType.AH: "ah", SaType.ESP: "esp"}
 _SHORT_STATE = ("L", "M", "D", "d")
 _SHORT_PROTO = {
     0: "ip", 1: "icmp", 2: "igmp", 3: "ggp", 4: "ip4", 6: "tcp", 8: "egp", 17: "udp",
@@ -435,7 +435,7 @@ _SHORT_PROTO = {
 def format_short(msg: Message, now: int) -> str:
     """One line of ``setkey -D -l``."""
     out = [f"{(now % 3600) // 60:02d}{now % 60:02d}"]
-    out.append(f" {_SHORT_SATYPE.get(msg.satype, f'#{msg.satype}'):<3}")  # type: ignore[call-overload]
+    out.append(f" {_SHORT_SATYPE.get(msg.satype, f'#{msg.satype}'):<3}")
     sa = msg.sa
     if sa is not None:
         state = _SHORT_STATE[sa.state] if sa.state < 4 else f"#{sa.state}"
@@ -469,7 +469,7 @@ def format_short(msg: Message, now: int) -> str:
 # -v / -x (kdebug_sadb)
 
 
-def _kdebug_sockaddr(addr: object, port: int, flowinfo: int = 0, scope_id: int = 0) -> str:
+def _kdebug_sockaddr(addr: IPAddress, port: int, flowinfo: int = 0, scope_id: int = 0) -> str:
     from ipaddress import IPv4Address
 
     if isinstance(addr, IPv4Address):
@@ -477,7 +477,7 @@ def _kdebug_sockaddr(addr: object, port: int, flowinfo: int = 0, scope_id: int =
         return head + hexdump(addr.packed) + "  }\n"
     head = f"sockaddr{{ len=28 family=10 port={port}\n"
     head += f"  flowinfo=0x{flowinfo:08x}, scope_id=0x{scope_id:08x}\n"
-    return head + hexdump(addr.packed) + "  }\n"  # type: ignore[attr-defined]
+    return head + hexdump(addr.packed) + "  }\n"
 
 
 def _kdebug_ext(ext: Extension) -> str:

@@ -58,6 +58,7 @@ from .pfkey import (
     SA2,
     Address,
     Alg,
+    Extension,
     IPAddress,
     IpsecRequest,
     Key,
@@ -106,6 +107,8 @@ SATYPE_MAX = 9
 """``SADB_SATYPE_MAX``: REGISTER takes any SA type up to it."""
 
 Clock = Callable[[], float]
+Flow = tuple[IPAddress, IPAddress, int, int, int]
+"""A packet's flow as the packet path matches it: source, destination, protocol, ports."""
 
 # What a REGISTER reply announces: (id, ivlen, minbits, maxbits), in the order and with the
 # ivlens of Linux's xfrm_algo table (every pfkey-supported algorithm present, as in the lab),
@@ -131,7 +134,11 @@ _FIXED_KEY_SIZES = {
     c.sadb_id: c.kernel.key_sizes for c in kernel_ciphers() if c.kernel and c.kernel.key_sizes
 }
 
-SATYPE_OF_PROTO = {IpProto.ESP: SaType.ESP, IpProto.AH: SaType.AH, IpProto.IPCOMP: SaType.IPCOMP}
+SATYPE_OF_PROTO: dict[int, SaType] = {
+    IpProto.ESP: SaType.ESP,
+    IpProto.AH: SaType.AH,
+    IpProto.IPCOMP: SaType.IPCOMP,
+}
 TEMPLATE_PROTOS = frozenset(
     {IpProto.ESP, IpProto.AH, IpProto.IPCOMP, IpProto.ROUTING, IpProto.DSTOPTS}
 )
@@ -251,7 +258,7 @@ class SAEntry:
     as allocations."""
     seq: int = 0
     pid: int = 0
-    extras: list = field(default_factory=list)
+    extras: list[Extension] = field(default_factory=list)
     """NAT-T and security-context extensions, stored and returned as given."""
     soft_expired: bool = False
     selector: Selector | None = None
@@ -325,7 +332,8 @@ class SPEntry:
     SPDUPDATE replaces is a new one (with the old id)."""
 
     @property
-    def selector(self) -> tuple:
+    def selector(self) -> tuple[object, ...]:
+        """What makes two policies the same one (SPDUPDATE, SPDDELETE): compared, never read."""
         return (
             self.dir,
             self.src.addr,
@@ -342,9 +350,9 @@ class SPEntry:
         """Does a packet fall under this policy's selectors?"""
         if src.version != self.src.addr.version or dst.version != self.dst.addr.version:
             return False
-        if src not in ipaddress.ip_network((self.src.addr, self.src.prefixlen), strict=False):
+        if src not in ipaddress.ip_network((self.src.addr, _plen(self.src)), strict=False):
             return False
-        if dst not in ipaddress.ip_network((self.dst.addr, self.dst.prefixlen), strict=False):
+        if dst not in ipaddress.ip_network((self.dst.addr, _plen(self.dst)), strict=False):
             return False
         if self.src.proto != ULPROTO_ANY and self.src.proto != proto:
             return False
@@ -459,7 +467,7 @@ class InMemoryKernel:
             self._unicast(msg.reply(refusal.errno), ep)
 
     def _dispatch(self, ep: Endpoint, msg: Message) -> None:
-        handler = {
+        handlers: dict[int, Callable[[Endpoint, Message], None]] = {
             MsgType.GETSPI: self._getspi,
             MsgType.UPDATE: self._update,
             MsgType.ADD: self._add,
@@ -477,7 +485,8 @@ class InMemoryKernel:
             MsgType.X_SPDGET: self._spdget,
             MsgType.X_SPDFLUSH: self._spdflush,
             MsgType.X_SPDDUMP: self._spddump,
-        }.get(msg.type)
+        }
+        handler = handlers.get(msg.type)
         if handler is None:
             raise KernelRefusal(E.EOPNOTSUPP, f"message type {msg.type} is not a request")
         handler(ep, msg)
@@ -1090,7 +1099,9 @@ class InMemoryKernel:
 
     # -- the packet path ----------------------------------------------------------------------
 
-    def _lookup_policy(self, direction: int, src, dst, proto, sport, dport) -> SPEntry | None:
+    def _lookup_policy(
+        self, direction: int, src: IPAddress, dst: IPAddress, proto: int, sport: int, dport: int
+    ) -> SPEntry | None:
         best: SPEntry | None = None
         for p in self.spd:
             if p.dir == direction and p.matches(src, dst, proto, sport, dport):
@@ -1098,7 +1109,9 @@ class InMemoryKernel:
                     best = p
         return best
 
-    def _candidates(self, satype: int, src: IPAddress, dst: IPAddress, t: Template) -> list:
+    def _candidates(
+        self, satype: int, src: IPAddress, dst: IPAddress, t: Template
+    ) -> list[SAEntry]:
         """The states ``xfrm_state_find`` looks at for a template: same addresses, protocol,
         mode and reqid -- exactly the reqid, 0 only matching 0."""
         return [
@@ -1112,7 +1125,7 @@ class InMemoryKernel:
         ]
 
     def _find_sa(
-        self, satype: int, src: IPAddress, dst: IPAddress, t: Template, flow: tuple
+        self, satype: int, src: IPAddress, dst: IPAddress, t: Template, flow: Flow
     ) -> SAEntry | None:
         """A usable SA for the template: valid, selecting the flow, not dying if it can be
         helped, else the newest."""
@@ -1153,14 +1166,14 @@ class InMemoryKernel:
             return PacketResult(Verdict.DROPPED, policy.id, reason="policy discard")
         if policy.policy_type != PolicyType.IPSEC:
             return PacketResult(Verdict.CLEAR, policy.id, reason="policy bypasses IPsec")
-        flow = (s, d, proto, sport, dport)
+        flow: Flow = (s, d, proto, sport, dport)
         found: list[SAEntry] = []
         missing: list[Template] = []
         acquired = False
         for t in policy.requests:
             a, b = (t.src, t.dst) if t.mode == Mode.TUNNEL else (s, d)
             assert a is not None and b is not None  # a tunnel template has both endpoints
-            satype = SATYPE_OF_PROTO.get(t.proto)  # type: ignore[call-overload]
+            satype = SATYPE_OF_PROTO.get(t.proto)
             sa = None if satype is None else self._find_sa(satype, a, b, t, flow)
             if sa is not None:
                 found.append(sa)
@@ -1229,7 +1242,7 @@ class InMemoryKernel:
         satype: int,
         src: IPAddress,
         dst: IPAddress,
-        flow: tuple,
+        flow: Flow,
     ) -> bool:
         """``xfrm_state_find`` for a missing SA: ask the key managers unless a larval state is
         there already or a failed one selects this flow; then leave a larval state, SPI 0, with
@@ -1271,6 +1284,11 @@ class InMemoryKernel:
         self._to_registered(msg)
 
 
+def _plen(a: Address) -> int:
+    """``a``'s prefix length; ``Address`` fills in the full length when given none."""
+    return a.addr.max_prefixlen if a.prefixlen is None else a.prefixlen
+
+
 _NATT_EXTS = {
     ExtType.X_NAT_T_TYPE,
     ExtType.X_NAT_T_SPORT,
@@ -1307,7 +1325,7 @@ def _check_key(
         raise KernelRefusal(E.ENOSYS, f"unsupported {what} algorithm {alg_id}")
     if not ranges:
         return
-    bits = key.bits if key is not None else 0
+    bits = key.bits if key is not None and key.bits is not None else 0  # Key fills bits in
     if not alg.minbits <= bits <= alg.maxbits:
         raise KernelRefusal(
             E.EINVAL, f"{what} key of {bits} bits outside {alg.minbits}-{alg.maxbits}"

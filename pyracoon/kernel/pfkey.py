@@ -20,13 +20,14 @@ codec takes one; the simulated kernel and its Unix socket use the Linux layout o
 
 from __future__ import annotations
 
+import builtins
 import ipaddress
 import socket
 import struct
 import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 from .sadb import PF_KEY_V2, ExtType, Mode, MsgType, name_of
 
@@ -163,7 +164,8 @@ class _Reader:
         return chunk
 
     def _unpack(self, fmt: str, where: str, field_name: str) -> int:
-        return struct.unpack(fmt, self.take(struct.calcsize(fmt), where, field_name))[0]
+        value: int = struct.unpack(fmt, self.take(struct.calcsize(fmt), where, field_name))[0]
+        return value
 
     def u8(self, where: str, f: str) -> int:
         return self._unpack("=B", where, f)
@@ -209,8 +211,12 @@ class Extension:
         raise NotImplementedError
 
     @property
-    def type(self) -> ExtType:
+    def type(self) -> ExtType | int:
+        """The extension type; only :class:`RawExtension` has one that is not an ``ExtType``."""
         return self.TYPES[0]
+
+
+_E = TypeVar("_E", bound=Extension)
 
 
 @dataclass
@@ -260,7 +266,8 @@ class Lifetime(Extension):
     def type(self) -> ExtType:
         return self.ext_type
 
-    def body(self, layout: SockaddrLayout) -> bytes:
+    # ``builtins.bytes``: the ``bytes`` field (sadb_lifetime_bytes) shadows the type in this class
+    def body(self, layout: SockaddrLayout) -> builtins.bytes:
         return struct.pack("=IQQQ", self.allocations, self.bytes, self.addtime, self.usetime)
 
     @classmethod
@@ -824,8 +831,8 @@ class RawExtension(Extension):
     data: bytes = b""
 
     @property
-    def type(self) -> ExtType:  # type: ignore[override]
-        return self.ext_type  # type: ignore[return-value]
+    def type(self) -> int:
+        return self.ext_type
 
     def body(self, layout: SockaddrLayout) -> bytes:
         return self.data
@@ -900,31 +907,37 @@ class Message:
         return iter(self.extensions.values())
 
     # Typed accessors for the extensions most code needs.
+    def _typed(self, ext_type: int, cls: builtins.type[_E]) -> _E | None:  # self.type shadows
+        """The extension of ``ext_type`` as ``cls``; ``decode`` stores each known type as its
+        class (``_CLASS_OF``), so None means absent."""
+        ext = self.extensions.get(ext_type)
+        return ext if isinstance(ext, cls) else None
+
     @property
     def sa(self) -> SA | None:
-        return self.extensions.get(ExtType.SA)  # type: ignore[return-value]
+        return self._typed(ExtType.SA, SA)
 
     @property
     def src(self) -> Address | None:
-        return self.extensions.get(ExtType.ADDRESS_SRC)  # type: ignore[return-value]
+        return self._typed(ExtType.ADDRESS_SRC, Address)
 
     @property
     def dst(self) -> Address | None:
-        return self.extensions.get(ExtType.ADDRESS_DST)  # type: ignore[return-value]
+        return self._typed(ExtType.ADDRESS_DST, Address)
 
     @property
     def sa2(self) -> SA2 | None:
-        return self.extensions.get(ExtType.X_SA2)  # type: ignore[return-value]
+        return self._typed(ExtType.X_SA2, SA2)
 
     @property
     def policy(self) -> Policy | None:
-        return self.extensions.get(ExtType.X_POLICY)  # type: ignore[return-value]
+        return self._typed(ExtType.X_POLICY, Policy)
 
     def lifetime(self, ext_type: ExtType) -> Lifetime | None:
-        return self.extensions.get(ext_type)  # type: ignore[return-value]
+        return self._typed(ext_type, Lifetime)
 
     def key(self, ext_type: ExtType) -> Key | None:
-        return self.extensions.get(ext_type)  # type: ignore[return-value]
+        return self._typed(ext_type, Key)
 
     def reply(self, errno: int = 0) -> Message:
         """A reply header: same type, satype, seq and pid, as a kernel answers a request."""
@@ -998,7 +1011,7 @@ def decode(data: bytes, layout: SockaddrLayout = LINUX) -> Message:
             )
         r = _Reader(data, pos + 4, end)
         ext_enum = ExtType(ext_type) if ext_type in ExtType._value2member_map_ else ext_type
-        ext = cls.decode_body(ext_enum, r, layout)  # type: ignore[arg-type]
+        ext = cls.decode_body(ext_enum, r, layout)
         if cls is not RawExtension and r.remaining() >= 8:
             raise PfkeyDecodeError(where, "sadb_ext_len", pos, "extension longer than its content")
         msg.extensions[ext_type] = ext

@@ -22,10 +22,10 @@ from typing import TypeVar
 
 from pyracoon.crypto.algorithms import (
     IPCOMP_ALGORITHMS,
-    UnknownAlgorithm,
     auth_by_sadb_id,
     cipher_by_sadb_id,
 )
+from pyracoon.crypto.errors import UnknownAlgorithm
 
 from . import ops
 from .pfkey import SA, SA2, Address, IpsecRequest, Key, Lifetime, Message, Policy, SpiRange

@@ -32,6 +32,7 @@ import stat
 import sys
 import time
 from collections import deque
+from typing import Any
 
 from .base import KERNEL_ENV, KernelError, control_request
 from .memory import Endpoint, InMemoryKernel
@@ -150,10 +151,11 @@ class KernelServer:
                 if sock is self.listener:
                     self._accept()
                     continue
+                assert isinstance(sock, socket.socket)  # the selector holds only sockets
                 if events & selectors.EVENT_READ:
-                    self._read(sock)  # type: ignore[arg-type]
+                    self._read(sock)
                 if events & selectors.EVENT_WRITE and sock in self.conns:
-                    self._write(sock)  # type: ignore[arg-type]
+                    self._write(sock)
             self.kernel.tick()
             self._flush_queues()
 
@@ -203,7 +205,7 @@ class KernelServer:
             self.kernel.handle(ep, data)
         self._flush_queues()
 
-    def _control(self, data: bytes, sender: Endpoint) -> dict:
+    def _control(self, data: bytes, sender: Endpoint) -> dict[str, Any]:
         """Answer a JSON control request (packets, the manual clock, test hooks)."""
         try:
             req = json.loads(data)
@@ -291,7 +293,7 @@ class KernelServer:
 # command line
 
 
-def _control_request(spec: str | None, req: dict) -> dict:
+def _control_request(spec: str | None, req: dict[str, Any]) -> dict[str, Any]:
     spec = spec or os.environ.get(KERNEL_ENV) or ""
     if not spec.startswith("unix:"):
         raise KernelError("packet and advance need a simulated kernel: --kernel unix:PATH")

@@ -208,13 +208,24 @@ def load_credentials(
     key_path = resolve_path(key_file, base_dir)
     cert = load_certificate(cert_path)
     key = load_private_key(key_path, check_permissions=check_permissions)
+    check_key_pair(cert, key, cert_path, key_path)
+    return LocalCredentials(cert, key, cert_path, key_path)
+
+
+def check_key_pair(
+    cert: x509.Certificate,
+    key: PrivateKeyTypes,
+    cert_path: str | Path,
+    key_path: str | Path,
+) -> None:
+    """``PrivateKeyLoadError`` unless ``key`` is the private half of ``cert``'s public key: for
+    files already loaded (the daemon's start-up checks what the engine's credentials read)."""
     if _public_der(key.public_key()) != _public_der(cert.public_key()):
         raise PrivateKeyLoadError(
             key_path,
             f"private key {key_path} does not belong to certificate {cert_path} "
             f"({describe(cert)}); check the two names in certificate_type",
         )
-    return LocalCredentials(cert, key, cert_path, key_path)
 
 
 @functools.lru_cache(maxsize=512)

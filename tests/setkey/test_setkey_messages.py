@@ -1,4 +1,5 @@
-"""The SADB messages pysetkey sends: extension order and bytes, as setkey builds them (7.2).
+"""The SADB messages pysetkey sends: extension order and bytes, as setkey builds them (setkey's
+parse.y, the setkeymsg_*() functions).
 
 The expected bytes are packed here field by field with ``struct`` from RFC 2367's layouts, not
 with the codec under test, so a codec mistake cannot hide a message-building one.
