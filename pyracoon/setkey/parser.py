@@ -236,6 +236,11 @@ class ParseOptions:
     resolver: Resolver = system_resolver
     keylen_diagnostic: Callable[[str], None] | None = None
     """Where ``KEYLEN MIN MAX`` goes when a key length is refused (default stderr)."""
+    where: Callable[[int], str] = lambda line: f"line {line}: "
+    """How a warning names its line: KAME's ``line N: `` unless the caller says otherwise
+    (ipsec-tools' ``-f`` says ``setkey: FILE,N: ``, see ``cli.run_script``)."""
+    quote: Callable[[str], str] = lambda token: f"[{token}]"
+    """How a warning quotes the token: KAME's ``[TOKEN]``, ipsec-tools' ``-f`` ```TOKEN'``."""
 
 
 class _Parser:
@@ -271,7 +276,8 @@ class _Parser:
         return self.expect(T.EOT)
 
     def warn(self, message: str, tok: Token) -> None:
-        self.script.warnings.append(f"line {tok.line}: {message} at [{tok.text}]")
+        where, token = self.opt.where(tok.line), self.opt.quote(tok.text)
+        self.script.warnings.append(f"{where}{message} at {token}")
 
     # -- driver ---------------------------------------------------------------------------
     def parse(self) -> None:
@@ -510,7 +516,7 @@ class _Parser:
             )
             for diag in (
                 f"{bits} {rng.minbits} {rng.maxbits}",
-                f"line {tok.line}: the {name} {what} key is {bits} bits "
+                f"{self.opt.where(tok.line)}the {name} {what} key is {bits} bits "
                 f"({len(key)} byte{'' if len(key) == 1 else 's'}); "
                 f"{name} takes {allowed}",
             ):
