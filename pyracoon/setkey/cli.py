@@ -492,6 +492,7 @@ def run_script(session: Session, text: str, options: ParseOptions) -> int:
         options,
         where=lambda line: f"{PROG}: {name},{line}: ",
         quote=lambda token: f"`{token}'",
+        on_warning=lambda text: _line(session.err, text),
     )
     err = session.err
 

@@ -239,6 +239,9 @@ class ParseOptions:
     where: Callable[[int], str] = lambda line: f"line {line}: "
     """How a warning names its line: KAME's ``line N: `` unless the caller says otherwise
     (ipsec-tools' ``-f`` says ``setkey: FILE,N: ``, see ``cli.run_script``)."""
+    on_warning: Callable[[str], None] | None = None
+    """Print each warning at once (setkey's ``-f`` prints them as its parser meets them, between
+    the key-length diagnostics and the error); unset, they are kept in ``Script.warnings``."""
     quote: Callable[[str], str] = lambda token: f"[{token}]"
     """How a warning quotes the token: KAME's ``[TOKEN]``, ipsec-tools' ``-f`` ```TOKEN'``."""
 
@@ -277,7 +280,13 @@ class _Parser:
 
     def warn(self, message: str, tok: Token) -> None:
         where, token = self.opt.where(tok.line), self.opt.quote(tok.text)
-        self.script.warnings.append(f"{where}{message} at {token}")
+        self._warning(f"{where}{message} at {token}")
+
+    def _warning(self, text: str) -> None:
+        if self.opt.on_warning is not None:
+            self.opt.on_warning(text)
+        else:
+            self.script.warnings.append(text)
 
     # -- driver ---------------------------------------------------------------------------
     def parse(self) -> None:
@@ -763,7 +772,7 @@ class _Parser:
             policy = parse_policy(tok.text)
         except PolicySyntaxError as e:
             if e.detail:
-                self.script.warnings.append(e.detail)
+                self._warning(e.detail)
             raise self.error(e.message, tok) from None
         return policy, tok
 
