@@ -21,6 +21,7 @@ when any line failed (setkey exits 0 once parsing succeeded).
 
 from __future__ import annotations
 
+import dataclasses
 import errno as errno_mod
 import os
 import sys
@@ -242,6 +243,8 @@ class Session:
         self.clock = clock
         self.failed = False
         self.script_mode = opts.mode in ("script", "stdin")
+        #: ``-f``'s file name, as setkey's ``warnx("%s,%d: ...", filename, lineno)`` shows it
+        self.script_name = opts.script_file if opts.mode == "script" else None
 
     # -- transport ------------------------------------------------------------------------
     def _trace(self, msg: Message) -> None:
@@ -330,7 +333,10 @@ class Session:
         )
         if not benign:
             self.failed = True
-        if self.script_mode and line is not None:
+        if self.script_name is not None and line is not None:
+            # ipsec-tools' postproc in MODE_SCRIPT: warnx("%s,%d: %s", filename, lineno, ...)
+            self.err.write(f"{PROG}: {self.script_name},{line}: {text}\n")
+        elif self.script_mode and line is not None:
             self.out.write(f"The result of line {line}: {text}.\n")
         else:
             self.out.write(f"{text}.\n")
@@ -474,17 +480,57 @@ def _print_parse_error(e: SetkeySyntaxError, out: TextIO) -> None:
 
 
 def run_script(session: Session, text: str, options: ParseOptions) -> int:
-    """``-f``: parse everything, then run it."""
-    try:
-        script = parse_script(text, options)
-    except SetkeySyntaxError as e:
-        _print_parse_error(e, session.out)
-        session.out.write(f"parse failed, line {e.line}.\n")
+    """``-f``: run each command as soon as it is parsed; stop at the first syntax error.
+
+    As ipsec-tools' setkey does (its yacc actions send each command when its ``;`` is read),
+    the commands before a broken one have already reached the kernel when parsing fails. Every
+    message goes to standard error as setkey's ``warnx`` writes it: ``PROG: FILE,LINE: ...``,
+    the offending token quoted as ```TOKEN'``.
+    """
+    name = session.script_name or "-"
+    options = dataclasses.replace(
+        options,
+        where=lambda line: f"{PROG}: {name},{line}: ",
+        quote=lambda token: f"`{token}'",
+        on_warning=lambda text: _line(session.err, text),
+    )
+    err = session.err
+
+    def failed(e: SetkeySyntaxError) -> int:
+        for w in getattr(e, "warnings", []):
+            err.write(w + "\n")
+        err.write(f"{options.where(e.line)}{e.message} at {options.quote(e.token)}\n")
+        err.write(f"{options.where(e.line)}parse failed\n")
         return 1
-    for w in script.warnings:
-        session.out.write(w + "\n")
-    for cmd in script.commands:
-        session.run(cmd)
+
+    def run(chunk: str, first: int) -> bool:
+        """Parse and run one chunk; False when it said ``exit``."""
+        script = parse_script(chunk, options, first)
+        for w in script.warnings:
+            err.write(w + "\n")
+        for cmd in script.commands:
+            session.run(cmd)
+        return not script.exited
+
+    buffer, first_line = "", 1
+    try:
+        for raw in text.splitlines(keepends=True):
+            buffer += raw
+            try:
+                tokens = tokenize(buffer, first_line)
+            except IncompleteInput:
+                continue
+            ends = [t for t in tokens if t.kind is T.EOT]
+            if not ends:
+                continue
+            cut = ends[-1].end
+            chunk, buffer = buffer[:cut], buffer[cut:]
+            chunk_first, first_line = first_line, first_line + chunk.count("\n")
+            if not run(chunk, chunk_first):
+                return 1 if session.failed else 0
+        run(buffer, first_line)
+    except SetkeySyntaxError as e:
+        return failed(e)
     return 1 if session.failed else 0
 
 

@@ -137,6 +137,17 @@ def tokenize(text: str, first_line: int = 1) -> list[Token]:
     n = len(text)
     while pos < n:
         c = text[pos]
+        if tokens and tokens[-1].is_flag("-P"):
+            # flex's S_PL rule starts right after "-P": the blanks there belong to the policy
+            # text (setkey's messages quote it as `` in ipsec ...'``), so they are not skipped.
+            m = _POLICY.match(text, pos)
+            if m:
+                body = m.group(0)
+                end_line = line + body.count("\n")
+                tokens.append(Token(T.POLICY, body, end_line, pos, m.end(), body))
+                line = end_line
+                pos = m.end()
+                continue
         if c == "\n":
             line += 1
             pos += 1
@@ -149,15 +160,6 @@ def tokenize(text: str, first_line: int = 1) -> list[Token]:
             nl = text.find("\n", pos)
             pos = n if nl < 0 else nl
             continue
-        if tokens and tokens[-1].is_flag("-P"):
-            m = _POLICY.match(text, pos)
-            if m:
-                body = m.group(0)
-                end_line = line + body.count("\n")
-                tokens.append(Token(T.POLICY, body, end_line, pos, m.end(), body))
-                line = end_line
-                pos = m.end()
-                continue
         start_line = line
         if c == ";":
             tokens.append(Token(T.EOT, ";", line, pos, pos + 1))

@@ -236,6 +236,14 @@ class ParseOptions:
     resolver: Resolver = system_resolver
     keylen_diagnostic: Callable[[str], None] | None = None
     """Where ``KEYLEN MIN MAX`` goes when a key length is refused (default stderr)."""
+    where: Callable[[int], str] = lambda line: f"line {line}: "
+    """How a warning names its line: KAME's ``line N: `` unless the caller says otherwise
+    (ipsec-tools' ``-f`` says ``setkey: FILE,N: ``, see ``cli.run_script``)."""
+    on_warning: Callable[[str], None] | None = None
+    """Print each warning at once (setkey's ``-f`` prints them as its parser meets them, between
+    the key-length diagnostics and the error); unset, they are kept in ``Script.warnings``."""
+    quote: Callable[[str], str] = lambda token: f"[{token}]"
+    """How a warning quotes the token: KAME's ``[TOKEN]``, ipsec-tools' ``-f`` ```TOKEN'``."""
 
 
 class _Parser:
@@ -271,7 +279,14 @@ class _Parser:
         return self.expect(T.EOT)
 
     def warn(self, message: str, tok: Token) -> None:
-        self.script.warnings.append(f"line {tok.line}: {message} at [{tok.text}]")
+        where, token = self.opt.where(tok.line), self.opt.quote(tok.text)
+        self._warning(f"{where}{message} at {token}")
+
+    def _warning(self, text: str) -> None:
+        if self.opt.on_warning is not None:
+            self.opt.on_warning(text)
+        else:
+            self.script.warnings.append(text)
 
     # -- driver ---------------------------------------------------------------------------
     def parse(self) -> None:
@@ -510,7 +525,7 @@ class _Parser:
             )
             for diag in (
                 f"{bits} {rng.minbits} {rng.maxbits}",
-                f"line {tok.line}: the {name} {what} key is {bits} bits "
+                f"{self.opt.where(tok.line)}the {name} {what} key is {bits} bits "
                 f"({len(key)} byte{'' if len(key) == 1 else 's'}); "
                 f"{name} takes {allowed}",
             ):
@@ -757,7 +772,7 @@ class _Parser:
             policy = parse_policy(tok.text)
         except PolicySyntaxError as e:
             if e.detail:
-                self.script.warnings.append(e.detail)
+                self._warning(e.detail)
             raise self.error(e.message, tok) from None
         return policy, tok
 

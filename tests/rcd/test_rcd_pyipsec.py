@@ -61,7 +61,7 @@ def test_a_broken_file_fails_start(kernel_server, tmp_path):
     bad.write_text("spdadd ::/0 ::/0 any -P sideways ipsec esp/transport//use;\n")
     out = rc(kernel_server, "start", ipsec_enable="YES", ipsec_file=str(bad))
     assert out.returncode == 1
-    assert "parse failed, line 1." in out.stdout
+    assert f"pysetkey: {bad},1: parse failed" in out.stderr
     missing = rc(kernel_server, "start", ipsec_enable="YES", ipsec_file=str(tmp_path / "none"))
     assert missing.returncode == 1 and "cannot read" in missing.stderr
 

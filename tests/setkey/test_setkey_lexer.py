@@ -65,7 +65,7 @@ def test_flags_and_address_flags() -> None:
 def test_policy_is_one_token_up_to_the_semicolon_and_counts_lines() -> None:
     toks = tokenize("spdadd a b any -P out ipsec\n  esp/tunnel/1.2.3.4-5.6.7.8/require;\nspddump;")
     policy = [t for t in toks if t.kind is T.POLICY][0]
-    assert policy.text == "out ipsec\n  esp/tunnel/1.2.3.4-5.6.7.8/require"
+    assert policy.text == " out ipsec\n  esp/tunnel/1.2.3.4-5.6.7.8/require"  # blank kept, as flex
     assert policy.line == 2
     eots = [t for t in toks if t.kind is T.EOT]
     assert [t.line for t in eots] == [2, 3]

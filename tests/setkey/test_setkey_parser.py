@@ -527,7 +527,7 @@ def test_tagged_policy() -> None:
 def test_policy_errors_are_reported_with_the_policy_text() -> None:
     e = err("spdadd 10.0.0.1 10.0.0.2 any -P out ipsec esp/tunnel//require;")
     assert e.render() == (
-        "line 1: Invalid address specification at [out ipsec esp/tunnel//require]"
+        "line 1: Invalid address specification at [ out ipsec esp/tunnel//require]"
     )
     with pytest.raises(SetkeySyntaxError) as info:
         parse_script("spdadd 10.0.0.1 10.0.0.2 any -P sideways ipsec;", opts())
