@@ -516,15 +516,10 @@ def run_script(session: Session, text: str, options: ParseOptions) -> int:
     try:
         for raw in text.splitlines(keepends=True):
             buffer += raw
-            try:
-                tokens = tokenize(buffer, first_line)
-            except IncompleteInput:
+            split = _complete_commands(buffer, first_line)
+            if split is None:
                 continue
-            ends = [t for t in tokens if t.kind is T.EOT]
-            if not ends:
-                continue
-            cut = ends[-1].end
-            chunk, buffer = buffer[:cut], buffer[cut:]
+            chunk, buffer = split
             chunk_first, first_line = first_line, first_line + chunk.count("\n")
             if not run(chunk, chunk_first):
                 return 1 if session.failed else 0
@@ -532,6 +527,21 @@ def run_script(session: Session, text: str, options: ParseOptions) -> int:
     except SetkeySyntaxError as e:
         return failed(e)
     return 1 if session.failed else 0
+
+
+def _complete_commands(buffer: str, first_line: int) -> tuple[str, str] | None:
+    """``(commands, rest)``: the complete commands at the front of ``buffer`` (up to the last
+    ``;`` outside quotes and comments) and what follows; None while no command is complete
+    yet.  A syntax error in the text read so far is ``SetkeySyntaxError``."""
+    try:
+        tokens = tokenize(buffer, first_line)
+    except IncompleteInput:
+        return None
+    ends = [t for t in tokens if t.kind is T.EOT]
+    if not ends:
+        return None
+    cut = ends[-1].end
+    return buffer[:cut], buffer[cut:]
 
 
 def run_stdin(session: Session, stream: TextIO, options: ParseOptions) -> int:
@@ -544,19 +554,15 @@ def run_stdin(session: Session, stream: TextIO, options: ParseOptions) -> int:
         line_no += 1
         buffer += raw
         try:
-            tokens = tokenize(buffer, first_line)
-        except IncompleteInput:
-            continue
+            split = _complete_commands(buffer, first_line)
         except SetkeySyntaxError as e:
             _print_parse_error(e, session.out)
             syntax_failed = True
             buffer, first_line = "", line_no + 1
             continue
-        ends = [t for t in tokens if t.kind is T.EOT]
-        if not ends:
+        if split is None:
             continue
-        cut = ends[-1].end
-        chunk, buffer = buffer[:cut], buffer[cut:]
+        chunk, buffer = split
         chunk_first = first_line
         first_line += chunk.count("\n")
         try:
