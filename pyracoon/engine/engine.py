@@ -478,6 +478,7 @@ class Engine:
         ):
             self.log(Level.DEBUG, "responder cookie mismatch: dropped", remote[0])
             return
+        fresh: Phase1 | None = None  # a responder this very datagram creates
         try:
             if msg.exchange_type in (MAIN, AGGRESSIVE):
                 if ph1 is None:
@@ -490,6 +491,7 @@ class Engine:
                     if ph1 is None:
                         return
                     self.ph1s[ph1.icky] = ph1
+                    fresh = ph1
                 if msg.exchange_type != ph1.exchange:
                     raise UnexpectedMessage("exchange type changed in the middle of phase 1")
                 p = ph1
@@ -517,6 +519,12 @@ class Engine:
                 )
         except UnexpectedMessage as exc:
             self.log(Level.DEBUG, f"{exc}: dropped", remote[0])
+            if fresh is not None and fresh.state is P1State.START:
+                # A first message that starts nothing (an encrypted "MM1", a first message of
+                # the wrong shape) leaves no responder behind: unauthenticated input must not
+                # hold memory, and such a responder would have no timer to end it.
+                self.ph1s.pop(fresh.icky, None)
+                self.timers.cancel(fresh)
         except EngineError as exc:
             self._fail(exc, ph1, msg, now)
 

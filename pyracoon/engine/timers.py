@@ -35,6 +35,10 @@ class TimerHeap(Generic[K]):
     def __len__(self) -> int:
         return len(self._token)
 
+    def has(self, key: K) -> bool:
+        """Does ``key`` have a time?"""
+        return key in self._token
+
     def set(self, key: K, when: float | None) -> None:
         """Register ``key`` at ``when`` (None: no timer), replacing its previous time."""
         if when is None:
