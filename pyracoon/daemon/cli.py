@@ -30,6 +30,7 @@ from pyracoon.config import ConfigError, parse_file
 from pyracoon.config.model import Config, default_config_path
 from pyracoon.engine.credentials import Credentials
 from pyracoon.engine.events import Level
+from pyracoon.engine.half_open import DEFAULT_PER_PEER, DEFAULT_TOTAL
 from pyracoon.kernel import ops
 from pyracoon.kernel.base import BACKENDS_TEXT, KERNEL_ENV, KernelError, KernelSocket, open_kernel
 from pyracoon.pki import check_file_permission
@@ -45,6 +46,17 @@ DEFAULT_CONFIG = default_config_path()
 
 class StartupError(Exception):
     """Start-up cannot go on; the message is the one line the user sees."""
+
+
+def _positive(text: str) -> int:
+    """A whole number of at least 1 (argparse reports anything else as a usage error)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{value} is below 1")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -73,6 +85,20 @@ def build_parser() -> argparse.ArgumentParser:
             f"{BACKENDS_TEXT} (unix:PATH is a pyracoon-kernel); default $PYRACOON_KERNEL or "
             "auto (xfrm on Linux, pfkey elsewhere)"
         ),
+    )
+    p.add_argument(
+        "--half-open-max",
+        type=_positive,
+        default=DEFAULT_TOTAL,
+        metavar="N",
+        help=f"half-open responder ISAKMP-SAs kept, the oldest given up beyond ({DEFAULT_TOTAL})",
+    )
+    p.add_argument(
+        "--half-open-per-peer",
+        type=_positive,
+        default=DEFAULT_PER_PEER,
+        metavar="N",
+        help=f"half-open responder ISAKMP-SAs one address may have ({DEFAULT_PER_PEER})",
     )
     p.add_argument(
         "--ike-keylog",
@@ -322,8 +348,9 @@ def _start(args: argparse.Namespace) -> int:
         detach(pidfile)
         log.stream = None
     options = Options(
-        config_path, args.debug, args.port, args.natt_port, args.verbose, args.kernel, start_dir
-    )
+        config_path, args.debug, args.port, args.natt_port, args.verbose, args.kernel, start_dir,
+        half_open_max=args.half_open_max, half_open_per_peer=args.half_open_per_peer,
+    )  # fmt: skip
     daemon = Daemon(
         config, options, kernel, listeners, log, keylog=keylog, credentials=credentials
     )

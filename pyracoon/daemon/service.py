@@ -36,6 +36,7 @@ from pyracoon.config.model import Config
 from pyracoon.engine import Engine
 from pyracoon.engine import events as ev
 from pyracoon.engine.credentials import Credentials
+from pyracoon.engine.half_open import DEFAULT_PER_PEER, DEFAULT_TOTAL, HalfOpen
 from pyracoon.kernel import ops
 from pyracoon.kernel.base import KernelError, KernelMessageUndecodable, KernelSocket
 from pyracoon.kernel.bypass import BypassError, set_bypass
@@ -108,6 +109,10 @@ class Options:
     include_base: str | None = None
     """The directory relative ``include`` names were taken under at start (the working
     directory then): a detached daemon runs in ``/``, and a reload must find the same files."""
+    half_open_max: int = DEFAULT_TOTAL
+    """``--half-open-max``: half-open responder ISAKMP-SAs kept (engine/half_open.py)."""
+    half_open_per_peer: int = DEFAULT_PER_PEER
+    """``--half-open-per-peer``: half-open responder ISAKMP-SAs one address may have."""
 
 
 class Daemon:
@@ -142,6 +147,7 @@ class Daemon:
             export_ike_keys=keylog is not None,
             wall_time=self.wall_time,
             credentials=credentials,
+            half_open=HalfOpen(options.half_open_max, options.half_open_per_peer),
         )
         self.installed: dict[backupsa.SaKey, ops.SaId] = {}
         """SAs this daemon installed, by backupsa's key (satype, dst, spi): what a clean stop

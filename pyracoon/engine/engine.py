@@ -53,6 +53,7 @@ from .context import (
 from .credentials import Credentials
 from .errors import EngineError, LocalError, NoProposalChosen, UnexpectedMessage
 from .events import Endpoint, IPAddress, Level, fmt_endpoint
+from .half_open import HalfOpen
 from .informational import Informational
 from .phase1 import AGGRESSIVE, MAIN, P1State, Phase1, Role, random_message_id
 from .proposals import PROTOCOL_NAMES
@@ -134,6 +135,7 @@ class Engine:
         export_ike_keys: bool = False,
         wall_time: Callable[[float], float] | None = None,
         credentials: Credentials | None = None,
+        half_open: HalfOpen | None = None,
     ) -> None:
         if credentials is not None and credentials.config is not config:
             raise ValueError("the credentials given to the engine are not those of its config")
@@ -148,6 +150,8 @@ class Engine:
             self._wall_date,
         )  # fmt: skip
         self.ph1s: dict[bytes, Phase1] = {}
+        self.half_open = half_open if half_open is not None else HalfOpen()
+        """Responder phase 1s not yet established, capped (half_open.py says why)."""
         self.quicks: dict[tuple[bytes, int], Quick] = {}
         self.established: list[Quick] = []
         self.waiting: list[Waiting] = []
@@ -485,6 +489,15 @@ class Engine:
                     if any(msg.responder_cookie):
                         self.log(Level.DEBUG, "unknown ISAKMP-SA: dropped", remote[0])
                         return
+                    if not self.half_open.admits(remote[0]):
+                        self.log(
+                            Level.WARNING,
+                            f"first message from {fmt_endpoint(remote)} dropped: it has "
+                            f"{self.half_open.per_peer} half-open ISAKMP-SAs already, the "
+                            "most one address may have",
+                            remote[0],
+                        )
+                        return
                     ph1 = Phase1.for_first_message(
                         self.out, self.settings, msg, local, remote, now
                     )
@@ -492,6 +505,16 @@ class Engine:
                         return
                     self.ph1s[ph1.icky] = ph1
                     fresh = ph1
+                    evicted = self.half_open.add(ph1)
+                    if evicted is not None and self._alive(evicted):
+                        self.log(
+                            Level.WARNING,
+                            f"half-open ISAKMP-SA {evicted.index()} from "
+                            f"{fmt_endpoint(evicted.peer)} given up: "
+                            f"{self.half_open.total} are half-open, the most this host keeps",
+                            evicted.peer[0],
+                        )
+                        self.remove_phase1(evicted, announce=False)
                 if msg.exchange_type != ph1.exchange:
                     raise UnexpectedMessage("exchange type changed in the middle of phase 1")
                 p = ph1
@@ -525,6 +548,7 @@ class Engine:
                 # hold memory, and such a responder would have no timer to end it.
                 self.ph1s.pop(fresh.icky, None)
                 self.timers.cancel(fresh)
+                self.half_open.discard(fresh)
         except EngineError as exc:
             self._fail(exc, ph1, msg, now)
 
@@ -864,6 +888,7 @@ class Engine:
     # ================================================================== SA life
     def phase1_established(self, ph1: Phase1, now: float) -> None:
         """Announce the SA, send INITIAL-CONTACT once per peer, start queued phase 2s."""
+        self.half_open.discard(ph1)
         self.out.emit(
             ev.Phase1Established(ph1.local, ph1.peer, ph1.cookies, ph1.role is Role.INITIATOR)
         )
@@ -905,6 +930,7 @@ class Engine:
         ph1.state = P1State.FAILED
         self.ph1s.pop(ph1.icky, None)
         self.timers.cancel(ph1)
+        self.half_open.discard(ph1)
         self.out.emit(ev.NegotiationFailed(1, ph1.peer, text))
 
     def phase1_expired(self, ph1: Phase1, now: float) -> None:
@@ -926,6 +952,7 @@ class Engine:
         ph1.state = P1State.EXPIRED
         self.ph1s.pop(ph1.icky, None)
         self.timers.cancel(ph1)
+        self.half_open.discard(ph1)
         for key in [k for k in self.quicks if k[0] == ph1.icky]:
             q = self.quicks.pop(key)
             self.timers.cancel(q)
