@@ -1,36 +1,45 @@
-"""The Linux XFRM backend: PF_KEY ``Message`` requests answered through XFRM netlink.
+"""The Linux XFRM backend: the kernel vocabulary, and PF_KEY messages, over XFRM netlink.
 
-Everything above the kernel layer speaks PF_KEY. Linux's native key-management interface is
-XFRM over netlink (``xfrm_user``), which every Linux has, while ``af_key`` is an optional,
-deprecated module many distributions leave out. ``XfrmSocket`` therefore keeps the PF_KEY
-conversation and translates it, the way Linux's own ``af_key`` does inside the kernel:
+Linux's native key-management interface is XFRM over netlink (``xfrm_user``), which every Linux
+has, while ``af_key`` is an optional, deprecated module many distributions leave out.
+``XfrmSocket`` is a codec of the kernel vocabulary (:mod:`.ops`) of its own: ``submit``,
+``recv_event`` and ``call`` turn requests into XFRM netlink messages and XFRM's answers and
+announcements into events directly, with no PF_KEY message on the way. ``pysetkey`` speaks
+PF_KEY, so ``send``/``recv`` keep the PF_KEY conversation and translate it, the way Linux's own
+``af_key`` does inside the kernel. Both paths build their structures with the same builders,
+which take neutral values (``sa_info``, ``sa_algorithms``, ``selector``, ``policy_info``), and
+read the kernel's with the same readers (``state_algorithms``, ``policy_parts``, the
+lifetimes), so the engine cannot tell them apart (``tests/kernel/test_xfrm_ops.py``):
 
-========================  ================================================================
-PF_KEY                    XFRM netlink
-========================  ================================================================
-GETSPI (SPIRANGE)         ALLOCSPI (``xfrm_userspi_info``)
-ADD / UPDATE              NEWSA / UPDSA (``xfrm_usersa_info`` + algorithm attributes)
-DELETE / GET              DELSA / GETSA (``xfrm_usersa_id``)
-FLUSH, DUMP               FLUSHSA, GETSA with ``NLM_F_DUMP``
-X_SPDADD / X_SPDUPDATE    NEWPOLICY / UPDPOLICY (``xfrm_userpolicy_info`` + templates)
-X_SPDDELETE(2) / SPDGET   DELPOLICY / GETPOLICY (``xfrm_userpolicy_id``, by selector or index)
-X_SPDFLUSH, X_SPDDUMP     FLUSHPOLICY, GETPOLICY with ``NLM_F_DUMP``
-ACQUIRE, EXPIRE           the ACQUIRE and EXPIRE multicast groups
-X_SPDEXPIRE               POLEXPIRE (hard)
-ADD/DELETE/... by others  the SA and POLICY multicast groups
-REGISTER                  no XFRM counterpart: answered from the one algorithm table
-========================  ================================================================
+========================  ==========================  =========================================
+PF_KEY                    vocabulary                  XFRM netlink
+========================  ==========================  =========================================
+GETSPI (SPIRANGE)         GetSpi                      ALLOCSPI (``xfrm_userspi_info``)
+ADD / UPDATE              InstallSa                   NEWSA / UPDSA (``xfrm_usersa_info`` + algs)
+DELETE / GET              DeleteSa                    DELSA / GETSA (``xfrm_usersa_id``)
+FLUSH, DUMP               FlushSa, DumpSa             FLUSHSA, GETSA with ``NLM_F_DUMP``
+X_SPDADD / X_SPDUPDATE    UpdatePolicy                NEWPOLICY / UPDPOLICY (+ templates)
+X_SPDDELETE(2) / SPDGET   DeletePolicy                DELPOLICY / GETPOLICY (``xfrm_userpolicy_id``)
+X_SPDFLUSH, X_SPDDUMP     DumpPolicy                  FLUSHPOLICY, GETPOLICY with ``NLM_F_DUMP``
+ACQUIRE, EXPIRE           Acquire, SaEvent            the ACQUIRE and EXPIRE multicast groups
+X_SPDEXPIRE               PolicyEvent (expire)        POLEXPIRE (hard)
+ADD/DELETE/... by others  SaEvent, PolicyEvent        the SA and POLICY multicast groups
+REGISTER                  Register                    none: answered from the one algorithm table
+ACQUIRE with errno        AcquireFailed               none: the larval SA expires by itself
+========================  ==========================  =========================================
 
 The rules are af_key's (``net/key/af_key.c``), so one SPD file means the same on both backends:
 an SA's selector is left open with only its family set; lifetimes of 0 are "no limit"
 (``XFRM_INF``); a policy's ``use`` level is an optional template, ``unique`` keeps (or is given,
 from 0x4000 up) its reqid and ``require``/``default`` have none; the SPD id is the kernel's policy
 index, whose low three bits are the direction; per-socket policies dump with direction 4-6.
+Algorithms are named by the one table's ``xfrm_name`` column.
 
-Replies keep PF_KEY's shape: the request's type, seq and pid, errno set on failure, one reply
-per entry for a dump with ``seq`` counting down to 0 on the last (ENOENT when empty). What the
-kernel multicasts about our own requests is dropped, since the reply already told the caller;
-what other processes cause (``ip xfrm``, another daemon) arrives as PF_KEY broadcasts.
+Replies keep PF_KEY's shape on both paths: the request's seq (and type and pid), errno set on
+failure, one reply per entry for a dump with ``seq`` counting down to 0 on the last (an event
+with ``last``; ENOENT when empty). What the kernel multicasts about our own requests is dropped,
+since the reply already told the caller; what other processes cause (``ip xfrm``, another
+daemon) arrives as PF_KEY broadcasts or as events that are not ``ours``.
 
 Struct layouts are those of ``linux/xfrm.h`` on 64-bit Linux (``xfrm_usersa_info`` is 224 bytes,
 ``xfrm_userpolicy_info`` 168, ``xfrm_user_tmpl`` 64, ...); ``tests/kernel/test_xfrm_codec.py``
