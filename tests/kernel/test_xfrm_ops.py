@@ -284,7 +284,6 @@ kernel_requests = hs.one_of(
 )
 
 
-
 @hs.composite
 def conversations(draw: hs.DrawFn) -> list[ops.Request]:
     """Requests in a row, some of them deleting what an earlier one made, so that the replies
