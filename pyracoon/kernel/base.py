@@ -4,9 +4,10 @@ The daemon and the engine speak the backend-neutral vocabulary of :mod:`.ops`: `
 request, ``recv_event`` replies and broadcasts, ``call`` for a request whose answer is awaited.
 ``pysetkey`` is a PF_KEY program by definition (its ``-x`` prints PF_KEY messages, its input is
 setkey's, which is PF_KEY's) and sends and receives PF_KEY v2 ``Message`` objects with ``send``,
-``recv``, ``request`` and ``dump``, exactly as setkey talks to a KAME kernel; the vocabulary's
-PF_KEY codec (:mod:`.pfkey_codec`) sits between the two.  What answers depends on the backend
-chosen by ``open_kernel``:
+``recv``, ``request`` and ``dump``, exactly as setkey talks to a KAME kernel.  By default the
+vocabulary goes through the PF_KEY codec (:mod:`.pfkey_codec`) to ``send``/``recv``; a backend
+with a codec of its own (XFRM) overrides ``submit``/``recv_event``/``call``.  What answers
+depends on the backend chosen by ``open_kernel``:
 
 ``pfkey``
     a real ``AF_KEY`` socket (BSD; Linux with ``af_key`` loaded).
@@ -14,8 +15,9 @@ chosen by ``open_kernel``:
     a ``pyracoon-kernel`` process serving one simulated kernel on a Unix socket, so that several
     processes share one simulated host kernel as they would share a real one.
 ``xfrm``
-    Linux XFRM netlink (``xfrm_user``), translated to and from PF_KEY messages by
-    ``pyracoon.kernel.xfrm.XfrmSocket`` -- every Linux has it, unlike ``af_key``.
+    Linux XFRM netlink (``xfrm_user``), ``pyracoon.kernel.xfrm.XfrmSocket`` -- every Linux has
+    it, unlike ``af_key``.  The vocabulary goes to netlink directly there; PF_KEY messages
+    (pysetkey's) are translated.
 ``auto``
     whatever this machine has: ``xfrm`` on Linux when an XFRM netlink socket opens, else
     ``pfkey`` (BSD, or a Linux without ``xfrm_user``). A socket's ``backend`` says which was taken.

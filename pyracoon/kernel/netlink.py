@@ -88,7 +88,8 @@ class NlMsg:
             return 0
         if len(self.payload) < 4:
             raise NetlinkDecodeError("nlmsgerr", HEADER.size, "shorter than its error field")
-        return -struct.unpack_from("=i", self.payload)[0]
+        code: int = struct.unpack_from("=i", self.payload)[0]
+        return -code
 
 
 def iter_messages(data: bytes) -> Iterator[NlMsg]:

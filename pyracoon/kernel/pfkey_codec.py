@@ -2,9 +2,11 @@
 
 Why it is one module: every SADB number the key manager needs -- message and SA types, modes,
 directions, levels, the ``sadb_id`` column of the algorithm table -- is chosen here and nowhere
-above the kernel layer, so that the PF_KEY socket, the simulated kernel (which answers PF_KEY)
-and the XFRM backend (which translates PF_KEY today) all receive the same bytes racoon's
-pfkey.c would send for the same decision.
+above the kernel layer, so that the PF_KEY socket and the simulated kernel (which answers
+PF_KEY) receive the same bytes racoon's pfkey.c would send for the same decision.  The XFRM
+backend has a codec of its own (``XfrmSocket.submit``/``recv_event`` go to netlink directly)
+and is held to this one: for every request and event the two give the same result
+(tests/kernel/test_xfrm_ops.py).
 
 ``message_of`` builds the request racoon's pfkey.c builds for each decision (pk_sendgetspi,
 pk_sendupdate, pk_sendadd, pk_senddelete, pk_sendspdupdate2, pk_sendspddelete...).

@@ -1,36 +1,45 @@
-"""The Linux XFRM backend: PF_KEY ``Message`` requests answered through XFRM netlink.
+"""The Linux XFRM backend: the kernel vocabulary, and PF_KEY messages, over XFRM netlink.
 
-Everything above the kernel layer speaks PF_KEY. Linux's native key-management interface is
-XFRM over netlink (``xfrm_user``), which every Linux has, while ``af_key`` is an optional,
-deprecated module many distributions leave out. ``XfrmSocket`` therefore keeps the PF_KEY
-conversation and translates it, the way Linux's own ``af_key`` does inside the kernel:
+Linux's native key-management interface is XFRM over netlink (``xfrm_user``), which every Linux
+has, while ``af_key`` is an optional, deprecated module many distributions leave out.
+``XfrmSocket`` is a codec of the kernel vocabulary (:mod:`.ops`) of its own: ``submit``,
+``recv_event`` and ``call`` turn requests into XFRM netlink messages and XFRM's answers and
+announcements into events directly, with no PF_KEY message on the way. ``pysetkey`` speaks
+PF_KEY, so ``send``/``recv`` keep the PF_KEY conversation and translate it, the way Linux's own
+``af_key`` does inside the kernel. Both paths build their structures with the same builders,
+which take neutral values (``sa_info``, ``sa_algorithms``, ``selector``, ``policy_info``), and
+read the kernel's with the same readers (``state_algorithms``, ``policy_parts``, the
+lifetimes), so the engine cannot tell them apart (``tests/kernel/test_xfrm_ops.py``):
 
-========================  ================================================================
-PF_KEY                    XFRM netlink
-========================  ================================================================
-GETSPI (SPIRANGE)         ALLOCSPI (``xfrm_userspi_info``)
-ADD / UPDATE              NEWSA / UPDSA (``xfrm_usersa_info`` + algorithm attributes)
-DELETE / GET              DELSA / GETSA (``xfrm_usersa_id``)
-FLUSH, DUMP               FLUSHSA, GETSA with ``NLM_F_DUMP``
-X_SPDADD / X_SPDUPDATE    NEWPOLICY / UPDPOLICY (``xfrm_userpolicy_info`` + templates)
-X_SPDDELETE(2) / SPDGET   DELPOLICY / GETPOLICY (``xfrm_userpolicy_id``, by selector or index)
-X_SPDFLUSH, X_SPDDUMP     FLUSHPOLICY, GETPOLICY with ``NLM_F_DUMP``
-ACQUIRE, EXPIRE           the ACQUIRE and EXPIRE multicast groups
-X_SPDEXPIRE               POLEXPIRE (hard)
-ADD/DELETE/... by others  the SA and POLICY multicast groups
-REGISTER                  no XFRM counterpart: answered from the one algorithm table
-========================  ================================================================
+========================  ==========================  =========================================
+PF_KEY                    vocabulary                  XFRM netlink
+========================  ==========================  =========================================
+GETSPI (SPIRANGE)         GetSpi                      ALLOCSPI (``xfrm_userspi_info``)
+ADD / UPDATE              InstallSa                   NEWSA / UPDSA (``xfrm_usersa_info`` + algs)
+DELETE / GET              DeleteSa                    DELSA / GETSA (``xfrm_usersa_id``)
+FLUSH, DUMP               FlushSa, DumpSa             FLUSHSA, GETSA with ``NLM_F_DUMP``
+X_SPDADD / X_SPDUPDATE    UpdatePolicy                NEWPOLICY / UPDPOLICY (+ templates)
+X_SPDDELETE(2) / SPDGET   DeletePolicy                DELPOLICY / GETPOLICY (``xfrm_userpolicy_id``)
+X_SPDFLUSH, X_SPDDUMP     DumpPolicy                  FLUSHPOLICY, GETPOLICY with ``NLM_F_DUMP``
+ACQUIRE, EXPIRE           Acquire, SaEvent            the ACQUIRE and EXPIRE multicast groups
+X_SPDEXPIRE               PolicyEvent (expire)        POLEXPIRE (hard)
+ADD/DELETE/... by others  SaEvent, PolicyEvent        the SA and POLICY multicast groups
+REGISTER                  Register                    none: answered from the one algorithm table
+ACQUIRE with errno        AcquireFailed               none: the larval SA expires by itself
+========================  ==========================  =========================================
 
 The rules are af_key's (``net/key/af_key.c``), so one SPD file means the same on both backends:
 an SA's selector is left open with only its family set; lifetimes of 0 are "no limit"
 (``XFRM_INF``); a policy's ``use`` level is an optional template, ``unique`` keeps (or is given,
 from 0x4000 up) its reqid and ``require``/``default`` have none; the SPD id is the kernel's policy
 index, whose low three bits are the direction; per-socket policies dump with direction 4-6.
+Algorithms are named by the one table's ``xfrm_name`` column.
 
-Replies keep PF_KEY's shape: the request's type, seq and pid, errno set on failure, one reply
-per entry for a dump with ``seq`` counting down to 0 on the last (ENOENT when empty). What the
-kernel multicasts about our own requests is dropped, since the reply already told the caller;
-what other processes cause (``ip xfrm``, another daemon) arrives as PF_KEY broadcasts.
+Replies keep PF_KEY's shape on both paths: the request's seq (and type and pid), errno set on
+failure, one reply per entry for a dump with ``seq`` counting down to 0 on the last (an event
+with ``last``; ENOENT when empty). What the kernel multicasts about our own requests is dropped,
+since the reply already told the caller; what other processes cause (``ip xfrm``, another
+daemon) arrives as PF_KEY broadcasts or as events that are not ``ours``.
 
 Struct layouts are those of ``linux/xfrm.h`` on 64-bit Linux (``xfrm_usersa_info`` is 224 bytes,
 ``xfrm_userpolicy_info`` 168, ``xfrm_user_tmpl`` 64, ...); ``tests/kernel/test_xfrm_codec.py``
@@ -39,6 +48,7 @@ checks them against the header with a C compiler, and the lab tests against the 
 
 from __future__ import annotations
 
+import builtins
 import errno as errno_mod
 import ipaddress
 import os
@@ -46,17 +56,23 @@ import select
 import socket
 import struct
 from collections import deque
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field, replace
+from enum import IntEnum
+from typing import Any, Protocol, TypeVar
 
 from pyracoon.crypto.algorithms import (
     AUTH_ALGORITHMS,
     CIPHERS,
     IPCOMP_ALGORITHMS,
+    AuthAlgorithm,
     Cipher,
+    CompressionAlgorithm,
+    Table,
 )
 
 from . import netlink as nl
+from . import ops, pfkey_codec
 from .base import KernelError, KernelSocket, KernelUnavailable
 from .memory import ACQUIRE_REPLAY
 from .pfkey import (
@@ -138,6 +154,7 @@ AF_INET6 = socket.AF_INET6
 
 SATYPE_OF_PROTO = {IpProto.ESP: SaType.ESP, IpProto.AH: SaType.AH, IpProto.IPCOMP: SaType.IPCOMP}
 PROTO_OF_SATYPE = {v: k for k, v in SATYPE_OF_PROTO.items()}
+PROTO_OF_SATYPE_NUMBER: dict[int, ops.Proto] = {int(v): k for k, v in pfkey_codec.SATYPE.items()}
 DIR_TO_XFRM = {1: XFRM_POLICY_IN, 2: XFRM_POLICY_OUT, 3: XFRM_POLICY_FWD}
 SPI_RANGE_DEFAULT = (0x100, 0x0FFFFFFF)
 CPI_RANGE_DEFAULT = (0x100, 0xFFFF)
@@ -170,10 +187,24 @@ def family_of(addr: IPAddress) -> int:
     return AF_INET if addr.version == 4 else AF_INET6
 
 
-def _unpack(st: struct.Struct, data: bytes, offset: int, what: str) -> tuple:
+E = TypeVar("E", bound=IntEnum)
+
+
+def _sadb(enum_type: type[E], value: int) -> E | None:
+    """The member of ``enum_type`` with ``value``, or None for a number it does not name."""
+    member = enum_type._value2member_map_.get(value)
+    return member if isinstance(member, enum_type) else None
+
+
+def _unpack(st: struct.Struct, data: bytes, offset: int, what: str) -> tuple[Any, ...]:
     if len(data) - offset < st.size:
         raise XfrmDecodeError(f"{what}: {len(data) - offset} bytes, need {st.size}")
     return st.unpack_from(data, offset)
+
+
+def _be16(raw: bytes) -> int:
+    value: int = struct.unpack("!H", raw)[0]
+    return value
 
 
 SELECTOR = struct.Struct("=16s16s2s2s2s2sHBBB3xiI")
@@ -217,17 +248,16 @@ class Selector:
         d, s, dp, dpm, sp, spm, fam, pld, pls, proto, ifi, user = _unpack(
             SELECTOR, data, offset, "xfrm_selector"
         )
-        be = lambda b: struct.unpack("!H", b)[0]  # noqa: E731
         return cls(
             fam,
             unpack_addr(s, fam),
             unpack_addr(d, fam),
             pls,
             pld,
-            be(sp),
-            be(spm),
-            be(dp),
-            be(dpm),
+            _be16(sp),
+            _be16(spm),
+            _be16(dp),
+            _be16(dpm),
             proto,
             ifi,
             user,
@@ -268,11 +298,11 @@ class LifetimeCur:
     add_time: int = 0
     use_time: int = 0
 
-    def pack(self) -> bytes:
+    def pack(self) -> builtins.bytes:
         return LIFETIME_CUR.pack(self.bytes, self.packets, self.add_time, self.use_time)
 
     @classmethod
-    def unpack(cls, data: bytes, offset: int = 0) -> LifetimeCur:
+    def unpack(cls, data: builtins.bytes, offset: int = 0) -> LifetimeCur:
         return cls(*_unpack(LIFETIME_CUR, data, offset, "xfrm_lifetime_cur"))
 
 
@@ -547,13 +577,6 @@ def aead_icv_bits(cipher: Cipher) -> int | None:
     return int(tail) * 8 if tail.isdigit() else 128
 
 
-def _xfrm_cipher(sadb_id: int) -> Cipher:
-    c = CIPHERS.get("sadb_id", sadb_id)
-    if c is None or c.xfrm_name is None:
-        raise _Refusal(errno_mod.EINVAL, f"no XFRM name for SADB encryption algorithm {sadb_id}")
-    return c
-
-
 def cipher_from_xfrm(name: str, icv_bits: int | None = None) -> Cipher | None:
     """The row of an XFRM cipher name; for AEAD names the ICV length picks the row."""
     for c in CIPHERS:
@@ -564,7 +587,7 @@ def cipher_from_xfrm(name: str, icv_bits: int | None = None) -> Cipher | None:
 
 
 # ---------------------------------------------------------------------------------------------
-# PF_KEY -> XFRM
+# requests in neutral terms: the builders both paths (PF_KEY messages, the vocabulary) call
 
 
 class _Refusal(Exception):
@@ -585,9 +608,9 @@ def _unlimit(value: int) -> int:
     return 0 if value == XFRM_INF else value
 
 
-def lifetime_cfg(msg: Message) -> LifetimeCfg:
+def lifetime_cfg(hard: ops.Lifetime | None, soft: ops.Lifetime | None = None) -> LifetimeCfg:
+    """``xfrm_lifetime_cfg`` of a hard and a soft limit (None: not given, so no limit)."""
     cfg = LifetimeCfg()
-    hard, soft = msg.lifetime(ExtType.LIFETIME_HARD), msg.lifetime(ExtType.LIFETIME_SOFT)
     if hard is not None:
         cfg.hard_packet_limit = _limit(hard.allocations)
         cfg.hard_byte_limit = _limit(hard.bytes)
@@ -601,12 +624,365 @@ def lifetime_cfg(msg: Message) -> LifetimeCfg:
     return cfg
 
 
+def _family(src: IPAddress, dst: IPAddress) -> int:
+    if src.version != dst.version:
+        raise _Refusal(errno_mod.EINVAL, "source and destination of different families")
+    return family_of(src)
+
+
+def _zero(fam: int) -> IPAddress:
+    return ipaddress.IPv6Address(0) if fam == AF_INET6 else ipaddress.IPv4Address(0)
+
+
+def xfrm_mode(mode: ops.Mode) -> int:
+    """An SA's or a template's XFRM mode: PF_KEY's "any" is transport, as af_key makes it."""
+    return XFRM_MODE_TUNNEL if mode is ops.Mode.TUNNEL else XFRM_MODE_TRANSPORT
+
+
+XFRM_DIR = {
+    ops.Direction.IN: XFRM_POLICY_IN,
+    ops.Direction.OUT: XFRM_POLICY_OUT,
+    ops.Direction.FWD: XFRM_POLICY_FWD,
+}
+DIRECTION_OF_XFRM = {v: k for k, v in XFRM_DIR.items()}
+
+
+def sa_info(
+    proto: int,
+    src: IPAddress,
+    dst: IPAddress,
+    *,
+    seq: int,
+    reqid: int,
+    mode: ops.Mode,
+    spi: int = 0,
+    replay: int = 0,
+    lft: LifetimeCfg | None = None,
+) -> UsersaInfo:
+    """``xfrm_usersa_info`` of one SA (or ALLOCSPI's larval one): af_key leaves the selector
+    open but for the family, and caps the replay window at the legacy bitmap."""
+    fam = _family(src, dst)
+    return UsersaInfo(
+        sel=Selector(family=fam, saddr=_zero(fam), daddr=_zero(fam)),
+        daddr=dst,
+        spi=spi,
+        proto=proto,
+        saddr=src,
+        lft=lft if lft is not None else LifetimeCfg(),
+        seq=seq,
+        reqid=reqid,
+        family=fam,
+        mode=xfrm_mode(mode),
+        replay_window=min(replay, REPLAY_MAX),
+    )
+
+
+def spi_range(proto: int, given: tuple[int, int] | None) -> tuple[int, int]:
+    """ALLOCSPI's range: the one asked for, else af_key's default (CPIs are 16 bits)."""
+    if given is not None:
+        return given
+    return CPI_RANGE_DEFAULT if proto == IpProto.IPCOMP else SPI_RANGE_DEFAULT
+
+
+AuthSpec = tuple[AuthAlgorithm, bytes, int]
+"""An integrity algorithm's row, key and key length in bits."""
+CipherSpec = tuple[Cipher, bytes, int]
+"""A cipher's row, key and key length in bits."""
+
+
+def sa_algorithms(
+    proto: int,
+    auth: AuthSpec | None,
+    cipher: CipherSpec | None,
+    compression: CompressionAlgorithm | None,
+) -> list[tuple[int, bytes]]:
+    """An SA's algorithm attributes, by the table's ``xfrm_name``: every integrity algorithm as
+    ``auth-trunc`` with its ICV length, combined-mode ciphers as AEAD, IPComp alone (a cipher
+    of an AH SA is ignored, as af_key ignores it)."""
+    if proto == IpProto.IPCOMP:
+        if compression is None or compression.xfrm_name is None:
+            what = compression.name if compression is not None else "none"
+            raise _Refusal(errno_mod.EINVAL, f"no XFRM name for IPComp algorithm {what}")
+        return [(XFRMA_ALG_COMP, pack_algo(compression.xfrm_name, b"", 0))]
+    out: list[tuple[int, bytes]] = []
+    if auth is not None:
+        arow, key, bits = auth
+        if arow.xfrm_name is None:
+            raise _Refusal(errno_mod.EINVAL, f"no XFRM name for {arow.name}")
+        out.append(
+            (XFRMA_ALG_AUTH_TRUNC, pack_algo_auth(arow.xfrm_name, key, bits, arow.icv_bits or 0))
+        )
+    if proto == IpProto.ESP and cipher is not None:
+        crow, key, bits = cipher
+        if crow.xfrm_name is None:
+            raise _Refusal(errno_mod.EINVAL, f"no XFRM name for {crow.name}")
+        icv = aead_icv_bits(crow)
+        if icv is not None:
+            out.append((XFRMA_ALG_AEAD, pack_algo_auth(crow.xfrm_name, key, bits, icv)))
+        else:
+            out.append((XFRMA_ALG_CRYPT, pack_algo(crow.xfrm_name, key, bits)))
+    return out
+
+
+def sa_id(src: IPAddress, dst: IPAddress, spi: int, proto: int) -> bytes:
+    """How DELSA and GETSA name one SA: ``xfrm_usersa_id`` and ``XFRMA_SRCADDR``."""
+    _family(src, dst)
+    return pack_usersa_id(dst, spi, proto) + nl.attr(XFRMA_SRCADDR, pack_addr(src))
+
+
+def selector(
+    src: IPAddress, prefix_s: int, sport: int, dst: IPAddress, prefix_d: int, dport: int, proto: int
+) -> Selector:
+    """A policy's ``xfrm_selector`` (af_key's rules: protocol 255, "any", is 0; a port given is
+    matched exactly)."""
+    return Selector(
+        family=_family(src, dst),
+        saddr=src,
+        daddr=dst,
+        prefixlen_s=prefix_s,
+        prefixlen_d=prefix_d,
+        sport=sport,
+        sport_mask=0xFFFF if sport else 0,
+        dport=dport,
+        dport_mask=0xFFFF if dport else 0,
+        proto=0 if proto == 255 else proto,
+    )
+
+
+@dataclass(frozen=True)
+class Template:
+    """One element of a policy's bundle in neutral terms, on its way to or from
+    ``xfrm_user_tmpl``; ``proto`` is the IP protocol number (the kernel keeps others than
+    ESP, AH and IPComp too)."""
+
+    proto: int
+    mode: ops.Mode
+    level: ops.Level
+    reqid: int = 0
+    src: IPAddress | None = None
+    dst: IPAddress | None = None
+
+
+def policy_info(
+    sel: Selector,
+    action: ops.PolicyAction,
+    direction: int,
+    lft: LifetimeCfg,
+    templates: Iterable[Template],
+    new_reqid: Callable[[], int],
+    priority: int = 0,
+) -> tuple[UserpolicyInfo, list[tuple[int, bytes]]]:
+    """A policy as ``xfrm_userpolicy_info`` and its ``XFRMA_TMPL``, by af_key's rules: ``use``
+    is an optional template, ``unique`` keeps its reqid (or gets one of ``new_reqid``),
+    ``require`` and ``default`` carry none; entrust and bypass are EINVAL."""
+    if action in (ops.PolicyAction.ENTRUST, ops.PolicyAction.BYPASS):
+        raise _Refusal(errno_mod.EINVAL, f"policy type {action.value} (entrust/bypass)")
+    info = UserpolicyInfo(
+        sel=sel,
+        lft=lft,
+        priority=priority,
+        dir=direction,
+        action=XFRM_POLICY_BLOCK if action is ops.PolicyAction.DISCARD else XFRM_POLICY_ALLOW,
+    )
+    tmpls = []
+    if action is ops.PolicyAction.IPSEC:
+        for t in templates:
+            u = UserTmpl(proto=t.proto, family=sel.family, mode=xfrm_mode(t.mode))
+            if t.src is not None and t.dst is not None:
+                u.family, u.saddr, u.daddr = family_of(t.src), t.src, t.dst
+            if t.level is ops.Level.USE:
+                u.optional = 1
+            elif t.level is ops.Level.UNIQUE:
+                u.reqid = t.reqid if 0 < t.reqid <= MANUAL_REQID_MAX else new_reqid()
+            tmpls.append(u.pack())
+    extra = [(XFRMA_TMPL, b"".join(tmpls))] if tmpls else []
+    return info, extra
+
+
+# ---------------------------------------------------------------------------------------------
+# what the kernel says, in neutral terms: the readers both paths call
+
+
+def hard_lifetime(lft: LifetimeCfg) -> ops.Lifetime:
+    return ops.Lifetime(
+        _unlimit(lft.hard_packet_limit),
+        _unlimit(lft.hard_byte_limit),
+        lft.hard_add_expires_seconds,
+        lft.hard_use_expires_seconds,
+    )
+
+
+def soft_lifetime(lft: LifetimeCfg) -> ops.Lifetime:
+    return ops.Lifetime(
+        _unlimit(lft.soft_packet_limit),
+        _unlimit(lft.soft_byte_limit),
+        lft.soft_add_expires_seconds,
+        lft.soft_use_expires_seconds,
+    )
+
+
+def current_lifetime(cur: LifetimeCur) -> ops.Lifetime:
+    """What an SA has used; PF_KEY's allocations field is 32 bits."""
+    return ops.Lifetime(cur.packets & 0xFFFFFFFF, cur.bytes, cur.add_time, cur.use_time)
+
+
+@dataclass(frozen=True)
+class StateAlgorithms:
+    """An SA's algorithm attributes read back: rows of the table (None: absent or a name the
+    table does not have) and the keys, (key, bits), of the attributes that are there."""
+
+    auth: AuthAlgorithm | None = None
+    auth_key: tuple[bytes, int] | None = None
+    cipher: Cipher | None = None
+    enc_key: tuple[bytes, int] | None = None
+    compression: CompressionAlgorithm | None = None
+
+    @property
+    def keyed(self) -> bool:
+        """XFRM does not say whether an SA is larval; one without any algorithm is what
+        ALLOCSPI (or an ACQUIRE) made and nobody has keyed yet."""
+        return self.auth_key is not None or self.enc_key is not None or self.compression is not None
+
+
+def state_algorithms(a: nl.Attributes) -> StateAlgorithms:
+    auth = cipher = compression = None
+    auth_key = enc_key = None
+    trunc = a.get(XFRMA_ALG_AUTH_TRUNC)
+    raw = trunc if trunc is not None else a.get(XFRMA_ALG_AUTH) or None
+    if raw is not None:
+        name, bits, _, key = unpack_algo(raw, trunc is not None)
+        auth, auth_key = AUTH_ALGORITHMS.get("xfrm_name", name), (key, bits)
+    if (raw := a.get(XFRMA_ALG_AEAD)) is not None:
+        name, bits, icv, key = unpack_algo(raw, True)
+        cipher, enc_key = cipher_from_xfrm(name, icv), (key, bits)
+    elif (raw := a.get(XFRMA_ALG_CRYPT)) is not None:
+        name, bits, _, key = unpack_algo(raw, False)
+        cipher, enc_key = cipher_from_xfrm(name), (key, bits)
+    elif (raw := a.get(XFRMA_ALG_COMP)) is not None:
+        compression = IPCOMP_ALGORITHMS.get("xfrm_name", unpack_algo(raw, False)[0])
+    return StateAlgorithms(auth, auth_key, cipher, enc_key, compression)
+
+
+def sa_mode(xmode: int) -> ops.Mode:
+    """An XFRM state's mode; BEET and the others have no neutral name."""
+    return {XFRM_MODE_TRANSPORT: ops.Mode.TRANSPORT, XFRM_MODE_TUNNEL: ops.Mode.TUNNEL}.get(
+        xmode, ops.Mode.ANY
+    )
+
+
+@dataclass(frozen=True)
+class PolicyParts:
+    """What one XFRM policy says beyond its ``xfrm_userpolicy_info``, in neutral terms.
+
+    ``direction`` is XFRM's: 0-2 for the SPD, 4-6 for per-socket policies (the index's low
+    three bits when there is an index)."""
+
+    action: ops.PolicyAction
+    direction: int
+    templates: tuple[Template, ...]
+
+
+def policy_parts(info: UserpolicyInfo, a: nl.Attributes) -> PolicyParts | None:
+    """Linux keeps only allow or block: allow with templates is ipsec, without them none.
+    None for a sub-policy, which neither PF_KEY nor the vocabulary ever shows."""
+    ptype = a.get(XFRMA_POLICY_TYPE)
+    if ptype is not None and ptype[:1] != bytes([XFRM_POLICY_TYPE_MAIN]):
+        return None
+    raw = a.get(XFRMA_TMPL)
+    tmpls = UserTmpl.unpack_all(raw) if raw else []
+    if info.action == XFRM_POLICY_BLOCK:
+        action = ops.PolicyAction.DISCARD
+    else:
+        action = ops.PolicyAction.IPSEC if tmpls else ops.PolicyAction.NONE
+    out = []
+    for t in tmpls:
+        if t.optional:
+            level = ops.Level.USE
+        elif t.reqid:
+            level = ops.Level.UNIQUE
+        else:
+            level = ops.Level.REQUIRE
+        tunnel = t.mode == XFRM_MODE_TUNNEL
+        out.append(
+            Template(
+                t.proto,
+                ops.Mode.TUNNEL if tunnel else ops.Mode.TRANSPORT,
+                level,
+                t.reqid,
+                t.saddr if tunnel else None,
+                t.daddr if tunnel else None,
+            )
+        )
+    direction = info.index & 7 if info.index else info.dir
+    return PolicyParts(action, direction, tuple(out))
+
+
+def _parse_acquire(p: bytes) -> tuple[int, int, IPAddress, IPAddress, UserpolicyInfo]:
+    """(seq, proto, saddr, daddr, policy) of an ACQUIRE: the addresses of the SA to negotiate
+    are the template's tunnel endpoints, or the packet's."""
+    if len(p) < USER_ACQUIRE.size:
+        raise XfrmDecodeError(f"xfrm_user_acquire: {len(p)} bytes")
+    d, _spi, proto, s, _sel, pol, _aa, _ea, _ca, seq = USER_ACQUIRE.unpack_from(p)
+    policy = UserpolicyInfo.unpack(pol)
+    fam = policy.sel.family if policy.sel.family else AF_INET
+    tmpls = UserTmpl.unpack_all(nl.parse_attrs(p, USER_ACQUIRE.size).get(XFRMA_TMPL) or b"")
+    for t in tmpls:
+        if t.proto == proto:
+            fam = t.family
+            break
+    return seq, proto, unpack_addr(s, fam), unpack_addr(d, fam), policy
+
+
+def _parse_expire(p: bytes) -> tuple[UsersaInfo, bool]:
+    if len(p) < USER_EXPIRE.size:
+        raise XfrmDecodeError(f"xfrm_user_expire: {len(p)} bytes")
+    st, hard = USER_EXPIRE.unpack_from(p)
+    return UsersaInfo.unpack(st), bool(hard)
+
+
+def _parse_polexpire(p: bytes) -> tuple[UserpolicyInfo, bool, nl.Attributes]:
+    if len(p) < USER_POLEXPIRE.size:
+        raise XfrmDecodeError(f"xfrm_user_polexpire: {len(p)} bytes")
+    pol, hard = USER_POLEXPIRE.unpack_from(p)
+    return UserpolicyInfo.unpack(pol), bool(hard), nl.parse_attrs(p, USER_POLEXPIRE.size)
+
+
+def _parse_delsa(p: bytes) -> tuple[UsersaInfo, nl.Attributes]:
+    """DELSA names the SA by ``xfrm_usersa_id``; the whole state follows in ``XFRMA_SA``."""
+    a = nl.parse_attrs(p, USERSA_ID.size)
+    raw = a.get(XFRMA_SA)
+    if raw is None:
+        daddr, spi, fam, proto = unpack_usersa_id(p)
+        return UsersaInfo(daddr=daddr, spi=spi, proto=proto, family=fam, saddr=_zero(fam)), a
+    return UsersaInfo.unpack(raw), a
+
+
+def _flushed_proto(p: bytes) -> int:
+    return p[0] if p else IPSEC_PROTO_ANY
+
+
+# ---------------------------------------------------------------------------------------------
+# PF_KEY -> XFRM
+
+
+def _ops_lifetime(life: Lifetime | None) -> ops.Lifetime | None:
+    if life is None:
+        return None
+    return ops.Lifetime(life.allocations, life.bytes, life.addtime, life.usetime)
+
+
+def _msg_lifetime_cfg(msg: Message) -> LifetimeCfg:
+    return lifetime_cfg(
+        _ops_lifetime(msg.lifetime(ExtType.LIFETIME_HARD)),
+        _ops_lifetime(msg.lifetime(ExtType.LIFETIME_SOFT)),
+    )
+
+
 def _endpoints(msg: Message) -> tuple[Address, Address]:
     src, dst = msg.src, msg.dst
     if src is None or dst is None:
         raise _Refusal(errno_mod.EINVAL, "source and destination addresses are required")
-    if src.addr.version != dst.addr.version:
-        raise _Refusal(errno_mod.EINVAL, "source and destination of different families")
+    _family(src.addr, dst.addr)
     return src, dst
 
 
@@ -617,12 +993,17 @@ def _proto(msg: Message) -> int:
     return int(proto)
 
 
-def _xfrm_mode(pfkey_mode: int) -> int:
-    if pfkey_mode in (Mode.ANY, Mode.TRANSPORT):
-        return XFRM_MODE_TRANSPORT
-    if pfkey_mode == Mode.TUNNEL:
-        return XFRM_MODE_TUNNEL
-    raise _Refusal(errno_mod.EINVAL, f"IPsec mode {pfkey_mode}")
+def _pfkey_mode(pfkey_mode: int) -> ops.Mode:
+    mode = pfkey_codec.MODE_OF.get(_sadb(Mode, pfkey_mode))
+    if mode is None:
+        raise _Refusal(errno_mod.EINVAL, f"IPsec mode {pfkey_mode}")
+    return mode
+
+
+def _key(key: Key | None) -> tuple[bytes, int]:
+    if key is None:
+        return b"", 0
+    return key.key, key.bits if key.bits is not None else 0
 
 
 def sa_request(msg: Message) -> tuple[UsersaInfo, list[tuple[int, bytes]]]:
@@ -632,48 +1013,34 @@ def sa_request(msg: Message) -> tuple[UsersaInfo, list[tuple[int, bytes]]]:
     sa = msg.sa
     if sa is None:
         raise _Refusal(errno_mod.EINVAL, "an SA extension is required")
-    fam = family_of(src.addr)
     sa2 = msg.sa2
-    info = UsersaInfo(
-        sel=Selector(family=fam, saddr=_zero(fam), daddr=_zero(fam)),
-        daddr=dst.addr,
+    info = sa_info(
+        proto,
+        src.addr,
+        dst.addr,
         spi=sa.spi,
-        proto=proto,
-        saddr=src.addr,
-        lft=lifetime_cfg(msg),
         seq=msg.seq,
         reqid=sa2.reqid if sa2 else 0,
-        family=fam,
-        mode=_xfrm_mode(sa2.mode if sa2 else Mode.ANY),
-        replay_window=min(sa.replay, REPLAY_MAX),
+        mode=_pfkey_mode(sa2.mode if sa2 else Mode.ANY),
+        replay=sa.replay,
+        lft=_msg_lifetime_cfg(msg),
     )
-    out: list[tuple[int, bytes]] = []
-    akey, ekey = msg.key(ExtType.KEY_AUTH), msg.key(ExtType.KEY_ENCRYPT)
     if proto == IpProto.IPCOMP:
         comp = IPCOMP_ALGORITHMS.get("sadb_id", sa.encrypt)
-        if comp is None or comp.xfrm_name is None:
-            raise _Refusal(errno_mod.EINVAL, f"no XFRM name for IPComp algorithm {sa.encrypt}")
-        out.append((XFRMA_ALG_COMP, pack_algo(comp.xfrm_name, b"", 0)))
-        return info, out
+        return info, sa_algorithms(proto, None, None, comp)
+    auth: AuthSpec | None = None
+    cipher: CipherSpec | None = None
     if sa.auth:
-        auth = AUTH_ALGORITHMS.get("sadb_id", sa.auth)
-        if auth is None or auth.xfrm_name is None:
+        arow = AUTH_ALGORITHMS.get("sadb_id", sa.auth)
+        if arow is None:
             raise _Refusal(errno_mod.EINVAL, f"no XFRM name for SADB auth algorithm {sa.auth}")
-        key = akey.key if akey else b""
-        bits = akey.bits if akey and akey.bits is not None else 0
-        out.append(
-            (XFRMA_ALG_AUTH_TRUNC, pack_algo_auth(auth.xfrm_name, key, bits, auth.icv_bits or 0))
-        )
+        auth = (arow, *_key(msg.key(ExtType.KEY_AUTH)))
     if proto == IpProto.ESP and sa.encrypt:
-        cipher = _xfrm_cipher(sa.encrypt)
-        assert cipher.xfrm_name is not None
-        key = ekey.key if ekey else b""
-        bits = ekey.bits if ekey and ekey.bits is not None else 0
-        icv = aead_icv_bits(cipher)
-        if icv is not None:
-            out.append((XFRMA_ALG_AEAD, pack_algo_auth(cipher.xfrm_name, key, bits, icv)))
-        else:
-            out.append((XFRMA_ALG_CRYPT, pack_algo(cipher.xfrm_name, key, bits)))
+        crow = CIPHERS.get("sadb_id", sa.encrypt)
+        if crow is None:
+            raise _Refusal(errno_mod.EINVAL, f"no XFRM name for SADB encryption {sa.encrypt}")
+        cipher = (crow, *_key(msg.key(ExtType.KEY_ENCRYPT)))
+    out = sa_algorithms(proto, auth, cipher, None)
     nat = msg.get(ExtType.X_NAT_T_TYPE)
     if isinstance(nat, NatTType) and nat.nat_t_type:
         sport, dport = msg.get(ExtType.X_NAT_T_SPORT), msg.get(ExtType.X_NAT_T_DPORT)
@@ -692,25 +1059,17 @@ def sa_request(msg: Message) -> tuple[UsersaInfo, list[tuple[int, bytes]]]:
     return info, out
 
 
-def _zero(fam: int) -> IPAddress:
-    return ipaddress.IPv6Address(0) if fam == AF_INET6 else ipaddress.IPv4Address(0)
-
-
 def selector_of(msg: Message) -> Selector:
-    """A policy's ``xfrm_selector`` from its ADDRESS_SRC/DST (af_key's rules for proto/ports)."""
+    """A policy's ``xfrm_selector`` from its ADDRESS_SRC/DST."""
     src, dst = _endpoints(msg)
-    proto = 0 if src.proto == 255 else src.proto
-    return Selector(
-        family=family_of(src.addr),
-        saddr=src.addr,
-        daddr=dst.addr,
-        prefixlen_s=src.prefixlen if src.prefixlen is not None else src.addr.max_prefixlen,
-        prefixlen_d=dst.prefixlen if dst.prefixlen is not None else dst.addr.max_prefixlen,
-        sport=src.port,
-        sport_mask=0xFFFF if src.port else 0,
-        dport=dst.port,
-        dport_mask=0xFFFF if dst.port else 0,
-        proto=proto,
+    return selector(
+        src.addr,
+        src.prefixlen if src.prefixlen is not None else src.addr.max_prefixlen,
+        src.port,
+        dst.addr,
+        dst.prefixlen if dst.prefixlen is not None else dst.addr.max_prefixlen,
+        dst.port,
+        src.proto,
     )
 
 
@@ -728,29 +1087,24 @@ def policy_request(
     pol = msg.policy
     if pol is None:
         raise _Refusal(errno_mod.EINVAL, "an X_POLICY extension is required")
-    if pol.policy_type > PolicyType.IPSEC:
-        raise _Refusal(errno_mod.EINVAL, f"policy type {pol.policy_type} (entrust/bypass)")
+    action = pfkey_codec.ACTION_OF.get(_sadb(PolicyType, pol.policy_type))
+    if action is None:
+        raise _Refusal(errno_mod.EINVAL, f"policy type {pol.policy_type}")
     sel = selector_of(msg)
-    info = UserpolicyInfo(
-        sel=sel,
-        lft=lifetime_cfg(msg),
-        priority=pol.priority,
-        dir=_xfrm_dir(pol),
-        action=XFRM_POLICY_BLOCK if pol.policy_type == PolicyType.DISCARD else XFRM_POLICY_ALLOW,
+    templates = [
+        Template(
+            req.proto,
+            _pfkey_mode(req.mode),
+            pfkey_codec.LEVEL_OF.get(_sadb(Level, req.level), ops.Level.DEFAULT),
+            req.reqid,
+            req.src,
+            req.dst,
+        )
+        for req in pol.requests
+    ]
+    return policy_info(
+        sel, action, _xfrm_dir(pol), _msg_lifetime_cfg(msg), templates, new_reqid, pol.priority
     )
-    tmpls = []
-    if pol.policy_type == PolicyType.IPSEC:
-        for req in pol.requests:
-            t = UserTmpl(proto=req.proto, family=sel.family, mode=_xfrm_mode(req.mode))
-            if req.src is not None and req.dst is not None:
-                t.family, t.saddr, t.daddr = family_of(req.src), req.src, req.dst
-            if req.level == Level.USE:
-                t.optional = 1
-            elif req.level == Level.UNIQUE:
-                t.reqid = req.reqid if 0 < req.reqid <= MANUAL_REQID_MAX else new_reqid()
-            tmpls.append(t.pack())
-    extra = [(XFRMA_TMPL, b"".join(tmpls))] if tmpls else []
-    return info, extra
 
 
 # ---------------------------------------------------------------------------------------------
@@ -765,36 +1119,13 @@ def _address(
 
 def _lifetimes(lft: LifetimeCfg, cur: LifetimeCur, which: str = "hsc") -> list[Extension]:
     out: list[Extension] = []
-    if "h" in which:
-        out.append(
-            Lifetime(
-                ExtType.LIFETIME_HARD,
-                _unlimit(lft.hard_packet_limit),
-                _unlimit(lft.hard_byte_limit),
-                lft.hard_add_expires_seconds,
-                lft.hard_use_expires_seconds,
-            )
-        )
-    if "s" in which:
-        out.append(
-            Lifetime(
-                ExtType.LIFETIME_SOFT,
-                _unlimit(lft.soft_packet_limit),
-                _unlimit(lft.soft_byte_limit),
-                lft.soft_add_expires_seconds,
-                lft.soft_use_expires_seconds,
-            )
-        )
-    if "c" in which:
-        out.append(
-            Lifetime(
-                ExtType.LIFETIME_CURRENT,
-                cur.packets & 0xFFFFFFFF,
-                cur.bytes,
-                cur.add_time,
-                cur.use_time,
-            )
-        )
+    for letter, ext, life in (
+        ("h", ExtType.LIFETIME_HARD, hard_lifetime(lft)),
+        ("s", ExtType.LIFETIME_SOFT, soft_lifetime(lft)),
+        ("c", ExtType.LIFETIME_CURRENT, current_lifetime(cur)),
+    ):
+        if letter in which:
+            out.append(Lifetime(ext, life.allocations, life.bytes, life.addtime, life.usetime))
     return out
 
 
@@ -814,45 +1145,25 @@ def state_message(
     satype = SATYPE_OF_PROTO.get(info.proto)  # type: ignore[call-overload]
     if satype is None:
         return None
-    auth_id = enc_id = 0
-    akey = ekey = None
-    if (raw := a.get(XFRMA_ALG_AUTH_TRUNC)) is not None or (raw := a.get(XFRMA_ALG_AUTH)):
-        name, bits, _, key = unpack_algo(raw, a.get(XFRMA_ALG_AUTH_TRUNC) is not None)
-        row = AUTH_ALGORITHMS.get("xfrm_name", name)
-        auth_id = row.sadb_id or 0 if row else 0
-        akey = Key(ExtType.KEY_AUTH, key, bits)
-    if (raw := a.get(XFRMA_ALG_AEAD)) is not None:
-        name, bits, icv, key = unpack_algo(raw, True)
-        c = cipher_from_xfrm(name, icv)
-        enc_id = c.sadb_id or 0 if c else 0
-        ekey = Key(ExtType.KEY_ENCRYPT, key, bits)
-    elif (raw := a.get(XFRMA_ALG_CRYPT)) is not None:
-        name, bits, _, key = unpack_algo(raw, False)
-        c = cipher_from_xfrm(name)
-        enc_id = c.sadb_id or 0 if c else 0
-        ekey = Key(ExtType.KEY_ENCRYPT, key, bits)
-    elif (raw := a.get(XFRMA_ALG_COMP)) is not None:
-        name, _, _, _ = unpack_algo(raw, False)
-        row = IPCOMP_ALGORITHMS.get("xfrm_name", name)
-        enc_id = row.sadb_id if row else 0
+    algs = state_algorithms(a)
+    auth_id = algs.auth.sadb_id or 0 if algs.auth else 0
+    if algs.compression is not None:
+        enc_id = algs.compression.sadb_id
+    else:
+        enc_id = algs.cipher.sadb_id or 0 if algs.cipher else 0
     if state is None:
-        # XFRM does not say whether an SA is larval; one without any algorithm is what
-        # ALLOCSPI (or an ACQUIRE) made and nobody has keyed yet.
-        state = SaState.MATURE if (auth_id or enc_id or akey or ekey) else SaState.LARVAL
+        state = SaState.MATURE if algs.keyed else SaState.LARVAL
     msg = Message(mtype, satype, 0, seq, pid)
     msg.add(SA(info.spi, info.replay_window, state, auth_id, enc_id, 0))
     for ext in _lifetimes(info.lft, info.curlft, lifetimes):
         msg.add(ext)
     msg.add(_address(ExtType.ADDRESS_SRC, info.saddr))
     msg.add(_address(ExtType.ADDRESS_DST, info.daddr))
-    if keys and akey is not None and akey.bits:
-        msg.add(akey)
-    if keys and ekey is not None and ekey.bits:
-        msg.add(ekey)
-    mode = {XFRM_MODE_TRANSPORT: Mode.TRANSPORT, XFRM_MODE_TUNNEL: Mode.TUNNEL}.get(
-        info.mode, Mode.ANY
-    )
-    msg.add(SA2(mode, 0, info.reqid))
+    if keys and algs.auth_key is not None and algs.auth_key[1]:
+        msg.add(Key(ExtType.KEY_AUTH, *algs.auth_key))
+    if keys and algs.enc_key is not None and algs.enc_key[1]:
+        msg.add(Key(ExtType.KEY_ENCRYPT, *algs.enc_key))
+    msg.add(SA2(pfkey_codec.MODE[sa_mode(info.mode)], 0, info.reqid))
     if (raw := a.get(XFRMA_ENCAP)) is not None and len(raw) >= ENCAP_TMPL.size:
         etype, sport, dport, oa = ENCAP_TMPL.unpack_from(raw)
         msg.add(NatTType(etype))
@@ -867,44 +1178,25 @@ def policy_message(
     mtype: int, info: UserpolicyInfo, a: nl.Attributes, *, seq: int = 0, pid: int = 0
 ) -> Message | None:
     """A PF_KEY SPD message for one XFRM policy (None for sub-policies PF_KEY never shows)."""
-    ptype = a.get(XFRMA_POLICY_TYPE)
-    if ptype is not None and ptype[:1] != bytes([XFRM_POLICY_TYPE_MAIN]):
+    parts = policy_parts(info, a)
+    if parts is None:
         return None
-    raw = a.get(XFRMA_TMPL)
-    tmpls = UserTmpl.unpack_all(raw) if raw else []
-    if info.action == XFRM_POLICY_BLOCK:
-        ptype_pf = PolicyType.DISCARD
-    else:
-        ptype_pf = PolicyType.IPSEC if tmpls else PolicyType.NONE
-    reqs = []
-    for t in tmpls:
-        if t.optional:
-            level = Level.USE
-        elif t.reqid:
-            level = Level.UNIQUE
-        else:
-            level = Level.REQUIRE
-        tunnel = t.mode == XFRM_MODE_TUNNEL
-        reqs.append(
-            IpsecRequest(
-                t.proto,
-                Mode.TUNNEL if tunnel else Mode.TRANSPORT,
-                level,
-                t.reqid,
-                t.saddr if tunnel else None,
-                t.daddr if tunnel else None,
-            )
+    reqs = [
+        IpsecRequest(
+            t.proto, pfkey_codec.MODE[t.mode], pfkey_codec.LEVEL[t.level], t.reqid, t.src, t.dst
         )
+        for t in parts.templates
+    ]
     msg = Message(mtype, 0, 0, seq, pid)
     sel = info.sel
-    direction = info.index & 7 if info.index else info.dir
     if sel.family in (AF_INET, AF_INET6):
         proto = sel.proto or 255
         msg.add(_address(ExtType.ADDRESS_SRC, sel.saddr, sel.prefixlen_s, proto, sel.sport))
         msg.add(_address(ExtType.ADDRESS_DST, sel.daddr, sel.prefixlen_d, proto, sel.dport))
     for ext in _lifetimes(info.lft, info.curlft):
         msg.add(ext)
-    msg.add(Policy(ptype_pf, direction + 1, info.index, info.priority, reqs))
+    ptype = pfkey_codec.ACTION[parts.action]
+    msg.add(Policy(ptype, parts.direction + 1, info.index, info.priority, reqs))
     return msg
 
 
@@ -931,6 +1223,323 @@ def register_reply(msg: Message) -> Message:
                 encs.append(Alg(c.sadb_id, iv, c.min_bits, c.max_bits))
         reply.add(Supported(ExtType.SUPPORTED_ENCRYPT, encs))
     return reply
+
+
+def event_message(m: nl.NlMsg) -> Message | None:
+    """The PF_KEY message for one XFRM notification (None for what PF_KEY has no word for)."""
+    p = m.payload
+    if m.type == XFRM_MSG_ACQUIRE:
+        return acquire_message(p)
+    if m.type == XFRM_MSG_EXPIRE:
+        info, hard = _parse_expire(p)
+        return state_message(
+            MsgType.EXPIRE,
+            info,
+            nl.Attributes(),
+            keys=False,
+            state=SaState.DEAD if hard else SaState.DYING,
+            lifetimes="hc" if hard else "sc",
+        )
+    if m.type == XFRM_MSG_POLEXPIRE:
+        pol, hard, a = _parse_polexpire(p)
+        if not hard:
+            return None  # PF_KEY has no soft policy expiry
+        return policy_message(MsgType.X_SPDEXPIRE, pol, a)
+    if m.type in (XFRM_MSG_NEWSA, XFRM_MSG_UPDSA):
+        info = UsersaInfo.unpack(p)
+        mt = MsgType.ADD if m.type == XFRM_MSG_NEWSA else MsgType.UPDATE
+        return state_message(
+            mt, info, nl.parse_attrs(p, USERSA_INFO.size), keys=False, seq=m.seq, pid=m.pid
+        )
+    if m.type == XFRM_MSG_DELSA:
+        info, a = _parse_delsa(p)
+        return state_message(MsgType.DELETE, info, a, keys=False, seq=m.seq, pid=m.pid)
+    if m.type == XFRM_MSG_FLUSHSA:
+        sat = SATYPE_OF_PROTO.get(_flushed_proto(p), SaType.UNSPEC)  # type: ignore[call-overload]
+        return Message(MsgType.FLUSH, sat, 0, m.seq, m.pid)
+    if m.type in (XFRM_MSG_NEWPOLICY, XFRM_MSG_UPDPOLICY):
+        mt = MsgType.X_SPDADD if m.type == XFRM_MSG_NEWPOLICY else MsgType.X_SPDUPDATE
+        return policy_message(
+            mt,
+            UserpolicyInfo.unpack(p),
+            nl.parse_attrs(p, USERPOLICY_INFO.size),
+            seq=m.seq,
+            pid=m.pid,
+        )
+    if m.type == XFRM_MSG_DELPOLICY:
+        a = nl.parse_attrs(p, USERPOLICY_ID.size)
+        raw = a.get(XFRMA_POLICY)
+        if raw is None:
+            return None
+        return policy_message(
+            MsgType.X_SPDDELETE, UserpolicyInfo.unpack(raw), a, seq=m.seq, pid=m.pid
+        )
+    if m.type == XFRM_MSG_FLUSHPOLICY:
+        return Message(MsgType.X_SPDFLUSH, 0, 0, m.seq, m.pid)
+    return None
+
+
+def acquire_message(p: bytes) -> Message | None:
+    """ACQUIRE: the SA to negotiate, and the policy id the engine finds its SP by."""
+    seq, proto, saddr, daddr, policy = _parse_acquire(p)
+    sat = SATYPE_OF_PROTO.get(proto)  # type: ignore[call-overload]
+    if sat is None:
+        return None
+    msg = Message(MsgType.ACQUIRE, sat, 0, seq, 0)
+    msg.add(_address(ExtType.ADDRESS_SRC, saddr))
+    msg.add(_address(ExtType.ADDRESS_DST, daddr))
+    msg.add(Policy(PolicyType.IPSEC, policy.dir + 1, policy.index, policy.priority, []))
+    msg.add(Proposal(ACQUIRE_REPLAY, []))  # as pfkey_send_acquire: no combinations
+    return msg
+
+
+# ---------------------------------------------------------------------------------------------
+# XFRM -> the vocabulary: what pfkey_codec.event_of makes of the PF_KEY path's messages
+
+
+def kernel_sa(
+    info: UsersaInfo, a: nl.Attributes, state: ops.SaState | None = None
+) -> ops.KernelSa | None:
+    """One XFRM state as the vocabulary names it (None for a protocol it has no name for, such
+    as the IP-in-IP states the kernel makes for IPComp tunnels)."""
+    proto = ops.Proto.of_ip_number(info.proto)
+    if proto is None:
+        return None
+    if state is None:
+        state = ops.SaState.MATURE if state_algorithms(a).keyed else ops.SaState.LARVAL
+    sa = ops.SaId(proto, info.spi, info.saddr, info.daddr)
+    return ops.KernelSa(sa, state, sa_mode(info.mode), info.reqid)
+
+
+def _side(addr: IPAddress, prefixlen: int, proto: int, port: int) -> ops.Selector:
+    return ops.Selector(ipaddress.ip_network(f"{addr}/{prefixlen}", strict=False), proto, port)
+
+
+def vocabulary_policy(info: UserpolicyInfo, a: nl.Attributes) -> ops.Policy | str | None:
+    """One XFRM policy as the vocabulary names it; a string says why it cannot (a per-socket
+    policy, a selector of no address family), in the words ``pfkey_codec.policy_of`` uses;
+    None for a sub-policy."""
+    parts = policy_parts(info, a)
+    if parts is None:
+        return None
+    sel = info.sel
+    if sel.family not in (AF_INET, AF_INET6):
+        return _NO_POLICY
+    direction = DIRECTION_OF_XFRM.get(parts.direction)
+    if direction is None:
+        ptype = int(pfkey_codec.ACTION[parts.action])
+        return f"policy direction {parts.direction + 1} / type {ptype}"
+    requests = []
+    for t in parts.templates:
+        proto = ops.Proto.of_ip_number(t.proto)
+        if proto is not None:  # another protocol is not ours to negotiate
+            requests.append(ops.IpsecRequest(proto, t.mode, t.level, t.reqid, t.src, t.dst))
+    ulp = sel.proto or 255
+    return ops.Policy(
+        direction,
+        _side(sel.saddr, sel.prefixlen_s, ulp, sel.sport),
+        _side(sel.daddr, sel.prefixlen_d, ulp, sel.dport),
+        parts.action,
+        tuple(requests),
+        info.index,
+        hard_lifetime(info.lft),
+    )
+
+
+def _policy_event(
+    change: ops.PolicyChange,
+    mtype: MsgType,
+    info: UserpolicyInfo,
+    a: nl.Attributes,
+    seq: int,
+    ours: bool,
+    last: bool = True,
+) -> ops.Event | None:
+    """A PolicyEvent, or Unsupported named by the PF_KEY message type the PF_KEY path would
+    have built (``mtype``), so that both paths say the same."""
+    found = vocabulary_policy(info, a)
+    if found is None:
+        return None
+    if isinstance(found, str):
+        if mtype == MsgType.X_SPDDUMP:  # a dump entry still counts towards the dump's end
+            return ops.PolicyEvent(change, seq, ours, None, 0, last)
+        return ops.Unsupported(f"SADB_{mtype.name} with {found}", found == _NO_POLICY)
+    return ops.PolicyEvent(change, seq, ours, found, 0, last)
+
+
+_NO_POLICY = "no X_POLICY or address extension"
+
+
+def _no_policy(mtype: MsgType) -> ops.Unsupported:
+    """What the PF_KEY path's bare reply (no X_POLICY) to an SPD request reads as."""
+    return ops.Unsupported(f"SADB_{mtype.name} with {_NO_POLICY}", True)
+
+
+def _sa_event(
+    change: ops.SaChange,
+    info: UsersaInfo,
+    a: nl.Attributes,
+    seq: int,
+    ours: bool,
+    state: ops.SaState | None = None,
+    last: bool = True,
+) -> ops.SaEvent | None:
+    sa = kernel_sa(info, a, state)
+    return None if sa is None else ops.SaEvent(change, seq, ours, sa.id.proto, sa, 0, last)
+
+
+def vocabulary_event(m: nl.NlMsg, pid: int) -> ops.Event | None:
+    """One XFRM notification as an event for the socket of process ``pid`` (None for what the
+    vocabulary has no word for); ``event_message`` is its PF_KEY twin."""
+    p, ours = m.payload, m.pid == pid
+    if m.type == XFRM_MSG_ACQUIRE:
+        seq, ip_proto, saddr, daddr, policy = _parse_acquire(p)
+        proto = ops.Proto.of_ip_number(ip_proto)
+        return None if proto is None else ops.Acquire(seq, policy.index, saddr, daddr, proto)
+    if m.type == XFRM_MSG_EXPIRE:
+        info, hard = _parse_expire(p)
+        if hard:
+            return _sa_event(
+                ops.SaChange.HARD_EXPIRE, info, nl.Attributes(), 0, False, ops.SaState.DEAD
+            )
+        return _sa_event(
+            ops.SaChange.SOFT_EXPIRE, info, nl.Attributes(), 0, False, ops.SaState.DYING
+        )
+    if m.type == XFRM_MSG_POLEXPIRE:
+        pol, hard, a = _parse_polexpire(p)
+        if not hard:
+            return None  # PF_KEY has no soft policy expiry, so the vocabulary has none either
+        return _policy_event(ops.PolicyChange.EXPIRE, MsgType.X_SPDEXPIRE, pol, a, 0, False)
+    if m.type in (XFRM_MSG_NEWSA, XFRM_MSG_UPDSA):
+        change = ops.SaChange.ADD if m.type == XFRM_MSG_NEWSA else ops.SaChange.UPDATE
+        a = nl.parse_attrs(p, USERSA_INFO.size)
+        return _sa_event(change, UsersaInfo.unpack(p), a, m.seq, ours)
+    if m.type == XFRM_MSG_DELSA:
+        info, a = _parse_delsa(p)
+        return _sa_event(ops.SaChange.DELETE, info, a, m.seq, ours)
+    if m.type == XFRM_MSG_FLUSHSA:
+        flushed = ops.Proto.of_ip_number(_flushed_proto(p))
+        return ops.SaEvent(ops.SaChange.FLUSH, m.seq, ours, flushed, None, 0)
+    if m.type in (XFRM_MSG_NEWPOLICY, XFRM_MSG_UPDPOLICY):
+        new = m.type == XFRM_MSG_NEWPOLICY
+        return _policy_event(
+            ops.PolicyChange.ADD if new else ops.PolicyChange.UPDATE,
+            MsgType.X_SPDADD if new else MsgType.X_SPDUPDATE,
+            UserpolicyInfo.unpack(p),
+            nl.parse_attrs(p, USERPOLICY_INFO.size),
+            m.seq,
+            ours,
+        )
+    if m.type == XFRM_MSG_DELPOLICY:
+        a = nl.parse_attrs(p, USERPOLICY_ID.size)
+        raw = a.get(XFRMA_POLICY)
+        if raw is None:
+            return None
+        pol = UserpolicyInfo.unpack(raw)
+        return _policy_event(ops.PolicyChange.DELETE, MsgType.X_SPDDELETE, pol, a, m.seq, ours)
+    if m.type == XFRM_MSG_FLUSHPOLICY:
+        return ops.PolicyEvent(ops.PolicyChange.FLUSH, m.seq, ours, None, 0)
+    return None
+
+
+# ---------------------------------------------------------------------------------------------
+# the vocabulary -> XFRM
+
+
+class _Row(Protocol):
+    @property
+    def xfrm_name(self) -> str | None: ...
+
+    @property
+    def sadb_id(self) -> int | None: ...
+
+
+R = TypeVar("R", bound=_Row)
+
+
+def kernel_row(row: R | None, table: Table[R]) -> R | None:
+    """The row a kernel knows ``row`` by: itself when it has an XFRM name; else the row of its
+    SADB number (``des_iv64`` is DES to every kernel); None for "no algorithm" -- racoon's
+    ``non_auth`` (SADB number 0), and what no kernel interface numbers, which PF_KEY cannot
+    send either."""
+    if row is None or row.xfrm_name is not None:
+        return row
+    return table.get("sadb_id", row.sadb_id) if row.sadb_id else None
+
+
+def _keyed(row: R | None, key: bytes) -> tuple[R, bytes, int] | None:
+    return None if row is None else (row, key, len(key) * 8)
+
+
+def install_request(req: ops.InstallSa) -> tuple[UsersaInfo, list[tuple[int, bytes]]]:
+    """NEWSA/UPDSA for ``req``: the table's rows give the XFRM names."""
+    proto = req.sa.proto.ip_number
+    info = sa_info(
+        proto,
+        req.sa.src,
+        req.sa.dst,
+        spi=req.sa.spi,
+        seq=req.seq,
+        reqid=req.reqid,
+        mode=req.mode,
+        replay=req.replay,
+        lft=lifetime_cfg(req.hard, req.soft),
+    )
+    auth = _keyed(kernel_row(req.auth, AUTH_ALGORITHMS), req.auth_key)
+    cipher = _keyed(kernel_row(req.cipher, CIPHERS), req.enc_key)
+    return info, sa_algorithms(proto, auth, cipher, req.compression)
+
+
+def ops_selector(src: ops.Selector, dst: ops.Selector) -> Selector:
+    s, d = src.network, dst.network
+    return selector(
+        s.network_address, s.prefixlen, src.port, d.network_address, d.prefixlen, dst.port,
+        src.proto,
+    )  # fmt: skip
+
+
+def update_policy_request(
+    req: ops.UpdatePolicy, new_reqid: Callable[[], int]
+) -> tuple[UserpolicyInfo, list[tuple[int, bytes]]]:
+    p = req.policy
+    templates = [
+        Template(r.proto.ip_number, r.mode, r.level, r.reqid, r.src, r.dst) for r in p.requests
+    ]
+    return policy_info(
+        ops_selector(p.src, p.dst),
+        p.action,
+        XFRM_DIR[p.direction],
+        lifetime_cfg(p.lifetime),
+        templates,
+        new_reqid,
+    )
+
+
+def _refused(req: ops.Request, err: int) -> ops.Event:
+    """The answer to ``req`` when the kernel (or this backend) refused it with ``err``."""
+    if isinstance(req, ops.UpdatePolicy | ops.DeletePolicy | ops.DumpPolicy):
+        pchange = {
+            ops.UpdatePolicy: ops.PolicyChange.UPDATE,
+            ops.DeletePolicy: ops.PolicyChange.DELETE,
+            ops.DumpPolicy: ops.PolicyChange.DUMP,
+        }[type(req)]
+        return ops.PolicyEvent(pchange, req.seq, True, None, err)
+    proto: ops.Proto | None = None
+    if isinstance(req, ops.InstallSa):
+        change = ops.SaChange.UPDATE if req.update else ops.SaChange.ADD
+        proto = req.sa.proto
+    elif isinstance(req, ops.DeleteSa):
+        change, proto = ops.SaChange.DELETE, req.sa.proto
+    elif isinstance(req, ops.GetSpi | ops.Register | ops.FlushSa):
+        change = {
+            ops.GetSpi: ops.SaChange.GETSPI,
+            ops.Register: ops.SaChange.REGISTER,
+            ops.FlushSa: ops.SaChange.FLUSH,
+        }[type(req)]
+        proto = req.proto
+    else:
+        change = ops.SaChange.DUMP
+    return ops.SaEvent(change, req.seq, True, proto, None, err)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -985,14 +1594,20 @@ _CRYPTO_MODULE = {
 
 
 class XfrmSocket(KernelSocket):
-    """A ``KernelSocket`` backed by Linux XFRM netlink.
+    """A ``KernelSocket`` backed by Linux XFRM netlink, with two front doors.
+
+    The vocabulary (``submit``, ``recv_event``, ``call``) goes to XFRM netlink and back
+    directly; the PF_KEY conversation (``send``, ``recv``, ``request``, ``dump``: pysetkey's)
+    is translated as af_key would. Both build their netlink messages with the same builders
+    and read the kernel's with the same readers, so the engine cannot tell the paths apart
+    (``tests/kernel/test_xfrm_ops.py`` holds them to it, request by request and event by event).
 
     Two netlink sockets: one for requests, which only ever carries answers to them, and one
     subscribed to the multicast groups (once someone listens: REGISTER, X_PROMISC, ``fileno``
     or ``recv``), so that a 10 000-entry ``pysetkey -f`` never has to read events it ignores.
-    Requests are answered synchronously inside ``send``; the PF_KEY replies wait in a queue,
-    and ``fileno`` is an epoll descriptor that is readable when that queue holds something or
-    an event arrived, so an event loop sees both.
+    Requests are answered synchronously inside ``send``/``submit``; the answers wait in a
+    queue (PF_KEY messages and events in one each), and ``fileno`` is an epoll descriptor that
+    is readable when a queue holds something or an event arrived, so an event loop sees both.
     """
 
     backend = "xfrm"
@@ -1016,9 +1631,10 @@ class XfrmSocket(KernelSocket):
             raise KernelUnavailable(f"cannot open an XFRM netlink socket: {e.strerror}") from e
         self.events = nl.NetlinkSocket(nl.NETLINK_XFRM)
         self._joined = False
-        self._registered: set[int] = set()
+        self._registered: set[ops.Proto] = set()
         self._promisc = False
         self._queue: deque[Message] = deque()
+        self._events: deque[ops.Event] = deque()
         self._pipe_r, self._pipe_w = os.pipe()
         os.set_blocking(self._pipe_r, False)
         self._signalled = False
@@ -1035,21 +1651,37 @@ class XfrmSocket(KernelSocket):
                 self.events.join(g)
             self._joined = True
 
-    def _put(self, msg: Message) -> None:
-        self._queue.append(msg)
+    def _signal(self) -> None:
         if not self._signalled:
             os.write(self._pipe_w, b"!")
             self._signalled = True
 
-    def _take(self) -> Message:
-        msg = self._queue.popleft()
-        if not self._queue and self._signalled:
+    def _settle(self) -> None:
+        """Drain the pipe once both queues are empty, so epoll stops saying readable."""
+        if not self._queue and not self._events and self._signalled:
             try:
                 os.read(self._pipe_r, 64)
             except BlockingIOError:
                 pass
             self._signalled = False
+
+    def _put(self, msg: Message) -> None:
+        self._queue.append(msg)
+        self._signal()
+
+    def _put_event(self, event: ops.Event) -> None:
+        self._events.append(event)
+        self._signal()
+
+    def _take(self) -> Message:
+        msg = self._queue.popleft()
+        self._settle()
         return msg
+
+    def _take_event(self) -> ops.Event:
+        event = self._events.popleft()
+        self._settle()
+        return event
 
     def fileno(self) -> int:
         self._join()
@@ -1085,175 +1717,51 @@ class XfrmSocket(KernelSocket):
             self._hinted.add(text)
             self.notice(text)
 
-    # -- send: one PF_KEY request --------------------------------------------------------------
+    # -- the netlink side of each request, shared by both front doors -------------------------
 
-    def send(self, msg: Message) -> None:
-        handler = {
-            MsgType.GETSPI: self._getspi,
-            MsgType.UPDATE: self._add,
-            MsgType.ADD: self._add,
-            MsgType.DELETE: self._delete,
-            MsgType.GET: self._get,
-            MsgType.FLUSH: self._flush,
-            MsgType.DUMP: self._dump,
-            MsgType.REGISTER: self._register,
-            MsgType.X_PROMISC: self._promisc_on,
-            MsgType.X_SPDADD: self._spdadd,
-            MsgType.X_SPDUPDATE: self._spdadd,
-            MsgType.X_SPDDELETE: self._spddelete,
-            MsgType.X_SPDDELETE2: self._spdget,
-            MsgType.X_SPDGET: self._spdget,
-            MsgType.X_SPDFLUSH: self._spdflush,
-            MsgType.X_SPDDUMP: self._spddump,
-        }.get(msg.type)  # type: ignore[call-overload]
-        if msg.type == MsgType.ACQUIRE and msg.errno:
-            # A key manager saying "negotiation failed": af_key marks the larval SA, XFRM has
-            # no message for it; the larval SA times out by itself.
-            return
-        if handler is None:
-            self._put(msg.reply(errno_mod.EOPNOTSUPP))
-            return
-        try:
-            handler(msg)
-        except _Refusal as r:
-            self._put(msg.reply(r.errno))
-        except OSError as e:
-            self._put(msg.reply(e.errno or errno_mod.EIO))
-
-    def _sa_failed(self, e: OSError, proto: int, family: int, attrs: list) -> None:
+    def _sa_failed(
+        self, e: OSError, proto: int, family: int, attrs: list[tuple[int, bytes]]
+    ) -> None:
         if e.errno in (errno_mod.EPROTONOSUPPORT, errno_mod.ENOSYS):
             self._hint(missing_module_hint(proto, family, e.errno, attrs))
 
-    def _getspi(self, msg: Message) -> None:
-        proto = _proto(msg)
-        src, dst = _endpoints(msg)
-        rng = msg.get(ExtType.SPIRANGE)
-        if isinstance(rng, SpiRange):
-            lo, hi = rng.min, rng.max
-        else:
-            lo, hi = CPI_RANGE_DEFAULT if proto == IpProto.IPCOMP else SPI_RANGE_DEFAULT
-        sa2 = msg.sa2
-        fam = family_of(src.addr)
-        info = UsersaInfo(
-            sel=Selector(family=fam, saddr=_zero(fam), daddr=_zero(fam)),
-            daddr=dst.addr,
-            proto=proto,
-            saddr=src.addr,
-            seq=msg.seq,
-            reqid=sa2.reqid if sa2 else 0,
-            family=fam,
-            mode=_xfrm_mode(sa2.mode if sa2 else Mode.ANY),
-        )
+    def _allocspi(self, info: UsersaInfo, lo: int, hi: int) -> tuple[UsersaInfo, nl.Attributes]:
+        """ALLOCSPI, with the request's seq (so the larval SA of an ACQUIRE gets the SPI)."""
         try:
             answer = self._transact(XFRM_MSG_ALLOCSPI, USERSPI_INFO.pack(info.pack(), lo, hi))
         except OSError as e:
-            self._sa_failed(e, proto, fam, [])
+            self._sa_failed(e, info.proto, info.family, [])
             raise
         if not answer:
             raise _Refusal(errno_mod.EIO, "ALLOCSPI answered nothing")
-        state = UsersaInfo.unpack(answer[0].payload)
-        reply = state_message(
-            MsgType.GETSPI,
-            state,
-            nl.parse_attrs(answer[0].payload, USERSA_INFO.size),
-            keys=False,
-            seq=msg.seq,
-            pid=msg.pid,
-            state=SaState.LARVAL,
-        )
-        assert reply is not None
-        self._put(reply)
+        p = answer[0].payload
+        return UsersaInfo.unpack(p), nl.parse_attrs(p, USERSA_INFO.size)
 
-    def _add(self, msg: Message) -> None:
-        info, extra = sa_request(msg)
-        mtype = XFRM_MSG_UPDSA if msg.type == MsgType.UPDATE else XFRM_MSG_NEWSA
+    def _newsa(self, update: bool, info: UsersaInfo, extra: list[tuple[int, bytes]]) -> None:
+        mtype = XFRM_MSG_UPDSA if update else XFRM_MSG_NEWSA
         try:
             self._transact(mtype, info.pack() + nl.attrs(extra), nl.NLM_F_ACK)
         except OSError as e:
             self._sa_failed(e, info.proto, info.family, extra)
             raise
-        self._put(_without_keys(msg))
 
-    def _delete(self, msg: Message) -> None:
-        proto = _proto(msg)
-        src, dst = _endpoints(msg)
-        if msg.sa is None:
-            raise _Refusal(errno_mod.EINVAL, "an SA extension is required")
-        payload = pack_usersa_id(dst.addr, msg.sa.spi, proto)
-        payload += nl.attr(XFRMA_SRCADDR, pack_addr(src.addr))
-        self._transact(XFRM_MSG_DELSA, payload, nl.NLM_F_ACK)
-        self._put(_without_keys(msg))
-
-    def _get(self, msg: Message) -> None:
-        proto = _proto(msg)
-        src, dst = _endpoints(msg)
-        if msg.sa is None:
-            raise _Refusal(errno_mod.EINVAL, "an SA extension is required")
-        payload = pack_usersa_id(dst.addr, msg.sa.spi, proto)
-        payload += nl.attr(XFRMA_SRCADDR, pack_addr(src.addr))
-        answer = self._transact(XFRM_MSG_GETSA, payload)
-        if not answer:
-            raise _Refusal(errno_mod.ESRCH, "no such SA")
-        p = answer[0].payload
-        reply = state_message(
-            MsgType.GET,
-            UsersaInfo.unpack(p),
-            nl.parse_attrs(p, USERSA_INFO.size),
-            keys=True,
-            seq=msg.seq,
-            pid=msg.pid,
-        )
-        if reply is None:
-            raise _Refusal(errno_mod.ESRCH, "not an IPsec SA")
-        self._put(reply)
-
-    def _flush(self, msg: Message) -> None:
-        proto = IPSEC_PROTO_ANY if msg.satype == SaType.UNSPEC else _proto(msg)
+    def _flushsa(self, proto: int) -> None:
         try:
             self._transact(XFRM_MSG_FLUSHSA, USERSA_FLUSH.pack(proto), nl.NLM_F_ACK)
         except OSError as e:
             if e.errno != errno_mod.ESRCH:  # older kernels: "nothing to flush"
                 raise
-        self._put(msg.reply())
 
-    def _emit_dump(self, msg: Message, entries: list[Message]) -> None:
-        if not entries:
-            self._put(msg.reply(errno_mod.ENOENT))
-            return
-        n = len(entries)
-        for i, m in enumerate(entries):
-            m.type, m.seq, m.pid = msg.type, n - 1 - i, msg.pid
-            self._put(m)
-
-    def _dump(self, msg: Message) -> None:
-        payload = b""
-        if msg.satype != SaType.UNSPEC:
-            payload = nl.attr(XFRMA_PROTO, bytes([_proto(msg)]))
-        answer = self._transact(XFRM_MSG_GETSA, payload, nl.NLM_F_DUMP)
+    def _states(self, proto: int | None) -> list[tuple[UsersaInfo, nl.Attributes]]:
+        """Every SA (of ``proto``), by a GETSA dump."""
+        payload = b"" if proto is None else nl.attr(XFRMA_PROTO, bytes([proto]))
         out = []
-        for m in answer:
-            if m.type != XFRM_MSG_NEWSA:
-                continue
-            info = UsersaInfo.unpack(m.payload)
-            entry = state_message(
-                MsgType.DUMP, info, nl.parse_attrs(m.payload, USERSA_INFO.size), keys=True
-            )
-            if entry is not None and (msg.satype == SaType.UNSPEC or entry.satype == msg.satype):
-                out.append(entry)
-        self._emit_dump(msg, out)
-
-    def _register(self, msg: Message) -> None:
-        if msg.satype not in (SaType.UNSPEC, SaType.AH, SaType.ESP, SaType.IPCOMP):
-            raise _Refusal(errno_mod.EINVAL, f"cannot register for SA type {msg.satype}")
-        if msg.satype != SaType.UNSPEC:
-            self._registered.add(msg.satype)
-            self._join()
-        self._put(register_reply(msg))
-
-    def _promisc_on(self, msg: Message) -> None:
-        self._promisc = bool(msg.satype)
-        self._join()
-        self._put(msg.reply())
+        for m in self._transact(XFRM_MSG_GETSA, payload, nl.NLM_F_DUMP):
+            if m.type == XFRM_MSG_NEWSA:
+                out.append(
+                    (UsersaInfo.unpack(m.payload), nl.parse_attrs(m.payload, USERSA_INFO.size))
+                )
+        return out
 
     def _new_reqid(self) -> int:
         """af_key's ``gen_reqid``: a reqid above the manual range nobody's policy uses."""
@@ -1276,28 +1784,185 @@ class XfrmSocket(KernelSocket):
         p = answer[0].payload
         return UserpolicyInfo.unpack(p), nl.parse_attrs(p, USERPOLICY_INFO.size)
 
+    def _newpolicy(
+        self, update: bool, info: UserpolicyInfo, extra: list[tuple[int, bytes]]
+    ) -> tuple[UserpolicyInfo, nl.Attributes] | None:
+        """NEWPOLICY/UPDPOLICY, then the policy as the kernel keeps it (None if it cannot be
+        read back): the acknowledgement carries no index, and the index is the SPD id."""
+        mtype = XFRM_MSG_UPDPOLICY if update else XFRM_MSG_NEWPOLICY
+        self._transact(mtype, info.pack() + nl.attrs(extra), nl.NLM_F_ACK)
+        try:
+            return self._policy_by(info.sel, 0, info.dir)
+        except (OSError, _Refusal):
+            return None
+
+    def _delpolicy(
+        self, sel: Selector, index: int, direction: int
+    ) -> tuple[UserpolicyInfo, nl.Attributes]:
+        """The policy (by selector and direction, or by index), then DELPOLICY."""
+        got = self._policy_by(sel, index, direction)
+        self._transact(XFRM_MSG_DELPOLICY, pack_userpolicy_id(sel, index, direction), nl.NLM_F_ACK)
+        return got
+
+    def _policies(self) -> list[tuple[UserpolicyInfo, nl.Attributes]]:
+        """Every policy PF_KEY and the vocabulary can show (no sub-policies), by a dump."""
+        out = []
+        for m in self._transact(XFRM_MSG_GETPOLICY, b"", nl.NLM_F_DUMP):
+            if m.type != XFRM_MSG_NEWPOLICY:
+                continue
+            info = UserpolicyInfo.unpack(m.payload)
+            a = nl.parse_attrs(m.payload, USERPOLICY_INFO.size)
+            if policy_parts(info, a) is not None:
+                out.append((info, a))
+        return out
+
+    # -- send: one PF_KEY request --------------------------------------------------------------
+
+    def send(self, msg: Message) -> None:
+        handlers: dict[MsgType, Callable[[Message], None]] = {
+            MsgType.GETSPI: self._getspi,
+            MsgType.UPDATE: self._add,
+            MsgType.ADD: self._add,
+            MsgType.DELETE: self._delete,
+            MsgType.GET: self._get,
+            MsgType.FLUSH: self._flush,
+            MsgType.DUMP: self._dump,
+            MsgType.REGISTER: self._register,
+            MsgType.X_PROMISC: self._promisc_on,
+            MsgType.X_SPDADD: self._spdadd,
+            MsgType.X_SPDUPDATE: self._spdadd,
+            MsgType.X_SPDDELETE: self._spddelete,
+            MsgType.X_SPDDELETE2: self._spdget,
+            MsgType.X_SPDGET: self._spdget,
+            MsgType.X_SPDFLUSH: self._spdflush,
+            MsgType.X_SPDDUMP: self._spddump,
+        }
+        known = _sadb(MsgType, msg.type)
+        handler = None if known is None else handlers.get(known)
+        if msg.type == MsgType.ACQUIRE and msg.errno:
+            # A key manager saying "negotiation failed": af_key marks the larval SA, XFRM has
+            # no message for it; the larval SA times out by itself.
+            return
+        if handler is None:
+            self._put(msg.reply(errno_mod.EOPNOTSUPP))
+            return
+        try:
+            handler(msg)
+        except _Refusal as r:
+            self._put(msg.reply(r.errno))
+        except OSError as e:
+            self._put(msg.reply(e.errno or errno_mod.EIO))
+
+    def _getspi(self, msg: Message) -> None:
+        proto = _proto(msg)
+        src, dst = _endpoints(msg)
+        rng = msg.get(ExtType.SPIRANGE)
+        sa2 = msg.sa2
+        info = sa_info(
+            proto,
+            src.addr,
+            dst.addr,
+            seq=msg.seq,
+            reqid=sa2.reqid if sa2 else 0,
+            mode=_pfkey_mode(sa2.mode if sa2 else Mode.ANY),
+        )
+        lo, hi = spi_range(proto, (rng.min, rng.max) if isinstance(rng, SpiRange) else None)
+        state, a = self._allocspi(info, lo, hi)
+        reply = state_message(
+            MsgType.GETSPI, state, a, keys=False, seq=msg.seq, pid=msg.pid, state=SaState.LARVAL
+        )
+        if reply is None:
+            raise _Refusal(errno_mod.EIO, "ALLOCSPI answered with no IPsec SA")
+        self._put(reply)
+
+    def _add(self, msg: Message) -> None:
+        info, extra = sa_request(msg)
+        self._newsa(msg.type == MsgType.UPDATE, info, extra)
+        self._put(_without_keys(msg))
+
+    def _sa_named(self, msg: Message) -> bytes:
+        """DELETE's and GET's SA: by destination, SPI and protocol (and source, which the
+        kernel does not compare)."""
+        proto = _proto(msg)
+        src, dst = _endpoints(msg)
+        if msg.sa is None:
+            raise _Refusal(errno_mod.EINVAL, "an SA extension is required")
+        return sa_id(src.addr, dst.addr, msg.sa.spi, proto)
+
+    def _delete(self, msg: Message) -> None:
+        self._transact(XFRM_MSG_DELSA, self._sa_named(msg), nl.NLM_F_ACK)
+        self._put(_without_keys(msg))
+
+    def _get(self, msg: Message) -> None:
+        answer = self._transact(XFRM_MSG_GETSA, self._sa_named(msg))
+        if not answer:
+            raise _Refusal(errno_mod.ESRCH, "no such SA")
+        p = answer[0].payload
+        reply = state_message(
+            MsgType.GET,
+            UsersaInfo.unpack(p),
+            nl.parse_attrs(p, USERSA_INFO.size),
+            keys=True,
+            seq=msg.seq,
+            pid=msg.pid,
+        )
+        if reply is None:
+            raise _Refusal(errno_mod.ESRCH, "not an IPsec SA")
+        self._put(reply)
+
+    def _flush(self, msg: Message) -> None:
+        self._flushsa(IPSEC_PROTO_ANY if msg.satype == SaType.UNSPEC else _proto(msg))
+        self._put(msg.reply())
+
+    def _emit_dump(self, msg: Message, entries: list[Message]) -> None:
+        if not entries:
+            self._put(msg.reply(errno_mod.ENOENT))
+            return
+        n = len(entries)
+        for i, m in enumerate(entries):
+            m.type, m.seq, m.pid = msg.type, n - 1 - i, msg.pid
+            self._put(m)
+
+    def _dump(self, msg: Message) -> None:
+        proto = None if msg.satype == SaType.UNSPEC else _proto(msg)
+        out = []
+        for info, a in self._states(proto):
+            entry = state_message(MsgType.DUMP, info, a, keys=True)
+            if entry is not None and (msg.satype == SaType.UNSPEC or entry.satype == msg.satype):
+                out.append(entry)
+        self._emit_dump(msg, out)
+
+    def _register(self, msg: Message) -> None:
+        if msg.satype not in (SaType.UNSPEC, SaType.AH, SaType.ESP, SaType.IPCOMP):
+            raise _Refusal(errno_mod.EINVAL, f"cannot register for SA type {msg.satype}")
+        proto = PROTO_OF_SATYPE_NUMBER.get(msg.satype)
+        if proto is not None:
+            self._registered.add(proto)
+            self._join()
+        self._put(register_reply(msg))
+
+    def _promisc_on(self, msg: Message) -> None:
+        self._promisc = bool(msg.satype)
+        self._join()
+        self._put(msg.reply())
+
+    def _pfkey_policy(self, msg: Message, got: tuple[UserpolicyInfo, nl.Attributes]) -> None:
+        reply = policy_message(msg.type, *got, seq=msg.seq, pid=msg.pid)
+        self._put(reply if reply is not None else msg.reply())
+
     def _spdadd(self, msg: Message) -> None:
         info, extra = policy_request(msg, self._new_reqid)
-        mtype = XFRM_MSG_UPDPOLICY if msg.type == MsgType.X_SPDUPDATE else XFRM_MSG_NEWPOLICY
-        self._transact(mtype, info.pack() + nl.attrs(extra), nl.NLM_F_ACK)
-        # NEWPOLICY's acknowledgement carries no index; the PF_KEY reply must (it is the id).
-        try:
-            got, a = self._policy_by(info.sel, 0, info.dir)
-        except (OSError, _Refusal):
+        got = self._newpolicy(msg.type == MsgType.X_SPDUPDATE, info, extra)
+        if got is None:
             self._put(msg.reply())
-            return
-        reply = policy_message(msg.type, got, a, seq=msg.seq, pid=msg.pid)
-        self._put(reply if reply is not None else msg.reply())
+        else:
+            self._pfkey_policy(msg, got)
 
     def _spddelete(self, msg: Message) -> None:
         pol = msg.policy
         if pol is None:
             raise _Refusal(errno_mod.EINVAL, "an X_POLICY extension is required")
-        sel, d = selector_of(msg), _xfrm_dir(pol)
-        got, a = self._policy_by(sel, 0, d)
-        self._transact(XFRM_MSG_DELPOLICY, pack_userpolicy_id(sel, 0, d), nl.NLM_F_ACK)
-        reply = policy_message(msg.type, got, a, seq=msg.seq, pid=msg.pid)
-        self._put(reply if reply is not None else msg.reply())
+        self._pfkey_policy(msg, self._delpolicy(selector_of(msg), 0, _xfrm_dir(pol)))
 
     def _spdget(self, msg: Message) -> None:
         """X_SPDGET, and X_SPDDELETE2 (the same lookup by id, then the delete)."""
@@ -1307,15 +1972,11 @@ class XfrmSocket(KernelSocket):
         direction = pol.id & 7
         if direction > XFRM_POLICY_FWD:
             raise _Refusal(errno_mod.EINVAL, "per-socket policies are not in the SPD")
-        got, a = self._policy_by(Selector(), pol.id, direction)
         if msg.type == MsgType.X_SPDDELETE2:
-            self._transact(
-                XFRM_MSG_DELPOLICY,
-                pack_userpolicy_id(Selector(), pol.id, direction),
-                nl.NLM_F_ACK,
-            )
-        reply = policy_message(msg.type, got, a, seq=msg.seq, pid=msg.pid)
-        self._put(reply if reply is not None else msg.reply())
+            got = self._delpolicy(Selector(), pol.id, direction)
+        else:
+            got = self._policy_by(Selector(), pol.id, direction)
+        self._pfkey_policy(msg, got)
 
     def _spdflush(self, msg: Message) -> None:
         self._transact(XFRM_MSG_FLUSHPOLICY, b"", nl.NLM_F_ACK)
@@ -1323,21 +1984,137 @@ class XfrmSocket(KernelSocket):
 
     def _spddump(self, msg: Message) -> None:
         out = []
-        for m in self._transact(XFRM_MSG_GETPOLICY, b"", nl.NLM_F_DUMP):
-            if m.type != XFRM_MSG_NEWPOLICY:
-                continue
-            info = UserpolicyInfo.unpack(m.payload)
-            a = nl.parse_attrs(m.payload, USERPOLICY_INFO.size)
+        for info, a in self._policies():
             entry = policy_message(MsgType.X_SPDDUMP, info, a)
             if entry is not None:
                 out.append(entry)
         self._emit_dump(msg, out)
 
+    # -- the vocabulary: one request straight to XFRM ------------------------------------------
+
+    def submit(self, request: ops.Request) -> None:
+        """Carry out ``request`` on XFRM netlink; its answers come from ``recv_event``."""
+        for _, event in self._answer(request):
+            self._put_event(event)
+
+    def call(self, request: ops.Request, timeout: float = 1.0) -> ops.Event:
+        """``submit`` and return the answer to ``request``: as ``KernelSocket.call`` matches the
+        PF_KEY reply by its seq, the answer is the first whose seq is the request's; the rest
+        (a dump's other entries) wait for ``recv_event``. XFRM answers at once, so a request
+        without answer (AcquireFailed) is a ``KernelError`` at once, not after ``timeout``."""
+        if not request.seq:
+            request = replace(request, seq=self.next_seq())
+        answers = self._answer(request)
+        found = next((i for i, (seq, _) in enumerate(answers) if seq == request.seq), None)
+        for i, (_, event) in enumerate(answers):
+            if i != found:
+                self._put_event(event)
+        if found is None:
+            raise KernelError(
+                f"the kernel did not answer {type(request).__name__} within {timeout:g} s"
+            )
+        return answers[found][1]
+
+    def _answer(self, req: ops.Request) -> list[tuple[int, ops.Event]]:
+        """The events answering ``req``, each with the seq its PF_KEY reply would carry (a
+        dump's entries count down to 0), errno set when the kernel refused."""
+        try:
+            return self._carry_out(req)
+        except _Refusal as r:
+            err = r.errno
+        except OSError as e:
+            err = e.errno or errno_mod.EIO
+        return [(req.seq, _refused(req, err))]
+
+    def _carry_out(self, req: ops.Request) -> list[tuple[int, ops.Event]]:
+        seq = req.seq
+        if isinstance(req, ops.GetSpi):
+            proto = req.proto.ip_number
+            info = sa_info(proto, req.src, req.dst, seq=seq, reqid=req.reqid, mode=req.mode)
+            state, a = self._allocspi(info, *spi_range(proto, req.spi_range))
+            got = _sa_event(ops.SaChange.GETSPI, state, a, seq, True, ops.SaState.LARVAL)
+            if got is None:
+                raise _Refusal(errno_mod.EIO, "ALLOCSPI answered with no IPsec SA")
+            return [(seq, got)]
+        if isinstance(req, ops.InstallSa):
+            info, extra = install_request(req)
+            self._newsa(req.update, info, extra)
+            change = ops.SaChange.UPDATE if req.update else ops.SaChange.ADD
+            # the reply echoes the request, as the PF_KEY path's does (its SA extension's
+            # state field is 0: larval)
+            sa = ops.KernelSa(req.sa, ops.SaState.LARVAL, req.mode, req.reqid)
+            return [(seq, ops.SaEvent(change, seq, True, req.sa.proto, sa))]
+        if isinstance(req, ops.DeleteSa):
+            s = req.sa
+            self._transact(
+                XFRM_MSG_DELSA, sa_id(s.src, s.dst, s.spi, s.proto.ip_number), nl.NLM_F_ACK
+            )
+            sa = ops.KernelSa(s, ops.SaState.LARVAL)
+            return [(seq, ops.SaEvent(ops.SaChange.DELETE, seq, True, s.proto, sa))]
+        if isinstance(req, ops.FlushSa):
+            self._flushsa(IPSEC_PROTO_ANY if req.proto is None else req.proto.ip_number)
+            return [(seq, ops.SaEvent(ops.SaChange.FLUSH, seq, True, req.proto))]
+        if isinstance(req, ops.DumpSa):
+            sas = [k for st, a in self._states(None) if (k := kernel_sa(st, a)) is not None]
+            if not sas:
+                return [
+                    (seq, ops.SaEvent(ops.SaChange.DUMP, seq, True, None, None, errno_mod.ENOENT))
+                ]
+            n = len(sas)
+            return [
+                (
+                    n - 1 - i,
+                    ops.SaEvent(ops.SaChange.DUMP, n - 1 - i, True, sa.id.proto, sa, 0, i == n - 1),
+                )
+                for i, sa in enumerate(sas)
+            ]
+        if isinstance(req, ops.Register):
+            self._registered.add(req.proto)
+            self._join()
+            return [(seq, ops.SaEvent(ops.SaChange.REGISTER, seq, True, req.proto))]
+        if isinstance(req, ops.AcquireFailed):
+            # "negotiation failed": XFRM has no message for it; the larval SA times out
+            return []
+        return self._carry_out_policy(req)
+
+    def _carry_out_policy(
+        self, req: ops.UpdatePolicy | ops.DeletePolicy | ops.DumpPolicy
+    ) -> list[tuple[int, ops.Event]]:
+        seq = req.seq
+        if isinstance(req, ops.UpdatePolicy):
+            pinfo, pextra = update_policy_request(req, self._new_reqid)
+            got = self._newpolicy(True, pinfo, pextra)
+            change = ops.PolicyChange.UPDATE
+            event = (
+                None if got is None else _policy_event(change, MsgType.X_SPDUPDATE, *got, seq, True)
+            )
+            return [(seq, event if event is not None else _no_policy(MsgType.X_SPDUPDATE))]
+        if isinstance(req, ops.DeletePolicy):
+            got = self._delpolicy(ops_selector(req.src, req.dst), 0, XFRM_DIR[req.direction])
+            change = ops.PolicyChange.DELETE
+            event = _policy_event(change, MsgType.X_SPDDELETE, *got, seq, True)
+            return [(seq, event if event is not None else _no_policy(MsgType.X_SPDDELETE))]
+        if not isinstance(req, ops.DumpPolicy):
+            raise TypeError(f"not a kernel request: {req!r}")
+        entries = self._policies()
+        if not entries:
+            return [
+                (seq, ops.PolicyEvent(ops.PolicyChange.DUMP, seq, True, None, errno_mod.ENOENT))
+            ]
+        n, out = len(entries), []
+        for i, (entry, a) in enumerate(entries):
+            left = n - 1 - i
+            event = _policy_event(
+                ops.PolicyChange.DUMP, MsgType.X_SPDDUMP, entry, a, left, True, left == 0
+            )
+            assert event is not None  # _policies keeps only what policy_parts reads
+            out.append((left, event))
+        return out
+
     # -- recv: replies, then events ------------------------------------------------------------
 
-    def _recv(self, timeout: float | None) -> Message | None:
-        if self._queue:
-            return self._take()
+    def _pull(self, timeout: float | None, deliver: Callable[[nl.NlMsg], None]) -> None:
+        """Read one batch of XFRM notifications and ``deliver`` each (translate and queue)."""
         self._join()
         try:
             batch = self.events.recv_batch(timeout)
@@ -1347,35 +2124,78 @@ class XfrmSocket(KernelSocket):
                 if not self._lost_events:
                     self._lost_events = True
                     self.notice("XFRM events were lost: the netlink socket's buffer overflowed")
-                return None
+                return
             raise KernelError(f"cannot read XFRM events: {e.strerror}") from e
         except nl.NetlinkDecodeError as e:
             # as with PF_KEY: a message we cannot read costs that message, not the socket
             self.notice(f"an XFRM event could not be read, skipped: {e}")
-            return None
+            return
         for m in batch or ():
             try:
-                ev = self.translate_event(m)
+                deliver(m)
             except (XfrmDecodeError, nl.NetlinkDecodeError) as e:
                 self.notice(f"an XFRM event could not be read: {e}")
-                continue
-            if ev is not None:
-                self._put(ev)
+
+    def _recv(self, timeout: float | None) -> Message | None:
+        if self._queue:
+            return self._take()
+        self._pull(timeout, self._deliver_message)
         return self._take() if self._queue else None
+
+    def recv_event(self, timeout: float | None = None) -> ops.Event | None:
+        """The next answer or notification as an event, read from XFRM netlink directly.
+
+        PF_KEY messages still waiting (a ``send`` or ``request`` made on this socket) come
+        first, through the PF_KEY codec, as ``KernelSocket.recv_event`` reads them."""
+        if self._events:
+            return self._take_event()
+        if self._backlog or self._queue:
+            return super().recv_event(0)
+        self._pull(timeout, self._deliver_event)
+        return self._take_event() if self._events else None
+
+    def _deliver_message(self, m: nl.NlMsg) -> None:
+        msg = self.translate_event(m)
+        if msg is not None:
+            self._put(msg)
+
+    def _deliver_event(self, m: nl.NlMsg) -> None:
+        event = self.translate_vocabulary_event(m)
+        if event is not None:
+            self._put_event(event)
+
+    def _delivered(self, m: nl.NlMsg) -> bool:
+        """Not what our own requests caused (the reply said it)."""
+        return not (m.pid and m.pid == self.nl.portid)
+
+    def _listening(self, proto: ops.Proto | None) -> bool:
+        """ACQUIRE and EXPIRE reach a socket registered for the SA type (or promiscuous)."""
+        return self._promisc or proto in self._registered
 
     def translate_event(self, m: nl.NlMsg) -> Message | None:
         """One multicast XFRM message as the PF_KEY message this socket would have got: none
         for what our own requests caused (the reply said it), ACQUIRE and EXPIRE only when
         registered for the SA type (or promiscuous), as af_key delivers them."""
-        if m.pid and m.pid == self.nl.portid:
+        if not self._delivered(m):
             return None
         ev = event_message(m)
         if ev is None:
             return None
-        if ev.type in (MsgType.ACQUIRE, MsgType.EXPIRE) and not (
-            self._promisc or ev.satype in self._registered
+        if ev.type in (MsgType.ACQUIRE, MsgType.EXPIRE) and not self._listening(
+            PROTO_OF_SATYPE_NUMBER.get(ev.satype)
         ):
             return None
+        return ev
+
+    def translate_vocabulary_event(self, m: nl.NlMsg) -> ops.Event | None:
+        """``translate_event`` for the vocabulary: the same deliveries, as events."""
+        if not self._delivered(m):
+            return None
+        ev = vocabulary_event(m, self.pid)
+        expire = (ops.SaChange.SOFT_EXPIRE, ops.SaChange.HARD_EXPIRE)
+        if isinstance(ev, ops.Acquire) or (isinstance(ev, ops.SaEvent) and ev.change in expire):
+            if not self._listening(ev.proto):
+                return None
         return ev
 
 
@@ -1396,99 +2216,3 @@ def xfrm_available() -> bool:
         return False
     s.close()
     return True
-
-
-def event_message(m: nl.NlMsg) -> Message | None:
-    """The PF_KEY message for one XFRM notification (None for what PF_KEY has no word for)."""
-    p = m.payload
-    if m.type == XFRM_MSG_ACQUIRE:
-        return acquire_message(p)
-    if m.type == XFRM_MSG_EXPIRE:
-        st, hard = USER_EXPIRE.unpack_from(p) if len(p) >= USER_EXPIRE.size else (None, 0)
-        if st is None:
-            raise XfrmDecodeError(f"xfrm_user_expire: {len(p)} bytes")
-        info = UsersaInfo.unpack(st)
-        return state_message(
-            MsgType.EXPIRE,
-            info,
-            nl.Attributes(),
-            keys=False,
-            state=SaState.DEAD if hard else SaState.DYING,
-            lifetimes="hc" if hard else "sc",
-        )
-    if m.type == XFRM_MSG_POLEXPIRE:
-        if len(p) < USER_POLEXPIRE.size:
-            raise XfrmDecodeError(f"xfrm_user_polexpire: {len(p)} bytes")
-        pol, hard = USER_POLEXPIRE.unpack_from(p)
-        if not hard:
-            return None  # PF_KEY has no soft policy expiry
-        return policy_message(
-            MsgType.X_SPDEXPIRE,
-            UserpolicyInfo.unpack(pol),
-            nl.parse_attrs(p, USER_POLEXPIRE.size),
-        )
-    if m.type in (XFRM_MSG_NEWSA, XFRM_MSG_UPDSA):
-        info = UsersaInfo.unpack(p)
-        mt = MsgType.ADD if m.type == XFRM_MSG_NEWSA else MsgType.UPDATE
-        return state_message(
-            mt, info, nl.parse_attrs(p, USERSA_INFO.size), keys=False, seq=m.seq, pid=m.pid
-        )
-    if m.type == XFRM_MSG_DELSA:
-        a = nl.parse_attrs(p, USERSA_ID.size)
-        raw = a.get(XFRMA_SA)
-        if raw is None:
-            daddr, spi, fam, proto = unpack_usersa_id(p)
-            info = UsersaInfo(daddr=daddr, spi=spi, proto=proto, family=fam, saddr=_zero(fam))
-        else:
-            info = UsersaInfo.unpack(raw)
-        return state_message(MsgType.DELETE, info, a, keys=False, seq=m.seq, pid=m.pid)
-    if m.type == XFRM_MSG_FLUSHSA:
-        proto = p[0] if p else IPSEC_PROTO_ANY
-        sat = SATYPE_OF_PROTO.get(proto, SaType.UNSPEC)  # type: ignore[call-overload]
-        return Message(MsgType.FLUSH, sat, 0, m.seq, m.pid)
-    if m.type in (XFRM_MSG_NEWPOLICY, XFRM_MSG_UPDPOLICY):
-        mt = MsgType.X_SPDADD if m.type == XFRM_MSG_NEWPOLICY else MsgType.X_SPDUPDATE
-        return policy_message(
-            mt,
-            UserpolicyInfo.unpack(p),
-            nl.parse_attrs(p, USERPOLICY_INFO.size),
-            seq=m.seq,
-            pid=m.pid,
-        )
-    if m.type == XFRM_MSG_DELPOLICY:
-        a = nl.parse_attrs(p, USERPOLICY_ID.size)
-        raw = a.get(XFRMA_POLICY)
-        if raw is None:
-            return None
-        return policy_message(
-            MsgType.X_SPDDELETE, UserpolicyInfo.unpack(raw), a, seq=m.seq, pid=m.pid
-        )
-    if m.type == XFRM_MSG_FLUSHPOLICY:
-        return Message(MsgType.X_SPDFLUSH, 0, 0, m.seq, m.pid)
-    return None
-
-
-def acquire_message(p: bytes) -> Message | None:
-    """ACQUIRE: the SA to negotiate, and the policy id the engine finds its SP by."""
-    if len(p) < USER_ACQUIRE.size:
-        raise XfrmDecodeError(f"xfrm_user_acquire: {len(p)} bytes")
-    d, _spi, proto, s, _sel, pol, _aa, _ea, _ca, seq = USER_ACQUIRE.unpack_from(p)
-    policy = UserpolicyInfo.unpack(pol)
-    fam = policy.sel.family if policy.sel.family else AF_INET
-    # the addresses of the SA to negotiate: the template's tunnel endpoints, or the packet's
-    daddr, saddr = unpack_addr(d, fam), unpack_addr(s, fam)
-    tmpls = UserTmpl.unpack_all(nl.parse_attrs(p, USER_ACQUIRE.size).get(XFRMA_TMPL) or b"")
-    for t in tmpls:
-        if t.proto == proto:
-            fam = t.family
-            daddr, saddr = unpack_addr(d, fam), unpack_addr(s, fam)
-            break
-    sat = SATYPE_OF_PROTO.get(proto)  # type: ignore[call-overload]
-    if sat is None:
-        return None
-    msg = Message(MsgType.ACQUIRE, sat, 0, seq, 0)
-    msg.add(_address(ExtType.ADDRESS_SRC, saddr))
-    msg.add(_address(ExtType.ADDRESS_DST, daddr))
-    msg.add(Policy(PolicyType.IPSEC, policy.dir + 1, policy.index, policy.priority, []))
-    msg.add(Proposal(ACQUIRE_REPLAY, []))  # as pfkey_send_acquire: no combinations
-    return msg
