@@ -60,36 +60,14 @@ from .proposals import PROTOCOL_NAMES
 from .quick import QState, Quick
 from .spd import SpdCache, SpdEntry, policy_offers, tunnel_request
 from .timers import TimerHeap
-from .traffic import KERNEL_PROTO, Request, Selector
+from .traffic import KERNEL_PROTO, Request, Selector, not_a_peer
 
-#: Destinations no IKE peer can have, and how the log names them. An SPD entry as wide as
-#: ``spdadd ::/0 ::/0 any`` also covers multicast (neighbour and router discovery, mDNS),
-#: broadcasts, link-local neighbours (whose address means nothing without an interface, which
-#: a remote block cannot name) and the unspecified address; an ACQUIRE for them must not start
-#: a phase 1 that would retransmit to them for nothing. IPv4 169.254/16 is not here: those are
-#: unicast addresses a peer can have.
-_NOT_A_PEER: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = (
-    (ipaddress.ip_network("0.0.0.0/32"), "the unspecified address"),
-    (ipaddress.ip_network("::/128"), "the unspecified address"),
-    (ipaddress.ip_network("255.255.255.255/32"), "the broadcast address"),
-    (ipaddress.ip_network("224.0.0.0/4"), "a multicast address"),
-    (ipaddress.ip_network("ff00::/8"), "a multicast address"),
-    (ipaddress.ip_network("fe80::/10"), "an IPv6 link-local address"),
-)
 #: How many such destinations are remembered, to log each at INFO only once.
 _NOT_A_PEER_MEMORY = 1024
 
 
 #: ACQUIREs kept while the SPD dump is under way (a kernel sends them for queued traffic at once)
 _EARLY_ACQUIRES = 256
-
-
-def not_a_peer(addr: Any) -> str | None:
-    """Why ``addr`` cannot be an IKE peer (a phrase for the log), or None when it can."""
-    for net, what in _NOT_A_PEER:
-        if addr.version == net.version and addr in net:
-            return what
-    return None
 
 
 @dataclass(eq=False)
@@ -671,12 +649,12 @@ class Engine:
         if sp.action is not ops.PolicyAction.IPSEC:
             return
         tunnel = tunnel_request(sp)
-        peer_addr = tunnel.dst if tunnel is not None else acquire.dst
+        peer_addr = tunnel.dst if tunnel is not None and tunnel.dst else acquire.dst
         why = not_a_peer(peer_addr)
         if why is not None:
             self._ignore_acquire(peer_addr, why, acquire.policy_id)
             return
-        local_addr = tunnel.src if tunnel is not None else acquire.src
+        local_addr = tunnel.src if tunnel is not None and tunnel.src else acquire.src
         why = not_a_peer(local_addr)
         if why is not None:
             # e.g. a neighbour advertisement from our link-local address to a global one under

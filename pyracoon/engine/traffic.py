@@ -42,6 +42,30 @@ KERNEL_MODE: dict[int, ops.Mode] = {
 }
 
 
+#: Destinations no IKE peer can have, and how the log names them. An SPD entry as wide as
+#: ``spdadd ::/0 ::/0 any`` also covers multicast (neighbour and router discovery, mDNS),
+#: broadcasts, link-local neighbours (whose address means nothing without an interface, which
+#: a remote block cannot name) and the unspecified address; an ACQUIRE for them must not start
+#: a phase 1 that would retransmit to them for nothing. IPv4 169.254/16 is not here: those are
+#: unicast addresses a peer can have.
+NOT_A_PEER: tuple[tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, str], ...] = (
+    (ipaddress.ip_network("0.0.0.0/32"), "the unspecified address"),
+    (ipaddress.ip_network("::/128"), "the unspecified address"),
+    (ipaddress.ip_network("255.255.255.255/32"), "the broadcast address"),
+    (ipaddress.ip_network("224.0.0.0/4"), "a multicast address"),
+    (ipaddress.ip_network("ff00::/8"), "a multicast address"),
+    (ipaddress.ip_network("fe80::/10"), "an IPv6 link-local address"),
+)
+
+
+def not_a_peer(addr: ipaddress.IPv4Address | ipaddress.IPv6Address) -> str | None:
+    """Why ``addr`` cannot be an IKE peer (a phrase for the log), or None when it can."""
+    for net, what in NOT_A_PEER:
+        if addr.version == net.version and addr in net:
+            return what
+    return None
+
+
 @dataclass(frozen=True)
 class Selector:
     """One side of a traffic selector: network, upper-layer protocol (255 any) and port."""
@@ -100,5 +124,6 @@ class Request:
 
 
 __all__ = [
-    "ENCAP_OF_MODE", "KERNEL_MODE", "KERNEL_PROTO", "PROTOCOL_OF_KERNEL", "Request", "Selector",
+    "ENCAP_OF_MODE", "KERNEL_MODE", "KERNEL_PROTO", "NOT_A_PEER", "PROTOCOL_OF_KERNEL", "Request",
+    "Selector", "not_a_peer",
 ]  # fmt: skip
