@@ -52,7 +52,14 @@ _INTEROP = Path(__file__).resolve().parent.parent / "interop"
 if str(_INTEROP) not in sys.path:
     sys.path.insert(0, str(_INTEROP))
 
-from interop_lab import PSK, SUBNET_HOSTS, Scenario, racoon_policies, racoon_sections  # noqa: E402
+from interop_lab import (  # noqa: E402
+    PSK,
+    SUBNET_HOSTS,
+    SUBNETS,
+    Scenario,
+    racoon_policies,
+    racoon_sections,
+)
 
 RACOON_PREFIX = Path(os.environ.get("RACOON_PREFIX", "/var/tmp/racoon-0.9.1"))
 RACOON = RACOON_PREFIX / "sbin" / "racoon"
@@ -140,6 +147,7 @@ class Row:
     wire: list[str] = field(default_factory=list)
     sas: dict[str, set[KernelSA]] = field(default_factory=dict)
     xfrm: dict[str, str] = field(default_factory=dict)  # ip -s xfrm state, as printed
+    policy: str = ""  # ip xfrm policy on racoon's host, while the SAs are up
     logs: dict[str, str] = field(default_factory=dict)
     t0: float = field(default_factory=time.monotonic)
 
@@ -155,6 +163,7 @@ class Row:
                 "--- tcpdump on pyra's eth0",
                 *self.wire[-40:],
                 *(f"--- ip -s xfrm state on {k}\n{v}" for k, v in self.xfrm.items()),
+                f"--- ip xfrm policy on racoon\n{self.policy}",
                 *(f"--- {k} log\n{v[-6000:]}" for k, v in self.logs.items()),
             ]
         )
@@ -241,6 +250,18 @@ def install(h: MemoHost, ca, conf: str) -> None:
     psk.chmod(0o600)
 
 
+def policies(sc: Scenario, me: str, peer: str, *, behind_racoon: bool) -> str:
+    """The ``require`` SPD of one side: transport between the hosts, or tunnel between the
+    subnets of the interop suite, racoon's host guarding the first, pyracoon's the second."""
+    if sc.encap == "transport":
+        return racoon_policies(sc, me, peer)
+    mine, theirs = SUBNETS[sc.family] if behind_racoon else SUBNETS[sc.family][::-1]
+    return (
+        f"spdadd {mine} {theirs} any -P out ipsec esp/tunnel/{me}-{peer}/require;\n"
+        f"spdadd {theirs} {mine} any -P in ipsec esp/tunnel/{peer}-{me}/require;\n"
+    )
+
+
 def negotiate(
     pair: Pair,
     name: str,
@@ -283,8 +304,8 @@ def negotiate(
         me.log.unlink(missing_ok=True)
     spd_sc = sc or Scenario("main", "rsasig", family, "3des-sha1-modp1024", False, "transport")
     spds = {
-        "racoon": racoon_policies(spd_sc, r.address, p.address),
-        "pyra": racoon_policies(spd_sc, p.address, r.address),
+        "racoon": policies(spd_sc, r.address, p.address, behind_racoon=True),
+        "pyra": policies(spd_sc, p.address, r.address, behind_racoon=False),
     }
     if racoon_spd:
         out = r.host.run([str(SETKEY), "-c"], input=spds["racoon"])
@@ -302,7 +323,8 @@ def negotiate(
         for h, hn in ((r, "racoon"), (p, "pyra")):
             h.host.run(
                 f"{ip} addr replace {src[hn]}/{plen} dev lo && "
-                f"{ip} route replace {dst[hn]} dev eth0 src {src[hn]}"
+                f"{ip} route replace {dst[hn]} via {(p if h is r else r).address} dev eth0 "
+                f"src {src[hn]}"
             ).check()
     cap: Capture | None = None
     try:
@@ -339,6 +361,7 @@ def negotiate(
             hn: h.host.run("ip -s xfrm state").stdout for h, hn in ((r, "racoon"), (p, "pyra"))
         }
         row.sas = {hn: kernel_sas(text) for hn, text in row.xfrm.items()}
+        row.policy = r.host.run("ip xfrm policy").stdout
         return row
     finally:
         for proc in (cap and cap.proc, r.daemon, p.daemon):
@@ -404,3 +427,86 @@ def test_memo_racoon_conf_rsasig_both_roles(pair: Pair, racoon_initiates: bool) 
     check(row, mode="transport", enc=DES3, auth=SHA1, racoon_initiates=racoon_initiates)
     assert "Identity Protection mode" in row.logs["pyracoon"], row.explain()
     assert {s.hard for s in row.sas["racoon"]} == {180}, row.explain()
+
+
+def sc_row(mode: str, auth: str, family: int, suite: str, pfs: bool, encap: str) -> Scenario:
+    return Scenario(mode, auth, family, suite, pfs, encap)
+
+
+ROLES = pytest.mark.parametrize(
+    "racoon_initiates", [True, False], ids=["racoon-initiates", "racoon-responds"]
+)
+
+
+@ROLES
+def test_psk_main_mode(pair: Pair, racoon_initiates: bool) -> None:
+    sc = sc_row("main", "psk", 4, "aes128-sha1-modp1536", False, "transport")
+    row = negotiate(pair, "psk main", family=4, racoon_initiates=racoon_initiates, sc=sc)
+    check(row, mode="transport", enc=AES, auth=SHA1, racoon_initiates=racoon_initiates)
+    assert "Identity Protection mode" in row.logs["racoon"], row.explain()
+
+
+@ROLES
+def test_psk_aggressive_mode(pair: Pair, racoon_initiates: bool) -> None:
+    sc = sc_row("aggressive", "psk", 4, "3des-sha1-modp1024", False, "transport")
+    row = negotiate(pair, "psk aggressive", family=4, racoon_initiates=racoon_initiates, sc=sc)
+    check(row, mode="transport", enc=DES3, auth=SHA1, racoon_initiates=racoon_initiates)
+    for log in row.logs.values():
+        assert "Aggressive mode" in log, row.explain()
+
+
+@ROLES
+def test_ipv6_rsasig(pair: Pair, racoon_initiates: bool) -> None:
+    sc = sc_row("main", "rsasig", 6, "aes256-sha256-modp2048", False, "transport")
+    row = negotiate(pair, "IPv6 rsasig", family=6, racoon_initiates=racoon_initiates, sc=sc)
+    check(row, mode="transport", enc=AES, auth=SHA256, racoon_initiates=racoon_initiates)
+    assert all(":" in s.src for s in row.sas["racoon"]), row.explain()
+
+
+@ROLES
+def test_tunnel_mode(pair: Pair, racoon_initiates: bool) -> None:
+    sc = sc_row("main", "psk", 4, "aes128-sha1-modp1536", False, "tunnel")
+    row = negotiate(pair, "tunnel", family=4, racoon_initiates=racoon_initiates, sc=sc)
+    check(row, mode="tunnel", enc=AES, auth=SHA1, racoon_initiates=racoon_initiates)
+
+
+@ROLES
+def test_pfs(pair: Pair, racoon_initiates: bool) -> None:
+    sc = sc_row("main", "psk", 4, "aes256-sha256-modp2048", True, "transport")
+    row = negotiate(pair, "pfs", family=4, racoon_initiates=racoon_initiates, sc=sc)
+    check(row, mode="transport", enc=AES, auth=SHA256, racoon_initiates=racoon_initiates)
+
+
+def test_rekeys_through_short_lifetimes_keep_ping_flowing(pair: Pair) -> None:
+    """A 20 s sainfo lifetime on both sides and a ping every 0.2 s for 60 s: each soft EXPIRE
+    starts a new quick mode, and with the ``require`` SPD any gap would show as a lost echo."""
+    row = negotiate(
+        pair, "rekey", family=4, racoon_initiates=True, conf=MEMO, lifetime="20 sec",
+        keep_pinging=60,
+    )  # fmt: skip
+    check(row, mode="transport", enc=DES3, auth=SHA1, racoon_initiates=True)
+    summary = row.pings["continuous"]
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", summary)
+    assert m and m[1] == m[2] == "300", row.explain()
+    for log in row.logs.values():
+        assert log.count("IPsec-SA established") >= 2 * 3, row.explain()  # the first + 2 rekeys
+    wire_spis = {m[3] for line in row.wire if (m := WIRE_ESP.search(line))}
+    assert len(wire_spis) >= 2 * 3, row.explain()  # the traffic moved to each new pair
+
+
+def test_generate_policy_responder(pair: Pair) -> None:
+    """racoon as responder with ``generate_policy on`` and no SPD of its own: it installs the
+    policies from pyracoon's quick-mode IDs, and traffic flows both ways."""
+    sc = sc_row("main", "psk", 4, "aes128-sha1-modp1536", False, "transport")
+    row = negotiate(
+        pair, "generate_policy", family=4, racoon_initiates=False, sc=sc,
+        racoon_extra_remote="    generate_policy on;\n", racoon_spd=False,
+    )  # fmt: skip
+    check(row, mode="transport", enc=AES, auth=SHA1, racoon_initiates=False)
+    r, p = pair.for_family(4)
+    for d in ("out", "in"):
+        assert re.search(
+            rf"src {re.escape(r.address if d == 'out' else p.address)}/32 "
+            rf"dst {re.escape(p.address if d == 'out' else r.address)}/32.*\n\s+dir {d}",
+            row.policy,
+        ), row.explain()
