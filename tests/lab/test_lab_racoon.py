@@ -148,6 +148,7 @@ class Row:
     sas: dict[str, set[KernelSA]] = field(default_factory=dict)
     xfrm: dict[str, str] = field(default_factory=dict)  # ip -s xfrm state, as printed
     policy: str = ""  # ip xfrm policy on racoon's host, while the SAs are up
+    stat: dict[str, dict[str, int]] = field(default_factory=dict)  # xfrm_stat deltas, per host
     mark: int = 0  # wire lines before the last pings: the SAs in the kernels carry what follows
     logs: dict[str, str] = field(default_factory=dict)
     t0: float = field(default_factory=time.monotonic)
@@ -165,6 +166,7 @@ class Row:
                 *self.wire[-40:],
                 *(f"--- ip -s xfrm state on {k}\n{v}" for k, v in self.xfrm.items()),
                 f"--- ip xfrm policy on racoon\n{self.policy}",
+                f"--- xfrm_stat during the continuous ping: {self.stat}",
                 *(f"--- {k} log\n{v[-6000:]}" for k, v in self.logs.items()),
             ]
         )
@@ -220,6 +222,12 @@ def wait_until(check, timeout: float) -> bool:
             return True
         time.sleep(0.2)
     return bool(check())
+
+
+def xfrm_stat(h: MemoHost) -> dict[str, int]:
+    """The network namespace's XFRM error counters (``/proc/net/xfrm_stat``)."""
+    text = h.host.run("cat /proc/net/xfrm_stat").stdout
+    return {k: int(v) for k, v in re.findall(r"^(\w+)\s+(\d+)$", text, re.MULTILINE)}
 
 
 def flush(r: MemoHost, p: MemoHost) -> None:
@@ -348,12 +356,17 @@ def negotiate(
         )
         row.step(f"both daemons logged two IPsec-SAs: {established}")
         if keep_pinging:
+            before = {hn: xfrm_stat(h) for h, hn in ((r, "racoon"), (p, "pyra"))}
             count = int(keep_pinging / 0.2)
             pr = first.host.run(
-                f"ping {'-I ' + src[fn] + ' ' if tunnel else ''}-i 0.2 -c {count} -W 2 {target}",
+                f"ping -D {'-I ' + src[fn] + ' ' if tunnel else ''}-i 0.2 -c {count} -W 2 {target}",
                 timeout=keep_pinging + 60,
             )
             row.pings["continuous"] = (pr.stdout + pr.stderr).strip()
+            for h, hn in ((r, "racoon"), (p, "pyra")):
+                after = xfrm_stat(h)
+                delta = {k: v - before[hn].get(k, 0) for k, v in after.items()}
+                row.stat[hn] = {k: v for k, v in delta.items() if v}
         row.mark = len(cap.lines())
         for a, an, b, bn in ((first, fn, second, sn), (second, sn, first, fn)):
             ok_, text = ping(a, dst[an] if tunnel else b.address, 3, src[an] if tunnel else None)
@@ -499,19 +512,38 @@ def test_pfs(pair: Pair, racoon_initiates: bool) -> None:
 
 def test_rekeys_through_short_lifetimes_keep_ping_flowing(pair: Pair) -> None:
     """A 20 s sainfo lifetime on both sides and a ping every 0.2 s for 60 s: each soft EXPIRE
-    starts a new quick mode, and with the ``require`` SPD any gap would show as a lost echo."""
+    on racoon, the initiator, starts a new quick mode, and with the ``require`` SPD any gap in
+    the keying would show as lost echoes.
+
+    One echo may be lost at a rekey, and only this way: racoon, the initiator, adds its new SAs
+    as soon as it has sent QM3 (racoon's quick_i2send) and Linux sends with the newest outbound
+    SA at once, while pyracoon, the responder, still holds only the larval SA of its GETSPI
+    until it has read QM3 and its UPDATE is done (racoon as responder does the same, in C: the
+    window is shorter; RFC 2409's commit bit, which racoon does not use, would close it). The
+    kernel counts an ESP packet for a larval SA as ``XfrmAcquireError`` (one for an unknown SPI
+    as ``XfrmInNoStates``) on pyracoon's host: every lost echo must be counted there, and no
+    drop anywhere else.
+    """
     row = negotiate(
         pair, "rekey", family=4, racoon_initiates=True, conf=MEMO, lifetime="20 sec",
         keep_pinging=60,
     )  # fmt: skip
+    why = row.explain()
     check(row, mode="transport", enc=DES3, auth=SHA1, racoon_initiates=True)
-    summary = row.pings["continuous"]
-    m = re.search(r"(\d+) packets transmitted, (\d+) received", summary)
-    assert m and m[1] == m[2] == "300", row.explain()
+    m = re.search(r"(\d+) packets transmitted, (\d+) received", row.pings["continuous"])
+    assert m and m[1] == "300", why
+    lost = 300 - int(m[2])
+    rekeys = row.logs["racoon"].count("initiate new phase 2 negotiation") - 1
+    assert rekeys >= 2, why  # the first pair, then at least two rekeys
     for log in row.logs.values():
-        assert log.count("IPsec-SA established") >= 2 * 3, row.explain()  # the first + 2 rekeys
+        assert log.count("IPsec-SA established") >= 2 * (1 + rekeys), why
+    assert lost <= rekeys, why
+    early = row.stat["pyra"].get("XfrmAcquireError", 0) + row.stat["pyra"].get("XfrmInNoStates", 0)
+    assert early == lost, why
+    assert set(row.stat["pyra"]) <= {"XfrmAcquireError", "XfrmInNoStates"}, why
+    assert not row.stat["racoon"], why  # nothing dropped on racoon's side
     wire_spis = {m[3] for line in row.wire if (m := WIRE_ESP.search(line))}
-    assert len(wire_spis) >= 2 * 3, row.explain()  # the traffic moved to each new pair
+    assert len(wire_spis) >= 2 * (1 + rekeys), why  # the traffic moved to each new pair
 
 
 def test_generate_policy_responder_tunnel(pair: Pair) -> None:
