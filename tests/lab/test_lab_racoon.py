@@ -28,7 +28,7 @@ import re
 import shlex
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
@@ -36,7 +36,7 @@ import pytest
 from labtest import lab_unavailable
 
 from pyracoon.kernellab import KernelLab, LabError, Proc, unavailable_reason
-from pyracoon.lab import issue
+from pyracoon.lab import Issued, issue
 from pyracoon.memolab import (
     RACOON_CONF,
     RACOON_DIR,
@@ -215,7 +215,7 @@ def ping(src: MemoHost, dst: str, count: int = 3, source: str | None = None) -> 
     return r.ok and f"{count} received" in text, text
 
 
-def wait_until(check, timeout: float) -> bool:
+def wait_until(check: Callable[[], bool], timeout: float) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if check():
@@ -251,7 +251,7 @@ def pyracoon_ready(h: MemoHost, timeout: float = 40) -> bool:
     )
 
 
-def install(h: MemoHost, ca, conf: str) -> None:
+def install(h: MemoHost, ca: Issued, conf: str) -> None:
     """Certificates, racoon.conf and a PSK file naming every address of the other host."""
     install_memo_racoon(h, ca, conf)
     psk = h.etc / "racoon" / "psk.txt"
@@ -511,7 +511,9 @@ def test_pfs(pair: Pair, racoon_initiates: bool) -> None:
 
 
 @ROLES
-def test_rekeys_through_short_lifetimes_keep_ping_flowing(pair: Pair, racoon_initiates: bool):
+def test_rekeys_through_short_lifetimes_keep_ping_flowing(
+    pair: Pair, racoon_initiates: bool
+) -> None:
     """A 20 s sainfo lifetime on both sides and a ping every 0.2 s for 60 s from the initiator:
     each soft EXPIRE on the initiator starts a new quick mode (the responder only forgets its
     phase 2, as racoon does), and with the ``require`` SPD any gap in the keying would show as
