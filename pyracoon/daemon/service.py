@@ -222,6 +222,9 @@ class Daemon:
             loop.remove_reader(self.kernel.fileno())
         if self._kernel_beat is not None:
             self._kernel_beat.cancel()
+        # racoon's flushph2()/flushph1(): peers hear a Delete before our SAs go, so they stop
+        # sending into them (the datagrams leave now, while the sockets are still open)
+        self._guarded("the shutdown", None, lambda: self._farewell())
         for added in list(self.installed.values()):
             what = _sa_name(added)
             try:
@@ -274,6 +277,11 @@ class Daemon:
                     self.engine.receive_datagram, data, lst.endpoint, remote, self.clock()
                 ),
             )
+
+    def _farewell(self) -> None:
+        sent = self.engine.shutdown(self.clock())
+        if sent:
+            self.log.info(f"sent {sent} Delete message(s) to peers before shutting down")
 
     def _poll_kernel(self) -> None:
         """Read the kernel socket on a beat too, not only when the event loop says it is readable.

@@ -371,6 +371,13 @@ class Engine:
         self._settle()
         return len(gone)
 
+    def shutdown(self, now: float) -> int:
+        """The daemon stops: tell every peer with a Delete (Informational.farewell)."""
+        self.now = now
+        sent = self.info.farewell()
+        self._settle()
+        return sent
+
     def local_port(self, address: Any) -> int:
         """The ISAKMP port we use on ``address``: its ``listen { isakmp ADDR [PORT]; }`` line if
         it has one, else the daemon's port (``-p``, default 500)."""

@@ -210,6 +210,25 @@ class Informational:
                     self.out.forget_pending(q)  # its install replies no longer concern anyone
                     book.drop_phase2(q)
 
+    def farewell(self) -> int:
+        """Shutdown, as racoon's flushph2() and flushph1(): a Delete for each protocol of each
+        established phase 2, under its peer's current ISAKMP SA, then a Delete for each
+        established ISAKMP SA -- so that peers stop sending into SAs that are about to go
+        instead of black-holing traffic until they notice -- and generated policies removed.
+        Returns how many informational messages were sent."""
+        sent = 0
+        for q in list(self.book.established):
+            current = self.book.phase1_for(q.peer)
+            if current is not None and current.established:
+                for rec in q.installed:
+                    current.send_info([_delete_of(rec)])
+                    sent += 1
+            self.book.drop_phase2(q)
+        for ph1 in [p for p in self.book.ph1s.values() if p.established]:
+            self.send_delete_isakmp(ph1)
+            sent += 1
+        return sent
+
     # ------------------------------------------------------------------ kernel side
     def delete_kernel_sas(self, q: Quick, rec: Installed) -> None:
         """DELETE both directions of one protocol of ``q`` (racoon removes only the outbound
@@ -240,9 +259,7 @@ class Informational:
                     )
                     current = self.book.phase1_for(q.peer)
                     if current is not None and current.established:
-                        size = 2 if rec.protocol == ProtocolID.IPCOMP else 4
-                        spi = rec.inbound_spi.to_bytes(size, "big")
-                        current.send_info([Delete(rec.protocol, (spi,))])
+                        current.send_info([_delete_of(rec)])
                     q.installed.remove(rec)
                     if not q.installed:
                         self.book.drop_phase2(q)
@@ -290,6 +307,13 @@ class Informational:
                     q.installed.remove(rec)
             if not q.installed:
                 self.book.drop_phase2(q)
+
+
+def _delete_of(rec: Installed) -> Delete:
+    """The Delete payload naming our inbound SA of one protocol (the SPI the peer sends to;
+    IPComp's CPI is two bytes, RFC 2407 4.4.5)."""
+    size = 2 if rec.protocol == ProtocolID.IPCOMP else 4
+    return Delete(rec.protocol, (rec.inbound_spi.to_bytes(size, "big"),))
 
 
 __all__ = ["Informational", "SaBook"]

@@ -359,6 +359,11 @@ def test_sigterm_removes_only_the_sas_it_installed(pair):
     left = [m.sa.spi for m in dump(a)]
     assert left == [0x9999]
     assert a.log_lines("caught signal 15")
+    # racoon's flushph2()/flushph1(): the peer heard a Delete and dropped its SAs at once
+    assert a.log_lines("sent 2 Delete message(s) to peers before shutting down")
+    b = pair.hosts[1]
+    assert b.wait_log("purged IPsec-SA proto_id=ESP"), b.log_path.read_text()
+    assert b.wait_log("ISAKMP-SA deleted"), b.log_path.read_text()
 
 
 def test_backupsa_restores_after_a_crash(pair):
