@@ -563,6 +563,14 @@ class Config:
                        natt_port=self.natt_port if natt_port is None else natt_port)
 
     # ------------------------------------------------------------------ lookups
+    def local_port(self, address: str | IPAddress) -> int:
+        """The ISAKMP port we use on ``address``: its ``listen { isakmp ADDR [PORT]; }`` line if
+        it has one, else the daemon's port (``-p``, default 500)."""
+        for line in self.listen.addresses:
+            if not line.natt and line.address == address:
+                return line.effective_port(self.isakmp_port)
+        return self.isakmp_port
+
     def remote_by_name(self, name: str) -> Remote | None:
         for remote in self.remotes:
             if remote.name == name:

@@ -243,7 +243,7 @@ class DaemonAdmin:
             peer_address: object = None
             if proto == AdminProto.ADMIN_PROTO_ISAKMP:
                 peer = (index.dst.address, index.dst.port or self.daemon.config.isakmp_port)
-                local = (index.src.address, engine.local_port(index.src.address))
+                local = (index.src.address, engine.config.local_port(index.src.address))
                 if wait and any(
                     s.remote[0] == index.dst.address and s.state == "established"
                     for s in engine.isakmp_sas()

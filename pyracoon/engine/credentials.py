@@ -20,6 +20,7 @@ psk.txt is the exception racoon makes: editing it takes effect without a reload.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Generic, TypeVar
 
@@ -45,6 +46,8 @@ from .events import Endpoint
 from .psk import PskFile, PskSource
 
 T = TypeVar("T")
+EXPIRY_WARNING = timedelta(days=30)
+"""How long before our certificate's end the daemon starts warning (at start and reload)."""
 MyCertificate = tuple[x509.Certificate, PrivateKeyTypes]
 """Our certificate and its private key (``certificate_type x509``)."""
 
@@ -194,6 +197,34 @@ class Credentials:
         cert, key = entry.get()
         key_path = self._path(ct.private_key) if ct.private_key else ""
         check_key_pair(cert, key, Path(self._path(ct.certificate)), Path(key_path))
+
+    def validity_warnings(self, when: datetime, soon: timedelta = EXPIRY_WARNING) -> list[str]:
+        """One line for each of our certificates that is not valid at ``when`` or stops being
+        valid within ``soon``: the owner hears it from us at start and reload, instead of only
+        from a peer's INVALID-CERT-AUTHORITY or AUTHENTICATION-FAILED later."""
+        out = []
+        for (cert_name, _), entry in self._mine.items():
+            if entry.value is None:
+                continue  # a file that did not load is a problem already
+            cert, path = entry.value[0], self._path(cert_name)
+            start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
+            if when < start:
+                out.append(
+                    f"our certificate {path} is not valid before {start:%Y-%m-%d %H:%M:%S} UTC: "
+                    "peers will refuse it until then (is this host's clock right?)"
+                )
+            elif when > end:
+                out.append(
+                    f"our certificate {path} expired on {end:%Y-%m-%d %H:%M:%S} UTC: peers "
+                    "will refuse it (INVALID-CERT-AUTHORITY or AUTHENTICATION-FAILED); renew it"
+                )
+            elif end - when < soon:
+                days = (end - when).days
+                out.append(
+                    f"our certificate {path} expires on {end:%Y-%m-%d %H:%M:%S} UTC, in {days} "
+                    "day(s): renew it before then"
+                )
+        return out
 
     # ------------------------------------------------------------------ for phase 1
     def psk_source(self) -> PskSource | None:

@@ -211,6 +211,10 @@ class Engine:
             self.out.log(Level.ERROR, line)
         return creds
 
+    def _certificate_warnings(self, now: float) -> None:
+        for line in self.settings.credentials.validity_warnings(self._wall_date(now)):
+            self.out.log(Level.WARNING, line)
+
     def events(self) -> list[ev.Event]:
         """Everything decided since the last call, in order."""
         out, self.out.events = self.out.events, []
@@ -294,6 +298,7 @@ class Engine:
             # REGISTER, so that ACQUIREs for it come to us
             self.kernel_request(ops.Register(self.next_seq(), proto))
         self.spdc.request_dump(clear=False)
+        self._certificate_warnings(now)
         self._settle()
 
     def reload(self, config: Config, now: float) -> None:
@@ -310,6 +315,7 @@ class Engine:
         self.settings.timer = config.timer
         self.settings.padding = padding_policy(config)
         self.settings.credentials = self._load_credentials(config)
+        self._certificate_warnings(now)
         for ph1 in self.ph1s.values():
             remote = config.remote_for(ph1.peer[0], ph1.peer[1])
             if remote is None:
@@ -377,14 +383,6 @@ class Engine:
         sent = self.info.farewell()
         self._settle()
         return sent
-
-    def local_port(self, address: Any) -> int:
-        """The ISAKMP port we use on ``address``: its ``listen { isakmp ADDR [PORT]; }`` line if
-        it has one, else the daemon's port (``-p``, default 500)."""
-        for line in self.config.listen.addresses:
-            if not line.natt and line.address == address:
-                return line.effective_port(self.config.isakmp_port)
-        return self.config.isakmp_port
 
     # ================================================================== timers
     def next_timer(self) -> float | None:
@@ -749,7 +747,7 @@ class Engine:
             )
             self._acquire_error(request)
             return None
-        local = (me, self.local_port(me))
+        local = (me, self.config.local_port(me))
         peer = (peer_addr, remote.port or self.config.isakmp_port)
         self._request_phase2(remote, local, peer, request, now)
         return ipaddress.ip_address(str(peer_addr))
