@@ -465,6 +465,11 @@ class Engine:
         ):
             self.log(Level.DEBUG, "responder cookie mismatch: dropped", remote[0])
             return
+        if ph1 is not None and remote[0] != ph1.peer[0]:
+            # racoon warns and goes on; a copy from elsewhere must not make us answer the peer
+            db, act = fmt_endpoint(ph1.peer), fmt_endpoint(remote)
+            self.log(Level.WARNING, f"remote address mismatched. db={db}, act={act}", remote[0])
+            return
         fresh: Phase1 | None = None  # a responder this very datagram creates
         try:
             if msg.exchange_type in (MAIN, AGGRESSIVE):
@@ -473,13 +478,7 @@ class Engine:
                         self.log(Level.DEBUG, "unknown ISAKMP-SA: dropped", remote[0])
                         return
                     if not self.half_open.admits(remote[0]):
-                        self.log(
-                            Level.WARNING,
-                            f"first message from {fmt_endpoint(remote)} dropped: it has "
-                            f"{self.half_open.per_peer} half-open ISAKMP-SAs already, the "
-                            "most one address may have",
-                            remote[0],
-                        )
+                        self.log(Level.WARNING, self.half_open.refusal(remote), remote[0])
                         return
                     ph1 = Phase1.for_first_message(
                         self.out, self.settings, msg, local, remote, now
@@ -490,13 +489,7 @@ class Engine:
                     fresh = ph1
                     evicted = self.half_open.add(ph1)
                     if evicted is not None and self._alive(evicted):
-                        self.log(
-                            Level.WARNING,
-                            f"half-open ISAKMP-SA {evicted.index()} from "
-                            f"{fmt_endpoint(evicted.peer)} given up: "
-                            f"{self.half_open.total} are half-open, the most this host keeps",
-                            evicted.peer[0],
-                        )
+                        self.log(Level.WARNING, self.half_open.eviction(evicted), evicted.peer[0])
                         self.remove_phase1(evicted, announce=False)
                 if msg.exchange_type != ph1.exchange:
                     raise UnexpectedMessage("exchange type changed in the middle of phase 1")

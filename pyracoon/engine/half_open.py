@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import Counter
 
-from .events import IPAddress
+from .events import Endpoint, IPAddress, fmt_endpoint
 from .phase1 import Phase1
 
 #: Defaults: generous for real peers (NAT gateways with many clients included), small enough
@@ -59,6 +59,20 @@ class HalfOpen:
         self._entries[id(ph1)] = ph1
         self._per_peer[ph1.peer[0]] += 1
         return evicted
+
+    def refusal(self, remote: Endpoint) -> str:
+        """The log line for a first message :meth:`admits` refused."""
+        return (
+            f"first message from {fmt_endpoint(remote)} dropped: it has {self.per_peer} "
+            "half-open ISAKMP-SAs already, the most one address may have"
+        )
+
+    def eviction(self, ph1: Phase1) -> str:
+        """The log line for a responder :meth:`add` pushed out."""
+        return (
+            f"half-open ISAKMP-SA {ph1.index()} from {fmt_endpoint(ph1.peer)} given up: "
+            f"{self.total} are half-open, the most this host keeps"
+        )
 
     def discard(self, ph1: Phase1) -> None:
         """``ph1`` is established or gone: no longer half-open."""

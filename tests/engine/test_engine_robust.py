@@ -110,3 +110,39 @@ def test_random_bytes_with_valid_header_prefix() -> None:
 
 
 _CONFIG = __import__("pyracoon.config", fromlist=["parse_string"]).parse_string(CONF.format(peer=A))
+
+
+def test_a_copy_from_another_address_is_not_answered() -> None:
+    """racoon answers a replayed datagram of an SA with its stored reply, to the SA's peer,
+    whoever sent the copy (and only warns); here a copy from elsewhere is dropped, so a spoofer
+    cannot make us send to the real peer."""
+    import ipaddress
+
+    from pyracoon.engine import LogEvent
+
+    net, a, b = setup()
+    seen: list[DatagramOut] = []
+
+    def keep(d: DatagramOut) -> list[DatagramOut]:
+        seen.append(d)
+        return [d]
+
+    net.hook = keep
+    net.acquire(a, b)  # type: ignore[attr-defined]
+    net.pump()
+    assert len(esp(a)) == 2
+    to_b = [d for d in seen if d.remote[0] == b.address]  # type: ignore[attr-defined]
+    first = to_b[0]  # MM1, which b answered with MM2
+    b.engine.events()  # type: ignore[attr-defined]
+    spoofer = (ipaddress.ip_address("10.0.0.66"), 500)
+    b.engine.receive_datagram(first.data, first.remote, spoofer, net.clock.now)  # type: ignore[attr-defined]
+    out = b.engine.events()  # type: ignore[attr-defined]
+    assert not [e for e in out if isinstance(e, DatagramOut)]
+    assert any(
+        isinstance(e, LogEvent) and e.text.startswith("remote address mismatched. db=10.0.0.1[500]")
+        for e in out
+    )
+    # the same copy from the peer itself is a retransmission, answered as racoon does
+    b.engine.receive_datagram(first.data, first.remote, first.local, net.clock.now)  # type: ignore[attr-defined]
+    again = [e for e in b.engine.events() if isinstance(e, DatagramOut)]  # type: ignore[attr-defined]
+    assert len(again) == 1 and again[0].remote[0] == a.address  # type: ignore[attr-defined]
