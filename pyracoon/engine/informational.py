@@ -38,9 +38,9 @@ from pyracoon.wire.constants import NotifyType, ProtocolID, display_name, is_err
 
 from .context import Output, Settings
 from .events import Endpoint, Level, fmt_endpoint
-from .phase1 import Phase1
-from .proposals import PROTOCOL_NAMES
-from .quick import Installed, Quick
+from .phase1 import Phase1, Role
+from .proposals import PROTOCOL_NAMES, phase1_params_of
+from .quick import Installed, QState, Quick
 from .traffic import KERNEL_PROTO
 
 
@@ -170,6 +170,30 @@ class Informational:
         # version succeeded.  The negotiation ends by success or by its timer (as in racoon).
         level = Level.ERROR if is_error_notify(n.notify_type) else Level.INFO
         self.out.log(level, f"notification {name} received from {fmt_endpoint(remote)}", remote[0])
+        if n.notify_type == NotifyType.NO_PROPOSAL_CHOSEN and ph1 is not None:
+            for line in self._what_we_offered(ph1):
+                self.out.log(Level.ERROR, line, remote[0])
+
+    def _what_we_offered(self, ph1: Phase1) -> list[str]:
+        """Our side of a refused offer, each proposal with each attribute, so that a person
+        can hold it against the peer's configuration: the phase-1 proposals while we initiate
+        phase 1, else the transforms of our quick modes still waiting for QM2 under it."""
+        if ph1.role is Role.INITIATOR and not ph1.established:
+            props = ph1.remote.proposals
+            return [f"we offered {len(props)} phase-1 proposal(s):"] + [
+                f"  #{i}: {phase1_params_of(ph1.remote, p).describe()}"
+                for i, p in enumerate(props, 1)
+            ]
+        lines = []
+        for q in self.book.quicks.values():
+            if q.ph1 is ph1 and q.initiator and q.state is QState.QM1_SENT:
+                lines.append(f"we offered for {q.request.local} -> {q.request.remote}:")
+                lines += [
+                    f"  {PROTOCOL_NAMES.get(o.protocol, o.protocol)} #{i}: {t.describe()}"
+                    for o in q.request.offers
+                    for i, t in enumerate(o.transforms, 1)
+                ]
+        return lines
 
     def _receive_delete(self, ph1: Phase1, d: Delete) -> None:
         book = self.book

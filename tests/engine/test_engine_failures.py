@@ -65,6 +65,11 @@ def test_phase1_proposal_mismatch_names_the_attribute() -> None:
     assert b.has_log("failed to get valid proposal.")
     assert b.has_log("encryption_algorithm: peer 3des, my aes"), b.log_text()
     assert a.has_log(f"notification NO-PROPOSAL-CHOSEN received from {B}[500]"), a.log_text()
+    # what we offered, so that the person can hold it against the peer's side
+    assert a.has_log("we offered 1 phase-1 proposal(s):")
+    assert a.has_log("  #1: 3des/sha1/pre-shared key/1024-bit MODP group/lifetime 28800s"), (
+        a.log_text()
+    )
     assert failed(b, 1) and not failed(a, 1)  # an unprotected notify proves nothing
     net.advance(60)  # the initiator resends, gets the same answer, and gives up in time
     assert failed(a, 1) and a.has_log("phase1 negotiation failed due to time up.")
@@ -127,6 +132,10 @@ def test_phase2_proposal_mismatch_lists_why() -> None:
         "not matched" in e.text and "transform: peer ESP_3DES, my ESP_AES" in e.text for e in b.logs
     ), b.log_text()
     assert a.has_log(f"notification NO-PROPOSAL-CHOSEN received from {B}[500]")
+    assert a.has_log(f"we offered for {A}/32[any] proto=255 -> {B}/32[any] proto=255:"), (
+        a.log_text()
+    )
+    assert a.has_log("  ESP #1: ESP_3DES hmac-sha1 Transport lifetime 28800s no pfs"), a.log_text()
     assert failed(b, 2)
     net.advance(40)
     assert failed(a, 2) and a.has_log("phase2 negotiation failed due to time up.")
