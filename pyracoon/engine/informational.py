@@ -58,6 +58,12 @@ class SaBook(Protocol):
     def phase1_for(self, peer: Endpoint) -> Phase1 | None: ...
 
 
+#: How many informational message ids an ISAKMP SA remembers to recognise replays (a DPD every
+#: few seconds for a phase-1 lifetime of hours is well within: older ids are replays too old to
+#: matter, since each purge or Delete they could repeat was acted upon long ago).
+SEEN_INFORMATIONALS = 4096
+
+
 class Informational:
     """Notifies, Delete, INITIAL-CONTACT, DPD and purges for one host's SAs."""
 
@@ -124,7 +130,27 @@ class Informational:
         if not digests_equal(payloads[0].data, expected):
             self.out.log(Level.ERROR, "ignore information because the hash mismatched.", remote[0])
             return None
+        if not self._first_time(ph1, msg.message_id):
+            # Informational exchanges are never resent (RFC 2408 4.8): a second copy is a
+            # replay, and acting on it again (an old INITIAL-CONTACT purging the SAs of a newer
+            # ISAKMP SA, a Delete of a rekeyed SA) is what a replay is for.
+            self.out.log(
+                Level.WARNING,
+                f"informational exchange {msg.message_id:#010x} seen before: a replay, ignored",
+                remote[0],
+            )
+            return None
         return payloads[1:], True
+
+    def _first_time(self, ph1: Phase1, message_id: int) -> bool:
+        """Remember ``message_id`` of a protected informational of ``ph1``; False if seen."""
+        seen = ph1.informationals_seen
+        if message_id in seen:
+            return False
+        if len(seen) >= SEEN_INFORMATIONALS:
+            del seen[next(iter(seen))]
+        seen[message_id] = None
+        return True
 
     def receive(self, ph1: Phase1 | None, msg: Message, remote: Endpoint, now: float) -> None:
         """One informational datagram from ``remote`` (``ph1``: the SA its cookies name)."""

@@ -237,6 +237,9 @@ class Phase1:
         self.peer_id: Identification | None = None
         self.peer_cert: x509.Certificate | None = None
         self.psk_entry: str | None = None
+        #: Message ids of the protected informationals received under this SA (replays are
+        #: dropped: informational.py), oldest first, at most SEEN_INFORMATIONALS of them.
+        self.informationals_seen: dict[int, None] = {}
         self.peer_sent_cr = False
         #: resends and racoon's received-packet list (racoon's isakmp.c)
         self.rtx = Retransmit(out.send, self.log, log_unanswered=True)

@@ -296,3 +296,45 @@ def test_delete_that_overtakes_the_kernel_replies_still_purges() -> None:
     net.pump()
     assert not esp(a), a.log_text()
     assert not a.engine.established and not a.engine.pending
+
+
+def test_a_replayed_informational_is_not_acted_upon_again() -> None:
+    """Informational exchanges are never resent (RFC 2408 4.8): a second copy of a protected one
+    is a replay. A replayed INITIAL-CONTACT used to purge the SAs negotiated since."""
+    from pyracoon.engine import DatagramOut
+    from pyracoon.wire import decode_message
+    from pyracoon.wire.constants import ExchangeType
+
+    net = Net()
+    a = net.host("a", A, conf(B), {B: "k"})
+    b = net.host("b", B, conf(A), {A: "k"})
+    a.transport_policy(b)
+    b.transport_policy(a)
+    net.pump()
+    informational: list[DatagramOut] = []
+
+    def catch(d: DatagramOut) -> list[DatagramOut]:
+        kind = decode_message(d.data).exchange_type
+        if kind == ExchangeType.INFORMATIONAL and d.remote[0] == b.address:
+            informational.append(d)
+        return [d]
+
+    net.hook = catch
+    net.acquire(a, b)
+    net.pump()
+    assert b.has_log("received INITIAL-CONTACT") and len(informational) == 1
+    first_pair = {s.spi for s in esp(b)}
+    # a new phase 2 under the same ISAKMP SA (a rekey, say), then the old datagram again
+    for q in list(a.engine.established):
+        a.engine.drop_phase2(q)
+    for s in list(a.kernel.sad):
+        del a.kernel.sad[s]
+    net.acquire(a, b)
+    net.pump()
+    assert len(esp(b)) == 4  # the old pair and the new one
+    ic = informational[0]
+    b.engine.receive_datagram(ic.data, ic.remote, ic.local, net.clock.now)
+    net.pump()
+    assert b.has_log("seen before: a replay, ignored"), b.log_text()
+    assert len(esp(b)) == 4 and first_pair <= {s.spi for s in esp(b)}
+    assert len([e for e in b.logs if e.text == "received INITIAL-CONTACT"]) == 1
