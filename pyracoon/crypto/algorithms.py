@@ -47,7 +47,7 @@ __all__ = [
 
 @dataclass(frozen=True)
 class KernelAlg:
-    """An algorithm as the simulated PF_KEY kernel (``pyracoon.kernel.memory``) announces it.
+    """An algorithm as the simulated PF_KEY kernel (``pyracoon.kernel.memory_tables``) announces it.
 
     These are the ``sadb_alg`` fields of a REGISTER reply: Linux 6.1's ``xfrm_algo.c`` values
     (``sadb_alg_ivlen``, ``sadb_alg_minbits``/``maxbits``), ``rank`` being the row's place in

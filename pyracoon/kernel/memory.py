@@ -36,37 +36,60 @@ Theory of operation
   and require both mean "required". Dumps and broadcasts report what the kernel kept
   (``pfkey_xfrm_policy2msg``), so what went in is not always what comes out. SAs too: mode "any"
   is kept as transport, the replay window is at most 32, only Linux's SA flags survive.
+
+Where it lives
+--------------
+This module holds ``InMemoryKernel``'s PF_KEY request handlers and ``MemoryKernelSocket``; its
+base ``memory_state.KernelState`` holds the SAD, the SPD and the sockets, delivers messages,
+applies lifetimes and runs the packet path; ``memory_tables`` holds the entry types and the
+constant tables. The names other modules import from here stay importable from here.
 """
 
 from __future__ import annotations
 
 import errno as E
-import ipaddress
 import secrets
 import struct
-import time
-from collections import deque
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from enum import Enum
-
-from pyracoon.crypto.algorithms import IPCOMP_ALGORITHMS, kernel_auth_algorithms, kernel_ciphers
 
 from .base import KernelSocket, decode_from_kernel
+from .memory_state import KernelState
+from .memory_tables import (
+    ACQUIRE_REPLAY,
+    KAME_AUTH,
+    LARVAL_LIFETIME,
+    REPLAY_MAX,
+    REQID_MAX,
+    SA_FLAGS_KEPT,
+    SATYPE_MAX,
+    SPI_MAX_DEFAULT,
+    SPI_MIN_DEFAULT,
+    SUPPORTED_AUTH,
+    SUPPORTED_COMP,
+    SUPPORTED_ENCRYPT,
+    TEMPLATE_PROTOS,
+    XFRM_POLICY_MAX,
+    Deliver,
+    Endpoint,
+    KernelRefusal,
+    PacketResult,
+    SAEntry,
+    Selector,
+    SPEntry,
+    Template,
+    Verdict,
+    check_key,
+)
 from .pfkey import (
     SA,
     SA2,
     Address,
-    Alg,
-    Extension,
     IPAddress,
     IpsecRequest,
-    Key,
     Lifetime,
     Message,
     PfkeyDecodeError,
     Policy,
-    Proposal,
     SecCtx,
     SpiRange,
     Supported,
@@ -81,7 +104,6 @@ from .sadb import (
     Direction,
     EncAlg,
     ExtType,
-    IpProto,
     Level,
     Mode,
     MsgType,
@@ -90,362 +112,27 @@ from .sadb import (
     SaType,
 )
 
-LARVAL_LIFETIME = 30
-"""Seconds a larval state lives -- GETSPI's that is never updated, an ACQUIRE's that no SA
-replaces: Linux's ``xfrm_acq_expires`` sysctl default, reported as its hard addtime."""
-SPI_MIN_DEFAULT = 0x100
-SPI_MAX_DEFAULT = 0x0FFFFFFF
-REPLAY_MAX = 32
-"""``pfkey_msg2xfrm_state`` caps the replay window at the legacy bitmap's 32 bits."""
-SA_FLAGS_KEPT = 0x80000000 | 0x40000000 | 0x20000000
-"""``SADB_SAFLAGS_NOECN``, ``_DECAP_DSCP`` and ``_NOPMTUDISC``: the only ``sadb_sa_flags`` bits
-Linux keeps (KAME's CYCSEQ and the rest are dropped, so setkey -D shows flags=0)."""
-ACQUIRE_REPLAY = 32
-"""The replay window ``pfkey_send_acquire`` puts in the PROPOSAL (with no combinations: af_key
-never fills a template's algorithm masks, so ``dump_esp_combs`` finds nothing to offer)."""
-SATYPE_MAX = 9
-"""``SADB_SATYPE_MAX``: REGISTER takes any SA type up to it."""
+__all__ = [
+    "InMemoryKernel",
+    "MemoryKernelSocket",
+    # Moved to memory_tables; importable from here still (kernel/xfrm.py takes ACQUIRE_REPLAY).
+    "ACQUIRE_REPLAY",
+    "LARVAL_LIFETIME",
+    "REQID_MAX",
+    "Endpoint",
+    "PacketResult",
+    "Verdict",
+]
 
-Clock = Callable[[], float]
-Flow = tuple[IPAddress, IPAddress, int, int, int]
-"""A packet's flow as the packet path matches it: source, destination, protocol, ports."""
-
-# What a REGISTER reply announces: (id, ivlen, minbits, maxbits), in the order and with the
-# ivlens of Linux's xfrm_algo table (every pfkey-supported algorithm present, as in the lab),
-# all of it from the one algorithm table's ``kernel`` column (pyracoon.crypto.algorithms).
-# Deliberately more than Linux: KAME's keyed-md5, keyed-sha1 and tcp-md5, and null algorithms
-# that accept a key (the old "simple" transform of the seed memo), so that the seed's
-# manual-keying configurations load; docs/kernel.md lists this among the known differences.
-SUPPORTED_AUTH: tuple[Alg, ...] = tuple(
-    Alg(a.sadb_id or 0, a.kernel.ivlen, a.kernel.min_bits, a.kernel.max_bits)
-    for a in kernel_auth_algorithms()
-    if a.kernel is not None
-)
-SUPPORTED_ENCRYPT: tuple[Alg, ...] = tuple(
-    Alg(c.sadb_id or 0, c.kernel.ivlen, c.kernel.min_bits, c.kernel.max_bits)
-    for c in kernel_ciphers()
-    if c.kernel is not None
-)
-KAME_AUTH = frozenset(a.sadb_id for a in kernel_auth_algorithms() if a.xfrm_name is None)
-"""The authentication algorithms above that Linux does not have (no XFRM name)."""
-SUPPORTED_COMP: tuple[Alg, ...] = tuple(Alg(c.sadb_id, 0, 0, 0) for c in IPCOMP_ALGORITHMS)
-"""The compression algorithms an IPComp SA may name (a REGISTER never lists them on Linux)."""
-_FIXED_KEY_SIZES = {
-    c.sadb_id: c.kernel.key_sizes for c in kernel_ciphers() if c.kernel and c.kernel.key_sizes
-}
-
-SATYPE_OF_PROTO: dict[int, SaType] = {
-    IpProto.ESP: SaType.ESP,
-    IpProto.AH: SaType.AH,
-    IpProto.IPCOMP: SaType.IPCOMP,
-}
-TEMPLATE_PROTOS = frozenset(
-    {IpProto.ESP, IpProto.AH, IpProto.IPCOMP, IpProto.ROUTING, IpProto.DSTOPTS}
-)
-"""What Linux's ``xfrm_id_proto_valid`` accepts in a template (with IPv6 built in)."""
-REQID_MAX = 0xFFFFFFFF
 _XFRM_DIR = {Direction.INBOUND: 0, Direction.OUTBOUND: 1, Direction.FWD: 2}
-XFRM_POLICY_MAX = 3
-"""Directions of the SPD proper; an id whose low 3 bits are 3 or more is a socket policy's."""
 
 
-class Deliver(Enum):
-    """``pfkey_broadcast``'s flags: who gets a message besides the promiscuous sockets."""
-
-    ONE = "the given socket only"
-    ALL = "every socket"
-    REGISTERED = "every socket registered for any SA type, and the given one"
-    PROMISC_ONLY = "promiscuous sockets only"
-
-
-class KernelRefusal(Exception):
-    """A request the kernel answers with an errno."""
-
-    def __init__(self, errno: int, why: str) -> None:
-        super().__init__(why)
-        self.errno = errno
-
-
-@dataclass
-class Endpoint:
-    """One open PF_KEY socket as the kernel sees it."""
-
-    id: int
-    queue: deque[bytes] = field(default_factory=deque)
-    registered: set[int] = field(default_factory=set)
-    promisc: bool = False
-    on_message: Callable[[], None] | None = None
-    """Called after messages are queued, so an event loop can wake up."""
-
-    def deliver(self, data: bytes) -> None:
-        self.queue.append(data)
-        if self.on_message is not None:
-            self.on_message()
-
-
-@dataclass(frozen=True)
-class Selector:
-    """The part of an SA's ``xfrm_selector`` that shows or matters: which flows it serves.
-
-    An SA added by PF_KEY selects everything (all zero), or what its ADDRESS_PROXY said; a
-    GETSPI larval state selects its own two addresses; the state an ACQUIRE leaves selects the
-    packet's flow, ports included. ``pfkey_xfrm_state2msg`` reports an ADDRESS_PROXY whenever
-    the selector's source is not the SA's source.
-    """
-
-    src: IPAddress
-    dst: IPAddress
-    src_plen: int = 0
-    dst_plen: int = 0
-    proto: int = 0
-    """xfrm's protocol: 0 is any."""
-    sport: int = 0
-    dport: int = 0
-
-    @classmethod
-    def anything(cls, version: int) -> Selector:
-        zero = ipaddress.ip_address("::" if version == 6 else "0.0.0.0")
-        return cls(zero, zero)
-
-    @classmethod
-    def flow(
-        cls, src: IPAddress, dst: IPAddress, proto: int = 0, sport: int = 0, dport: int = 0
-    ) -> Selector:
-        """``__xfrm_init_tempsel``: exactly one flow (full prefixes, the ports when known)."""
-        return cls(src, dst, src.max_prefixlen, dst.max_prefixlen, proto, sport, dport)
-
-    def matches(self, src: IPAddress, dst: IPAddress, proto: int, sport: int, dport: int) -> bool:
-        """``xfrm_selector_match``: prefixes, the protocol if set, the ports if set."""
-        if src.version != self.src.version or dst.version != self.dst.version:
-            return False
-        if src not in ipaddress.ip_network((self.src, self.src_plen), strict=False):
-            return False
-        if dst not in ipaddress.ip_network((self.dst, self.dst_plen), strict=False):
-            return False
-        if self.proto and self.proto != proto:
-            return False
-        if self.sport and self.sport != sport:
-            return False
-        return not (self.dport and self.dport != dport)
-
-
-@dataclass(eq=False)
-class SAEntry:
-    """A security association -- or a larval state -- as the SAD holds it (compared by
-    identity: two larval states may hold the same values)."""
-
-    satype: int
-    spi: int
-    src: Address
-    dst: Address
-    state: int = SaState.MATURE
-    mode: int = Mode.TRANSPORT
-    """An IPSEC_MODE_* value; "any" never stays, Linux keeps it as transport."""
-    reqid: int = 0
-    replay: int = 0
-    auth: int = 0
-    encrypt: int = 0
-    flags: int = 0
-    key_auth: Key | None = None
-    key_encrypt: Key | None = None
-    hard: Lifetime | None = None
-    soft: Lifetime | None = None
-    addtime: int = 0
-    usetime: int = 0
-    bytes: int = 0
-    allocations: int = 0
-    """Packets through the SA: Linux's ``curlft.packets``, which PF_KEY reports, and limits,
-    as allocations."""
-    seq: int = 0
-    pid: int = 0
-    extras: list[Extension] = field(default_factory=list)
-    """NAT-T and security-context extensions, stored and returned as given."""
-    soft_expired: bool = False
-    selector: Selector | None = None
-    """None: it selects anything of its family (what PF_KEY gives an SA without a proxy)."""
-    acquire_seq: int = 0
-    """The seq of the ACQUIRE this larval state was made for (``km.seq``), 0 if none."""
-    failed: bool = False
-    """The key manager answered the ACQUIRE with an errno (``XFRM_STATE_ERROR``)."""
-    born: int = 0
-    """When it entered the SAD, as a counter: dumps list the newest first."""
-
-    @property
-    def key(self) -> tuple[int, IPAddress, int]:
-        return (self.satype, self.dst.addr, self.spi)
-
-    def sel(self) -> Selector:
-        return self.selector or Selector.anything(self.src.addr.version)
-
-
-@dataclass
-class Template:
-    """What Linux keeps of one ipsecrequest (an ``xfrm_tmpl``, from ``parse_ipsecrequest``).
-
-    The request's level is not kept, only what it meant: ``optional`` for use, a ``reqid`` for
-    unique; default, require and unknown levels leave neither. Tunnel endpoints are kept for
-    tunnel mode only and without ports. So a dump cannot return what was sent, only what the
-    kernel understood -- which is what setkey -DP shows on Linux.
-    """
-
-    proto: int
-    mode: int
-    reqid: int = 0
-    optional: bool = False
-    src: IPAddress | None = None
-    dst: IPAddress | None = None
-
-    @property
-    def level(self) -> int:
-        """``pfkey_xfrm_policy2msg``: require, unique when there is a reqid, use when optional."""
-        if self.optional:
-            return Level.USE
-        return Level.UNIQUE if self.reqid else Level.REQUIRE
-
-    def request(self) -> IpsecRequest:
-        """The ipsecrequest a dump reports for this template (endpoint ports are 0)."""
-        return IpsecRequest(self.proto, self.mode, self.level, self.reqid, self.src, self.dst)
-
-
-@dataclass
-class SPEntry:
-    """A security policy: selectors, direction, action, bundle, lifetimes.
-
-    ``policy_type`` is what the kernel reports, not what was asked: Linux keeps only allow or
-    block, so an ipsec policy without templates (and an entry of type none) is "none".
-    """
-
-    id: int
-    dir: int
-    policy_type: int
-    priority: int
-    requests: list[Template]
-    src: Address
-    dst: Address
-    created: int
-    lastused: int = 0
-    hard: Lifetime | None = None
-    soft: Lifetime | None = None
-    ctx: SecCtx | None = None
-    born: int = 0
-    """When it entered the SPD, as a counter: SPDDUMP lists the newest first, and a policy
-    SPDUPDATE replaces is a new one (with the old id)."""
-
-    @property
-    def selector(self) -> tuple[object, ...]:
-        """What makes two policies the same one (SPDUPDATE, SPDDELETE): compared, never read."""
-        return (
-            self.dir,
-            self.src.addr,
-            self.src.prefixlen,
-            self.src.port,
-            self.dst.addr,
-            self.dst.prefixlen,
-            self.dst.port,
-            self.src.proto,
-            self.ctx.ctx if self.ctx else None,
-        )
-
-    def matches(self, src: IPAddress, dst: IPAddress, proto: int, sport: int, dport: int) -> bool:
-        """Does a packet fall under this policy's selectors?"""
-        if src.version != self.src.addr.version or dst.version != self.dst.addr.version:
-            return False
-        if src not in ipaddress.ip_network((self.src.addr, _plen(self.src)), strict=False):
-            return False
-        if dst not in ipaddress.ip_network((self.dst.addr, _plen(self.dst)), strict=False):
-            return False
-        if self.src.proto != ULPROTO_ANY and self.src.proto != proto:
-            return False
-        if self.src.port and self.src.port != sport:
-            return False
-        return not (self.dst.port and self.dst.port != dport)
-
-
-class Verdict(Enum):
-    """What happens to a packet that meets the SPD."""
-
-    CLEAR = "sent in the clear"
-    PROTECTED = "protected by IPsec"
-    DROPPED = "dropped"
-
-
-@dataclass
-class PacketResult:
-    verdict: Verdict
-    policy_id: int | None = None
-    spis: list[int] = field(default_factory=list)
-    acquired: bool = False
-    reason: str = ""
-
-
-class InMemoryKernel:
+class InMemoryKernel(KernelState):
     """A PF_KEY kernel in memory. See the module docstring for its rules."""
-
-    def __init__(self, clock: Clock = time.time) -> None:
-        self.clock = clock
-        self.sad: dict[tuple[int, IPAddress, int], SAEntry] = {}
-        """The states with an SPI, by (SA type, destination, SPI)."""
-        self.acquiring: list[SAEntry] = []
-        """Larval states without an SPI yet: what an ACQUIRE (or a GETSPI that found no free
-        SPI) leaves in the SAD until an SA replaces it or it expires."""
-        self.spd: list[SPEntry] = []
-        self.endpoints: dict[int, Endpoint] = {}
-        self._next_endpoint = 1
-        self._idx_generator = 0
-        """``xfrm_gen_index``'s counter: +8 per policy, never reset (flushes keep it)."""
-        self._born = 0
-        self._acquire_seq = 0
-        self._last_reqid = MANUAL_REQID_MAX
-        """``gen_reqid``'s counter: it only grows (wrapping past 2**32), flushes do not reset it."""
-
-    # -- clients ------------------------------------------------------------------------------
-
-    def attach(self) -> Endpoint:
-        ep = Endpoint(self._next_endpoint)
-        self._next_endpoint += 1
-        self.endpoints[ep.id] = ep
-        return ep
-
-    def detach(self, ep: Endpoint) -> None:
-        self.endpoints.pop(ep.id, None)
 
     def open(self) -> MemoryKernelSocket:
         """A ``KernelSocket`` connected to this kernel in the same process."""
         return MemoryKernelSocket(self)
-
-    def now(self) -> int:
-        return int(self.clock())
-
-    def _next_born(self) -> int:
-        self._born += 1
-        return self._born
-
-    # -- delivery -----------------------------------------------------------------------------
-
-    def _deliver(self, msg: Message | bytes, how: Deliver, one: Endpoint | None = None) -> None:
-        """``pfkey_broadcast``: every promiscuous socket gets a copy of everything, even what it
-        also gets as a target ("you receive it twice", says af_key); then the targets."""
-        data = msg if isinstance(msg, bytes) else encode(msg)
-        for ep in list(self.endpoints.values()):
-            if ep.promisc:
-                ep.deliver(data)
-            if ep is one:
-                continue
-            if how is Deliver.ALL or (how is Deliver.REGISTERED and ep.registered):
-                ep.deliver(data)
-        if one is not None and one.id in self.endpoints:
-            one.deliver(data)
-
-    def _unicast(self, msg: Message, ep: Endpoint) -> None:
-        self._deliver(msg, Deliver.ONE, ep)
-
-    def _broadcast(self, msg: Message) -> None:
-        self._deliver(msg, Deliver.ALL)
-
-    def _to_registered(self, msg: Message, also: Endpoint | None = None) -> None:
-        """REGISTER, ACQUIRE and EXPIRE: ``BROADCAST_REGISTERED`` asks only whether a socket is
-        registered at all, not for which SA type, so an AH-only listener hears of ESP too."""
-        self._deliver(msg, Deliver.REGISTERED, also)
 
     # -- requests -----------------------------------------------------------------------------
 
@@ -492,45 +179,6 @@ class InMemoryKernel:
         handler(ep, msg)
 
     # -- the SAD's states ---------------------------------------------------------------------
-
-    def states(self) -> list[SAEntry]:
-        """Every state of the SAD, larval ones without an SPI too, the newest first (the order
-        of Linux's ``state_all`` list, which DUMP walks)."""
-        return sorted([*self.sad.values(), *self.acquiring], key=lambda e: -e.born)
-
-    def _insert(self, e: SAEntry) -> None:
-        e.born = self._next_born()
-        if e.spi:
-            self.sad[e.key] = e
-        else:
-            self.acquiring.append(e)
-
-    def _unlink(self, e: SAEntry) -> None:
-        if e.spi and self.sad.get(e.key) is e:
-            del self.sad[e.key]
-        elif e in self.acquiring:
-            self.acquiring.remove(e)
-
-    def _find_acq(
-        self, satype: int, src: IPAddress, dst: IPAddress, mode: int, reqid: int
-    ) -> SAEntry | None:
-        """``__find_acq_core``: a larval state without an SPI for exactly this SA."""
-        for e in self.acquiring:
-            if (
-                e.state == SaState.LARVAL
-                and not e.failed
-                and (e.satype, e.src.addr, e.dst.addr, e.mode, e.reqid)
-                == (satype, src, dst, mode, reqid)
-            ):
-                return e
-        return None
-
-    def _find_acq_byseq(self, seq: int) -> SAEntry | None:
-        """``__xfrm_find_acq_byseq``: the larval state an ACQUIRE with this seq announced."""
-        for e in self.states():
-            if seq and e.acquire_seq == seq and e.state == SaState.LARVAL and not e.failed:
-                return e
-        return None
 
     def _lookup(self, satype: int, msg: Message) -> SAEntry | None:
         """``pfkey_xfrm_state_lookup``: by destination, SPI and protocol -- not the source."""
@@ -660,9 +308,9 @@ class InMemoryKernel:
         if satype == SaType.ESP:
             if sa.encrypt == EncAlg.NONE:
                 raise KernelRefusal(E.EINVAL, "ESP needs an encryption algorithm (null is 11)")
-            _check_key(SUPPORTED_ENCRYPT, sa.encrypt, ekey, "encryption")
+            check_key(SUPPORTED_ENCRYPT, sa.encrypt, ekey, "encryption")
         if sa.auth != AuthAlg.NONE:
-            _check_key(SUPPORTED_AUTH, sa.auth, akey, "authentication", ranges=sa.auth in KAME_AUTH)
+            check_key(SUPPORTED_AUTH, sa.auth, akey, "authentication", ranges=sa.auth in KAME_AUTH)
         elif akey:
             raise KernelRefusal(E.EINVAL, "authentication key given without an algorithm")
 
@@ -785,37 +433,6 @@ class InMemoryKernel:
             seq = 0 if i == len(entries) - 1 else i + 1
             head = Message(MsgType.DUMP, entry.satype, 0, seq, msg.pid)
             self._unicast(self._sa_message(head, entry), ep)
-
-    def _sa_message(
-        self, head: Message, e: SAEntry, *, keys: bool = True, lifetimes: int = 3
-    ) -> Message:
-        """``pfkey_xfrm_state2msg``: what every SA message carries, in Linux's order.
-
-        ``lifetimes`` is af_key's ``hsc``: 3 for both limits, 2 the hard one (a hard EXPIRE),
-        1 the soft one. Keys go out whenever af_key's ``add_keys`` is set, which is every
-        message but EXPIRE -- the broadcasts of ADD, UPDATE and DELETE to every socket too.
-        """
-        head.satype = e.satype
-        head.add(SA(e.spi, e.replay, e.state, e.auth, e.encrypt, e.flags))
-        if lifetimes & 2:
-            head.add(_limit(ExtType.LIFETIME_HARD, e.hard))
-        if lifetimes & 1:
-            head.add(_limit(ExtType.LIFETIME_SOFT, e.soft))
-        head.add(Lifetime(ExtType.LIFETIME_CURRENT, e.allocations, e.bytes, e.addtime, e.usetime))
-        head.add(e.src).add(e.dst)
-        sel = e.sel()
-        if sel.src != e.src.addr:
-            proto = sel.proto or ULPROTO_ANY
-            head.add(Address(ExtType.ADDRESS_PROXY, sel.src, sel.sport, sel.src_plen, proto))
-        if keys and e.key_auth is not None and e.key_auth.bits:
-            head.add(e.key_auth)
-        if keys and e.key_encrypt is not None and e.key_encrypt.bits:
-            head.add(e.key_encrypt)
-        head.add(SA2(e.mode, 0, e.reqid))
-        for x in e.extras:
-            if x.type != ExtType.X_NAT_T_OA:  # kept for the SA, never reported
-                head.add(x)
-        return head
 
     def _register(self, ep: Endpoint, msg: Message) -> None:
         """``pfkey_register``: once per SA type and socket (again: EEXIST); the answer lists
@@ -965,19 +582,6 @@ class InMemoryKernel:
             if self._last_reqid == start:
                 raise KernelRefusal(E.ENOBUFS, "no reqid left to generate")
 
-    def _sp_message(self, head: Message, p: SPEntry) -> Message:
-        """``pfkey_xfrm_policy2msg``: what SPDGET, SPDDUMP and the SPD broadcasts carry, in
-        Linux's order -- both limits always, zero when none was set."""
-        head.add(p.src).add(p.dst)
-        head.add(_limit(ExtType.LIFETIME_HARD, p.hard))
-        head.add(_limit(ExtType.LIFETIME_SOFT, p.soft))
-        head.add(Lifetime(ExtType.LIFETIME_CURRENT, 0, 0, p.created, p.lastused))
-        requests = [t.request() for t in p.requests]
-        head.add(Policy(p.policy_type, p.dir, p.id, p.priority, requests))
-        if p.ctx is not None:
-            head.add(p.ctx)
-        return head
-
     def _spddelete(self, ep: Endpoint, msg: Message) -> None:
         pol = self._policy_of(msg)
         src, dst = self._selectors(msg)
@@ -1028,266 +632,6 @@ class InMemoryKernel:
             seq = 0 if i == len(entries) - 1 else i + 1
             self._unicast(self._sp_message(Message(MsgType.X_SPDDUMP, 0, 0, seq, msg.pid), p), ep)
 
-    # -- lifetimes ----------------------------------------------------------------------------
-
-    def tick(self) -> None:
-        """Apply every lifetime that has run out by now (soft: dying + EXPIRE; hard: remove)."""
-        now = self.now()
-        for entry in self.states():
-            self._check_expiry(entry, now)
-        for p in list(self.spd):
-            if self._policy_expired(p, now):
-                # xfrm_policy_timer deletes it; af_key's key_notify_policy_expire is empty.
-                self.spd.remove(p)
-
-    @staticmethod
-    def _policy_expired(p: SPEntry, now: int) -> bool:
-        if p.hard is None:
-            return False
-        if p.hard.addtime and now - p.created >= p.hard.addtime:
-            return True
-        return bool(p.hard.usetime and now - (p.lastused or p.created) >= p.hard.usetime)
-
-    @staticmethod
-    def _deadline(limit: Lifetime | None, e: SAEntry) -> int | None:
-        """When ``limit``'s time part runs out (usetime counts from the first use only)."""
-        if limit is None:
-            return None
-        times = []
-        if limit.addtime:
-            times.append(e.addtime + limit.addtime)
-        if limit.usetime and e.usetime:
-            times.append(e.usetime + limit.usetime)
-        return min(times) if times else None
-
-    @staticmethod
-    def _count_hit(limit: Lifetime | None, e: SAEntry) -> bool:
-        if limit is None:
-            return False
-        if limit.bytes and e.bytes >= limit.bytes:
-            return True
-        return bool(limit.allocations and e.allocations >= limit.allocations)
-
-    def _check_expiry(self, e: SAEntry, now: int) -> None:
-        """``xfrm_timer_handler`` and ``xfrm_state_check_expire``: each limit fires when its
-        time comes, so a clock that jumps past both sends the soft EXPIRE before the hard one;
-        a byte or packet count that passes both at once sends only the hard one."""
-        if self.sad.get(e.key) is not e and e not in self.acquiring:
-            return
-        hard_at, soft_at = self._deadline(e.hard, e), self._deadline(e.soft, e)
-        hard = (hard_at is not None and hard_at <= now) or self._count_hit(e.hard, e)
-        may_warn = not e.soft_expired and e.state != SaState.LARVAL
-        if may_warn and soft_at is not None and soft_at <= now:
-            if not hard or hard_at is None or soft_at < hard_at:
-                self._soft_expire(e)
-        if hard:
-            self._unlink(e)
-            e.state = SaState.DEAD
-            self._expire(e, hard=True)
-        elif may_warn and not e.soft_expired and self._count_hit(e.soft, e):
-            self._soft_expire(e)
-
-    def _soft_expire(self, e: SAEntry) -> None:
-        e.soft_expired = True
-        e.state = SaState.DYING
-        self._expire(e, hard=False)
-
-    def _expire(self, e: SAEntry, *, hard: bool) -> None:
-        """``key_notify_sa_expire``: the SA without keys, with the limit that ran out."""
-        head = Message(MsgType.EXPIRE, e.satype, 0, 0, 0)
-        self._to_registered(self._sa_message(head, e, keys=False, lifetimes=2 if hard else 1))
-
-    # -- the packet path ----------------------------------------------------------------------
-
-    def _lookup_policy(
-        self, direction: int, src: IPAddress, dst: IPAddress, proto: int, sport: int, dport: int
-    ) -> SPEntry | None:
-        best: SPEntry | None = None
-        for p in self.spd:
-            if p.dir == direction and p.matches(src, dst, proto, sport, dport):
-                if best is None or p.priority < best.priority:
-                    best = p
-        return best
-
-    def _candidates(
-        self, satype: int, src: IPAddress, dst: IPAddress, t: Template
-    ) -> list[SAEntry]:
-        """The states ``xfrm_state_find`` looks at for a template: same addresses, protocol,
-        mode and reqid -- exactly the reqid, 0 only matching 0."""
-        return [
-            e
-            for e in self.states()
-            if e.satype == satype
-            and e.src.addr == src
-            and e.dst.addr == dst
-            and e.mode == t.mode
-            and e.reqid == t.reqid
-        ]
-
-    def _find_sa(
-        self, satype: int, src: IPAddress, dst: IPAddress, t: Template, flow: Flow
-    ) -> SAEntry | None:
-        """A usable SA for the template: valid, selecting the flow, not dying if it can be
-        helped, else the newest."""
-        best: SAEntry | None = None
-        for e in self._candidates(satype, src, dst, t):
-            if e.state not in (SaState.MATURE, SaState.DYING) or not e.sel().matches(*flow):
-                continue
-            rank = (e.state == SaState.MATURE, e.addtime)
-            if best is None or rank > (best.state == SaState.MATURE, best.addtime):
-                best = e
-        return best
-
-    def output(
-        self,
-        src: str | IPAddress,
-        dst: str | IPAddress,
-        proto: int = 17,
-        sport: int = 0,
-        dport: int = 0,
-        size: int = 64,
-    ) -> PacketResult:
-        """Send one packet of ``size`` bytes from this host: what does the SPD do with it?
-
-        A policy that wants IPsec but finds no SA for a template sends an ACQUIRE to the
-        registered key managers and leaves a larval state for it, unless one is there already
-        (negotiation under way) or a failed one selects this very flow; templates are tried in
-        order and the first required one that is missing stops the search. With level ``use``
-        the packet leaves in the clear meanwhile -- the seed memo's "the first few packets go
-        out unencrypted" -- with ``require`` or ``unique`` it is dropped.
-        """
-        self.tick()
-        s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
-        policy = self._lookup_policy(Direction.OUTBOUND, s, d, proto, sport, dport)
-        if policy is None:
-            return PacketResult(Verdict.CLEAR, reason="no policy")
-        policy.lastused = self.now()
-        if policy.policy_type == PolicyType.DISCARD:
-            return PacketResult(Verdict.DROPPED, policy.id, reason="policy discard")
-        if policy.policy_type != PolicyType.IPSEC:
-            return PacketResult(Verdict.CLEAR, policy.id, reason="policy bypasses IPsec")
-        flow: Flow = (s, d, proto, sport, dport)
-        found: list[SAEntry] = []
-        missing: list[Template] = []
-        acquired = False
-        for t in policy.requests:
-            a, b = (t.src, t.dst) if t.mode == Mode.TUNNEL else (s, d)
-            assert a is not None and b is not None  # a tunnel template has both endpoints
-            satype = SATYPE_OF_PROTO.get(t.proto)
-            sa = None if satype is None else self._find_sa(satype, a, b, t, flow)
-            if sa is not None:
-                found.append(sa)
-                continue
-            if satype is not None:  # routing/dstopts templates have no SA type to ask for
-                acquired = self._acquire(policy, t, satype, a, b, flow) or acquired
-            missing.append(t)
-            if not t.optional:
-                break
-        if missing:
-            if all(t.optional for t in missing):
-                verdict, why = Verdict.CLEAR, "no SA yet, level use"
-            else:
-                verdict, why = Verdict.DROPPED, "no SA yet, level require"
-            return PacketResult(verdict, policy.id, acquired=acquired, reason=why)
-        now = self.now()
-        for sa in found:
-            sa.bytes += size
-            sa.allocations += 1
-            if not sa.usetime:
-                sa.usetime = now
-            self._check_expiry(sa, now)
-        return PacketResult(Verdict.PROTECTED, policy.id, [sa.spi for sa in found])
-
-    def input(
-        self,
-        src: str | IPAddress,
-        dst: str | IPAddress,
-        proto: int = 17,
-        sport: int = 0,
-        dport: int = 0,
-        spi: int | None = None,
-        size: int = 64,
-    ) -> PacketResult:
-        """Receive one packet; ``spi`` set means it arrived inside ESP with that SPI.
-
-        A clear packet that meets an inbound ipsec policy of level require is dropped, which is
-        why the memo's traffic stops while only one side has its keys.
-        """
-        self.tick()
-        s, d = ipaddress.ip_address(src), ipaddress.ip_address(dst)
-        if spi is not None:
-            sa = self.sad.get((SaType.ESP, d, spi))
-            if sa is None or sa.state not in (SaState.MATURE, SaState.DYING):
-                return PacketResult(Verdict.DROPPED, reason=f"no SA for SPI {spi:#x}")
-            now = self.now()
-            sa.bytes += size
-            sa.allocations += 1
-            if not sa.usetime:
-                sa.usetime = now
-            self._check_expiry(sa, now)
-            return PacketResult(Verdict.PROTECTED, spis=[spi])
-        policy = self._lookup_policy(Direction.INBOUND, s, d, proto, sport, dport)
-        if policy is None or policy.policy_type in (PolicyType.NONE, PolicyType.BYPASS):
-            return PacketResult(Verdict.CLEAR, policy.id if policy else None)
-        if policy.policy_type == PolicyType.DISCARD:
-            return PacketResult(Verdict.DROPPED, policy.id, reason="policy discard")
-        if policy.policy_type == PolicyType.IPSEC and any(not r.optional for r in policy.requests):
-            return PacketResult(Verdict.DROPPED, policy.id, reason="clear packet, level require")
-        return PacketResult(Verdict.CLEAR, policy.id)
-
-    def _acquire(
-        self,
-        policy: SPEntry,
-        t: Template,
-        satype: int,
-        src: IPAddress,
-        dst: IPAddress,
-        flow: Flow,
-    ) -> bool:
-        """``xfrm_state_find`` for a missing SA: ask the key managers unless a larval state is
-        there already or a failed one selects this flow; then leave a larval state, SPI 0, with
-        the ACQUIRE's seq, selecting the flow. No registered socket, no ACQUIRE and no state
-        (``km_is_alive``)."""
-        for e in self._candidates(satype, src, dst, t):
-            if e.state == SaState.LARVAL:
-                return False
-            if e.failed and e.sel().matches(*flow):
-                return False
-        if not any(ep.registered for ep in self.endpoints.values()):
-            return False
-        self._acquire_seq = (self._acquire_seq + 1) & 0xFFFFFFFF or 1
-        larval = SAEntry(
-            satype,
-            0,
-            Address(ExtType.ADDRESS_SRC, src, 0, None, 0),
-            Address(ExtType.ADDRESS_DST, dst, 0, None, 0),
-            state=SaState.LARVAL,
-            mode=t.mode,
-            reqid=t.reqid,
-            addtime=self.now(),
-            hard=Lifetime(ExtType.LIFETIME_HARD, addtime=LARVAL_LIFETIME),
-            selector=Selector.flow(*flow),
-            acquire_seq=self._acquire_seq,
-        )
-        self._insert(larval)
-        self._send_acquire(policy, larval)
-        return True
-
-    def _send_acquire(self, policy: SPEntry, x: SAEntry) -> None:
-        """``pfkey_send_acquire``: the SA's addresses (full prefix, protocol 0), the policy as
-        a bare X_POLICY header (type ipsec, dir out, its id and priority, no requests) and a
-        proposal without combinations."""
-        msg = Message(MsgType.ACQUIRE, x.satype, 0, x.acquire_seq, 0)
-        msg.add(x.src).add(x.dst)
-        msg.add(Policy(PolicyType.IPSEC, Direction.OUTBOUND, policy.id, policy.priority, []))
-        msg.add(Proposal(ACQUIRE_REPLAY, []))
-        self._to_registered(msg)
-
-
-def _plen(a: Address) -> int:
-    """``a``'s prefix length; ``Address`` fills in the full length when given none."""
-    return a.addr.max_prefixlen if a.prefixlen is None else a.prefixlen
-
 
 _NATT_EXTS = {
     ExtType.X_NAT_T_TYPE,
@@ -1304,35 +648,8 @@ def _host(a: Address) -> Address:
     return Address(a.ext_type, a.addr, 0, a.addr.max_prefixlen, 0)
 
 
-def _limit(ext_type: ExtType, lt: Lifetime | None) -> Lifetime:
-    """A hard or soft limit as Linux reports it: zeros where nothing was set."""
-    if lt is None:
-        return Lifetime(ext_type)
-    return Lifetime(ext_type, lt.allocations, lt.bytes, lt.addtime, lt.usetime)
-
-
 def _seq_pid(data: bytes) -> tuple[int, int]:
     return struct.unpack_from("=II", data, 8)
-
-
-def _check_key(
-    table: tuple[Alg, ...], alg_id: int, key: Key | None, what: str, *, ranges: bool = True
-) -> None:
-    """An algorithm this kernel lacks is ENOSYS; a key outside its range, when the range is
-    checked, EINVAL."""
-    alg = next((a for a in table if a.id == alg_id), None)
-    if alg is None:
-        raise KernelRefusal(E.ENOSYS, f"unsupported {what} algorithm {alg_id}")
-    if not ranges:
-        return
-    bits = key.bits if key is not None and key.bits is not None else 0  # Key fills bits in
-    if not alg.minbits <= bits <= alg.maxbits:
-        raise KernelRefusal(
-            E.EINVAL, f"{what} key of {bits} bits outside {alg.minbits}-{alg.maxbits}"
-        )
-    sizes = _FIXED_KEY_SIZES.get(alg_id) if what == "encryption" else None
-    if sizes and bits not in sizes:
-        raise KernelRefusal(E.EINVAL, f"{what} key of {bits} bits is not one of {sizes}")
 
 
 class MemoryKernelSocket(KernelSocket):

@@ -35,7 +35,8 @@ from collections import deque
 from typing import Any
 
 from .base import KERNEL_ENV, KernelError, control_request
-from .memory import Endpoint, InMemoryKernel
+from .memory import InMemoryKernel
+from .memory_tables import Endpoint
 from .pfkey import PfkeyDecodeError, decode
 
 

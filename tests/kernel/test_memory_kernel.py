@@ -9,7 +9,8 @@ import sys
 
 import pytest
 
-from pyracoon.kernel.memory import LARVAL_LIFETIME, InMemoryKernel, Verdict
+from pyracoon.kernel.memory import InMemoryKernel
+from pyracoon.kernel.memory_tables import LARVAL_LIFETIME, Verdict
 from pyracoon.kernel.pfkey import (
     SA,
     SA2,
@@ -378,7 +379,7 @@ def test_levels_and_reqids_as_parse_ipsecrequest_keeps_them(kernel):
 
 
 def test_generated_reqids_skip_the_ones_in_use(kernel):
-    from pyracoon.kernel.memory import REQID_MAX
+    from pyracoon.kernel.memory_tables import REQID_MAX
 
     s = kernel.open()
     first = s.request(policy_with(IpsecRequest(50, Mode.TRANSPORT, Level.UNIQUE, 0)))
