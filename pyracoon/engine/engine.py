@@ -409,6 +409,13 @@ class Engine:
         self._settle()
 
     def _waiting_timed_out(self, w: Waiting) -> None:
+        ph1 = self.phase1_for(w.peer)
+        if ph1 is not None and ph1.state not in (P1State.FAILED, P1State.EXPIRED):
+            # racoon gives up here even while the phase 1 still resends; a lossy path then
+            # never gets its SAs. Its own timers bound the phase 1: wait for it.
+            w.deadline = self.now + self.config.timer.phase1
+            self._touch(w)
+            return
         self._unqueue(w)
         offer = w.request.offers[-1] if w.request.offers else None
         proto = PROTOCOL_NAMES.get(offer.protocol, "?") if offer else "?"

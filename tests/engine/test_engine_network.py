@@ -232,3 +232,25 @@ def test_an_acquire_before_the_spd_dump_is_answered_waits_for_it() -> None:
     net.pump()  # the dump's replies arrive; the ACQUIRE is served
     assert not a.has_log("no policy found"), a.log_text()
     assert esp_sas(a) and esp_sas(b)
+
+
+def test_a_phase_1_slowed_by_loss_still_carries_its_phase_2() -> None:
+    """racoon gives the phase-2 request up after ``timer phase1`` even while the phase 1 still
+    resends, and nothing retries it when the phase 1 then succeeds: on a lossy path the SAs
+    never come. Here the request waits as long as its phase 1 is alive."""
+    net, a, b = setup(timer="timer { phase1 15 sec; interval 10 sec; counter 5; }")
+    lost: list[DatagramOut] = []
+
+    def lose_two_mm1s(d: DatagramOut) -> list[DatagramOut]:
+        if d.remote[0] == b.address and len(lost) < 2:
+            lost.append(d)
+            return []
+        return [d]
+
+    net.hook = lose_two_mm1s
+    net.acquire(a, b)
+    net.pump()
+    net.advance(60)
+    assert len(lost) == 2
+    assert not a.has_log("give up to get IPsec-SA"), a.log_text()
+    assert len(esp_sas(a)) == 2 and len(esp_sas(b)) == 2, a.log_text()
