@@ -40,7 +40,7 @@ from dataclasses import dataclass
 
 from .pfkey import Policy, encode_extension
 from .sadb import Direction, PolicyType
-from .xfrm import (
+from .xfrm_structs import (
     XFRM_POLICY_ALLOW,
     XFRM_POLICY_IN,
     XFRM_POLICY_OUT,
@@ -91,7 +91,7 @@ def xfrm_bypass(family: int, direction: int) -> bytes:
 
     ``direction`` is XFRM_POLICY_IN or XFRM_POLICY_OUT. An empty selector of the socket's
     family matches all its traffic; zero lifetimes mean none; index 0 lets the kernel choose.
-    The layout is the XFRM backend's one (``pyracoon.kernel.xfrm``), checked against
+    The layout is the XFRM backend's one (``pyracoon.kernel.xfrm_structs``), checked against
     ``linux/xfrm.h``.
     """
     return UserpolicyInfo(

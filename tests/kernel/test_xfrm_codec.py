@@ -23,7 +23,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as hs
 
 from pyracoon.kernel import netlink as nl
-from pyracoon.kernel import xfrm
+from pyracoon.kernel import xfrm, xfrm_pfkey, xfrm_structs
 from pyracoon.kernel.base import KernelUnavailable, open_kernel
 from pyracoon.kernel.pfkey import (
     SA,
@@ -154,8 +154,8 @@ def item_offsets(st: struct.Struct) -> list[int]:
 
 
 def test_every_packed_struct_has_its_field_list():
-    assert set(FIELDS) == set(xfrm.STRUCTS)
-    for name, st in xfrm.STRUCTS.items():
+    assert set(FIELDS) == set(xfrm_structs.STRUCTS)
+    for name, st in xfrm_structs.STRUCTS.items():
         assert len(item_offsets(st)) == len(FIELDS[name]), name
 
 
@@ -186,7 +186,7 @@ def _probe_header(tmp_path: Path) -> dict[str, int]:
 
 def test_struct_layouts_match_linux_xfrm_h(tmp_path: Path):
     c = _probe_header(tmp_path)
-    for name, st in xfrm.STRUCTS.items():
+    for name, st in xfrm_structs.STRUCTS.items():
         # the trailing padding a C compiler adds is part of sizeof; ours is explicit
         assert st.size == c[name], f"sizeof(struct {name}) is {c[name]}, ours {st.size}"
         for f, off in zip(FIELDS[name], item_offsets(st), strict=True):
@@ -194,7 +194,7 @@ def test_struct_layouts_match_linux_xfrm_h(tmp_path: Path):
 
 
 def test_the_sizes_the_header_gives_on_64_bit_linux():
-    sizes = {name: st.size for name, st in xfrm.STRUCTS.items()}
+    sizes = {name: st.size for name, st in xfrm_structs.STRUCTS.items()}
     assert sizes["xfrm_selector"] == 56
     assert sizes["xfrm_usersa_info"] == 224
     assert sizes["xfrm_userspi_info"] == 232
@@ -223,7 +223,7 @@ def memo_add(spi: int = 0x111, mtype: int = MsgType.ADD) -> Message:
 
 
 def test_an_esp_sa_lands_at_the_header_offsets():
-    info, attrs = xfrm.sa_request(memo_add())
+    info, attrs = xfrm_pfkey.sa_request(memo_add())
     b = info.pack()
     assert len(b) == 224
     assert struct.unpack_from("=H", b, 40)[0] == socket.AF_INET  # sel.family, selector open
@@ -235,16 +235,16 @@ def test_an_esp_sa_lands_at_the_header_offsets():
     soft_b, hard_b, soft_p, hard_p, soft_add, hard_add, soft_use, hard_use = struct.unpack_from(
         "=8Q", b, 96
     )
-    assert (soft_b, hard_b, soft_p, hard_p) == (xfrm.XFRM_INF,) * 4  # 0 = no limit (af_key)
+    assert (soft_b, hard_b, soft_p, hard_p) == (xfrm_structs.XFRM_INF,) * 4  # 0 = no limit (af_key)
     assert (soft_add, hard_add, soft_use, hard_use) == (144, 180, 0, 0)
     assert struct.unpack_from("=IIHBB", b, 204) == (7, 12, socket.AF_INET, 0, 4)
     kinds = [t for t, _ in attrs]
-    assert kinds == [xfrm.XFRMA_ALG_AUTH_TRUNC, xfrm.XFRMA_ALG_CRYPT]
-    auth = dict(attrs)[xfrm.XFRMA_ALG_AUTH_TRUNC]
+    assert kinds == [xfrm_structs.XFRMA_ALG_AUTH_TRUNC, xfrm_structs.XFRMA_ALG_CRYPT]
+    auth = dict(attrs)[xfrm_structs.XFRMA_ALG_AUTH_TRUNC]
     assert auth[:10] == b"hmac(sha1)" and auth[10:64] == bytes(54)
     assert struct.unpack_from("=II", auth, 64) == (160, 96)  # key bits, RFC 2404 truncation
     assert auth[72:] == b"This is a Secret Key"
-    enc = dict(attrs)[xfrm.XFRMA_ALG_CRYPT]
+    enc = dict(attrs)[xfrm_structs.XFRMA_ALG_CRYPT]
     assert enc[:13] == b"cbc(des3_ede)" and struct.unpack_from("=I", enc, 64)[0] == 192
 
 
@@ -253,20 +253,20 @@ def test_sha2_hmacs_carry_rfc4868_truncation_and_gcm_goes_as_aead():
     m.add(SA(0x200, 4, 0, 5, 20))  # hmac-sha256, aes-gcm-16
     m.add(Key(ExtType.KEY_ENCRYPT, bytes(20)))
     m.add(Key(ExtType.KEY_AUTH, bytes(32)))
-    _, attrs = xfrm.sa_request(m)
+    _, attrs = xfrm_pfkey.sa_request(m)
     a = dict(attrs)
-    assert a[xfrm.XFRMA_ALG_AUTH_TRUNC][:12] == b"hmac(sha256)"
-    assert struct.unpack_from("=II", a[xfrm.XFRMA_ALG_AUTH_TRUNC], 64) == (256, 128)
-    aead = a[xfrm.XFRMA_ALG_AEAD]
+    assert a[xfrm_structs.XFRMA_ALG_AUTH_TRUNC][:12] == b"hmac(sha256)"
+    assert struct.unpack_from("=II", a[xfrm_structs.XFRMA_ALG_AUTH_TRUNC], 64) == (256, 128)
+    aead = a[xfrm_structs.XFRMA_ALG_AEAD]
     assert aead[:17] == b"rfc4106(gcm(aes))"
     assert struct.unpack_from("=II", aead, 64) == (160, 128)  # key with its salt, 16-byte ICV
 
 
 def test_an_sa_survives_the_trip_through_xfrm_and_back():
-    info, attrs = xfrm.sa_request(memo_add())
+    info, attrs = xfrm_pfkey.sa_request(memo_add())
     raw = info.pack() + nl.attrs(attrs)
-    back = xfrm.state_message(
-        MsgType.GET, xfrm.UsersaInfo.unpack(raw), nl.parse_attrs(raw, 224), keys=True
+    back = xfrm_pfkey.state_message(
+        MsgType.GET, xfrm_structs.UsersaInfo.unpack(raw), nl.parse_attrs(raw, 224), keys=True
     )
     assert back is not None and back.satype == SaType.ESP
     assert back.sa is not None
@@ -284,13 +284,13 @@ def test_an_sa_survives_the_trip_through_xfrm_and_back():
 def test_unknown_algorithms_and_missing_extensions_are_refused_with_einval():
     m = memo_add()
     m.add(SA(0x111, 4, 0, 249, 3))  # keyed-md5: KAME only, XFRM has no name for it
-    with pytest.raises(xfrm._Refusal) as e:
-        xfrm.sa_request(m)
+    with pytest.raises(xfrm_structs.Refusal) as e:
+        xfrm_pfkey.sa_request(m)
     assert e.value.errno == errno.EINVAL
     m = memo_add()
     del m.extensions[ExtType.ADDRESS_DST]
-    with pytest.raises(xfrm._Refusal):
-        xfrm.sa_request(m)
+    with pytest.raises(xfrm_structs.Refusal):
+        xfrm_pfkey.sa_request(m)
 
 
 def spd(direction: int, reqs: list[IpsecRequest], ptype: int = 2, proto: int = 255) -> Message:
@@ -308,19 +308,19 @@ def test_policy_templates_follow_af_key_levels_and_reqids():
         IpsecRequest(108, Mode.TRANSPORT, Level.USE, 0),
         IpsecRequest(50, Mode.TRANSPORT, Level.UNIQUE, 0),
     ]
-    info, attrs = xfrm.policy_request(spd(2, reqs, proto=6), new_reqid=lambda: 0x4000)
+    info, attrs = xfrm_pfkey.policy_request(spd(2, reqs, proto=6), new_reqid=lambda: 0x4000)
     b = info.pack()
     assert len(b) == 168
     assert b[0:16] == V6("fd00::2").packed and b[16:32] == V6("fd00::1").packed
     assert struct.unpack_from("!HH", b, 32) == (80, 0xFFFF)  # dport, dport_mask
     assert struct.unpack_from("=HBBB", b, 40) == (socket.AF_INET6, 128, 64, 6)
-    assert struct.unpack_from("=IIBB", b, 152) == (0x80000000, 0, xfrm.XFRM_POLICY_OUT, 0)
-    tmpls = xfrm.UserTmpl.unpack_all(dict(attrs)[xfrm.XFRMA_TMPL])
+    assert struct.unpack_from("=IIBB", b, 152) == (0x80000000, 0, xfrm_structs.XFRM_POLICY_OUT, 0)
+    tmpls = xfrm_structs.UserTmpl.unpack_all(dict(attrs)[xfrm_structs.XFRMA_TMPL])
     assert [(t.proto, t.mode, t.reqid, t.optional) for t in tmpls] == [
-        (50, xfrm.XFRM_MODE_TUNNEL, 5, 0),
-        (51, xfrm.XFRM_MODE_TRANSPORT, 0, 0),  # require carries no reqid, as af_key
-        (108, xfrm.XFRM_MODE_TRANSPORT, 0, 1),  # use = optional
-        (50, xfrm.XFRM_MODE_TRANSPORT, 0x4000, 0),  # unique without one is given one
+        (50, xfrm_structs.XFRM_MODE_TUNNEL, 5, 0),
+        (51, xfrm_structs.XFRM_MODE_TRANSPORT, 0, 0),  # require carries no reqid, as af_key
+        (108, xfrm_structs.XFRM_MODE_TRANSPORT, 0, 1),  # use = optional
+        (50, xfrm_structs.XFRM_MODE_TRANSPORT, 0x4000, 0),  # unique without one is given one
     ]
     assert tmpls[0].saddr == V6("fd00::1") and tmpls[0].daddr == V6("fd00::2")
     assert all(t.aalgos == t.ealgos == t.calgos == 0xFFFFFFFF for t in tmpls)
@@ -331,11 +331,11 @@ def test_a_policy_comes_back_as_the_pfkey_message_setkey_printed_it_from():
         IpsecRequest(50, Mode.TUNNEL, Level.UNIQUE, 5, V6("fd00::1"), V6("fd00::2")),
         IpsecRequest(51, Mode.TRANSPORT, Level.USE, 0),
     ]
-    info, attrs = xfrm.policy_request(spd(1, reqs), new_reqid=lambda: 1)
-    info.index = (8 << 3) | xfrm.XFRM_POLICY_IN  # the kernel's index: direction, low bits
+    info, attrs = xfrm_pfkey.policy_request(spd(1, reqs), new_reqid=lambda: 1)
+    info.index = (8 << 3) | xfrm_structs.XFRM_POLICY_IN  # the kernel's index: direction, low bits
     raw = info.pack() + nl.attrs(attrs)
-    back = xfrm.policy_message(
-        MsgType.X_SPDDUMP, xfrm.UserpolicyInfo.unpack(raw), nl.parse_attrs(raw, 168)
+    back = xfrm_pfkey.policy_message(
+        MsgType.X_SPDDUMP, xfrm_structs.UserpolicyInfo.unpack(raw), nl.parse_attrs(raw, 168)
     )
     assert back is not None
     pol = back.policy
@@ -349,14 +349,14 @@ def test_a_policy_comes_back_as_the_pfkey_message_setkey_printed_it_from():
 
 
 def test_discard_and_none_policies():
-    info, attrs = xfrm.policy_request(spd(2, [], ptype=0), new_reqid=lambda: 1)
-    assert info.action == xfrm.XFRM_POLICY_BLOCK and attrs == []
-    info, attrs = xfrm.policy_request(spd(2, [], ptype=1), new_reqid=lambda: 1)
-    assert info.action == xfrm.XFRM_POLICY_ALLOW and attrs == []
-    back = xfrm.policy_message(MsgType.X_SPDGET, info, nl.Attributes())
+    info, attrs = xfrm_pfkey.policy_request(spd(2, [], ptype=0), new_reqid=lambda: 1)
+    assert info.action == xfrm_structs.XFRM_POLICY_BLOCK and attrs == []
+    info, attrs = xfrm_pfkey.policy_request(spd(2, [], ptype=1), new_reqid=lambda: 1)
+    assert info.action == xfrm_structs.XFRM_POLICY_ALLOW and attrs == []
+    back = xfrm_pfkey.policy_message(MsgType.X_SPDGET, info, nl.Attributes())
     assert back.policy.policy_type == 1
-    with pytest.raises(xfrm._Refusal):
-        xfrm.policy_request(spd(2, [], ptype=4), new_reqid=lambda: 1)  # bypass: af_key EINVAL
+    with pytest.raises(xfrm_structs.Refusal):
+        xfrm_pfkey.policy_request(spd(2, [], ptype=4), new_reqid=lambda: 1)  # bypass: af_key EINVAL
 
 
 # ---------------------------------------------------------------------------------------------
@@ -364,16 +364,16 @@ def test_discard_and_none_policies():
 
 
 def test_an_acquire_names_the_policy_and_the_kernels_sequence_number():
-    pol = xfrm.UserpolicyInfo(
-        sel=xfrm.Selector(socket.AF_INET, V4("10.1.0.1"), V4("10.1.0.2"), 32, 32),
+    pol = xfrm_structs.UserpolicyInfo(
+        sel=xfrm_structs.Selector(socket.AF_INET, V4("10.1.0.1"), V4("10.1.0.2"), 32, 32),
         index=0x19,
-        dir=xfrm.XFRM_POLICY_OUT,
+        dir=xfrm_structs.XFRM_POLICY_OUT,
     )
-    body = xfrm.USER_ACQUIRE.pack(
-        xfrm.pack_addr(V4("10.1.0.2")),
+    body = xfrm_structs.USER_ACQUIRE.pack(
+        xfrm_structs.pack_addr(V4("10.1.0.2")),
         bytes(4),
         50,
-        xfrm.pack_addr(V4("10.1.0.1")),
+        xfrm_structs.pack_addr(V4("10.1.0.1")),
         pol.sel.pack(),
         pol.pack(),
         0xFFFFFFFF,
@@ -381,9 +381,11 @@ def test_an_acquire_names_the_policy_and_the_kernels_sequence_number():
         0xFFFFFFFF,
         4242,
     )
-    tmpl = xfrm.UserTmpl(50, socket.AF_INET)
-    m = nl.NlMsg(xfrm.XFRM_MSG_ACQUIRE, 0, 0, 0, body + nl.attr(xfrm.XFRMA_TMPL, tmpl.pack()))
-    ev = xfrm.event_message(m)
+    tmpl = xfrm_structs.UserTmpl(50, socket.AF_INET)
+    m = nl.NlMsg(
+        xfrm_structs.XFRM_MSG_ACQUIRE, 0, 0, 0, body + nl.attr(xfrm_structs.XFRMA_TMPL, tmpl.pack())
+    )
+    ev = xfrm_pfkey.event_message(m)
     assert ev is not None
     assert (ev.type, ev.satype, ev.seq, ev.pid) == (MsgType.ACQUIRE, SaType.ESP, 4242, 0)
     assert ev.policy.id == 0x19 and ev.policy.dir == 2
@@ -392,39 +394,47 @@ def test_an_acquire_names_the_policy_and_the_kernels_sequence_number():
 
 
 def test_soft_and_hard_expire_carry_the_lifetime_the_engine_looks_for():
-    info, _ = xfrm.sa_request(memo_add())
+    info, _ = xfrm_pfkey.sa_request(memo_add())
     for hard, present, absent in (
         (0, ExtType.LIFETIME_SOFT, ExtType.LIFETIME_HARD),
         (1, ExtType.LIFETIME_HARD, ExtType.LIFETIME_SOFT),
     ):
-        m = nl.NlMsg(xfrm.XFRM_MSG_EXPIRE, 0, 0, 0, xfrm.USER_EXPIRE.pack(info.pack(), hard))
-        ev = xfrm.event_message(m)
+        m = nl.NlMsg(
+            xfrm_structs.XFRM_MSG_EXPIRE, 0, 0, 0, xfrm_structs.USER_EXPIRE.pack(info.pack(), hard)
+        )
+        ev = xfrm_pfkey.event_message(m)
         assert ev.type == MsgType.EXPIRE and ev.sa.spi == 0x111
         assert present in ev and absent not in ev and ExtType.LIFETIME_CURRENT in ev
         assert ExtType.KEY_AUTH not in ev
 
 
 def test_a_deleted_sa_and_a_hard_policy_expiry():
-    info, attrs = xfrm.sa_request(memo_add())
-    body = xfrm.pack_usersa_id(info.daddr, info.spi, 50)
-    body += nl.attr(xfrm.XFRMA_SA, info.pack()) + nl.attrs(attrs)
-    ev = xfrm.event_message(nl.NlMsg(xfrm.XFRM_MSG_DELSA, 0, 5, 77, body))
+    info, attrs = xfrm_pfkey.sa_request(memo_add())
+    body = xfrm_structs.pack_usersa_id(info.daddr, info.spi, 50)
+    body += nl.attr(xfrm_structs.XFRMA_SA, info.pack()) + nl.attrs(attrs)
+    ev = xfrm_pfkey.event_message(nl.NlMsg(xfrm_structs.XFRM_MSG_DELSA, 0, 5, 77, body))
     assert (ev.type, ev.seq, ev.pid, ev.sa.spi) == (MsgType.DELETE, 5, 77, 0x111)
     assert ev.src.addr == V4("10.1.0.1") and ExtType.KEY_ENCRYPT not in ev
-    pinfo, _ = xfrm.policy_request(spd(2, []), new_reqid=lambda: 1)
+    pinfo, _ = xfrm_pfkey.policy_request(spd(2, []), new_reqid=lambda: 1)
     pinfo.index = 0x21
     for hard, want in ((0, None), (1, MsgType.X_SPDEXPIRE)):
-        m = nl.NlMsg(xfrm.XFRM_MSG_POLEXPIRE, 0, 0, 0, xfrm.USER_POLEXPIRE.pack(pinfo.pack(), hard))
-        ev = xfrm.event_message(m)
+        m = nl.NlMsg(
+            xfrm_structs.XFRM_MSG_POLEXPIRE,
+            0,
+            0,
+            0,
+            xfrm_structs.USER_POLEXPIRE.pack(pinfo.pack(), hard),
+        )
+        ev = xfrm_pfkey.event_message(m)
         assert (ev.type if ev else None) == want
     assert ev.policy.id == 0x21
 
 
 def test_a_truncated_event_is_a_decode_error_not_a_struct_error():
-    with pytest.raises(xfrm.XfrmDecodeError):
-        xfrm.event_message(nl.NlMsg(xfrm.XFRM_MSG_ACQUIRE, 0, 0, 0, bytes(100)))
-    with pytest.raises(xfrm.XfrmDecodeError):
-        xfrm.event_message(nl.NlMsg(xfrm.XFRM_MSG_NEWSA, 0, 0, 0, bytes(223)))
+    with pytest.raises(xfrm_structs.XfrmDecodeError):
+        xfrm_pfkey.event_message(nl.NlMsg(xfrm_structs.XFRM_MSG_ACQUIRE, 0, 0, 0, bytes(100)))
+    with pytest.raises(xfrm_structs.XfrmDecodeError):
+        xfrm_pfkey.event_message(nl.NlMsg(xfrm_structs.XFRM_MSG_NEWSA, 0, 0, 0, bytes(223)))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -458,14 +468,14 @@ def test_malformed_netlink_is_a_decode_error():
 
 
 def test_missing_modules_are_named():
-    _, attrs = xfrm.sa_request(memo_add())
-    assert xfrm.missing_module_hint(50, socket.AF_INET, errno.EPROTONOSUPPORT, []) == (
+    _, attrs = xfrm_pfkey.sa_request(memo_add())
+    assert xfrm_structs.missing_module_hint(50, socket.AF_INET, errno.EPROTONOSUPPORT, []) == (
         "the kernel has no ESP for IPv4: modprobe esp4"
     )
-    assert xfrm.missing_module_hint(51, socket.AF_INET6, errno.EPROTONOSUPPORT, []).endswith(
-        "modprobe ah6"
-    )
-    hint = xfrm.missing_module_hint(50, socket.AF_INET, errno.ENOSYS, attrs)
+    assert xfrm_structs.missing_module_hint(
+        51, socket.AF_INET6, errno.EPROTONOSUPPORT, []
+    ).endswith("modprobe ah6")
+    hint = xfrm_structs.missing_module_hint(50, socket.AF_INET, errno.ENOSYS, attrs)
     assert hint == (
         "the kernel has no crypto for hmac(sha1) + cbc(des3_ede): "
         "modprobe -a hmac sha1 cbc des3_ede"
@@ -482,7 +492,7 @@ def test_a_kernel_without_xfrm_user_is_one_sentence(monkeypatch):
 
 
 def test_register_is_answered_from_the_one_algorithm_table():
-    reply = xfrm.register_reply(Message(MsgType.REGISTER, SaType.ESP, seq=1, pid=2))
+    reply = xfrm_pfkey.register_reply(Message(MsgType.REGISTER, SaType.ESP, seq=1, pid=2))
     enc = {a.id: (a.minbits, a.maxbits) for a in reply.get(ExtType.SUPPORTED_ENCRYPT).algs}
     auth = {a.id: (a.minbits, a.maxbits) for a in reply.get(ExtType.SUPPORTED_AUTH).algs}
     assert enc[3] == (192, 192) and enc[12] == (128, 256) and 20 in enc
@@ -508,17 +518,17 @@ def test_auto_takes_xfrm_on_linux_when_it_opens_and_pfkey_otherwise(monkeypatch)
 
 
 EVENT_TYPES = [
-    xfrm.XFRM_MSG_ACQUIRE,
-    xfrm.XFRM_MSG_EXPIRE,
-    xfrm.XFRM_MSG_POLEXPIRE,
-    xfrm.XFRM_MSG_NEWSA,
-    xfrm.XFRM_MSG_UPDSA,
-    xfrm.XFRM_MSG_DELSA,
-    xfrm.XFRM_MSG_FLUSHSA,
-    xfrm.XFRM_MSG_NEWPOLICY,
-    xfrm.XFRM_MSG_UPDPOLICY,
-    xfrm.XFRM_MSG_DELPOLICY,
-    xfrm.XFRM_MSG_FLUSHPOLICY,
+    xfrm_structs.XFRM_MSG_ACQUIRE,
+    xfrm_structs.XFRM_MSG_EXPIRE,
+    xfrm_structs.XFRM_MSG_POLEXPIRE,
+    xfrm_structs.XFRM_MSG_NEWSA,
+    xfrm_structs.XFRM_MSG_UPDSA,
+    xfrm_structs.XFRM_MSG_DELSA,
+    xfrm_structs.XFRM_MSG_FLUSHSA,
+    xfrm_structs.XFRM_MSG_NEWPOLICY,
+    xfrm_structs.XFRM_MSG_UPDPOLICY,
+    xfrm_structs.XFRM_MSG_DELPOLICY,
+    xfrm_structs.XFRM_MSG_FLUSHPOLICY,
 ]
 
 
@@ -526,15 +536,15 @@ EVENT_TYPES = [
 @settings(max_examples=400, deadline=None)
 def test_any_event_bytes_give_a_message_none_or_a_decode_error(mtype, junk, cut):
     # random bytes, and a well-formed SA or policy cut short or with junk attributes after it
-    info, attrs = xfrm.sa_request(memo_add())
-    pinfo, pattrs = xfrm.policy_request(spd(2, []), new_reqid=lambda: 1)
+    info, attrs = xfrm_pfkey.sa_request(memo_add())
+    pinfo, pattrs = xfrm_pfkey.policy_request(spd(2, []), new_reqid=lambda: 1)
     for payload in (
         junk,
         (info.pack() + nl.attrs(attrs) + junk)[: 224 + cut],
         pinfo.pack() + junk,
     ):
         try:
-            out = xfrm.event_message(nl.NlMsg(mtype, 0, 0, 0, payload))
-        except (xfrm.XfrmDecodeError, nl.NetlinkDecodeError):
+            out = xfrm_pfkey.event_message(nl.NlMsg(mtype, 0, 0, 0, payload))
+        except (xfrm_structs.XfrmDecodeError, nl.NetlinkDecodeError):
             continue
         assert out is None or isinstance(out, Message)

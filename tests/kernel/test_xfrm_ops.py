@@ -26,7 +26,7 @@ from hypothesis import strategies as hs
 
 from pyracoon.crypto.algorithms import AUTH_ALGORITHMS, CIPHERS, IPCOMP_ALGORITHMS
 from pyracoon.kernel import netlink as nl
-from pyracoon.kernel import ops, pfkey_codec, xfrm
+from pyracoon.kernel import ops, pfkey_codec, xfrm, xfrm_ops, xfrm_pfkey, xfrm_structs
 from pyracoon.kernel.base import KernelError, KernelSocket
 
 ip = ipaddress.ip_address
@@ -51,59 +51,63 @@ class FakeKernel:
         if mtype in self.fail:
             raise OSError(self.fail[mtype], os.strerror(self.fail[mtype]))
         dump = bool(flags & nl.NLM_F_DUMP)
-        if mtype == xfrm.XFRM_MSG_ALLOCSPI:
-            info = xfrm.UsersaInfo.unpack(payload)
-            info.spi = xfrm.USERSPI_INFO.unpack(payload)[1] + 3
+        if mtype == xfrm_structs.XFRM_MSG_ALLOCSPI:
+            info = xfrm_structs.UsersaInfo.unpack(payload)
+            info.spi = xfrm_structs.USERSPI_INFO.unpack(payload)[1] + 3
             self.states.insert(0, info.pack())
-            return [nl.NlMsg(xfrm.XFRM_MSG_NEWSA, 0, 1, 0, info.pack())]
-        if mtype in (xfrm.XFRM_MSG_NEWSA, xfrm.XFRM_MSG_UPDSA):
+            return [nl.NlMsg(xfrm_structs.XFRM_MSG_NEWSA, 0, 1, 0, info.pack())]
+        if mtype in (xfrm_structs.XFRM_MSG_NEWSA, xfrm_structs.XFRM_MSG_UPDSA):
             self.states.insert(0, payload)
             return []
-        if mtype == xfrm.XFRM_MSG_DELSA:
-            daddr, spi, _, proto = xfrm.unpack_usersa_id(payload)
+        if mtype == xfrm_structs.XFRM_MSG_DELSA:
+            daddr, spi, _, proto = xfrm_structs.unpack_usersa_id(payload)
             for p in self.states:
-                info = xfrm.UsersaInfo.unpack(p)
+                info = xfrm_structs.UsersaInfo.unpack(p)
                 if (info.daddr, info.spi, info.proto) == (daddr, spi, proto):
                     self.states.remove(p)
                     return []
             raise OSError(errno.ESRCH, "no such SA")
-        if mtype == xfrm.XFRM_MSG_FLUSHSA:
+        if mtype == xfrm_structs.XFRM_MSG_FLUSHSA:
             proto = payload[0]
             self.states = [
-                p for p in self.states if proto not in (255, xfrm.UsersaInfo.unpack(p).proto)
+                p
+                for p in self.states
+                if proto not in (255, xfrm_structs.UsersaInfo.unpack(p).proto)
             ]
             return []
-        if mtype == xfrm.XFRM_MSG_GETSA and dump:
-            return [nl.NlMsg(xfrm.XFRM_MSG_NEWSA, nl.NLM_F_MULTI, 1, 0, p) for p in self.states]
-        if mtype == xfrm.XFRM_MSG_GETPOLICY and dump:
-            return [nl.NlMsg(xfrm.XFRM_MSG_NEWPOLICY, 2, 1, 0, p) for p in self.policies]
-        if mtype in (xfrm.XFRM_MSG_NEWPOLICY, xfrm.XFRM_MSG_UPDPOLICY):
-            info = xfrm.UserpolicyInfo.unpack(payload)
+        if mtype == xfrm_structs.XFRM_MSG_GETSA and dump:
+            return [
+                nl.NlMsg(xfrm_structs.XFRM_MSG_NEWSA, nl.NLM_F_MULTI, 1, 0, p) for p in self.states
+            ]
+        if mtype == xfrm_structs.XFRM_MSG_GETPOLICY and dump:
+            return [nl.NlMsg(xfrm_structs.XFRM_MSG_NEWPOLICY, 2, 1, 0, p) for p in self.policies]
+        if mtype in (xfrm_structs.XFRM_MSG_NEWPOLICY, xfrm_structs.XFRM_MSG_UPDPOLICY):
+            info = xfrm_structs.UserpolicyInfo.unpack(payload)
             old = self._find(info.sel.pack(), 0, info.dir)
             if old is not None:
-                if mtype == xfrm.XFRM_MSG_NEWPOLICY:
+                if mtype == xfrm_structs.XFRM_MSG_NEWPOLICY:
                     raise OSError(errno.EEXIST, "exists")
                 self.policies.remove(old)
             info.index = (self.next_index << 3) | info.dir
             self.next_index += 1
-            self.policies.insert(0, info.pack() + payload[xfrm.USERPOLICY_INFO.size :])
+            self.policies.insert(0, info.pack() + payload[xfrm_structs.USERPOLICY_INFO.size :])
             return []
-        if mtype in (xfrm.XFRM_MSG_GETPOLICY, xfrm.XFRM_MSG_DELPOLICY):
-            sel, index, direction = xfrm.USERPOLICY_ID.unpack_from(payload)
+        if mtype in (xfrm_structs.XFRM_MSG_GETPOLICY, xfrm_structs.XFRM_MSG_DELPOLICY):
+            sel, index, direction = xfrm_structs.USERPOLICY_ID.unpack_from(payload)
             found = self._find(sel, index, direction)
             if found is None:
                 raise OSError(errno.ENOENT, "no such policy")
-            if mtype == xfrm.XFRM_MSG_DELPOLICY:
+            if mtype == xfrm_structs.XFRM_MSG_DELPOLICY:
                 self.policies.remove(found)
                 return []
-            return [nl.NlMsg(xfrm.XFRM_MSG_NEWPOLICY, 0, 1, 0, found)]
-        if mtype == xfrm.XFRM_MSG_FLUSHPOLICY:
+            return [nl.NlMsg(xfrm_structs.XFRM_MSG_NEWPOLICY, 0, 1, 0, found)]
+        if mtype == xfrm_structs.XFRM_MSG_FLUSHPOLICY:
             self.policies.clear()
         return []
 
     def _find(self, sel: bytes, index: int, direction: int) -> bytes | None:
         for p in self.policies:
-            info = xfrm.UserpolicyInfo.unpack(p)
+            info = xfrm_structs.UserpolicyInfo.unpack(p)
             if index and info.index == index:
                 return p
             if not index and info.sel.pack() == sel and info.dir == direction:
@@ -301,15 +305,15 @@ def conversations(draw: hs.DrawFn) -> list[ops.Request]:
 
 
 FAILING = [
-    xfrm.XFRM_MSG_ALLOCSPI,
-    xfrm.XFRM_MSG_NEWSA,
-    xfrm.XFRM_MSG_UPDSA,
-    xfrm.XFRM_MSG_DELSA,
-    xfrm.XFRM_MSG_FLUSHSA,
-    xfrm.XFRM_MSG_GETSA,
-    xfrm.XFRM_MSG_UPDPOLICY,
-    xfrm.XFRM_MSG_GETPOLICY,
-    xfrm.XFRM_MSG_DELPOLICY,
+    xfrm_structs.XFRM_MSG_ALLOCSPI,
+    xfrm_structs.XFRM_MSG_NEWSA,
+    xfrm_structs.XFRM_MSG_UPDSA,
+    xfrm_structs.XFRM_MSG_DELSA,
+    xfrm_structs.XFRM_MSG_FLUSHSA,
+    xfrm_structs.XFRM_MSG_GETSA,
+    xfrm_structs.XFRM_MSG_UPDPOLICY,
+    xfrm_structs.XFRM_MSG_GETPOLICY,
+    xfrm_structs.XFRM_MSG_DELPOLICY,
 ]
 failures = hs.dictionaries(
     hs.sampled_from(FAILING),
@@ -320,9 +324,13 @@ failures = hs.dictionaries(
 
 def _odd_policy(direction: int, family: int = socket.AF_INET, sub: bool = False) -> bytes:
     """A policy neither path can name: per-socket (direction 4-6), no family, a sub-policy."""
-    sel = xfrm.Selector(family, ip("10.9.0.1"), ip("10.9.0.2"), 32, 32)
-    info = xfrm.UserpolicyInfo(sel=sel, index=(77 << 3) | direction, dir=direction & 3)
-    tail = nl.attr(xfrm.XFRMA_POLICY_TYPE, xfrm.USERPOLICY_TYPE.pack(1, 0, 0)) if sub else b""
+    sel = xfrm_structs.Selector(family, ip("10.9.0.1"), ip("10.9.0.2"), 32, 32)
+    info = xfrm_structs.UserpolicyInfo(sel=sel, index=(77 << 3) | direction, dir=direction & 3)
+    tail = (
+        nl.attr(xfrm_structs.XFRMA_POLICY_TYPE, xfrm_structs.USERPOLICY_TYPE.pack(1, 0, 0))
+        if sub
+        else b""
+    )
     return info.pack() + tail
 
 
@@ -438,15 +446,18 @@ def test_the_one_table_names_the_algorithms():
     """Rows the kernel knows by another row's number are sent as that row; ``non_auth`` is no
     algorithm, as PF_KEY's SADB number 0 is."""
     des_iv64 = CIPHERS.by("name", "des_iv64")
-    assert xfrm.kernel_row(des_iv64, CIPHERS) == CIPHERS.by("name", "des")
-    assert xfrm.kernel_row(AUTH_ALGORITHMS.by("name", "non_auth"), AUTH_ALGORITHMS) is None
+    assert xfrm_ops.kernel_row(des_iv64, CIPHERS) == CIPHERS.by("name", "des")
+    assert xfrm_ops.kernel_row(AUTH_ALGORITHMS.by("name", "non_auth"), AUTH_ALGORITHMS) is None
     gcm12 = CIPHERS.by("name", "aes-gcm-12")
     sa = ops.SaId(ops.Proto.ESP, 0x300, V4[0], V4[1])
-    _, attrs = xfrm.install_request(
+    _, attrs = xfrm_ops.install_request(
         ops.InstallSa(1, False, sa, ops.Mode.TRANSPORT, 0, cipher=gcm12, enc_key=bytes(20))
     )
-    assert dict(attrs)[xfrm.XFRMA_ALG_AEAD][:64].rstrip(b"\0") == b"rfc4106(gcm(aes))"
-    assert xfrm.unpack_algo(dict(attrs)[xfrm.XFRMA_ALG_AEAD], True)[1:3] == (160, 96)
+    assert dict(attrs)[xfrm_structs.XFRMA_ALG_AEAD][:64].rstrip(b"\0") == b"rfc4106(gcm(aes))"
+    assert xfrm_structs.unpack_algo(dict(attrs)[xfrm_structs.XFRMA_ALG_AEAD], True)[1:3] == (
+        160,
+        96,
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -455,12 +466,14 @@ def test_the_one_table_names_the_algorithms():
 
 def _acquire(proto: int, seq: int, family: int = socket.AF_INET) -> nl.NlMsg:
     a, b = (V4[0], V4[1]) if family == socket.AF_INET else (V6[0], V6[1])
-    pol = xfrm.UserpolicyInfo(sel=xfrm.Selector(family, a, b, 32, 32), index=0x19, dir=1)
-    body = xfrm.USER_ACQUIRE.pack(
-        xfrm.pack_addr(b), bytes(4), proto, xfrm.pack_addr(a), pol.sel.pack(), pol.pack(),
-        0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, seq,
+    pol = xfrm_structs.UserpolicyInfo(
+        sel=xfrm_structs.Selector(family, a, b, 32, 32), index=0x19, dir=1
+    )
+    body = xfrm_structs.USER_ACQUIRE.pack(
+        xfrm_structs.pack_addr(b), bytes(4), proto, xfrm_structs.pack_addr(a),
+        pol.sel.pack(), pol.pack(), 0xFFFFFFFF, 0xFFFFFFFF, 0xFFFFFFFF, seq,
     )  # fmt: skip
-    return nl.NlMsg(xfrm.XFRM_MSG_ACQUIRE, 0, 0, 0, body)
+    return nl.NlMsg(xfrm_structs.XFRM_MSG_ACQUIRE, 0, 0, 0, body)
 
 
 @hs.composite
@@ -468,16 +481,16 @@ def notifications(draw: hs.DrawFn) -> nl.NlMsg:
     """What the kernel multicasts, built from what both paths send (and now and then cut)."""
     inst = draw(installs())
     try:
-        info, attrs = xfrm.install_request(inst)
-    except xfrm._Refusal:
-        info, attrs = xfrm.sa_info(50, V4[0], V4[1], seq=1, reqid=0, mode=ops.Mode.ANY), []
+        info, attrs = xfrm_ops.install_request(inst)
+    except xfrm_structs.Refusal:
+        info, attrs = xfrm_structs.sa_info(50, V4[0], V4[1], seq=1, reqid=0, mode=ops.Mode.ANY), []
     info.proto = draw(hs.sampled_from([info.proto, 4]))  # 4: IPComp's IP-in-IP state
     state = info.pack() + nl.attrs(attrs)
     upd = draw(policies())
     try:
-        pinfo, pattrs = xfrm.update_policy_request(ops.UpdatePolicy(1, upd), lambda: 0x4000)
-    except xfrm._Refusal:
-        pinfo, pattrs = xfrm.UserpolicyInfo(), []
+        pinfo, pattrs = xfrm_ops.update_policy_request(ops.UpdatePolicy(1, upd), lambda: 0x4000)
+    except xfrm_structs.Refusal:
+        pinfo, pattrs = xfrm_structs.UserpolicyInfo(), []
     pinfo.index = draw(hs.sampled_from([0, 0x21, 0x22, 0x25]))
     pol = pinfo.pack() + nl.attrs(pattrs)
     seq, pid = draw(seqs), draw(hs.sampled_from([0, 77, os.getpid(), FakeNetlink.portid]))
@@ -486,30 +499,44 @@ def notifications(draw: hs.DrawFn) -> nl.NlMsg:
         m = _acquire(draw(hs.sampled_from([50, 51, 108, 4])), seq)
     elif kind == 1:
         m = nl.NlMsg(
-            xfrm.XFRM_MSG_EXPIRE, 0, seq, 0, xfrm.USER_EXPIRE.pack(info.pack(), draw(hs.booleans()))
+            xfrm_structs.XFRM_MSG_EXPIRE,
+            0,
+            seq,
+            0,
+            xfrm_structs.USER_EXPIRE.pack(info.pack(), draw(hs.booleans())),
         )
     elif kind == 2:
-        body = xfrm.USER_POLEXPIRE.pack(pinfo.pack(), draw(hs.booleans())) + nl.attrs(pattrs)
-        m = nl.NlMsg(xfrm.XFRM_MSG_POLEXPIRE, 0, seq, 0, body)
+        body = xfrm_structs.USER_POLEXPIRE.pack(pinfo.pack(), draw(hs.booleans())) + nl.attrs(
+            pattrs
+        )
+        m = nl.NlMsg(xfrm_structs.XFRM_MSG_POLEXPIRE, 0, seq, 0, body)
     elif kind in (3, 4):
-        m = nl.NlMsg((xfrm.XFRM_MSG_NEWSA, xfrm.XFRM_MSG_UPDSA)[kind - 3], 0, seq, pid, state)
+        m = nl.NlMsg(
+            (xfrm_structs.XFRM_MSG_NEWSA, xfrm_structs.XFRM_MSG_UPDSA)[kind - 3], 0, seq, pid, state
+        )
     elif kind == 5:
-        body = xfrm.pack_usersa_id(info.daddr, info.spi, info.proto)
+        body = xfrm_structs.pack_usersa_id(info.daddr, info.spi, info.proto)
         if draw(hs.booleans()):
-            body += nl.attr(xfrm.XFRMA_SA, info.pack()) + nl.attrs(attrs)
-        m = nl.NlMsg(xfrm.XFRM_MSG_DELSA, 0, seq, pid, body)
+            body += nl.attr(xfrm_structs.XFRMA_SA, info.pack()) + nl.attrs(attrs)
+        m = nl.NlMsg(xfrm_structs.XFRM_MSG_DELSA, 0, seq, pid, body)
     elif kind == 6:
         flushed = draw(hs.sampled_from([b"", b"\xff", b"\x32", b"\x33", b"\x6c", b"\x04"]))
-        m = nl.NlMsg(xfrm.XFRM_MSG_FLUSHSA, 0, seq, pid, flushed)
+        m = nl.NlMsg(xfrm_structs.XFRM_MSG_FLUSHSA, 0, seq, pid, flushed)
     elif kind in (7, 8):
-        m = nl.NlMsg((xfrm.XFRM_MSG_NEWPOLICY, xfrm.XFRM_MSG_UPDPOLICY)[kind - 7], 0, seq, pid, pol)
+        m = nl.NlMsg(
+            (xfrm_structs.XFRM_MSG_NEWPOLICY, xfrm_structs.XFRM_MSG_UPDPOLICY)[kind - 7],
+            0,
+            seq,
+            pid,
+            pol,
+        )
     elif kind == 9:
-        body = xfrm.pack_userpolicy_id(pinfo.sel, pinfo.index, pinfo.dir)
+        body = xfrm_structs.pack_userpolicy_id(pinfo.sel, pinfo.index, pinfo.dir)
         if draw(hs.booleans()):
-            body += nl.attr(xfrm.XFRMA_POLICY, pinfo.pack()) + nl.attrs(pattrs)
-        m = nl.NlMsg(xfrm.XFRM_MSG_DELPOLICY, 0, seq, pid, body)
+            body += nl.attr(xfrm_structs.XFRMA_POLICY, pinfo.pack()) + nl.attrs(pattrs)
+        m = nl.NlMsg(xfrm_structs.XFRM_MSG_DELPOLICY, 0, seq, pid, body)
     elif kind == 10:
-        m = nl.NlMsg(xfrm.XFRM_MSG_FLUSHPOLICY, 0, seq, pid, b"")
+        m = nl.NlMsg(xfrm_structs.XFRM_MSG_FLUSHPOLICY, 0, seq, pid, b"")
     else:
         m = nl.NlMsg(draw(hs.integers(0, 0x30)), 0, seq, pid, draw(hs.binary(max_size=300)))
     if draw(hs.integers(0, 5)) == 0:
@@ -520,7 +547,7 @@ def notifications(draw: hs.DrawFn) -> nl.NlMsg:
 def _read(f):
     try:
         return f()
-    except (xfrm.XfrmDecodeError, nl.NetlinkDecodeError) as e:
+    except (xfrm_structs.XfrmDecodeError, nl.NetlinkDecodeError) as e:
         return type(e)
     except ValueError as e:  # an impossible prefix length: both paths fail alike
         return ValueError, str(e)
@@ -532,10 +559,10 @@ def test_every_notification_reads_as_the_pfkey_path_reads_it(m):
     pid = os.getpid()
 
     def via_pfkey():
-        msg = xfrm.event_message(m)
+        msg = xfrm_pfkey.event_message(m)
         return None if msg is None else pfkey_codec.event_of(msg, pid)
 
-    assert _read(lambda: xfrm.vocabulary_event(m, pid)) == _read(via_pfkey)
+    assert _read(lambda: xfrm_ops.vocabulary_event(m, pid)) == _read(via_pfkey)
 
 
 @given(
@@ -573,9 +600,11 @@ def test_an_acquire_is_the_policy_index_addresses_and_protocol():
 
 @pytest.mark.parametrize("hard", [False, True])
 def test_expire_events_say_soft_or_hard(hard):
-    info = xfrm.sa_info(51, V4[0], V4[1], spi=0x55, seq=0, reqid=2, mode=ops.Mode.TUNNEL)
-    m = nl.NlMsg(xfrm.XFRM_MSG_EXPIRE, 0, 0, 0, xfrm.USER_EXPIRE.pack(info.pack(), hard))
-    ev = xfrm.vocabulary_event(m, os.getpid())
+    info = xfrm_structs.sa_info(51, V4[0], V4[1], spi=0x55, seq=0, reqid=2, mode=ops.Mode.TUNNEL)
+    m = nl.NlMsg(
+        xfrm_structs.XFRM_MSG_EXPIRE, 0, 0, 0, xfrm_structs.USER_EXPIRE.pack(info.pack(), hard)
+    )
+    ev = xfrm_ops.vocabulary_event(m, os.getpid())
     change = ops.SaChange.HARD_EXPIRE if hard else ops.SaChange.SOFT_EXPIRE
     state = ops.SaState.DEAD if hard else ops.SaState.DYING
     sa = ops.KernelSa(ops.SaId(ops.Proto.AH, 0x55, V4[0], V4[1]), state, ops.Mode.TUNNEL, 2)
