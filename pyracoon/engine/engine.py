@@ -59,6 +59,7 @@ from .phase1 import AGGRESSIVE, MAIN, P1State, Phase1, Role, random_message_id
 from .proposals import PROTOCOL_NAMES
 from .quick import QState, Quick
 from .spd import SpdCache, SpdEntry, policy_offers, tunnel_request
+from .tables import Phase1Table, QuickTable
 from .timers import TimerHeap
 from .traffic import KERNEL_PROTO, Request, Selector, not_a_peer
 
@@ -127,10 +128,10 @@ class Engine:
             config, credentials, config.timer, padding_policy(config), commit_bit,
             self._wall_date,
         )  # fmt: skip
-        self.ph1s: dict[bytes, Phase1] = {}
+        self.ph1s = Phase1Table()
         self.half_open = half_open if half_open is not None else HalfOpen()
         """Responder phase 1s not yet established, capped (half_open.py says why)."""
-        self.quicks: dict[tuple[bytes, int], Quick] = {}
+        self.quicks = QuickTable()
         self.established: list[Quick] = []
         self.waiting: list[Waiting] = []
         self.spdc = SpdCache(self.out)
@@ -370,7 +371,7 @@ class Engine:
         """``delete-sa isakmp``: announce and drop every ISAKMP SA with that peer."""
         self.now = now
         address = ipaddress.ip_address(str(peer_address).split("%")[0])
-        gone = [ph1 for ph1 in self.ph1s.values() if ph1.peer[0] == address]
+        gone = list(self.ph1s.of_peer(address))
         for ph1 in gone:
             self.log(Level.INFO, f"purging ISAKMP-SA spi={ph1.index()}.", address)
             self.remove_phase1(ph1, announce=True)
@@ -670,7 +671,7 @@ class Engine:
         pol_id = acquire.policy_id
         if any(
             q.request.policy_id == pol_id and q.state not in (QState.ESTABLISHED, QState.FAILED)
-            for q in self.quicks.values()
+            for q in self.quicks.for_policy(pol_id)
         ) or any(w.request.policy_id == pol_id for w in self.waiting):
             self.log(Level.DEBUG, f"ignore the acquire because ph2 found for policy {pol_id}")
             return
@@ -813,8 +814,8 @@ class Engine:
         ranked = sorted(
             (
                 ph1
-                for ph1 in self.ph1s.values()
-                if ph1.peer[0] == peer[0] and ph1.state not in (P1State.FAILED, P1State.EXPIRED)
+                for ph1 in self.ph1s.of_peer(peer[0])
+                if ph1.state not in (P1State.FAILED, P1State.EXPIRED)
             ),
             key=lambda ph1: (not ph1.established, ph1.dying, -(ph1.established_at or 0.0)),
         )
@@ -889,7 +890,7 @@ class Engine:
         )
         self.out.emit(ev.PeerDead(ph1.local, ph1.peer, ph1.cookies))
         self.info.purge_peer(ph1.peer[0], keep=None)
-        for other in [p for p in self.ph1s.values() if p.peer[0] == ph1.peer[0]]:
+        for other in self.ph1s.of_peer(ph1.peer[0]):
             self.log(Level.INFO, f"purging ISAKMP-SA spi={other.index()}.", other.peer[0])
             self.remove_phase1(other, announce=False)
 
@@ -936,8 +937,8 @@ class Engine:
         self.ph1s.pop(ph1.icky, None)
         self.timers.cancel(ph1)
         self.half_open.discard(ph1)
-        for key in [k for k in self.quicks if k[0] == ph1.icky]:
-            q = self.quicks.pop(key)
+        for q in self.quicks.of_phase1(ph1.icky):
+            self.quicks.pop((ph1.icky, q.message_id))
             self.timers.cancel(q)
             self.out.forget_pending(q)
         self.log(

@@ -41,14 +41,15 @@ from .events import Endpoint, Level, fmt_endpoint
 from .phase1 import Phase1, Role
 from .proposals import PROTOCOL_NAMES, phase1_params_of
 from .quick import Installed, QState, Quick
+from .tables import Phase1Table, QuickTable
 from .traffic import KERNEL_PROTO
 
 
 class SaBook(Protocol):
     """The dispatcher's SA tables and the two cross-SA removals, as informational needs them."""
 
-    ph1s: dict[bytes, Phase1]
-    quicks: dict[tuple[bytes, int], Quick]
+    ph1s: Phase1Table
+    quicks: QuickTable
     established: list[Quick]
 
     def remove_phase1(self, ph1: Phase1, *, announce: bool) -> None: ...
