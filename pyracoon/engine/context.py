@@ -63,6 +63,41 @@ class Outcome:
     text: str = ""
 
 
+class PendingReplies(dict[tuple[int, "ops.SaChange", "ops.Proto"], Any]):
+    """``reply key -> the SA waiting for it``, and the keys of each SA, so that forgetting one
+    SA's requests does not scan every request in flight."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._keys: dict[int, set[tuple[int, ops.SaChange, ops.Proto]]] = {}
+
+    def __setitem__(self, key: tuple[int, ops.SaChange, ops.Proto], owner: Any) -> None:
+        self.pop(key, None)
+        super().__setitem__(key, owner)
+        self._keys.setdefault(id(owner), set()).add(key)
+
+    def __delitem__(self, key: tuple[int, ops.SaChange, ops.Proto]) -> None:
+        self.pop(key)
+
+    def pop(self, key: tuple[int, ops.SaChange, ops.Proto], *default: Any) -> Any:
+        if key in self:
+            keys = self._keys.get(id(self[key]))
+            if keys is not None:
+                keys.discard(key)
+                if not keys:
+                    del self._keys[id(self[key])]
+        return super().pop(key, *default)
+
+    def clear(self) -> None:
+        super().clear()
+        self._keys.clear()
+
+    def forget(self, owner: Any) -> None:
+        """Drop every request ``owner`` waits for."""
+        for key in self._keys.pop(id(owner), set()):
+            super().pop(key, None)
+
+
 class Output:
     """The sink every module of the engine writes to; the dispatcher drains it."""
 
@@ -70,7 +105,7 @@ class Output:
         self.export_ike_keys = export_ike_keys
         self.events: list[ev.Event] = []
         #: Kernel requests whose replies someone waits for: (seq, kind, protocol) -> that SA.
-        self.pending: dict[ReplyKey, Any] = {}
+        self.pending = PendingReplies()
         self.outcomes: deque[Outcome] = deque()
         self._seq = 0
 
@@ -102,8 +137,7 @@ class Output:
 
     def forget_pending(self, owner: Any) -> None:
         """``owner`` no longer waits for kernel replies."""
-        for key in [k for k, v in self.pending.items() if v is owner]:
-            del self.pending[key]
+        self.pending.forget(owner)
 
     def ike_keys(self, initiator_cookie: bytes, encryption_key: bytes) -> None:
         """Hand the phase-1 cipher key out, only when a key log was asked for."""
@@ -155,6 +189,6 @@ class Settings:
 
 
 __all__ = [
-    "Outcome", "OutcomeKind", "Output", "ReplyKey", "Settings", "event_key", "padding_policy",
-    "reply_key",
+    "Outcome", "OutcomeKind", "Output", "PendingReplies", "ReplyKey", "Settings", "event_key",
+    "padding_policy", "reply_key",
 ]  # fmt: skip

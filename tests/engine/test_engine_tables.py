@@ -70,3 +70,30 @@ def test_quick_table_by_phase1_and_policy(steps: list[tuple[str, int, int]]) -> 
             assert sorted(map(id, table.for_policy(policy))) == sorted(
                 id(q) for k, q in table.items() if indexed_policy.get(k) == policy
             )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.sampled_from(["set", "pop", "forget"]), st.integers(0, 5), st.integers(0, 2)),
+        max_size=60,
+    )
+)
+def test_pending_replies_forget_exactly_an_owners_requests(
+    steps: list[tuple[str, int, int]],
+) -> None:
+    from pyracoon.engine.context import PendingReplies
+    from pyracoon.kernel import ops
+
+    owners = [object(), object(), object()]
+    table = PendingReplies()
+    for op, seq, who in steps:
+        key = (seq, ops.SaChange.UPDATE, ops.Proto.ESP)
+        if op == "set":
+            table[key] = owners[who]
+        elif op == "pop":
+            table.pop(key, None)
+        else:
+            before = {k: v for k, v in table.items() if v is not owners[who]}
+            table.forget(owners[who])
+            assert dict(table) == before
