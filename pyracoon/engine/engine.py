@@ -876,9 +876,7 @@ class Engine:
         self.out.emit(
             ev.Phase1Established(ph1.local, ph1.peer, ph1.cookies, ph1.role is Role.INITIATOR)
         )
-        if ph1.remote.initial_contact and ph1.peer[0] not in self.contacted:
-            self.info.send_initial_contact(ph1)
-        self.contacted.add(ph1.peer[0])
+        self.info.initial_contact(ph1, self.contacted)
         for w in [w for w in self.waiting if w.peer[0] == ph1.peer[0]]:
             self._unqueue(w)
             self._start_quick(ph1, w.request, now)

@@ -89,6 +89,17 @@ class Informational:
         ph1.send_info([Notification(NotifyType.INITIAL_CONTACT, ProtocolID.ISAKMP, ph1.cookies)])
         self.out.log(Level.DEBUG, "sendto Information notify INITIAL-CONTACT", ph1.peer[0])
 
+    def initial_contact(self, ph1: Phase1, contacted: set[Any]) -> None:
+        """``ph1`` is established: our INITIAL-CONTACT after the first ISAKMP SA with a peer
+        (``contacted`` remembers them), and the peer's, if it sent one inside phase 1 (charon
+        does, in MM5/MM6), honoured as an informational one is: its old SAs are purged."""
+        if ph1.remote.initial_contact and ph1.peer[0] not in contacted:
+            self.send_initial_contact(ph1)
+        contacted.add(ph1.peer[0])
+        if ph1.peer_initial_contact:
+            self.out.log(Level.INFO, "received INITIAL-CONTACT (in phase 1)", ph1.peer[0])
+            self.purge_peer(ph1.peer[0], keep=ph1)
+
     def send_delete_isakmp(self, ph1: Phase1) -> None:
         """Delete of the ISAKMP SA itself, when it ends on our side."""
         ph1.send_info([Delete(ProtocolID.ISAKMP, (ph1.cookies,))])

@@ -249,6 +249,9 @@ class Phase1:
         self.dying = False
         # DPD (RFC 3706): the peer announced it; our sequence starts at random & 0xfff
         self.peer_dpd = False
+        #: The peer said INITIAL-CONTACT inside an encrypted phase-1 message (MM5/MM6, as
+        #: charon does): acted upon once the SA is established (Informational.initial_contact).
+        self.peer_initial_contact = False
         self.dpd_seq = int.from_bytes(os.urandom(4), "big") & 0xFFF
         self.dpd_last_ack = self.dpd_seq
         self.dpd_fails = 0
@@ -471,6 +474,12 @@ class Phase1:
                     self.log(Level.INFO, f"received Vendor ID: {name}")
                 if bytes(p.data) == DPD_VENDOR_ID:
                     self.peer_dpd = True
+            elif (
+                isinstance(p, Notification)
+                and p.notify_type == NotifyType.INITIAL_CONTACT
+                and decrypted is not None  # under the new keys: only the peer can have sent it
+            ):
+                self.peer_initial_contact = True
         self._pending_commit = decrypted[0] if decrypted is not None else None
         self.rtx.begin(digest)
         getattr(self, row.handler)(msg, payloads, now)

@@ -338,3 +338,41 @@ def test_a_replayed_informational_is_not_acted_upon_again() -> None:
     assert b.has_log("seen before: a replay, ignored"), b.log_text()
     assert len(esp(b)) == 4 and first_pair <= {s.spi for s in esp(b)}
     assert len([e for e in b.logs if e.text == "received INITIAL-CONTACT"]) == 1
+
+
+def test_initial_contact_inside_main_mode_purges_the_peers_old_sas(monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """charon sends N(INITIAL-CONTACT) inside MM5/MM6, not as an informational exchange: once
+    that phase 1 is established it purges the SAs of the peer's previous life, as an
+    informational one does."""
+    from pyracoon.engine.phase1 import Phase1, Role
+    from pyracoon.wire import Notification
+    from pyracoon.wire.constants import NotifyType, ProtocolID
+
+    net, a, b = up()
+    old = {s.spi for s in esp(a)}
+    assert len(old) == 2
+    # b reboots: its kernel forgets every SA, and a fresh daemon says INITIAL-CONTACT in MM5
+    for s in list(b.kernel.sad):
+        del b.kernel.sad[s]
+    b.engine = Engine(b.engine.config, psk=PskTable({A: "k"}))
+    b.engine.start(net.clock.now)
+    conf_b = b.engine.config
+    b.engine.reload(conf_b, net.clock.now)
+    for remote in conf_b.remotes:
+        remote.initial_contact = False  # not as an informational: only inside MM5
+    real = Phase1._message
+
+    def mm5_with_initial_contact(self, payloads, *, encrypt, flags=0):  # type: ignore[no-untyped-def]
+        mm5 = encrypt and self.role is Role.INITIATOR and not self.established
+        if mm5 and self.peer[0] == a.address:
+            ic = Notification(NotifyType.INITIAL_CONTACT, ProtocolID.ISAKMP, self.cookies)
+            payloads = [*payloads, ic]
+        return real(self, payloads, encrypt=encrypt, flags=flags)
+
+    monkeypatch.setattr(Phase1, "_message", mm5_with_initial_contact)
+    net.pump()
+    net.acquire(b, a)
+    net.pump()
+    assert a.has_log("received INITIAL-CONTACT (in phase 1)"), a.log_text()
+    assert old.isdisjoint({s.spi for s in esp(a)})  # the old pair is gone
+    assert len(esp(a)) == 2 and len(esp(b)) == 2  # and the new one is up
