@@ -47,8 +47,8 @@ def reload_in_the_middle(net: Net, a: object, b: object, conf_b: str, after: int
     net.advance(120)
 
 
-def test_a_reload_in_the_middle_of_main_mode_lets_it_finish() -> None:
-    for after in (1, 2, 3):  # after MM1, MM3, MM5
+def test_a_reload_in_the_middle_of_main_or_quick_mode_lets_it_finish() -> None:
+    for after in (1, 2, 3, 4, 5):  # after MM1, MM3, MM5, QM1, QM3
         net, a, b = hosts()
         reload_in_the_middle(net, a, b, CONF.format(peer=A), after)
         assert len(esp_sas(a)) == 2 and len(esp_sas(b)) == 2, (after, b.log_text())
