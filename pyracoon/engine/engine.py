@@ -893,14 +893,14 @@ class Engine:
             self.remove_phase1(other, announce=False)
 
     def phase1_dying(self, ph1: Phase1, now: float) -> None:
-        """80 % of the lifetime: an initiator with phase-2 SAs under it renegotiates phase 1
-        (``rekey force``, or ``rekey on`` while DPD is active, racoon.conf(5): remote)."""
+        """80 % of the lifetime: an initiator with phase-2 SAs with that peer renegotiates
+        phase 1 (``rekey force``, or ``rekey on`` while DPD is active, racoon.conf(5): remote)."""
         remote = ph1.remote
         wanted = remote.rekey is Rekey.FORCE or (remote.rekey is Rekey.ON and ph1.dpd_active)
         if ph1.role is not Role.INITIATOR or not wanted:
             return
-        if not any(q.ph1 is ph1 for q in self.established):
-            return
+        if not any(q.peer[0] == ph1.peer[0] for q in self.established):
+            return  # any phase 2 with the peer counts, whichever ISAKMP SA made it
         self.log(
             Level.INFO, f"renegotiating phase1 to {ph1.peer[0]} due to active phase2", ph1.peer[0]
         )

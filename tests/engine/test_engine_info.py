@@ -376,3 +376,20 @@ def test_initial_contact_inside_main_mode_purges_the_peers_old_sas(monkeypatch) 
     assert a.has_log("received INITIAL-CONTACT (in phase 1)"), a.log_text()
     assert old.isdisjoint({s.spi for s in esp(a)})  # the old pair is gone
     assert len(esp(a)) == 2 and len(esp(b)) == 2  # and the new one is up
+
+
+def test_phase1_rekeys_every_lifetime_not_only_once() -> None:
+    """With ``rekey force`` the ISAKMP SA is renegotiated before each expiry while phase-2 SAs
+    with the peer live, also when those phase 2s were made under an earlier ISAKMP SA (racoon
+    moves them over, migrate_dying_ph12()): it used to rekey once, then let the SA die."""
+    net, a, b = up(
+        p1life="lifetime time 100 sec; rekey force;", p2life="lifetime time 1000 sec;"
+    )
+    for _ in range(4):
+        net.advance(100)
+    renegotiations = [e for e in a.logs if "renegotiating phase1" in e.text]
+    assert len(renegotiations) >= 4, a.log_text()
+    up_a = [p for p in a.engine.ph1s.values() if p.established]
+    up_b = [p for p in b.engine.ph1s.values() if p.established]
+    assert up_a and up_b  # an ISAKMP SA is there for DPD, Deletes and the next rekey
+    assert len(esp(a)) == 2 and len(esp(b)) == 2
