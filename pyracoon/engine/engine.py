@@ -866,6 +866,7 @@ class Engine:
                 self._request_phase2(q.ph1.remote, q.local, q.peer, q.rekey_request(), now)
                 return
             if hard and q in self.established:
+                self.info.shortened_expired(q)
                 self.drop_phase2(q)
             return
 
@@ -983,6 +984,7 @@ class Engine:
             q.peer[0],
         )
         if q in self.established:
+            self.info.shortened_expired(q)
             self.drop_phase2(q)
 
 

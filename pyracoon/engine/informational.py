@@ -272,6 +272,25 @@ class Informational:
                     self.out.forget_pending(q)  # its install replies no longer concern anyone
                     book.drop_phase2(q)
 
+    def shortened_expired(self, q: Quick) -> None:
+        """``q``'s SAs end now and we had shortened the peer's lifetime (``proposal_check
+        claim``, RESPONDER-LIFETIME sent): peers that ignore RESPONDER-LIFETIME (charon) would
+        keep sending into SAs we no longer have, so tell them with a Delete, as at shutdown."""
+        shortened = [c for c in q.choices if c.responder_lifetime is not None]
+        if not shortened or q not in self.book.established:
+            return
+        current = self.book.phase1_for(q.peer)
+        if current is None or not current.established:
+            return
+        for rec in q.installed:
+            current.send_info([_delete_of(rec)])
+        self.out.log(
+            Level.INFO,
+            f"IPsec-SA of lifetime {shortened[0].responder_lifetime} s ended: Delete sent, since "
+            "we had shortened the peer's lifetime (proposal_check claim)",
+            q.peer[0],
+        )
+
     def farewell(self) -> int:
         """Shutdown, as racoon's flushph2() and flushph1(): a Delete for each protocol of each
         established phase 2, under its peer's current ISAKMP SA, then a Delete for each

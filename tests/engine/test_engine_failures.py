@@ -330,3 +330,33 @@ def test_missing_ca_type_file_is_a_local_error(tmp_path: Path) -> None:
     net, a, b = pair(certconf(B, A, d), certconf(A, B, d, missing))
     assert b.has_log("failed to load the CA certificate of ca_type"), b.log_text()
     assert failed(b, 1)
+
+
+def test_a_lifetime_we_shortened_ends_with_a_delete() -> None:
+    """With ``proposal_check claim`` the responder installs its shorter lifetime and sends
+    RESPONDER-LIFETIME; a peer that ignores it (charon) would keep its SAs for its own lifetime
+    and send into ours after they are gone, so when ours end the peer is told with a Delete."""
+    claim = "\n    proposal_check claim;"
+    ignores = "\n    proposal_check exact;"  # a, like charon, keeps its own lifetime
+    short = sainfo("lifetime time 60 sec;")
+    net, a, b = pair(remote(B, extra=ignores) + sainfo(), remote(A, extra=claim) + short)
+    assert {s.hard.addtime for s in esp_sas(b)} == {60}
+    assert a.has_log("responder lifetime 60s ignored") and {s.hard.addtime for s in esp_sas(a)} == {
+        28800
+    }
+    net.advance(61)
+    assert b.has_log(
+        "IPsec-SA of lifetime 60 s ended: Delete sent, since we had shortened the peer's lifetime"
+    ), b.log_text()
+    assert a.has_log("purged IPsec-SA proto_id=ESP"), a.log_text()
+    assert not esp_sas(a)  # a followed: nothing of it sends into SAs b no longer has
+
+
+def test_a_lifetime_we_did_not_shorten_ends_without_a_delete() -> None:
+    """racoon sends no Delete when an SA simply expires (pfkey.c pk_recvexpire): neither do we,
+    when both sides agreed on the lifetime."""
+    net, a, b = pair(remote(B) + sainfo("lifetime time 60 sec;"), remote(A) + sainfo(
+        "lifetime time 60 sec;"))
+    net.advance(61)
+    assert not b.has_log("Delete sent, since we had shortened")
+    assert not a.has_log("purged IPsec-SA")
