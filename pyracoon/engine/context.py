@@ -51,6 +51,7 @@ class OutcomeKind(enum.Enum):
     PHASE2_ESTABLISHED = "phase2 established"
     PHASE2_FAILED = "phase2 failed"
     PHASE2_EXPIRED = "phase2 expired"
+    PHASE2_REPLACED = "phase2 replaced"  # a rekey's new SAs are in: delete the old ones
 
 
 @dataclass(frozen=True)

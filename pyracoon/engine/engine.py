@@ -289,6 +289,8 @@ class Engine:
             self.phase2_failed(sa, o.text, now)
         elif kind is OutcomeKind.PHASE2_EXPIRED:
             self.phase2_expired(sa, now)
+        elif kind is OutcomeKind.PHASE2_REPLACED:
+            self.info.retire(sa.request)
 
     # ================================================================== start
     def start(self, now: float) -> None:
@@ -809,17 +811,8 @@ class Engine:
         return ph1
 
     def phase1_for(self, peer: Endpoint) -> Phase1 | None:
-        """The ISAKMP SA to use with ``peer``: an established one that is not dying, else a
-        dying one, else one still negotiating."""
-        ranked = sorted(
-            (
-                ph1
-                for ph1 in self.ph1s.of_peer(peer[0])
-                if ph1.state not in (P1State.FAILED, P1State.EXPIRED)
-            ),
-            key=lambda ph1: (not ph1.established, ph1.dying, -(ph1.established_at or 0.0)),
-        )
-        return ranked[0] if ranked else None
+        """The ISAKMP SA to use with ``peer`` (Phase1Table.best_for)."""
+        return self.ph1s.best_for(peer[0])
 
     def _start_quick(self, ph1: Phase1, request: Request, now: float) -> None:
         q = Quick(self.out, self.settings, ph1, True, random_message_id(), request, now)

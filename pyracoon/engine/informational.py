@@ -42,7 +42,7 @@ from .phase1 import Phase1, Role
 from .proposals import PROTOCOL_NAMES, phase1_params_of
 from .quick import Installed, QState, Quick
 from .tables import Phase1Table, QuickTable
-from .traffic import KERNEL_PROTO
+from .traffic import KERNEL_PROTO, Request
 
 
 class SaBook(Protocol):
@@ -271,6 +271,22 @@ class Informational:
                 if not q.installed:
                     self.out.forget_pending(q)  # its install replies no longer concern anyone
                     book.drop_phase2(q)
+
+    def retire(self, request: Request) -> None:
+        """A rekey's new SAs have been in for REKEY_DELETE_DELAY: delete the SAs the request
+        replaced, on our side and -- with a Delete -- on the peer's, so that rekeyed SAs do not
+        pile up until their hard lifetimes (charon keeps each one otherwise)."""
+        old, request.replaces = request.replaces, None
+        if not isinstance(old, Quick) or not old.installed or old in self.book.established:
+            return
+        current = self.book.phase1_for(old.peer)
+        for rec in old.installed:
+            if current is not None and current.established:
+                current.send_info([_delete_of(rec)])
+            self.delete_kernel_sas(old, rec)
+            text = old.sa_text(rec, "in")
+            self.out.log(Level.INFO, f"rekeyed IPsec-SA deleted: {text}", old.peer[0])
+        old.installed.clear()
 
     def shortened_expired(self, q: Quick) -> None:
         """``q``'s SAs end now and we had shortened the peer's lifetime (``proposal_check

@@ -117,6 +117,10 @@ MODE_NAMES: dict[int, str] = {
 }
 #: Replay window racoon asks for (racoon's pfkey.c); IPComp has none.
 REPLAY_WINDOW = 4
+#: How long the SAs a rekey replaced stay after the new ones are in, before both sides delete
+#: them (strongSwan's charon.delete_rekeyed_delay, 5 s by default): packets the peer sent on
+#: the old SAs just before it switched still arrive and are accepted.
+REKEY_DELETE_DELAY = 5.0
 
 
 class QState(Enum):
@@ -268,6 +272,7 @@ class Quick:
         #: resends and racoon's received-packet list (racoon's isakmp.c)
         self.rtx = Retransmit(out.send, self.log, log_unanswered=False)
         self.expire_at: float | None = None
+        self.retire_at: float | None = None
         self._pending_commit: Decrypted | None = None
         #: The commit bit (RFC 2408 3.1; racoon's isakmp_quick.c): set by us only when the
         #: engine is told to, copied by a responder from QM1, noticed by an initiator in QM2.
@@ -309,8 +314,12 @@ class Quick:
 
     # ------------------------------------------------------------------ timers
     def next_timer(self) -> float | None:
-        """The earliest of resend, deadline and lifetime timers."""
-        times = [t for t in (self.rtx.resend_at, self.deadline, self.expire_at) if t is not None]
+        """The earliest of resend, deadline, retirement of the SAs it replaces, and lifetime."""
+        times = [
+            t
+            for t in (self.rtx.resend_at, self.deadline, self.retire_at, self.expire_at)
+            if t is not None
+        ]
         return min(times) if times else None
 
     def handle_timer(self, now: float) -> None:
@@ -326,6 +335,9 @@ class Quick:
             return
         if self.rtx.due(now):
             self.rtx.resend(self.local, self.peer, now, self.settings.timer)
+        if self.retire_at is not None and now >= self.retire_at:
+            self.retire_at = None
+            self.out.report(OutcomeKind.PHASE2_REPLACED, self, now)
         if self.expire_at is not None and now >= self.expire_at:
             self.expire_at = None
             self.out.report(OutcomeKind.PHASE2_EXPIRED, self, now)
@@ -834,7 +846,7 @@ class Quick:
         and no ACQUIRE to answer."""
         r = self.request
         offers = [ProtocolOffer(o.protocol, o.mode, o.reqid_in, o.reqid_out) for o in r.offers]
-        return Request(r.local, r.remote, offers, r.policy_id, 0, r.tunnel)
+        return Request(r.local, r.remote, offers, r.policy_id, 0, r.tunnel, replaces=self)
 
     def established_event(self) -> Phase2Established:
         """What the engine announces when every kernel SA of this quick mode is in."""
@@ -875,4 +887,6 @@ class Quick:
             self.deadline = None
             lifetime = min(c.transform.lifetime for c in self.choices)
             self.expire_at = now + lifetime
+            if self.request.replaces is not None:
+                self.retire_at = now + REKEY_DELETE_DELAY
             self.out.report(OutcomeKind.PHASE2_ESTABLISHED, self, now)

@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from .events import IPAddress
-from .phase1 import Phase1
+from .phase1 import P1State, Phase1
 from .quick import Quick
 
 
@@ -55,6 +55,17 @@ class Phase1Table(dict[bytes, Phase1]):
     def of_peer(self, address: IPAddress) -> Iterable[Phase1]:
         """The ISAKMP SAs with ``address`` (a copy: callers may remove while iterating)."""
         return list(self._by_peer.get(address, {}).values())
+
+    def best_for(self, address: IPAddress) -> Phase1 | None:
+        """The ISAKMP SA to use with ``address``: an established one that is not dying (the
+        newest), else a dying one, else one still negotiating; None when none is alive."""
+        alive = [
+            ph1
+            for ph1 in self._by_peer.get(address, {}).values()
+            if ph1.state not in (P1State.FAILED, P1State.EXPIRED)
+        ]
+        alive.sort(key=lambda ph1: (not ph1.established, ph1.dying, -(ph1.established_at or 0.0)))
+        return alive[0] if alive else None
 
 
 class QuickTable(dict[tuple[bytes, int], Quick]):

@@ -121,6 +121,9 @@ class Request:
     policy_id: int = 0
     acquire_seq: int = 0
     tunnel: bool = False
+    #: The established quick mode this request rekeys (a soft EXPIRE): once the new one is in,
+    #: the old one's SAs are deleted on both sides (quick.py, REKEY_DELETE_DELAY).
+    replaces: object = None
 
 
 __all__ = [

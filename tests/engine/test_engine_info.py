@@ -393,3 +393,23 @@ def test_phase1_rekeys_every_lifetime_not_only_once() -> None:
     up_b = [p for p in b.engine.ph1s.values() if p.established]
     assert up_a and up_b  # an ISAKMP SA is there for DPD, Deletes and the next rekey
     assert len(esp(a)) == 2 and len(esp(b)) == 2
+
+
+def test_a_rekey_deletes_the_old_sas_on_both_sides_once_the_new_are_in() -> None:
+    """Make before break: the new pair is installed at the soft EXPIRE, and 5 s later the old
+    pair goes on both sides (a Delete tells the peer), instead of piling up until its hard
+    lifetime -- charon keeps every rekeyed child otherwise."""
+    net, a, b = up(p2life="lifetime time 100 sec;")
+    first = {s.spi for s in esp(a)}
+    net.advance(81)
+    assert len(esp(a)) == 4 and len(esp(b)) == 4  # both pairs, for the 5 s of overlap
+    net.advance(5)
+    assert a.has_log("rekeyed IPsec-SA deleted: ESP/Transport"), a.log_text()
+    assert len(esp(a)) == 2 and len(esp(b)) == 2
+    assert not ({s.spi for s in esp(a)} & first)
+    assert {s.spi for s in esp(a)} == {s.spi for s in esp(b)}
+    for _ in range(5):  # five more lifetimes: never more than the overlap
+        for _ in range(10):
+            net.advance(10)
+            assert len(esp(a)) <= 4 and len(esp(b)) <= 4
+    assert len(esp(a)) in (2, 4) and len([e for e in a.logs if "rekeyed IPsec-SA" in e.text]) >= 5
