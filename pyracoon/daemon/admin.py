@@ -240,6 +240,7 @@ class DaemonAdmin:
         phase = 1 if proto == AdminProto.ADMIN_PROTO_ISAKMP else 2
         # subscribe before starting: the outcome may come in this very pump
         sub = self.daemon.feed.subscribe()
+        handed_over = False
         try:
             peer_address: object = None
             if phase == 1:
@@ -271,10 +272,10 @@ class DaemonAdmin:
                 await _outcome(sub, phase, peer_address)
                 return ""
             stream = EventStream(sub, _SaEvents(phase, peer_address))
-            sub = None  # the stream owns it now
+            handed_over = True  # the stream owns it now
             return stream
         finally:
-            if sub is not None:
+            if not handed_over:
                 sub.close()
 
     async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex
@@ -282,17 +283,19 @@ class DaemonAdmin:
         """``vpn-disconnect``: delete every phase-1 SA to the gateway. As racoon's admin.c, a
         client of a gateway that had SAs is then subscribed to every event (racoonctl waits
         for the "Phase 1 deleted" among them); with nothing to delete the answer is all."""
-        sub = self.daemon.feed.subscribe()  # before deleting: the events come in this pump
+        # before deleting: the events come in this very pump
+        sub = self.daemon.feed.subscribe()
+        handed_over = False
         try:
             gone = self.daemon.engine.delete_isakmp(index.dst.address, self.daemon.clock())
             self.daemon.pump()
             if not gone:
                 return ""
             stream = EventStream(sub, _AllEvents())
-            sub = None
+            handed_over = True
             return stream
         finally:
-            if sub is not None:
+            if not handed_over:
                 sub.close()
 
     async def logout_user(self, login: str) -> str:
