@@ -36,8 +36,9 @@ The body that follows depends on the command:
 pyracoon keeps this format, so a request from racoonctl is understood, and adds two things
 racoonctl never sends and racoon never reads (documented in docs/admin.md):
 
-* request version 2 (``PYRACOON_VERSION_WAIT``) means ``establish-sa -w``: answer when the SA is
-  up or has failed, instead of racoon's stream of binary events;
+* request version 2 (``PYRACOON_VERSION_WAIT``) means pyracoonctl's ``establish-sa -w``: answer
+  when the SA is up or has failed, with the reason, instead of racoon's stream of binary events
+  (which version 1, racoonctl's, gets, as from racoon);
 * an errno reply may carry a UTF-8 explanation as its body (racoonctl reads only the header
   of an errno reply, so it never sees it).
 

@@ -105,14 +105,22 @@ class AdminHandler(Protocol):
 
     async def establish_sa(self, proto: AdminProto, index: AdminIndex, wait: bool,
                            remote_name: str | None,
-                           user: XauthCredentials | None) -> Answer | None:
+                           user: XauthCredentials | None
+                           ) -> Answer | AsyncIterator[Answer] | None:
         """``establish-sa``/``vpn-connect``: start phase 1 (ISAKMP) or a quick mode for the
-        policy ``index`` selects (ESP/AH). With ``wait`` answer once the SA is up or has
-        failed. ``remote_name`` is ``-n``; ``user`` is ``-u`` (XAUTH login and password)."""
+        policy ``index`` selects (ESP/AH). With ``wait`` (pyracoonctl's request version 2)
+        answer once the SA is up or has failed. Otherwise it may return an async iterator of
+        that SA's ``struct evt_async`` records, ending when the SA is gone: racoon's per-SA
+        event subscription, which racoonctl's ``-w`` and ``vpn-connect`` read (the server
+        pushes it only to clients of request version 1 or more, as racoon's admin.c).
+        ``remote_name`` is ``-n``; ``user`` is ``-u`` (XAUTH login and password)."""
         ...
 
-    async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex) -> Answer | None:
-        """``vpn-disconnect``: every phase-1 SA to ``index.dst``."""
+    async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex
+                                ) -> Answer | AsyncIterator[Answer] | None:
+        """``vpn-disconnect``: every phase-1 SA to ``index.dst``; may return an async iterator
+        of every event from then on (racoon subscribes such a client to all events, and
+        racoonctl waits for the "Phase 1 deleted" among them)."""
         ...
 
     async def logout_user(self, login: str) -> Answer | None:
@@ -383,10 +391,17 @@ class AdminServer:
         self.log.debug(f"admin request {command_name(request.command)} "
                        f"proto {proto_name(request.proto)} ({h.length} bytes)")
         reply, stream = await self._dispatch(request)
-        writer.write(self._encode(reply, request))
-        await writer.drain()
-        if stream is not None:
-            await self._push(stream, request, reader, writer)
+        try:
+            writer.write(self._encode(reply, request))
+            await writer.drain()
+            if stream is not None and _wants_events(request):
+                await self._push(stream, request, reader, writer)
+        finally:
+            if stream is not None:  # not pushed, or pushed to its end: release it either way
+                close = getattr(stream, "aclose", None)
+                if close is not None:
+                    with contextlib.suppress(Exception):
+                        await close()
 
     def _malformed(self, writer: asyncio.StreamWriter, h: Header, e: AdminDecodeError) -> None:
         self.log.error(f"malformed admin command {command_name(h.command)}: {e}")
@@ -461,7 +476,13 @@ class AdminServer:
 
     async def _push(self, stream: AsyncIterator[Answer], request: Request,
                     reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        """Send each item of ``stream`` as its own message until it ends or the client leaves."""
+        """Send each item of ``stream`` as its own message until it ends or the client leaves.
+
+        Every pushed message is an ``ADMIN_SHOW_EVT`` with protocol 0, whatever the request
+        was: racoon's evt.c builds them so (``evtmsg_create``), and racoonctl recognises an
+        event by that command, also after an ``establish-sa`` or ``vpn-disconnect``. When the
+        stream ends the connection is closed, as racoon's ``evt_list_cleanup`` closes the
+        listeners of an SA that is gone; racoonctl still waiting then fails."""
         items = stream.__aiter__()
         gone = asyncio.ensure_future(reader.read(1))  # b"" when the client closes
         try:
@@ -478,15 +499,20 @@ class AdminServer:
                     item = nxt.result()
                 except StopAsyncIteration:
                     return
-                writer.write(self._encode(Reply(request.command, request.proto, 0, _body(item)),
+                writer.write(self._encode(Reply(AdminCommand.ADMIN_SHOW_EVT, 0, 0, _body(item)),
                                           request))
                 await writer.drain()
         finally:
             gone.cancel()
-            close = getattr(items, "aclose", None)
-            if close is not None:
-                with contextlib.suppress(Exception):
-                    await close()
+
+
+def _wants_events(request: Request) -> bool:
+    """Whether the client reads events pushed after the reply. racoon's admin.c subscribes an
+    ``establish-sa`` connection only when the request's version is 1 or more (racoonctl always
+    sends 1; a version-0 client reads one reply and leaves)."""
+    if request.command in (AdminCommand.ADMIN_ESTABLISH_SA, AdminCommand.ADMIN_ESTABLISH_SA_PSK):
+        return (request.version or 0) >= 1
+    return True
 
 
 async def _anext(items: AsyncIterator[Answer]) -> Answer:

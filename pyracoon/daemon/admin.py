@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import errno
 import time
+from collections import deque
 from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
@@ -147,18 +148,10 @@ class DaemonAdmin:
 
     async def show_event(self) -> AsyncIterator[bytes]:
         """Events from now on, for as long as the client stays (no replay of old ones: an SA
-        that was established before may be long gone)."""
-        return self._events(self.daemon.feed.subscribe())
-
-    @staticmethod
-    async def _events(sub: Subscription) -> AsyncIterator[bytes]:
-        """One ``struct evt_async`` per event. Events a slow client missed (``sub.dropped``) are
-        skipped without notice: racoon's records have no way to say so that racoonctl prints."""
-        with sub:
-            while True:
-                record = _event_record(await sub.get())
-                if record is not None:
-                    yield record
+        that was established before may be long gone). Events a slow client missed
+        (``sub.dropped``) are skipped without notice: racoon's records have no way to say so
+        that racoonctl prints."""
+        return EventStream(self.daemon.feed.subscribe(), _AllEvents())
 
     async def show_sa(self, proto: AdminProto, verbose: int) -> bytes:
         """racoon's records (``verbose``, the ``-l`` count, is the client's to apply)."""
@@ -227,9 +220,15 @@ class DaemonAdmin:
         wait: bool,
         remote_name: str | None,
         user: object,
-    ) -> str:
-        """Start the negotiation; with ``wait`` (``-w``, ``vpn-connect``) answer only once it
-        has succeeded or failed, as docs/admin.md promises."""
+    ) -> str | AsyncIterator[bytes]:
+        """Start the negotiation. With ``wait`` (pyracoonctl's ``-w``, ``vpn-connect``) answer
+        only once it has succeeded or failed, as docs/admin.md promises. Otherwise answer now
+        and hand the server that SA's events to push, as racoon's admin.c subscribes the
+        connection to the new phase 1's or phase 2's listener list: racoonctl ``-w`` and
+        ``vpn-connect`` read them until the event they wait for, and the stream ends (the
+        connection closes) when the negotiation failed, as racoon closes the listeners of an
+        SA it deletes. An ISAKMP SA that is up already is ``EEXIST``, racoon's answer, which
+        racoonctl and pyracoonctl count as success."""
         now = self.daemon.clock()
         engine = self.daemon.engine
         if proto not in (
@@ -238,17 +237,24 @@ class DaemonAdmin:
             AdminProto.ADMIN_PROTO_AH,
         ):
             raise AdminCommandError(errno.ENOTSUP, f"establish-sa for protocol {proto:#x}")
+        phase = 1 if proto == AdminProto.ADMIN_PROTO_ISAKMP else 2
         # subscribe before starting: the outcome may come in this very pump
-        with self.daemon.feed.subscribe() as sub:
+        sub = self.daemon.feed.subscribe()
+        handed_over = False
+        try:
             peer_address: object = None
-            if proto == AdminProto.ADMIN_PROTO_ISAKMP:
+            if phase == 1:
                 peer = (index.dst.address, index.dst.port or self.daemon.config.isakmp_port)
                 local = (index.src.address, engine.config.local_port(index.src.address))
-                if wait and any(
+                if any(
                     s.remote[0] == index.dst.address and s.state == "established"
                     for s in engine.isakmp_sas()
                 ):
-                    return ""  # up already: that is the outcome
+                    if wait:
+                        return ""  # up already: that is the outcome
+                    raise AdminCommandError(
+                        errno.EEXIST,
+                        f"an ISAKMP-SA with {index.dst.address} is already established")
                 if engine.establish(peer, now, local):
                     peer_address = index.dst.address
             else:
@@ -263,15 +269,34 @@ class DaemonAdmin:
                     "see the daemon's log",
                 )
             if wait:
-                await _outcome(
-                    sub, 1 if proto == AdminProto.ADMIN_PROTO_ISAKMP else 2, peer_address
-                )
-        return ""
+                await _outcome(sub, phase, peer_address)
+                return ""
+            stream = EventStream(sub, _SaEvents(phase, peer_address))
+            handed_over = True  # the stream owns it now
+            return stream
+        finally:
+            if not handed_over:
+                sub.close()
 
-    async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex) -> str:
-        self.daemon.engine.delete_isakmp(index.dst.address, self.daemon.clock())
-        self.daemon.pump()
-        return ""
+    async def delete_all_sa_dst(self, proto: AdminProto, index: AdminIndex
+                                ) -> str | AsyncIterator[bytes]:
+        """``vpn-disconnect``: delete every phase-1 SA to the gateway. As racoon's admin.c, a
+        client of a gateway that had SAs is then subscribed to every event (racoonctl waits
+        for the "Phase 1 deleted" among them); with nothing to delete the answer is all."""
+        # before deleting: the events come in this very pump
+        sub = self.daemon.feed.subscribe()
+        handed_over = False
+        try:
+            gone = self.daemon.engine.delete_isakmp(index.dst.address, self.daemon.clock())
+            self.daemon.pump()
+            if not gone:
+                return ""
+            stream = EventStream(sub, _AllEvents())
+            handed_over = True
+            return stream
+        finally:
+            if not handed_over:
+                sub.close()
 
     async def logout_user(self, login: str) -> str:
         raise AdminCommandError(errno.ENOTSUP, "XAUTH is not supported by pyracoon yet")
@@ -300,6 +325,118 @@ async def _outcome(sub: Subscription, phase: int, peer: object) -> None:
             raise AdminCommandError(errno.ETIMEDOUT, f"{peer} stopped answering (DPD)")
 
 
+class _AllEvents:
+    """Every event, for as long as the client stays: racoon's global listener list."""
+
+    def take(self, event: ev.Event) -> tuple[list[bytes], bool]:
+        record = _event_record(event)
+        return ([record] if record is not None else []), False
+
+
+class _SaEvents:
+    """The events of one negotiation and the SA it makes, as racoon's evt.c sends them to the
+    listener list of that phase 1 (``ph1->evt_listeners``) or phase 2 (``iph2->...``).
+
+    Phase 1: "Phase 1 established" followed by racoon's "mode configuration done" (racoon
+    sends it right after for a ``remote`` without mode_cfg, which pyracoon never has:
+    isakmp.c ``log_ph1established``; racoonctl's ``-w isakmp`` and ``vpn-connect`` wait for
+    it), then the phase-2 events under that SA, until it is deleted or its peer is dead. A
+    phase 1 that fails sends its failure and ends.
+
+    Phase 2: "Phase 2 established" (what racoonctl ``-w esp|ah`` waits for), until deleted;
+    a failed quick mode sends its failure and ends; a failed phase 1 under it just ends (its
+    event goes to the phase 1's listeners, not the phase 2's).
+
+    The engine's events name the peer, not the negotiation, so the SA is told by its peer's
+    address, then by its cookies or message id once it is up.
+    """
+
+    def __init__(self, phase: int, peer: object) -> None:
+        self.phase = phase
+        self.peer = peer
+        self.cookies: bytes | None = None
+        self.message_id: int | None = None
+
+    def take(self, event: ev.Event) -> tuple[list[bytes], bool]:
+        remote = getattr(event, "remote", None)
+        if remote is None or remote[0] != self.peer:
+            return [], False
+        if self.phase == 1:
+            return self._phase1(event)
+        return self._phase2(event)
+
+    def _phase1(self, event: ev.Event) -> tuple[list[bytes], bool]:
+        up = self.cookies is not None
+        if isinstance(event, ev.Phase1Established) and not up:
+            self.cookies = event.cookies
+            done = _record(AdminEvent.EVT_PHASE1_MODE_CFG, event.local, event.remote)
+            return [r for r in (_event_record(event), done) if r is not None], False
+        if isinstance(event, ev.NegotiationFailed) and event.phase == 1 and not up:
+            return _records(event), True
+        if isinstance(event, (ev.Phase1Deleted, ev.PeerDead)) and event.cookies == self.cookies:
+            return _records(event), True
+        if up and isinstance(event, (ev.Phase2Established, ev.Phase2Deleted)) or (
+                up and isinstance(event, ev.NegotiationFailed) and event.phase == 2):
+            return _records(event), False
+        return [], False
+
+    def _phase2(self, event: ev.Event) -> tuple[list[bytes], bool]:
+        up = self.message_id is not None
+        if isinstance(event, ev.Phase2Established) and not up:
+            self.message_id = event.message_id
+            return _records(event), False
+        if isinstance(event, ev.NegotiationFailed) and not up:
+            return (_records(event) if event.phase == 2 else []), True
+        if isinstance(event, ev.Phase2Deleted) and event.message_id == self.message_id:
+            return _records(event), True
+        return [], False
+
+
+class EventStream:
+    """The records a subscription's events become, pushed by the admin server.
+
+    An object rather than an async generator because the subscription must be released also
+    when the server never starts iterating (a client of request version 0, a reply that could
+    not be written): ``aclose`` releases it in every case."""
+
+    def __init__(
+        self,
+        sub: Subscription,
+        select: _AllEvents | _SaEvents,
+    ) -> None:
+        self._sub = sub
+        self._select = select
+        self._pending: deque[bytes] = deque()
+        self._done = False
+
+    def __aiter__(self) -> EventStream:
+        return self
+
+    async def __anext__(self) -> bytes:
+        while not self._pending:
+            if self._done:
+                self._sub.close()
+                raise StopAsyncIteration
+            records, self._done = self._select.take(await self._sub.get())
+            self._pending.extend(records)
+        return self._pending.popleft()
+
+    async def aclose(self) -> None:
+        self._sub.close()
+
+
+def _records(event: ev.Event) -> list[bytes]:
+    record = _event_record(event)
+    return [record] if record is not None else []
+
+
+def _record(kind: AdminEvent, local: ev.Endpoint | None, remote: ev.Endpoint | None,
+            message_id: int = 0) -> bytes:
+    return encode_event(EventRecord(
+        kind, int(time.time()), _ep(local) if local else None, _ep(remote) if remote else None,
+        message_id))
+
+
 #: What ``show-event`` prints for each engine outcome, as racoonctl's event names.
 _EVENT_KINDS: dict[type, AdminEvent] = {
     ev.Phase1Established: AdminEvent.EVT_PHASE1_UP,
@@ -323,8 +460,5 @@ def _event_record(event: ev.Event) -> bytes | None:
         if found is None:
             return None
         kind = found
-    local = getattr(event, "local", None)
-    remote = getattr(event, "remote", None)
-    return encode_event(EventRecord(
-        kind, int(time.time()), _ep(local) if local else None, _ep(remote) if remote else None,
-        getattr(event, "message_id", 0)))
+    return _record(kind, getattr(event, "local", None), getattr(event, "remote", None),
+                   getattr(event, "message_id", 0))

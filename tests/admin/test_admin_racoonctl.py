@@ -67,7 +67,7 @@ sainfo anonymous {{
 class Pair:
     """Two pyracoon daemons, each on its own simulated kernel, with ``use`` ESP policies."""
 
-    def __init__(self, root: Path) -> None:
+    def __init__(self, root: Path, extra_conf: str = "") -> None:
         self.hosts = [SimHost("host1", H1, root / "host1"), SimHost("host2", H2, root / "host2")]
         self.port = free_port([H1, H2])
         for h, peer in ((self.hosts[0], self.hosts[1]), (self.hosts[1], self.hosts[0])):
@@ -75,7 +75,7 @@ class Pair:
             psk = h.dir / "psk.txt"
             psk.write_text(f"{peer.address}\tsecret shared by both\n")
             psk.chmod(0o600)
-            (h.dir / "racoon.conf").write_text(CONF.format(dir=h.dir, me=h.address))
+            (h.dir / "racoon.conf").write_text(CONF.format(dir=h.dir, me=h.address) + extra_conf)
             h.start_kernel()
             assert h.setkey("-c", stdin=memo_policies(h.address, peer.address)).returncode == 0
         for h in self.hosts:
@@ -293,6 +293,80 @@ def test_racoonctl_errors_and_flush(pair: Pair) -> None:
     pair.wait(lambda: racoonctl(a, "show-sa", "isakmp").stdout.count("\n") == 1)
     # the daemon is still fine after all of it
     assert pyracoonctl(a, "show-sa", "isakmp").returncode == 0
+
+
+EOF_LINE = "racoonctl: racoon closed the admin connection before sending a reply header (EOF)\n"
+"""What racoonctl says when the daemon ends a wait: racoon closes the listeners of an SA that
+failed (evt.c ``evt_list_cleanup``), and racoonctl, still waiting, reads end of file."""
+
+
+def test_racoonctl_waits_for_the_outcome(pair: Pair) -> None:
+    """``-w``, ``vpn-connect`` and ``vpn-disconnect`` read the SA's events after the reply, as
+    with racoon, and exit 0 on the event they wait for."""
+    a, b = pair.hosts
+    route = f"{a.address}[{pair.port}] -> {b.address}[{pair.port}]"
+
+    # phase 1: racoonctl waits for "mode configuration done", which racoon sends right after
+    # "Phase 1 established" for a remote without mode_cfg, and prints print_cfg's line
+    out = racoonctl(a, "establish-sa", "-w", "isakmp", "inet", a.address, b.address)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "VPN connexion established\n", ""), out
+    assert a.log_lines("ISAKMP-SA established")
+    # up already: EEXIST, which racoonctl counts as success, silently
+    out = racoonctl(a, "establish-sa", "-w", "isakmp", "inet", a.address, b.address)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "", ""), out
+
+    # phase 2: racoonctl prints the "Phase 2 established" event it waited for
+    out = racoonctl(a, "establish-sa", "-w", "esp", "inet", a.address, b.address, "any")
+    assert (out.returncode, out.stdout, out.stderr) == (
+        0, f"Phase 2 established : {route}\n", ""), out
+    assert len(pair.sas(a)) >= 2
+
+    # vpn-disconnect: the reply, then every event until "Phase 1 deleted"
+    out = racoonctl(a, "vpn-disconnect", b.address)
+    assert (out.returncode, out.stdout, out.stderr) == (
+        0, f"Phase 1 deleted : {route}\n", ""), out
+    assert racoonctl(a, "show-sa", "isakmp").stdout.count("\n") == 1
+    # nothing to delete: racoon answers and closes, racoonctl still waits and fails
+    out = racoonctl(a, "vpn-disconnect", b.address)
+    assert (out.returncode, out.stdout, out.stderr) == (1, "", EOF_LINE), out
+
+    # vpn-connect: establish-sa -w isakmp from the address that routes to the gateway
+    out = racoonctl(a, "vpn-connect", b.address)
+    assert (out.returncode, out.stdout, out.stderr) == (0, "VPN connexion established\n", ""), out
+    assert racoonctl(a, "show-sa", "isakmp").stdout.count("\n") == 2
+    out = racoonctl(a, "vc", b.address)  # up already
+    assert (out.returncode, out.stderr) == (0, ""), out
+    out = racoonctl(a, "vd", b.address)
+    assert (out.returncode, out.stdout) == (0, f"Phase 1 deleted : {route}\n"), out
+
+    # pyracoonctl's own -w still answers with its reply alone; the daemon is fine
+    out = pyracoonctl(a, "establish-sa", "-w", "isakmp", "inet", a.address, b.address)
+    assert (out.returncode, out.stderr) == (0, ""), out
+    assert pyracoonctl(a, "show-sa", "isakmp").stdout.count("\n") == 2
+
+
+def test_racoonctl_wait_fails_when_the_peer_is_down(short_tmp: Path) -> None:
+    """With the peer gone the negotiation fails after the resends, the daemon ends the stream
+    and racoonctl exits 1 with its end-of-file line, as against racoon."""
+    need_racoonctl()
+    pair = Pair(short_tmp, "timer { counter 2; interval 1 sec; phase1 10 sec; }\n")
+    try:
+        a, b = pair.hosts
+        b.stop()
+        for args in (("establish-sa", "-w", "isakmp", "inet", a.address, b.address),
+                     ("establish-sa", "-w", "esp", "inet", a.address, b.address, "any"),
+                     ("vpn-connect", b.address)):
+            start = time.monotonic()
+            out = racoonctl(a, *args)
+            assert (out.returncode, out.stdout, out.stderr) == (1, "", EOF_LINE), (args, out)
+            assert time.monotonic() - start < 20, args
+        assert a.log_lines("phase1 negotiation failed"), pair.why(a)
+        # pyracoonctl's -w says why
+        out = pyracoonctl(a, "establish-sa", "-w", "isakmp", "inet", a.address, b.address)
+        assert out.returncode == 1 and "failed" in out.stderr, out
+        assert racoonctl(a, "show-sa", "isakmp").returncode == 0
+    finally:
+        pair.stop()
 
 
 def _timeless(text: str) -> str:

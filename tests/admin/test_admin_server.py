@@ -22,6 +22,7 @@ from pyracoon.admin.errors import AdminCommandError, AdminSocketError
 from pyracoon.admin.protocol import (
     AdminCommand,
     AdminIndex,
+    AdminProto,
     Reply,
     Request,
     SockAddr,
@@ -314,6 +315,60 @@ async def test_stream_ends_when_the_client_leaves(sock_path: str) -> None:
         assert await reader.readexactly(struct.unpack_from("=H", head)[0] - 8) == b"first\n"
         writer.close()
         await asyncio.wait_for(finished.wait(), 5)
+
+
+async def _establish_raw(path: str, version: int | None) -> list[tuple[int, int, bytes]]:
+    """An establish-sa request, then every message until the daemon closes: (ac_cmd,
+    ac_proto, body) each, read as racoonctl reads them."""
+    reader, writer = await asyncio.open_unix_connection(path)
+    writer.write(Request(AdminCommand.ADMIN_ESTABLISH_SA, AdminProto.ADMIN_PROTO_ISAKMP,
+                         INDEX.encode(), version).encode())
+    got = []
+    try:
+        while head := await asyncio.wait_for(reader.read(8), 5):
+            length, cmd, third, proto = struct.unpack("=HHHH", head)
+            assert third == 0
+            got.append((cmd, proto, await reader.readexactly(length - 8)))
+    finally:
+        writer.close()
+    return got
+
+
+async def test_establish_stream_is_pushed_as_events_then_closed(sock_path: str) -> None:
+    """racoon's evt.c sends every pushed message as ADMIN_SHOW_EVT with protocol 0, also after
+    an establish-sa (racoonctl -w tells events by that), and closes when the SA's list ends."""
+    async def events() -> AsyncIterator[bytes]:
+        yield b"up"
+        yield b"cfg"
+
+    handler = FakeHandler(answers={"establish_sa": events()})
+    async with AdminServer(sock_path, handler, log=ListLog()):
+        got = await _establish_raw(sock_path, 1)
+    assert got == [(AdminCommand.ADMIN_ESTABLISH_SA, AdminProto.ADMIN_PROTO_ISAKMP, b""),
+                   (AdminCommand.ADMIN_SHOW_EVT, 0, b"up"),
+                   (AdminCommand.ADMIN_SHOW_EVT, 0, b"cfg")]
+
+
+async def test_establish_stream_not_pushed_to_version_0(sock_path: str) -> None:
+    """A client without ADMIN_FLAG_VERSION reads one reply (racoon's admin.c subscribes only
+    version >= 1): the stream is not sent, and it is closed so its subscription goes."""
+    closed = asyncio.Event()
+
+    class Stream:
+        def __aiter__(self) -> Stream:
+            return self
+
+        async def __anext__(self) -> bytes:
+            return b"never sent"
+
+        async def aclose(self) -> None:
+            closed.set()
+
+    handler = FakeHandler(answers={"establish_sa": Stream()})
+    async with AdminServer(sock_path, handler, log=ListLog()):
+        got = await _establish_raw(sock_path, None)
+        await asyncio.wait_for(closed.wait(), 5)
+    assert got == [(AdminCommand.ADMIN_ESTABLISH_SA, AdminProto.ADMIN_PROTO_ISAKMP, b"")]
 
 
 async def test_close_ends_running_connections(sock_path: str) -> None:

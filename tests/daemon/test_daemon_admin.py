@@ -21,7 +21,7 @@ from pyracoon.admin.protocol import AdminProto
 from pyracoon.admin.records import decode_event, decode_sadb_dump, decode_schedule
 from pyracoon.admin.render import AdminEvent
 from pyracoon.config import parse_file
-from pyracoon.daemon.admin import DaemonAdmin
+from pyracoon.daemon.admin import DaemonAdmin, EventStream, _SaEvents
 from pyracoon.daemon.log import Log
 from pyracoon.daemon.service import Daemon, Options
 from pyracoon.engine import events as ev
@@ -87,6 +87,71 @@ async def test_show_event_keeps_streaming_past_two_hundred_events(tmp_path):
             "Phase 1 established : 127.0.0.1[500] -> 127.0.0.2[500]\n"
         ), f"event {n}"
     await stream.aclose()
+
+
+async def rest(stream) -> list[str]:
+    """Every line until the stream ends (it must end, as racoon closes an SA's listeners)."""
+    lines = []
+    while True:
+        try:
+            lines.append(await next_line(stream))
+        except StopAsyncIteration:
+            return lines
+
+
+C = (ipaddress.ip_address("127.0.0.3"), 500)
+ROUTE = "127.0.0.1[500] -> 127.0.0.2[500]"
+
+
+async def test_phase1_stream_is_that_sas_events_until_it_is_deleted(tmp_path):
+    """What racoonctl establish-sa -w isakmp / vpn-connect reads: "mode configuration done"
+    right after "Phase 1 established" (what it waits for), the SA's phase-2 events, and the
+    end of the stream with its deletion."""
+    daemon, _ = make_daemon(tmp_path)
+    stream = EventStream(daemon.feed.subscribe(), _SaEvents(1, B[0]))
+    happen(daemon, ev.Phase1Established(A, C, bytes(16), True),  # another peer
+           ev.Phase2Established(A, B, 7, ("ESP",), (1,), (2,)),  # not under our SA: not up yet
+           up(5), ev.Phase2Established(A, B, 7, ("ESP",), (1,), (2,)),
+           ev.Phase1Deleted(A, B, up(6).cookies),  # another SA with that peer
+           ev.Phase1Deleted(A, B, up(5).cookies), up(8))
+    assert await rest(stream) == [
+        f"Phase 1 established : {ROUTE}\n",
+        f"Phase 1 mode configuration done : {ROUTE}\n",
+        f"Phase 2 established : {ROUTE}\n",
+        f"Phase 1 deleted : {ROUTE}\n",
+    ]
+    assert len(daemon.feed) == 0
+
+
+async def test_phase1_stream_ends_with_the_failure(tmp_path):
+    daemon, _ = make_daemon(tmp_path)
+    stream = EventStream(daemon.feed.subscribe(), _SaEvents(1, B[0]))
+    happen(daemon, ev.NegotiationFailed(1, C, "time up"), ev.NegotiationFailed(1, B, "time up"))
+    assert await rest(stream) == ["Phase 1 error: peer not responding : anonymous -> "
+                                  "127.0.0.2[500]\n"]
+    assert len(daemon.feed) == 0
+
+
+async def test_phase2_stream(tmp_path):
+    """establish-sa -w esp: "Phase 2 established", then the stream lasts until that quick
+    mode's SAs are deleted; a failed phase 1 under it ends it without a phase-2 event."""
+    daemon, _ = make_daemon(tmp_path)
+    stream = EventStream(daemon.feed.subscribe(), _SaEvents(2, B[0]))
+    happen(daemon, up(1), ev.Phase2Established(A, B, 7, ("ESP",), (1,), (2,)),
+           ev.Phase2Deleted(A, B, 8), ev.Phase2Deleted(A, B, 7))
+    assert await rest(stream) == [f"Phase 2 established : {ROUTE}\n",
+                                  f"Phase 2 deleted : {ROUTE}\n"]
+    stream = EventStream(daemon.feed.subscribe(), _SaEvents(2, B[0]))
+    happen(daemon, ev.NegotiationFailed(1, B, "time up"))
+    assert await rest(stream) == []
+    assert len(daemon.feed) == 0
+
+
+async def test_stream_closed_unread_releases_its_subscription(tmp_path):
+    daemon, _ = make_daemon(tmp_path)
+    stream = EventStream(daemon.feed.subscribe(), _SaEvents(2, B[0]))
+    await stream.aclose()
+    assert len(daemon.feed) == 0
 
 
 async def test_show_event_names_deletions_and_failures(tmp_path):
