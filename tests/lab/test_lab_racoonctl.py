@@ -263,3 +263,38 @@ def test_reload_config_then_establish_sa_esp(session: Session) -> None:
     time.sleep(1)  # racoon reloads from its main loop, after the reply
     assert "config reload failed" not in session.rlog(), session.explain(res)
     establish_esp(session, hard=120)
+
+
+def test_refusals_and_no_ops_as_racoonctl(session: Session) -> None:
+    """racoon's answers that are no SA: both clients exit alike and print nothing on stdout;
+    racoonctl says nothing at all, pyracoonctl one line on stderr naming racoon's errno
+    (docs/admin.md).
+
+    * establish-sa isakmp for the ISAKMP SA that is up: racoon answers ``EEXIST``, both exit 0;
+    * establish-sa esp for traffic no policy covers: ``ENOENT`` (racoon's admin.c finds no
+      outbound SP), both exit 1;
+    * delete-sa isakmp for a peer without an SA: racoon deletes nothing and answers 0.
+    """
+    r, p = session.r, session.p
+    nobody = "10.1.0.99"
+    cases = (
+        (
+            ("establish-sa", "isakmp", "inet", r.address, p.address),
+            0,
+            "pyracoonctl: establish-sa: the SA is already established\n",
+        ),
+        (
+            ("establish-sa", "esp", "inet", f"{r.address}/32", f"{nobody}/32", "any"),
+            1,
+            "pyracoonctl: establish-sa: No such file or directory (ENOENT)\n",
+        ),
+        (("delete-sa", "isakmp", "inet", r.address, nobody), 0, ""),
+    )
+    for args, rc, err in cases:
+        theirs, ours = session.both(*args)
+        why = f"{args}\n{session.explain(theirs, ours)}"
+        assert (theirs.rc, theirs.stdout, theirs.stderr) == (rc, "", ""), why
+        assert (ours.rc, ours.stdout, ours.stderr) == (rc, "", err), why
+    assert f"admin delete-sa {r.address}[0] {nobody}[0]" in session.rlog(), session.explain()
+    out = same_output(session, "show-sa", "isakmp")  # the SA with pyracoon is still there
+    assert len(out.splitlines()) == 2 and f"{p.address}.500 " in out, out
