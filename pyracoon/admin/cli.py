@@ -475,8 +475,10 @@ def run(
                     out.write(format_schedule(()))
                     return 0
                 if inv.exists_ok and reply.errno == errno_mod.EEXIST:
+                    # success, as racoonctl's: its stdout stays empty (racoon itself sends no
+                    # text), so the note goes to stderr and scripts see racoonctl's output
                     message = reply.text().strip() or "the SA is already established"
-                    out.write(f"{message}\n")
+                    err.write(f"{PROG}: {inv.name}: {message}\n")
                     return 0
                 err.write(_error_line(inv, reply) + "\n")
                 return 1
