@@ -40,6 +40,7 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from pyracoon.engine.quick import soft_lifetime
 from pyracoon.kernel import ops
 from pyracoon.kernel.pfkey_codec import SadbNumbers, install_of_numbers, sadb_numbers, sadb_satype
 from pyracoon.pki.certs import check_file_permission
@@ -51,8 +52,6 @@ TOMBSTONE = "#deleted"
 
 SaKey = tuple[int, ipaddress.IPv4Address | ipaddress.IPv6Address, int]
 """(satype, destination, spi): how the kernel names an SA."""
-SOFT_PERCENT = 80
-"""Soft lifetimes are 80 % of the hard ones, as racoon installs them (racoon's pfkey.c)."""
 
 
 class BackupError(Exception):
@@ -100,9 +99,7 @@ class BackupEntry:
         know (a file written by another racoon).
         """
         hard = ops.Lifetime(self.l_alloc, self.l_bytes, remaining_addtime, self.l_usetime)
-        soft = ops.Lifetime(*(v * SOFT_PERCENT // 100 for v in (
-            hard.allocations, hard.bytes, hard.addtime, hard.usetime,
-        )))  # fmt: skip
+        soft = soft_lifetime(hard)
         numbers = SadbNumbers(self.satype, self.mode, self.e_type, self.a_type, self.flags)
         keys = (
             self.keymat[: self.e_keylen],

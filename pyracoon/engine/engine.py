@@ -532,9 +532,7 @@ class Engine:
                 # A first message that starts nothing (an encrypted "MM1", a first message of
                 # the wrong shape) leaves no responder behind: unauthenticated input must not
                 # hold memory, and such a responder would have no timer to end it.
-                self.ph1s.pop(fresh.icky, None)
-                self.timers.cancel(fresh)
-                self.half_open.discard(fresh)
+                self._forget_phase1(fresh)
         except EngineError as exc:
             self._fail(exc, ph1, msg, now)
 
@@ -904,9 +902,7 @@ class Engine:
         """End a phase-1 negotiation with a log line and a NegotiationFailed event."""
         self.log(Level.ERROR, text, ph1.peer[0])
         ph1.state = P1State.FAILED
-        self.ph1s.pop(ph1.icky, None)
-        self.timers.cancel(ph1)
-        self.half_open.discard(ph1)
+        self._forget_phase1(ph1)
         self.out.emit(ev.NegotiationFailed(1, ph1.peer, text))
 
     def phase1_expired(self, ph1: Phase1, now: float) -> None:
@@ -919,6 +915,12 @@ class Engine:
         )
         self.remove_phase1(ph1, announce=True)
 
+    def _forget_phase1(self, ph1: Phase1) -> None:
+        """``ph1`` leaves the tables, the timer heap and the half-open count: the one way out."""
+        self.ph1s.pop(ph1.icky, None)
+        self.timers.cancel(ph1)
+        self.half_open.discard(ph1)
+
     def remove_phase1(self, ph1: Phase1, *, announce: bool) -> None:
         was_up = ph1.established
         if announce and was_up:
@@ -926,9 +928,7 @@ class Engine:
         if was_up:
             self.out.emit(ev.Phase1Deleted(ph1.local, ph1.peer, ph1.cookies))
         ph1.state = P1State.EXPIRED
-        self.ph1s.pop(ph1.icky, None)
-        self.timers.cancel(ph1)
-        self.half_open.discard(ph1)
+        self._forget_phase1(ph1)
         for q in self.quicks.of_phase1(ph1.icky):
             self.quicks.pop((ph1.icky, q.message_id))
             self.timers.cancel(q)

@@ -115,6 +115,8 @@ MODE_NAMES: dict[int, str] = {
     EncapsulationMode.TUNNEL: "Tunnel",
     EncapsulationMode.TRANSPORT: "Transport",
 }
+#: Soft lifetimes are this percentage of the hard ones, as racoon installs them (pfkey.c).
+SOFT_PERCENT = 80
 #: Replay window racoon asks for (racoon's pfkey.c); IPComp has none.
 REPLAY_WINDOW = 4
 #: How long the SAs a rekey replaced stay after the new ones are in, before both sides delete
@@ -197,6 +199,14 @@ class SaParams:
     compression: CompressionAlgorithm | None = None
 
 
+def soft_lifetime(hard: ops.Lifetime) -> ops.Lifetime:
+    """racoon's soft lifetime: 80 % of each hard limit (racoon's pfkey.c), so the soft EXPIRE
+    that starts a rekey comes well before the SA goes.  backupsa's restores use it too."""
+    return ops.Lifetime(*(v * SOFT_PERCENT // 100 for v in (
+        hard.allocations, hard.bytes, hard.addtime, hard.usetime,
+    )))  # fmt: skip
+
+
 def install_request(
     update: bool,
     proto: ops.Proto,
@@ -222,7 +232,7 @@ def install_request(
         params.compression,
         raw_cpi=params.compression is not None,
         hard=ops.Lifetime(addtime=lifetime),
-        soft=ops.Lifetime(addtime=lifetime * 8 // 10),
+        soft=soft_lifetime(ops.Lifetime(addtime=lifetime)),
     )
 
 

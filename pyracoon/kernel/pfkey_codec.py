@@ -33,9 +33,11 @@ from . import ops
 from .pfkey import SA, SA2, Address, IpsecRequest, Key, Lifetime, Message, Policy, SpiRange
 from .sadb import Direction, ExtType, Level, Mode, MsgType, PolicyType, SaFlags, SaState, SaType
 
-SATYPE = {ops.Proto.ESP: SaType.ESP, ops.Proto.AH: SaType.AH, ops.Proto.IPCOMP: SaType.IPCOMP}
+# The vocabulary's enums name the same things as the SADB numbers, by the same member names
+# (Direction aside: IN/OUT against INBOUND/OUTBOUND), so each map is derived, not written out.
+SATYPE = {p: SaType[p.name] for p in ops.Proto}
 PROTO_OF_SATYPE: dict[SaType | None, ops.Proto] = {v: k for k, v in SATYPE.items()}
-MODE = {ops.Mode.ANY: Mode.ANY, ops.Mode.TRANSPORT: Mode.TRANSPORT, ops.Mode.TUNNEL: Mode.TUNNEL}
+MODE = {m: Mode[m.name] for m in ops.Mode}
 MODE_OF: dict[Mode | None, ops.Mode] = {v: k for k, v in MODE.items()}
 DIRECTION = {
     ops.Direction.IN: Direction.INBOUND,
@@ -43,27 +45,11 @@ DIRECTION = {
     ops.Direction.FWD: Direction.FWD,
 }
 DIRECTION_OF: dict[Direction | None, ops.Direction] = {v: k for k, v in DIRECTION.items()}
-LEVEL = {
-    ops.Level.DEFAULT: Level.DEFAULT,
-    ops.Level.USE: Level.USE,
-    ops.Level.REQUIRE: Level.REQUIRE,
-    ops.Level.UNIQUE: Level.UNIQUE,
-}
+LEVEL = {lv: Level[lv.name] for lv in ops.Level}
 LEVEL_OF: dict[Level | None, ops.Level] = {v: k for k, v in LEVEL.items()}
-ACTION = {
-    ops.PolicyAction.DISCARD: PolicyType.DISCARD,
-    ops.PolicyAction.NONE: PolicyType.NONE,
-    ops.PolicyAction.IPSEC: PolicyType.IPSEC,
-    ops.PolicyAction.ENTRUST: PolicyType.ENTRUST,
-    ops.PolicyAction.BYPASS: PolicyType.BYPASS,
-}
+ACTION = {a: PolicyType[a.name] for a in ops.PolicyAction}
 ACTION_OF: dict[PolicyType | None, ops.PolicyAction] = {v: k for k, v in ACTION.items()}
-STATE_OF: dict[SaState | None, ops.SaState] = {
-    SaState.LARVAL: ops.SaState.LARVAL,
-    SaState.MATURE: ops.SaState.MATURE,
-    SaState.DYING: ops.SaState.DYING,
-    SaState.DEAD: ops.SaState.DEAD,
-}
+STATE_OF: dict[SaState | None, ops.SaState] = {SaState[st.name]: st for st in ops.SaState}
 
 _SA_CHANGE = {
     MsgType.GETSPI: ops.SaChange.GETSPI,
