@@ -32,6 +32,15 @@ def test_missing_plugins_are_read_from_swanctl_stats() -> None:
     assert missing_plugins("no such line\n", ["openssl"]) == ["openssl"]
 
 
+def set_in_ci(monkeypatch: pytest.MonkeyPatch, in_ci: bool, unavailable: object) -> None:
+    """Make ``unavailable`` skip (False) or fail (True), by setting IN_CI in the very globals it
+    reads: in a full run the helper modules can be loaded twice under one name (pytest's
+    conftest and the lab's sys.path both reach tests/interop), and patching the copy this module
+    imported then leaves the other's IN_CI, the environment's, in force."""
+    monkeypatch.setattr(interop_lab, "IN_CI", in_ci)
+    monkeypatch.setitem(unavailable.__globals__, "IN_CI", in_ci)  # type: ignore[attr-defined]
+
+
 @pytest.mark.parametrize("in_ci", [False, True])
 def test_a_plugin_file_missing_is_a_missing_prerequisite(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, in_ci: bool
@@ -45,7 +54,7 @@ def test_a_plugin_file_missing_is_a_missing_prerequisite(
     monkeypatch.setattr(conftest, "require", lambda *tools: None)
     monkeypatch.setattr(conftest, "CHARON", tmp_path / "charon")
     monkeypatch.setattr(conftest, "PLUGINDIR", plugins)
-    monkeypatch.setattr(interop_lab, "IN_CI", in_ci)
+    set_in_ci(monkeypatch, in_ci, conftest.unavailable)
     kind = pytest.fail.Exception if in_ci else pytest.skip.Exception
     with pytest.raises(kind) as info:
         conftest.require_charon()
@@ -67,7 +76,7 @@ def test_a_charon_without_its_openssl_plugin_is_reported_with_its_log(
         net.b, tmpdir_short / "c", V4[1], V4[0], fake_kernel, without_plugins=("openssl",)
     )
     charon.configure(sc, initiator=False, ca=certs.ca, me=certs.peer)
-    monkeypatch.setattr(interop_lab, "IN_CI", in_ci)
+    set_in_ci(monkeypatch, in_ci, interop_charon.unavailable)
     kind = pytest.fail.Exception if in_ci else pytest.skip.Exception
     try:
         with pytest.raises(kind) as info:
