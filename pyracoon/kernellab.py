@@ -25,6 +25,7 @@ CI).
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import os
@@ -62,6 +63,10 @@ MODULES = (
 )
 BRIDGE = "lab0"
 _ids = itertools.count(1)
+#: The ptrace shim of :func:`xstate_shim` (C source in the package) and where it is built.
+XSTATE_SOURCE = Path(__file__).with_name("uml_xstate.c")
+XSTATE_CACHE = Path("/var/tmp/pyracoon-uml-xstate")
+FP_PANIC = "ptrace set fp regs failed"
 
 
 class LabError(RuntimeError):
@@ -80,6 +85,36 @@ def unavailable_reason() -> str | None:
         if shutil.which(tool) is None and not Path("/usr/sbin", tool).exists():
             return f"{tool} not found (apt-get install iproute2 kmod)"
     return None
+
+
+def xstate_shim() -> Path | None:
+    """The built ptrace shim that lets UML 6.1 run where the host's XSAVE area is large.
+
+    Debian's UML saves its processes' FPU state in 832 bytes and the host refuses to restore a
+    state that is not its whole XSAVE size, so on AVX-512/AMX hosts the kernel panics at once
+    (``uml_xstate.c`` says how the shim fixes it). It is preloaded into ``linux.uml`` on every
+    host: where the state fits, it passes every request straight through. Built with gcc once
+    per source version into :data:`XSTATE_CACHE`; None when gcc is missing (then a host that
+    needs it gets a :class:`LabError` saying so).
+    """
+    source = XSTATE_SOURCE.read_bytes()
+    out = XSTATE_CACHE / f"uml_xstate-{hashlib.sha256(source).hexdigest()[:16]}.so"
+    if out.exists():
+        return out
+    gcc = shutil.which("gcc")
+    if gcc is None:
+        return None
+    XSTATE_CACHE.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_suffix(f".{os.getpid()}.tmp")
+    r = subprocess.run(
+        [gcc, "-O2", "-Wall", "-shared", "-fPIC", "-o", str(tmp), str(XSTATE_SOURCE), "-ldl"],
+        capture_output=True,
+        text=True,
+    )
+    if r.returncode != 0:
+        raise LabError(f"building {XSTATE_SOURCE.name} failed:\n{r.stderr.strip()}")
+    tmp.replace(out)
+    return out
 
 
 @dataclass
@@ -272,6 +307,9 @@ sleep 30
             "con=null",
         ]
         env = dict(os.environ, TMPDIR=str(self.dir))
+        shim = xstate_shim()
+        if shim is not None:
+            env["LD_PRELOAD"] = str(shim)
         with open(self.console, "wb") as console:
             self._uml = subprocess.Popen(
                 cmd,
@@ -286,6 +324,12 @@ sleep 30
             if self._uml.poll() is not None or time.monotonic() > deadline:
                 tail = self.console_tail()
                 self.close()
+                if FP_PANIC in tail and shim is None:
+                    raise LabError(
+                        "the lab kernel panicked at once: this host's XSAVE area (AVX-512/AMX)"
+                        " is larger than user-mode-linux 6.1 handles, and the shim that fixes"
+                        " it needs gcc (apt-get install gcc libc6-dev)"
+                    )
                 raise LabError(f"the lab kernel did not come up; its console:\n{tail}")
             time.sleep(0.05)
         missing = self.dir / "missing-modules"
