@@ -313,6 +313,10 @@ def manual_keying(lab: KernelLab, family: int = 6, kernel: str = "pfkey") -> Out
     return out
 
 
+#: How long start_daemons waits for each daemon's "used as isakmp port" line.
+START_TIMEOUT = 90
+
+
 def start_daemons(
     lab: KernelLab,
     out: Outcome,
@@ -343,11 +347,20 @@ def start_daemons(
         out.step(f"{h.name}: pysetkey --kernel {k} -f ipsec.conf -> {loaded!r}")
     for h in (h1, h2):
         h.start_daemon(kernel=h.kernel)
+    started = time.monotonic()
     for h in (h1, h2):
-        if not h.wait_log("used as isakmp port", 30):
-            out.step(f"{h.name}: pyracoon did not start")
+        # a daemon listens within a second or two; a lab starved by a loaded host has been seen
+        # to need 30 s, so the limit is generous and the step says how long it took
+        if not h.wait_log("used as isakmp port", START_TIMEOUT):
+            assert h.daemon is not None
+            state = "running" if h.daemon.running() else f"exited {h.daemon.wait(1)}"
+            out.step(
+                f"{h.name}: pyracoon did not start within {START_TIMEOUT} s ({state});"
+                f" its output: {h.daemon.output()[-800:]!r}"
+            )
             stop_daemons((h1, h2), out)
             return None
+    out.step(f"both daemons listening after {time.monotonic() - started:.1f} s")
     return h1, h2
 
 
